@@ -1,0 +1,63 @@
+//! Command-line definitions (clap derive only; behaviour lives in `commands`).
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(name = "rollout", version, about = "Move a Kubernetes app to a new version with a deployment strategy, gated and rolled back automatically.")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// Log filter (tracing syntax, e.g. `info`, `rollout=debug`); also RUST_LOG.
+    #[arg(long, global = true, env = "ROLLOUT_LOG", default_value = "warn")]
+    pub log: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The embedded cluster: a Kubernetes API server in this process that kubectl can use.
+    #[command(subcommand)]
+    Sim(SimCommand),
+    /// Measure the embedded cluster and print the figures.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SimCommand {
+    /// Start the embedded cluster and serve until Ctrl-C.
+    Up(SimUpArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SimUpArgs {
+    /// Port on 127.0.0.1 for the API server (0 picks a free one).
+    #[arg(long, default_value_t = 6443)]
+    pub port: u16,
+    /// Where to write the kubeconfig (context `rollout-sim`).
+    #[arg(long, default_value = "rollout-sim.kubeconfig")]
+    pub kubeconfig: PathBuf,
+    /// Keep objects in this directory so they survive a restart (memory only without it).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// API server throughput and latency: create, get, list, watch fan-out, memory.
+    Api(BenchApiArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchApiArgs {
+    /// Objects to create for the create/get/list figures.
+    #[arg(long, default_value_t = 1000)]
+    pub objects: usize,
+    /// Concurrent watchers for the fan-out figure.
+    #[arg(long, default_value_t = 100)]
+    pub watchers: usize,
+    /// Deployments (each with 10 pods) for the memory figure; 0 skips it.
+    #[arg(long, default_value_t = 1000)]
+    pub memory_deployments: usize,
+}

@@ -1,0 +1,4 @@
+//! What each subcommand does. `main` maps the result onto the documented exit codes.
+
+pub mod bench_api;
+pub mod sim_up;

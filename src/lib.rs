@@ -1,0 +1,6 @@
+//! rollout: a deployment strategy orchestrator for Kubernetes, and the embedded cluster it is
+//! tried on.
+
+pub mod cli;
+pub mod commands;
+pub mod sim;

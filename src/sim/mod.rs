@@ -1,0 +1,150 @@
+//! The embedded cluster: an in-process Kubernetes API server (and, built on it, the controllers,
+//! node agent and ingress) that real clients — kubectl, the `kube` crate — use unchanged.
+//!
+//! `sim` meets the rest of the program only at the Kubernetes API: nothing here knows about
+//! strategies, plans or gates.
+
+pub mod admission;
+pub mod api;
+pub mod kubeconfig;
+pub mod resources;
+pub mod store;
+pub mod tls;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use store::Store;
+
+/// How to start an embedded cluster.
+#[derive(Debug, Clone)]
+pub struct SimOptions {
+    /// Port on 127.0.0.1; 0 picks a free one.
+    pub port: u16,
+    /// Persist objects here (write-through); memory only when absent.
+    pub data_dir: Option<PathBuf>,
+    /// How often idle watches get a bookmark.
+    pub bookmark_interval: Duration,
+    /// How many changes a watch can resume from before it gets 410 Expired.
+    pub history: usize,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        Self { port: 0, data_dir: None, bookmark_interval: Duration::from_secs(10), history: store::HISTORY }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error("cannot listen on 127.0.0.1:{port}: {source}")]
+    Listen { port: u16, source: std::io::Error },
+    #[error("cannot make the cluster's TLS certificates: {0}")]
+    Certificates(#[source] rcgen::Error),
+    #[error("cannot load the TLS configuration: {0}")]
+    Tls(#[source] std::io::Error),
+    #[error("cannot open the data dir: {0}")]
+    DataDir(String),
+    #[error("cannot build a client for the embedded cluster: {0}")]
+    Client(String),
+}
+
+/// A running embedded cluster.
+pub struct SimCluster {
+    url: String,
+    addr: SocketAddr,
+    kubeconfig: String,
+    store: Arc<Store>,
+    stop: tokio::sync::watch::Sender<bool>,
+    handle: axum_server::Handle<SocketAddr>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+/// Makes rustls use `ring` (the provider kube's TLS is built with), once per process.
+pub fn init_crypto() {
+    // Err means a provider is already installed, which is what we want.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+impl SimCluster {
+    pub async fn start(opts: SimOptions) -> Result<Self, SimError> {
+        init_crypto();
+        let store = match &opts.data_dir {
+            Some(dir) => Store::open(dir, opts.history).map_err(SimError::DataDir)?,
+            None => Store::with_history(opts.history),
+        };
+        let certs = tls::generate().map_err(SimError::Certificates)?;
+        let listener = std::net::TcpListener::bind(("127.0.0.1", opts.port)).map_err(|source| SimError::Listen { port: opts.port, source })?;
+        listener.set_nonblocking(true).map_err(|source| SimError::Listen { port: opts.port, source })?;
+        let addr = listener.local_addr().map_err(|source| SimError::Listen { port: opts.port, source })?;
+        let url = format!("https://{addr}");
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let kubeconfig = kubeconfig::render(&url, &certs.ca_pem, &token, "default");
+
+        let (stop, stopping) = tokio::sync::watch::channel(false);
+        let state = Arc::new(api::ApiState {
+            store: store.clone(),
+            token,
+            address: addr.to_string(),
+            stopping,
+            bookmark_interval: opts.bookmark_interval,
+        });
+        let config = axum_server::tls_rustls::RustlsConfig::from_pem(certs.server_cert_pem.into_bytes(), certs.server_key_pem.into_bytes())
+            .await
+            .map_err(SimError::Tls)?;
+        let handle = axum_server::Handle::new();
+        let server = axum_server::tls_rustls::from_tcp_rustls(listener, config)
+            .map_err(|source| SimError::Listen { port: opts.port, source })?
+            .handle(handle.clone());
+        let app = api::router(state);
+        let server = tokio::spawn(async move {
+            if let Err(e) = server.serve(app.into_make_service()).await {
+                tracing::error!(error = %e, "embedded API server stopped");
+            }
+        });
+        Ok(Self { url, addr, kubeconfig, store, stop, handle, server })
+    }
+
+    /// `https://127.0.0.1:PORT`
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The kubeconfig (YAML) with context `rollout-sim`.
+    pub fn kubeconfig(&self) -> &str {
+        &self.kubeconfig
+    }
+
+    pub fn write_kubeconfig(&self, path: &Path) -> std::io::Result<()> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(path, &self.kubeconfig)
+    }
+
+    /// The store behind the API, for the cluster's own components.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// A `kube::Client` for this cluster, built from its kubeconfig like any other.
+    pub async fn client(&self) -> Result<kube::Client, SimError> {
+        let kc = kube::config::Kubeconfig::from_yaml(&self.kubeconfig).map_err(|e| SimError::Client(e.to_string()))?;
+        let config = kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+            .await
+            .map_err(|e| SimError::Client(e.to_string()))?;
+        kube::Client::try_from(config).map_err(|e| SimError::Client(e.to_string()))
+    }
+
+    /// Stops serving: open watches end, connections close.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        self.handle.graceful_shutdown(Some(Duration::from_secs(2)));
+        let _ = self.server.await;
+    }
+}
