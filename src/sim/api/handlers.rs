@@ -35,7 +35,14 @@ fn other(path: &str) -> Result<Response, ApiError> {
     if let Some(rest) = path.strip_prefix("/openapi/v3/")
         && let Some(doc) = openapi::v3_document(rest)
     {
-        return Ok(json_response(StatusCode::OK, &doc));
+        // The URL carries the document's hash, so clients may cache it for good.
+        let etag = format!("\"{}\"", openapi::v3_hash(rest));
+        let headers = [(header::CONTENT_TYPE, "application/json".to_string()), (header::ETAG, etag), (header::CACHE_CONTROL, "public, immutable".to_string())];
+        return Ok((StatusCode::OK, headers, doc.to_string()).into_response());
+    }
+    if path == "/openapi/v2" {
+        // kubectl validates `kind: List` manifests against the v2 document.
+        return Ok((StatusCode::OK, [(header::CONTENT_TYPE, openapi::V2_PROTOBUF_CONTENT_TYPE)], openapi::v2_protobuf()).into_response());
     }
     Err(ApiError::not_found_path())
 }

@@ -69,6 +69,52 @@ pub fn v3_hash(path: &str) -> String {
     format!("{:032X}", fnv1a_128(&bytes))
 }
 
+/// The `Content-Type` to answer `/openapi/v2` with. (kubectl asks with
+/// `Accept: application/com.github.proto-openapi.spec.v2@v1.0+protobuf`, but a response
+/// content type with `@` fails client-go's media type parsing; this is the form real servers
+/// answer with.)
+pub const V2_PROTOBUF_CONTENT_TYPE: &str =
+    "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
+
+/// An empty OpenAPI v2 document (`swagger: "2.0"`, `info`, no paths, no definitions) as the
+/// gnostic protobuf kubectl requests from `/openapi/v2`.
+///
+/// kubectl needs `/openapi/v2` in one case: client-side validation of a `kind: List`
+/// manifest under `--validate=strict` (a List has no PATCH path, so the fieldValidation
+/// check always says "unsupported" and kubectl validates locally). With this empty document
+/// every item passes ("no schema: skip"), and kubectl still computes patches from its
+/// compiled-in types (no PATCH operation is found in it). Without it, such applies fail with
+/// "error validating data: the server could not find the requested resource".
+pub fn v2_protobuf() -> Vec<u8> {
+    let mut info = Vec::new();
+    proto_string(&mut info, 1, "Kubernetes");
+    proto_string(&mut info, 2, INFO_VERSION);
+    let mut doc = Vec::new();
+    proto_string(&mut doc, 1, "2.0");
+    proto_bytes(&mut doc, 2, &info);
+    doc
+}
+
+/// Appends a length-delimited protobuf field.
+fn proto_bytes(out: &mut Vec<u8>, field: u8, payload: &[u8]) {
+    out.push((field << 3) | 2);
+    let mut n = payload.len();
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(byte);
+            break;
+        }
+        out.push(byte | 0x80);
+    }
+    out.extend_from_slice(payload);
+}
+
+fn proto_string(out: &mut Vec<u8>, field: u8, s: &str) {
+    proto_bytes(out, field, s.as_bytes());
+}
+
 /// 128-bit FNV-1a.
 fn fnv1a_128(bytes: &[u8]) -> u128 {
     const OFFSET: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
@@ -888,6 +934,25 @@ mod tests {
             format!("{:032x}", fnv1a_128(b"a")),
             "d228cb696f1a8caf78912b704e4a8964"
         );
+    }
+
+    #[test]
+    fn v2_protobuf_document() {
+        let doc = v2_protobuf();
+        let mut want = vec![0x0a, 3];
+        want.extend_from_slice(b"2.0");
+        let info_len = 2 + "Kubernetes".len() + 2 + INFO_VERSION.len();
+        want.extend_from_slice(&[0x12, u8::try_from(info_len).unwrap_or(0), 0x0a, 10]);
+        want.extend_from_slice(b"Kubernetes");
+        want.extend_from_slice(&[0x12, u8::try_from(INFO_VERSION.len()).unwrap_or(0)]);
+        want.extend_from_slice(INFO_VERSION.as_bytes());
+        assert_eq!(doc, want);
+        // Multi-byte length prefixes.
+        let mut long = Vec::new();
+        proto_bytes(&mut long, 1, &[0u8; 300]);
+        assert_eq!(&long[..3], &[0x0a, 0xac, 0x02]);
+        assert_eq!(long.len(), 303);
+        assert!(!V2_PROTOBUF_CONTENT_TYPE.contains('@'));
     }
 
     #[test]
