@@ -4,7 +4,11 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "rollout", version, about = "Move a Kubernetes app to a new version with a deployment strategy, gated and rolled back automatically.")]
+#[command(
+    name = "rollout",
+    version,
+    about = "Move a Kubernetes app to a new version with a deployment strategy, gated and rolled back automatically."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

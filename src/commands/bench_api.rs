@@ -20,13 +20,29 @@ pub struct Figures {
 impl Figures {
     pub fn from_samples(mut samples: Vec<Duration>, total: Duration) -> Self {
         samples.sort();
-        let pick = |q: f64| samples.get(((samples.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or_default();
-        Self { count: samples.len(), total, p50: pick(0.50), p99: pick(0.99) }
+        let pick = |q: f64| {
+            samples
+                .get(((samples.len() as f64 - 1.0) * q).round() as usize)
+                .copied()
+                .unwrap_or_default()
+        };
+        Self {
+            count: samples.len(),
+            total,
+            p50: pick(0.50),
+            p99: pick(0.99),
+        }
     }
 
     fn line(&self, what: &str) -> String {
         let rate = self.count as f64 / self.total.as_secs_f64().max(1e-9);
-        format!("{what:<34} {:>7} ops  {:>9.0} ops/s  p50 {:>8.3} ms  p99 {:>8.3} ms", self.count, rate, ms(self.p50), ms(self.p99))
+        format!(
+            "{what:<34} {:>7} ops  {:>9.0} ops/s  p50 {:>8.3} ms  p99 {:>8.3} ms",
+            self.count,
+            rate,
+            ms(self.p50),
+            ms(self.p99)
+        )
     }
 }
 
@@ -45,7 +61,12 @@ pub async fn run(args: &BenchApiArgs) -> anyhow::Result<()> {
     let cluster = SimCluster::start(SimOptions::default()).await?;
     let client = cluster.client().await?;
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
-    println!("embedded API server at {} ({} objects, {} watchers)", cluster.url(), args.objects, args.watchers);
+    println!(
+        "embedded API server at {} ({} objects, {} watchers)",
+        cluster.url(),
+        args.objects,
+        args.watchers
+    );
 
     let mut samples = Vec::with_capacity(args.objects);
     let started = Instant::now();
@@ -58,7 +79,10 @@ pub async fn run(args: &BenchApiArgs) -> anyhow::Result<()> {
         api.create(&PostParams::default(), &cm).await?;
         samples.push(t.elapsed());
     }
-    println!("{}", Figures::from_samples(samples, started.elapsed()).line("create"));
+    println!(
+        "{}",
+        Figures::from_samples(samples, started.elapsed()).line("create")
+    );
 
     let mut samples = Vec::with_capacity(args.objects);
     let started = Instant::now();
@@ -67,7 +91,10 @@ pub async fn run(args: &BenchApiArgs) -> anyhow::Result<()> {
         api.get(&format!("bench-{i}")).await?;
         samples.push(t.elapsed());
     }
-    println!("{}", Figures::from_samples(samples, started.elapsed()).line("get"));
+    println!(
+        "{}",
+        Figures::from_samples(samples, started.elapsed()).line("get")
+    );
 
     let rounds = 50;
     let mut samples = Vec::with_capacity(rounds);
@@ -75,13 +102,25 @@ pub async fn run(args: &BenchApiArgs) -> anyhow::Result<()> {
     for _ in 0..rounds {
         let t = Instant::now();
         let list = api.list(&ListParams::default().labels("bench=yes")).await?;
-        anyhow::ensure!(list.items.len() == args.objects, "list returned {} of {} objects", list.items.len(), args.objects);
+        anyhow::ensure!(
+            list.items.len() == args.objects,
+            "list returned {} of {} objects",
+            list.items.len(),
+            args.objects
+        );
         samples.push(t.elapsed());
     }
-    println!("{}", Figures::from_samples(samples, started.elapsed()).line(&format!("list of {} objects", args.objects)));
+    println!(
+        "{}",
+        Figures::from_samples(samples, started.elapsed())
+            .line(&format!("list of {} objects", args.objects))
+    );
 
     let fanout = watch_fanout(&api, args.watchers, 200).await?;
-    println!("{}", fanout.line(&format!("watch event to all {} watchers", args.watchers)));
+    println!(
+        "{}",
+        fanout.line(&format!("watch event to all {} watchers", args.watchers))
+    );
 
     if args.memory_deployments > 0 {
         let before = rss_bytes();
@@ -104,22 +143,41 @@ pub async fn run(args: &BenchApiArgs) -> anyhow::Result<()> {
 
 /// Starts `watchers` watches, then writes `events` changes one at a time and measures, for each
 /// change, the time from just before the write until the last watcher has it.
-pub async fn watch_fanout(api: &Api<ConfigMap>, watchers: usize, events: usize) -> anyhow::Result<Figures> {
+pub async fn watch_fanout(
+    api: &Api<ConfigMap>,
+    watchers: usize,
+    events: usize,
+) -> anyhow::Result<Figures> {
     let name = "bench-fanout";
-    api.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": name}, "data": {"n": "0"}}))?)
-        .await?;
+    api.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": name}, "data": {"n": "0"}}))?,
+    )
+    .await?;
     let current = api.get(name).await?;
-    let rv = current.metadata.resource_version.clone().unwrap_or_default();
+    let rv = current
+        .metadata
+        .resource_version
+        .clone()
+        .unwrap_or_default();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, Instant)>();
     let mut tasks = Vec::new();
     for _ in 0..watchers {
-        let stream = api.watch(&WatchParams::default().fields(&format!("metadata.name={name}")), &rv).await?;
+        let stream = api
+            .watch(
+                &WatchParams::default().fields(&format!("metadata.name={name}")),
+                &rv,
+            )
+            .await?;
         let tx = tx.clone();
         tasks.push(tokio::spawn(async move {
             let mut stream = stream.boxed();
             while let Ok(Some(ev)) = stream.try_next().await {
                 if let kube::api::WatchEvent::Modified(cm) = ev {
-                    let n = cm.data.and_then(|d| d.get("n").and_then(|v| v.parse::<usize>().ok())).unwrap_or(0);
+                    let n = cm
+                        .data
+                        .and_then(|d| d.get("n").and_then(|v| v.parse::<usize>().ok()))
+                        .unwrap_or(0);
                     if tx.send((n, Instant::now())).is_err() {
                         break;
                     }
@@ -132,7 +190,12 @@ pub async fn watch_fanout(api: &Api<ConfigMap>, watchers: usize, events: usize) 
     let started = Instant::now();
     for n in 1..=events {
         let t = Instant::now();
-        api.patch(name, &PatchParams::default(), &Patch::Merge(json!({"data": {"n": n.to_string()}}))).await?;
+        api.patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"n": n.to_string()}})),
+        )
+        .await?;
         let mut seen = 0;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         while seen < watchers {
@@ -144,7 +207,9 @@ pub async fn watch_fanout(api: &Api<ConfigMap>, watchers: usize, events: usize) 
                     }
                 }
                 Ok(Some(_)) => {}
-                Ok(None) | Err(_) => anyhow::bail!("only {seen} of {watchers} watchers saw change {n} within 10 s"),
+                Ok(None) | Err(_) => {
+                    anyhow::bail!("only {seen} of {watchers} watchers saw change {n} within 10 s")
+                }
             }
         }
     }
@@ -162,7 +227,8 @@ fn fill_store(cluster: &SimCluster, deployments: usize) -> anyhow::Result<usize>
     use crate::sim::store::WriteOptions;
     let store = cluster.store();
     let opts = WriteOptions::system();
-    let deploy_rt = find("apps", "v1", "deployments").ok_or_else(|| anyhow::anyhow!("no deployments resource"))?;
+    let deploy_rt = find("apps", "v1", "deployments")
+        .ok_or_else(|| anyhow::anyhow!("no deployments resource"))?;
     let pod_rt = find("", "v1", "pods").ok_or_else(|| anyhow::anyhow!("no pods resource"))?;
     let mut count = 0;
     for d in 0..deployments {

@@ -32,7 +32,12 @@ pub struct SimOptions {
 
 impl Default for SimOptions {
     fn default() -> Self {
-        Self { port: 0, data_dir: None, bookmark_interval: Duration::from_secs(10), history: store::HISTORY }
+        Self {
+            port: 0,
+            data_dir: None,
+            bookmark_interval: Duration::from_secs(10),
+            history: store::HISTORY,
+        }
     }
 }
 
@@ -75,9 +80,22 @@ impl SimCluster {
             None => Store::with_history(opts.history),
         };
         let certs = tls::generate().map_err(SimError::Certificates)?;
-        let listener = std::net::TcpListener::bind(("127.0.0.1", opts.port)).map_err(|source| SimError::Listen { port: opts.port, source })?;
-        listener.set_nonblocking(true).map_err(|source| SimError::Listen { port: opts.port, source })?;
-        let addr = listener.local_addr().map_err(|source| SimError::Listen { port: opts.port, source })?;
+        let listener = std::net::TcpListener::bind(("127.0.0.1", opts.port)).map_err(|source| {
+            SimError::Listen {
+                port: opts.port,
+                source,
+            }
+        })?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|source| SimError::Listen {
+                port: opts.port,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| SimError::Listen {
+            port: opts.port,
+            source,
+        })?;
         let url = format!("https://{addr}");
         let token = uuid::Uuid::new_v4().simple().to_string();
         let kubeconfig = kubeconfig::render(&url, &certs.ca_pem, &token, "default");
@@ -90,12 +108,18 @@ impl SimCluster {
             stopping,
             bookmark_interval: opts.bookmark_interval,
         });
-        let config = axum_server::tls_rustls::RustlsConfig::from_pem(certs.server_cert_pem.into_bytes(), certs.server_key_pem.into_bytes())
-            .await
-            .map_err(SimError::Tls)?;
+        let config = axum_server::tls_rustls::RustlsConfig::from_pem(
+            certs.server_cert_pem.into_bytes(),
+            certs.server_key_pem.into_bytes(),
+        )
+        .await
+        .map_err(SimError::Tls)?;
         let handle = axum_server::Handle::new();
         let server = axum_server::tls_rustls::from_tcp_rustls(listener, config)
-            .map_err(|source| SimError::Listen { port: opts.port, source })?
+            .map_err(|source| SimError::Listen {
+                port: opts.port,
+                source,
+            })?
             .handle(handle.clone());
         let app = api::router(state);
         let server = tokio::spawn(async move {
@@ -103,7 +127,15 @@ impl SimCluster {
                 tracing::error!(error = %e, "embedded API server stopped");
             }
         });
-        Ok(Self { url, addr, kubeconfig, store, stop, handle, server })
+        Ok(Self {
+            url,
+            addr,
+            kubeconfig,
+            store,
+            stop,
+            handle,
+            server,
+        })
     }
 
     /// `https://127.0.0.1:PORT`
@@ -134,10 +166,12 @@ impl SimCluster {
 
     /// A `kube::Client` for this cluster, built from its kubeconfig like any other.
     pub async fn client(&self) -> Result<kube::Client, SimError> {
-        let kc = kube::config::Kubeconfig::from_yaml(&self.kubeconfig).map_err(|e| SimError::Client(e.to_string()))?;
-        let config = kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
-            .await
+        let kc = kube::config::Kubeconfig::from_yaml(&self.kubeconfig)
             .map_err(|e| SimError::Client(e.to_string()))?;
+        let config =
+            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+                .await
+                .map_err(|e| SimError::Client(e.to_string()))?;
         kube::Client::try_from(config).map_err(|e| SimError::Client(e.to_string()))
     }
 

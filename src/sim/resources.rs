@@ -81,26 +81,256 @@ macro_rules! rt {
 
 /// Every resource the embedded cluster serves.
 pub static RESOURCES: &[ResourceType] = &[
-    rt!("", "v1", "Namespace", "namespaces", "namespace", false, &["ns"], NONE, true, false, true),
-    rt!("", "v1", "Node", "nodes", "node", false, &["no"], NONE, true, false, true),
-    rt!("", "v1", "Pod", "pods", "pod", true, &["po"], ALL, true, false, true),
-    rt!("", "v1", "Service", "services", "service", true, &["svc"], ALL, true, false, true),
-    rt!("", "v1", "Endpoints", "endpoints", "endpoints", true, &["ep"], NONE, false, false, true),
-    rt!("", "v1", "ConfigMap", "configmaps", "configmap", true, &["cm"], NONE, false, false, true),
-    rt!("", "v1", "Secret", "secrets", "secret", true, NONE, NONE, false, false, true),
-    rt!("", "v1", "ServiceAccount", "serviceaccounts", "serviceaccount", true, &["sa"], NONE, false, false, true),
-    rt!("", "v1", "Event", "events", "event", true, &["ev"], NONE, false, false, true),
-    rt!("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", "persistentvolumeclaim", true, &["pvc"], NONE, true, false, true),
-    rt!("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", "endpointslice", true, NONE, NONE, false, false, true),
-    rt!("apps", "v1", "Deployment", "deployments", "deployment", true, &["deploy"], ALL, true, true, true),
-    rt!("apps", "v1", "ReplicaSet", "replicasets", "replicaset", true, &["rs"], ALL, true, true, true),
-    rt!("apps", "v1", "StatefulSet", "statefulsets", "statefulset", true, &["sts"], ALL, true, true, true),
-    rt!("networking.k8s.io", "v1", "Ingress", "ingresses", "ingress", true, &["ing"], NONE, true, false, true),
-    rt!("networking.k8s.io", "v1", "IngressClass", "ingressclasses", "ingressclass", false, NONE, NONE, false, false, true),
-    rt!("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", "horizontalpodautoscaler", true, &["hpa"], ALL, true, false, true),
-    rt!("coordination.k8s.io", "v1", "Lease", "leases", "lease", true, NONE, NONE, false, false, true),
-    rt!("gateway.networking.k8s.io", "v1", "Gateway", "gateways", "gateway", true, &["gtw"], NONE, true, false, false),
-    rt!("gateway.networking.k8s.io", "v1", "HTTPRoute", "httproutes", "httproute", true, NONE, NONE, true, false, false),
+    rt!(
+        "",
+        "v1",
+        "Namespace",
+        "namespaces",
+        "namespace",
+        false,
+        &["ns"],
+        NONE,
+        true,
+        false,
+        true
+    ),
+    rt!(
+        "",
+        "v1",
+        "Node",
+        "nodes",
+        "node",
+        false,
+        &["no"],
+        NONE,
+        true,
+        false,
+        true
+    ),
+    rt!(
+        "",
+        "v1",
+        "Pod",
+        "pods",
+        "pod",
+        true,
+        &["po"],
+        ALL,
+        true,
+        false,
+        true
+    ),
+    rt!(
+        "",
+        "v1",
+        "Service",
+        "services",
+        "service",
+        true,
+        &["svc"],
+        ALL,
+        true,
+        false,
+        true
+    ),
+    rt!(
+        "",
+        "v1",
+        "Endpoints",
+        "endpoints",
+        "endpoints",
+        true,
+        &["ep"],
+        NONE,
+        false,
+        false,
+        true
+    ),
+    rt!(
+        "",
+        "v1",
+        "ConfigMap",
+        "configmaps",
+        "configmap",
+        true,
+        &["cm"],
+        NONE,
+        false,
+        false,
+        true
+    ),
+    rt!(
+        "", "v1", "Secret", "secrets", "secret", true, NONE, NONE, false, false, true
+    ),
+    rt!(
+        "",
+        "v1",
+        "ServiceAccount",
+        "serviceaccounts",
+        "serviceaccount",
+        true,
+        &["sa"],
+        NONE,
+        false,
+        false,
+        true
+    ),
+    rt!(
+        "",
+        "v1",
+        "Event",
+        "events",
+        "event",
+        true,
+        &["ev"],
+        NONE,
+        false,
+        false,
+        true
+    ),
+    rt!(
+        "",
+        "v1",
+        "PersistentVolumeClaim",
+        "persistentvolumeclaims",
+        "persistentvolumeclaim",
+        true,
+        &["pvc"],
+        NONE,
+        true,
+        false,
+        true
+    ),
+    rt!(
+        "discovery.k8s.io",
+        "v1",
+        "EndpointSlice",
+        "endpointslices",
+        "endpointslice",
+        true,
+        NONE,
+        NONE,
+        false,
+        false,
+        true
+    ),
+    rt!(
+        "apps",
+        "v1",
+        "Deployment",
+        "deployments",
+        "deployment",
+        true,
+        &["deploy"],
+        ALL,
+        true,
+        true,
+        true
+    ),
+    rt!(
+        "apps",
+        "v1",
+        "ReplicaSet",
+        "replicasets",
+        "replicaset",
+        true,
+        &["rs"],
+        ALL,
+        true,
+        true,
+        true
+    ),
+    rt!(
+        "apps",
+        "v1",
+        "StatefulSet",
+        "statefulsets",
+        "statefulset",
+        true,
+        &["sts"],
+        ALL,
+        true,
+        true,
+        true
+    ),
+    rt!(
+        "networking.k8s.io",
+        "v1",
+        "Ingress",
+        "ingresses",
+        "ingress",
+        true,
+        &["ing"],
+        NONE,
+        true,
+        false,
+        true
+    ),
+    rt!(
+        "networking.k8s.io",
+        "v1",
+        "IngressClass",
+        "ingressclasses",
+        "ingressclass",
+        false,
+        NONE,
+        NONE,
+        false,
+        false,
+        true
+    ),
+    rt!(
+        "autoscaling",
+        "v2",
+        "HorizontalPodAutoscaler",
+        "horizontalpodautoscalers",
+        "horizontalpodautoscaler",
+        true,
+        &["hpa"],
+        ALL,
+        true,
+        false,
+        true
+    ),
+    rt!(
+        "coordination.k8s.io",
+        "v1",
+        "Lease",
+        "leases",
+        "lease",
+        true,
+        NONE,
+        NONE,
+        false,
+        false,
+        true
+    ),
+    rt!(
+        "gateway.networking.k8s.io",
+        "v1",
+        "Gateway",
+        "gateways",
+        "gateway",
+        true,
+        &["gtw"],
+        NONE,
+        true,
+        false,
+        false
+    ),
+    rt!(
+        "gateway.networking.k8s.io",
+        "v1",
+        "HTTPRoute",
+        "httproutes",
+        "httproute",
+        true,
+        NONE,
+        NONE,
+        true,
+        false,
+        false
+    ),
 ];
 
 /// The API groups in discovery order, each with its versions (the first is preferred).
@@ -155,6 +385,10 @@ mod tests {
         let d = find("apps", "v1", "deployments").expect("deployments");
         assert_eq!(d.api_version(), "apps/v1");
         assert_eq!(by_kind("v1", "Pod").map(|r| r.plural), Some("pods"));
-        assert!(groups().iter().any(|(g, v)| *g == "autoscaling" && v == &vec!["v2"]));
+        assert!(
+            groups()
+                .iter()
+                .any(|(g, v)| *g == "autoscaling" && v == &vec!["v2"])
+        );
     }
 }

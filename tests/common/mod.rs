@@ -15,15 +15,27 @@ pub struct TestCluster {
 
 impl TestCluster {
     pub async fn start() -> Self {
-        Self::start_with(SimOptions { bookmark_interval: Duration::from_millis(200), ..Default::default() }).await
+        Self::start_with(SimOptions {
+            bookmark_interval: Duration::from_millis(200),
+            ..Default::default()
+        })
+        .await
     }
 
     pub async fn start_with(opts: SimOptions) -> Self {
-        let cluster = SimCluster::start(opts).await.expect("start embedded cluster");
+        let cluster = SimCluster::start(opts)
+            .await
+            .expect("start embedded cluster");
         let client = cluster.client().await.expect("client");
         let dir = tempfile::tempdir().expect("tempdir");
-        cluster.write_kubeconfig(&dir.path().join("kubeconfig")).expect("write kubeconfig");
-        Self { cluster, client, dir }
+        cluster
+            .write_kubeconfig(&dir.path().join("kubeconfig"))
+            .expect("write kubeconfig");
+        Self {
+            cluster,
+            client,
+            dir,
+        }
     }
 
     pub fn kubeconfig(&self) -> PathBuf {
@@ -33,7 +45,9 @@ impl TestCluster {
     /// A kubectl command pointed at this cluster.
     pub fn kubectl(&self) -> Command {
         let mut c = Command::new("kubectl");
-        c.env("KUBECONFIG", self.kubeconfig()).env("HOME", self.dir.path()).env_remove("KUBECTL_EXTERNAL_DIFF");
+        c.env("KUBECONFIG", self.kubeconfig())
+            .env("HOME", self.dir.path())
+            .env_remove("KUBECTL_EXTERNAL_DIFF");
         c
     }
 
@@ -42,32 +56,56 @@ impl TestCluster {
         let out = self.kubectl().args(args).output().expect("run kubectl");
         let stdout = String::from_utf8_lossy(&out.stdout).to_string();
         let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-        assert!(out.status.success(), "kubectl {args:?} failed ({}):\nstdout: {stdout}\nstderr: {stderr}", out.status);
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed ({}):\nstdout: {stdout}\nstderr: {stderr}",
+            out.status
+        );
         stdout
     }
 
     /// Runs kubectl and returns (success, stdout, stderr).
     pub fn kubectl_run(&self, args: &[&str]) -> (bool, String, String) {
         let out = self.kubectl().args(args).output().expect("run kubectl");
-        (out.status.success(), String::from_utf8_lossy(&out.stdout).to_string(), String::from_utf8_lossy(&out.stderr).to_string())
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
     }
 
     /// An authenticated raw HTTPS client for requests kube::Api does not make.
     pub fn raw(&self) -> (reqwest::Client, String, String) {
-        let kc: serde_json::Value = serde_saphyr::from_str(self.cluster.kubeconfig()).expect("kubeconfig yaml");
-        let token = kc["users"][0]["user"]["token"].as_str().expect("token").to_string();
-        let ca = kc["clusters"][0]["cluster"]["certificate-authority-data"].as_str().expect("ca").to_string();
+        let kc: serde_json::Value =
+            serde_saphyr::from_str(self.cluster.kubeconfig()).expect("kubeconfig yaml");
+        let token = kc["users"][0]["user"]["token"]
+            .as_str()
+            .expect("token")
+            .to_string();
+        let ca = kc["clusters"][0]["cluster"]["certificate-authority-data"]
+            .as_str()
+            .expect("ca")
+            .to_string();
         use base64::Engine;
-        let pem = base64::engine::general_purpose::STANDARD.decode(ca).expect("ca b64");
+        let pem = base64::engine::general_purpose::STANDARD
+            .decode(ca)
+            .expect("ca b64");
         let cert = reqwest::Certificate::from_pem(&pem).expect("ca pem");
-        let client = reqwest::Client::builder().add_root_certificate(cert).build().expect("reqwest");
+        let client = reqwest::Client::builder()
+            .add_root_certificate(cert)
+            .build()
+            .expect("reqwest");
         (client, self.cluster.url().to_string(), token)
     }
 }
 
 /// Whether the real kubectl is installed; tests that need it say so and return when it is not.
 pub fn have_kubectl() -> bool {
-    let ok = Command::new("kubectl").arg("version").arg("--client").output().is_ok_and(|o| o.status.success());
+    let ok = Command::new("kubectl")
+        .arg("version")
+        .arg("--client")
+        .output()
+        .is_ok_and(|o| o.status.success());
     if !ok {
         eprintln!("SKIPPED: kubectl is not installed on this machine");
     }
@@ -85,7 +123,10 @@ where
         if let Some(v) = check().await {
             return v;
         }
-        assert!(tokio::time::Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -155,10 +155,12 @@ fn default_container(c: &mut Obj, is_pod: bool, host_network: bool) {
     set_if_zero(c, "terminationMessagePolicy", json!("File"));
     each(c, "ports", |p| {
         set_if_zero(p, "protocol", json!("TCP"));
-        if is_pod && host_network && is_zero(p.get("hostPort")) {
-            if let Some(cp) = p.get("containerPort").cloned() {
-                p.insert("hostPort".into(), cp);
-            }
+        if is_pod
+            && host_network
+            && is_zero(p.get("hostPort"))
+            && let Some(cp) = p.get("containerPort").cloned()
+        {
+            p.insert("hostPort".into(), cp);
         }
     });
     for probe in ["livenessProbe", "readinessProbe", "startupProbe"] {
@@ -178,17 +180,17 @@ fn default_container(c: &mut Obj, is_pod: bool, host_network: bool) {
             default_field_refs(vf);
         }
     });
-    if let Some(res) = child(c, "resources") {
-        if is_pod {
-            // SetDefaults_Pod: requests default to limits, per resource.
-            let limits = res.get("limits").and_then(Value::as_object).cloned();
-            if let Some(limits) = limits.filter(|l| !l.is_empty()) {
-                if let Some(req) = child(res, "requests") {
-                    for (k, v) in limits {
-                        if !req.contains_key(&k) {
-                            req.insert(k, v);
-                        }
-                    }
+    if let Some(res) = child(c, "resources")
+        && is_pod
+    {
+        // SetDefaults_Pod: requests default to limits, per resource.
+        let limits = res.get("limits").and_then(Value::as_object).cloned();
+        if let Some(limits) = limits.filter(|l| !l.is_empty())
+            && let Some(req) = child(res, "requests")
+        {
+            for (k, v) in limits {
+                if !req.contains_key(&k) {
+                    req.insert(k, v);
                 }
             }
         }
@@ -322,10 +324,13 @@ fn default_toleration_seconds(spec: &mut Obj) {
                 })
             })
     };
-    let add: Vec<&str> = ["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"]
-        .into_iter()
-        .filter(|k| !tolerates(k))
-        .collect();
+    let add: Vec<&str> = [
+        "node.kubernetes.io/not-ready",
+        "node.kubernetes.io/unreachable",
+    ]
+    .into_iter()
+    .filter(|k| !tolerates(k))
+    .collect();
     if add.is_empty() {
         return;
     }
@@ -368,11 +373,11 @@ fn default_deployment(root: &mut Obj) {
     set_if_unset(spec, "replicas", json!(1));
     if let Some(strategy) = child(spec, "strategy") {
         set_if_zero(strategy, "type", json!("RollingUpdate"));
-        if str_of(strategy, "type") == "RollingUpdate" {
-            if let Some(ru) = child(strategy, "rollingUpdate") {
-                set_if_unset(ru, "maxUnavailable", json!("25%"));
-                set_if_unset(ru, "maxSurge", json!("25%"));
-            }
+        if str_of(strategy, "type") == "RollingUpdate"
+            && let Some(ru) = child(strategy, "rollingUpdate")
+        {
+            set_if_unset(ru, "maxUnavailable", json!("25%"));
+            set_if_unset(ru, "maxSurge", json!("25%"));
         }
     }
     set_if_unset(spec, "revisionHistoryLimit", json!(10));
@@ -398,10 +403,10 @@ fn default_stateful_set(root: &mut Obj) {
             us.insert("type".into(), json!("RollingUpdate"));
             set_if_unset(us, "rollingUpdate", json!({}));
         }
-        if str_of(us, "type") == "RollingUpdate" {
-            if let Some(ru) = existing(us, "rollingUpdate") {
-                set_if_unset(ru, "partition", json!(0));
-            }
+        if str_of(us, "type") == "RollingUpdate"
+            && let Some(ru) = existing(us, "rollingUpdate")
+        {
+            set_if_unset(ru, "partition", json!(0));
         }
     }
     if let Some(p) = child(spec, "persistentVolumeClaimRetentionPolicy") {
@@ -441,10 +446,10 @@ fn default_service(root: &mut Obj) {
     set_if_zero(spec, "type", json!("ClusterIP"));
     each(spec, "ports", |p| {
         set_if_zero(p, "protocol", json!("TCP"));
-        if is_zero(p.get("targetPort")) {
-            if let Some(port) = p.get("port").cloned() {
-                p.insert("targetPort".into(), port);
-            }
+        if is_zero(p.get("targetPort"))
+            && let Some(port) = p.get("port").cloned()
+        {
+            p.insert("targetPort".into(), port);
         }
     });
     let ty = str_of(spec, "type").to_string();
@@ -491,10 +496,10 @@ fn default_namespace(root: &mut Obj) {
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
-    if !name.is_empty() {
-        if let Some(labels) = child(root, "metadata").and_then(|m| child(m, "labels")) {
-            labels.insert("kubernetes.io/metadata.name".into(), json!(name));
-        }
+    if !name.is_empty()
+        && let Some(labels) = child(root, "metadata").and_then(|m| child(m, "labels"))
+    {
+        labels.insert("kubernetes.io/metadata.name".into(), json!(name));
     }
     // Create-time: the `kubernetes` finalizer (kept out when a client removed the whole
     // list, as the namespace controller's finalize does).
@@ -655,7 +660,9 @@ fn default_http_route(root: &mut Obj) {
                 set_if_unset(path, "value", json!("/"));
             }
             each(m, "headers", |h| set_if_unset(h, "type", json!("Exact")));
-            each(m, "queryParams", |q| set_if_unset(q, "type", json!("Exact")));
+            each(m, "queryParams", |q| {
+                set_if_unset(q, "type", json!("Exact"))
+            });
         });
         each(rule, "backendRefs", |r| {
             default_backend_ref(r, true);
@@ -676,10 +683,10 @@ fn default_gateway(root: &mut Obj) {
         return;
     };
     each(spec, "listeners", |l| {
-        if let Some(ar) = child(l, "allowedRoutes") {
-            if let Some(ns) = child(ar, "namespaces") {
-                set_if_unset(ns, "from", json!("Same"));
-            }
+        if let Some(ar) = child(l, "allowedRoutes")
+            && let Some(ns) = child(ar, "namespaces")
+        {
+            set_if_unset(ns, "from", json!("Same"));
         }
         if let Some(tls) = existing(l, "tls") {
             set_if_unset(tls, "mode", json!("Terminate"));
@@ -718,18 +725,20 @@ pub(super) fn carry_over_service(obj: &mut Value, old: &Value) {
     let new_spec_view = Value::Object(spec.clone());
     if needs_cluster_ip(old_spec) && needs_cluster_ip(Some(&new_spec_view)) {
         // An old client that omitted clusterIPs but kept clusterIP.
-        if has_ips(old_ips.as_ref()) && !has_ips(spec.get("clusterIPs")) && str_of(spec, "clusterIP") == old_ip {
-            if let Some(ips) = old_ips.clone() {
-                spec.insert("clusterIPs".into(), ips);
-            }
+        if has_ips(old_ips.as_ref())
+            && !has_ips(spec.get("clusterIPs"))
+            && str_of(spec, "clusterIP") == old_ip
+            && let Some(ips) = old_ips.clone()
+        {
+            spec.insert("clusterIPs".into(), ips);
         }
         if str_of(spec, "clusterIP").is_empty() && !old_ip.is_empty() {
             spec.insert("clusterIP".into(), json!(old_ip));
         }
-        if !has_ips(spec.get("clusterIPs")) {
-            if let Some(ips) = old_ips.filter(|v| has_ips(Some(v))) {
-                spec.insert("clusterIPs".into(), ips);
-            }
+        if !has_ips(spec.get("clusterIPs"))
+            && let Some(ips) = old_ips.filter(|v| has_ips(Some(v)))
+        {
+            spec.insert("clusterIPs".into(), ips);
         }
     }
     if needs_node_port(old_spec) && needs_node_port(Some(&new_spec_view)) {
@@ -740,7 +749,10 @@ pub(super) fn carry_over_service(obj: &mut Value, old: &Value) {
                 ps.iter()
                     .map(|p| {
                         (
-                            p.get("name").and_then(Value::as_str).unwrap_or("").to_string(),
+                            p.get("name")
+                                .and_then(Value::as_str)
+                                .unwrap_or("")
+                                .to_string(),
                             p.get("nodePort").and_then(Value::as_i64).unwrap_or(0),
                         )
                     })
@@ -760,10 +772,11 @@ pub(super) fn carry_over_service(obj: &mut Value, old: &Value) {
         each(spec, "ports", |p| {
             if is_zero(p.get("nodePort")) {
                 let name = str_of(p, "name").to_string();
-                if let Some((_, np)) = old_ports.iter().find(|(n, _)| *n == name) {
-                    if *np != 0 && !used_new.contains(np) {
-                        p.insert("nodePort".into(), json!(np));
-                    }
+                if let Some((_, np)) = old_ports.iter().find(|(n, _)| *n == name)
+                    && *np != 0
+                    && !used_new.contains(np)
+                {
+                    p.insert("nodePort".into(), json!(np));
                 }
             }
         });
@@ -787,7 +800,10 @@ mod tests {
         assert_eq!(default_pull_policy("nginx:latest"), "Always");
         assert_eq!(default_pull_policy("nginx:1.25"), "IfNotPresent");
         assert_eq!(default_pull_policy("localhost:5000/nginx"), "Always");
-        assert_eq!(default_pull_policy("localhost:5000/nginx:v2"), "IfNotPresent");
+        assert_eq!(
+            default_pull_policy("localhost:5000/nginx:v2"),
+            "IfNotPresent"
+        );
         assert_eq!(default_pull_policy("nginx@sha256:abc"), "IfNotPresent");
         assert_eq!(default_pull_policy("nginx:latest@sha256:abc"), "Always");
         assert_eq!(default_pull_policy(""), "IfNotPresent");
@@ -802,7 +818,10 @@ mod tests {
         );
         let s = &d["spec"];
         assert_eq!(s["replicas"], 1);
-        assert_eq!(s["strategy"], json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}}));
+        assert_eq!(
+            s["strategy"],
+            json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}})
+        );
         assert_eq!(s["revisionHistoryLimit"], 10);
         assert_eq!(s["progressDeadlineSeconds"], 600);
         let ps = &s["template"]["spec"];
@@ -840,7 +859,10 @@ mod tests {
             "Deployment",
             json!({"spec": {"strategy": {"rollingUpdate": {"maxSurge": 1}}}}),
         );
-        assert_eq!(d["spec"]["strategy"]["rollingUpdate"], json!({"maxSurge": 1, "maxUnavailable": "25%"}));
+        assert_eq!(
+            d["spec"]["strategy"]["rollingUpdate"],
+            json!({"maxSurge": 1, "maxUnavailable": "25%"})
+        );
     }
 
     #[test]
@@ -856,10 +878,19 @@ mod tests {
         let s = &sts["spec"];
         assert_eq!(s["replicas"], 1);
         assert_eq!(s["podManagementPolicy"], "OrderedReady");
-        assert_eq!(s["updateStrategy"], json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}));
+        assert_eq!(
+            s["updateStrategy"],
+            json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}})
+        );
         assert_eq!(s["revisionHistoryLimit"], 10);
-        assert_eq!(s["persistentVolumeClaimRetentionPolicy"], json!({"whenDeleted": "Retain", "whenScaled": "Retain"}));
-        assert_eq!(s["volumeClaimTemplates"][0]["spec"]["volumeMode"], "Filesystem");
+        assert_eq!(
+            s["persistentVolumeClaimRetentionPolicy"],
+            json!({"whenDeleted": "Retain", "whenScaled": "Retain"})
+        );
+        assert_eq!(
+            s["volumeClaimTemplates"][0]["spec"]["volumeMode"],
+            "Filesystem"
+        );
         assert_eq!(s["volumeClaimTemplates"][0]["status"]["phase"], "Pending");
         let sts = defaulted(
             "apps/v1",
@@ -873,7 +904,10 @@ mod tests {
             "StatefulSet",
             json!({"spec": {"updateStrategy": {"type": "RollingUpdate"}}}),
         );
-        assert_eq!(sts["spec"]["updateStrategy"], json!({"type": "RollingUpdate"}));
+        assert_eq!(
+            sts["spec"]["updateStrategy"],
+            json!({"type": "RollingUpdate"})
+        );
     }
 
     #[test]
@@ -895,11 +929,20 @@ mod tests {
         assert_eq!(s["priority"], 0);
         assert_eq!(s["preemptionPolicy"], "PreemptLowerPriority");
         assert_eq!(s["tolerations"].as_array().map(Vec::len), Some(2));
-        assert_eq!(s["tolerations"][0], json!({"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}));
+        assert_eq!(
+            s["tolerations"][0],
+            json!({"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300})
+        );
         let c = &s["containers"][0];
         assert_eq!(c["imagePullPolicy"], "Always");
-        assert_eq!(c["resources"]["requests"], json!({"cpu": "100m", "memory": "64Mi"}));
-        assert_eq!(c["livenessProbe"], json!({"httpGet": {"port": 8080, "path": "/", "scheme": "HTTP"}, "timeoutSeconds": 1, "periodSeconds": 10, "successThreshold": 1, "failureThreshold": 3}));
+        assert_eq!(
+            c["resources"]["requests"],
+            json!({"cpu": "100m", "memory": "64Mi"})
+        );
+        assert_eq!(
+            c["livenessProbe"],
+            json!({"httpGet": {"port": 8080, "path": "/", "scheme": "HTTP"}, "timeoutSeconds": 1, "periodSeconds": 10, "successThreshold": 1, "failureThreshold": 3})
+        );
         assert_eq!(c["readinessProbe"]["periodSeconds"], 5);
         assert_eq!(c["readinessProbe"]["timeoutSeconds"], 1);
         assert_eq!(c["env"][0]["valueFrom"]["fieldRef"]["apiVersion"], "v1");
@@ -932,7 +975,10 @@ mod tests {
         let sp = &s["spec"];
         assert_eq!(sp["type"], "ClusterIP");
         assert_eq!(sp["sessionAffinity"], "None");
-        assert_eq!(sp["ports"][0], json!({"port": 80, "protocol": "TCP", "targetPort": 80}));
+        assert_eq!(
+            sp["ports"][0],
+            json!({"port": 80, "protocol": "TCP", "targetPort": 80})
+        );
         assert_eq!(sp["ports"][1]["targetPort"], "https");
         assert_eq!(sp["ipFamilies"], json!(["IPv4"]));
         assert_eq!(sp["ipFamilyPolicy"], "SingleStack");
@@ -940,30 +986,53 @@ mod tests {
         assert!(sp.get("externalTrafficPolicy").is_none());
         assert_eq!(s["status"], json!({"loadBalancer": {}}));
 
-        let s = defaulted("v1", "Service", json!({"spec": {"type": "ExternalName", "externalName": "example.com"}}));
+        let s = defaulted(
+            "v1",
+            "Service",
+            json!({"spec": {"type": "ExternalName", "externalName": "example.com"}}),
+        );
         assert!(s["spec"].get("ipFamilies").is_none());
         assert!(s["spec"].get("internalTrafficPolicy").is_none());
 
-        let s = defaulted("v1", "Service", json!({"spec": {"type": "LoadBalancer", "clusterIP": "None", "ports": [{"port": 80}]}}));
+        let s = defaulted(
+            "v1",
+            "Service",
+            json!({"spec": {"type": "LoadBalancer", "clusterIP": "None", "ports": [{"port": 80}]}}),
+        );
         assert_eq!(s["spec"]["externalTrafficPolicy"], "Cluster");
         assert_eq!(s["spec"]["allocateLoadBalancerNodePorts"], true);
         assert_eq!(s["spec"]["clusterIPs"], json!(["None"]));
 
-        let s = defaulted("v1", "Service", json!({"spec": {"sessionAffinity": "None", "sessionAffinityConfig": {"clientIP": {}}}}));
+        let s = defaulted(
+            "v1",
+            "Service",
+            json!({"spec": {"sessionAffinity": "None", "sessionAffinityConfig": {"clientIP": {}}}}),
+        );
         assert!(s["spec"].get("sessionAffinityConfig").is_none());
     }
 
     #[test]
     fn namespace_secret_pvc_defaults() {
         let ns = defaulted("v1", "Namespace", json!({"metadata": {"name": "team-a"}}));
-        assert_eq!(ns["metadata"]["labels"]["kubernetes.io/metadata.name"], "team-a");
+        assert_eq!(
+            ns["metadata"]["labels"]["kubernetes.io/metadata.name"],
+            "team-a"
+        );
         assert_eq!(ns["spec"]["finalizers"], json!(["kubernetes"]));
         assert_eq!(ns["status"]["phase"], "Active");
-        let ns = defaulted("v1", "Namespace", json!({"metadata": {"name": "b"}, "spec": {"finalizers": []}, "status": {"phase": "Terminating"}}));
+        let ns = defaulted(
+            "v1",
+            "Namespace",
+            json!({"metadata": {"name": "b"}, "spec": {"finalizers": []}, "status": {"phase": "Terminating"}}),
+        );
         assert_eq!(ns["spec"]["finalizers"], json!([]));
         assert_eq!(ns["status"]["phase"], "Terminating");
 
-        let s = defaulted("v1", "Secret", json!({"data": {"a": "eA=="}, "stringData": {"user": "admin", "a": "hi!"}}));
+        let s = defaulted(
+            "v1",
+            "Secret",
+            json!({"data": {"a": "eA=="}, "stringData": {"user": "admin", "a": "hi!"}}),
+        );
         assert_eq!(s["type"], "Opaque");
         assert_eq!(s["data"], json!({"a": "aGkh", "user": "YWRtaW4="}));
         assert!(s.get("stringData").is_none());
@@ -986,9 +1055,16 @@ mod tests {
 
     #[test]
     fn hpa_defaults() {
-        let h = defaulted("autoscaling/v2", "HorizontalPodAutoscaler", json!({"spec": {"maxReplicas": 5}}));
+        let h = defaulted(
+            "autoscaling/v2",
+            "HorizontalPodAutoscaler",
+            json!({"spec": {"maxReplicas": 5}}),
+        );
         assert_eq!(h["spec"]["minReplicas"], 1);
-        assert_eq!(h["spec"]["metrics"], json!([{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}}]));
+        assert_eq!(
+            h["spec"]["metrics"],
+            json!([{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}}])
+        );
         assert!(h["spec"].get("behavior").is_none());
         let h = defaulted(
             "autoscaling/v2",
@@ -996,9 +1072,15 @@ mod tests {
             json!({"spec": {"behavior": {"scaleDown": {"stabilizationWindowSeconds": 60}}, "metrics": [{"type": "Pods"}]}}),
         );
         let b = &h["spec"]["behavior"];
-        assert_eq!(b["scaleUp"], json!({"selectPolicy": "Max", "stabilizationWindowSeconds": 0, "policies": [
-            {"type": "Pods", "value": 4, "periodSeconds": 15}, {"type": "Percent", "value": 100, "periodSeconds": 15}]}));
-        assert_eq!(b["scaleDown"], json!({"stabilizationWindowSeconds": 60, "selectPolicy": "Max", "policies": [{"type": "Percent", "value": 100, "periodSeconds": 15}]}));
+        assert_eq!(
+            b["scaleUp"],
+            json!({"selectPolicy": "Max", "stabilizationWindowSeconds": 0, "policies": [
+            {"type": "Pods", "value": 4, "periodSeconds": 15}, {"type": "Percent", "value": 100, "periodSeconds": 15}]})
+        );
+        assert_eq!(
+            b["scaleDown"],
+            json!({"stabilizationWindowSeconds": 60, "selectPolicy": "Max", "policies": [{"type": "Percent", "value": 100, "periodSeconds": 15}]})
+        );
         assert_eq!(h["spec"]["metrics"], json!([{"type": "Pods"}]));
     }
 
@@ -1013,14 +1095,33 @@ mod tests {
             ]}}),
         );
         let s = &r["spec"];
-        assert_eq!(s["parentRefs"][0], json!({"name": "gw", "group": "gateway.networking.k8s.io", "kind": "Gateway"}));
-        assert_eq!(s["rules"][0]["matches"], json!([{"path": {"type": "PathPrefix", "value": "/"}}]));
-        assert_eq!(s["rules"][0]["backendRefs"][0], json!({"name": "stable", "port": 80, "group": "", "kind": "Service", "weight": 1}));
+        assert_eq!(
+            s["parentRefs"][0],
+            json!({"name": "gw", "group": "gateway.networking.k8s.io", "kind": "Gateway"})
+        );
+        assert_eq!(
+            s["rules"][0]["matches"],
+            json!([{"path": {"type": "PathPrefix", "value": "/"}}])
+        );
+        assert_eq!(
+            s["rules"][0]["backendRefs"][0],
+            json!({"name": "stable", "port": 80, "group": "", "kind": "Service", "weight": 1})
+        );
         assert_eq!(s["rules"][0]["backendRefs"][1]["weight"], 10);
         assert_eq!(s["rules"][1]["matches"][0]["headers"][0]["type"], "Exact");
-        assert_eq!(s["rules"][1]["matches"][0]["path"], json!({"type": "PathPrefix", "value": "/"}));
-        let r = defaulted("gateway.networking.k8s.io/v1", "HTTPRoute", json!({"spec": {}}));
-        assert_eq!(r["spec"]["rules"], json!([{"matches": [{"path": {"type": "PathPrefix", "value": "/"}}]}]));
+        assert_eq!(
+            s["rules"][1]["matches"][0]["path"],
+            json!({"type": "PathPrefix", "value": "/"})
+        );
+        let r = defaulted(
+            "gateway.networking.k8s.io/v1",
+            "HTTPRoute",
+            json!({"spec": {}}),
+        );
+        assert_eq!(
+            r["spec"]["rules"],
+            json!([{"matches": [{"path": {"type": "PathPrefix", "value": "/"}}]}])
+        );
     }
 
     #[test]
@@ -1030,11 +1131,25 @@ mod tests {
             "Gateway",
             json!({"spec": {"gatewayClassName": "x", "listeners": [{"name": "http", "port": 80, "protocol": "HTTP"}]}}),
         );
-        assert_eq!(g["spec"]["listeners"][0]["allowedRoutes"], json!({"namespaces": {"from": "Same"}}));
-        let e = defaulted("v1", "Endpoints", json!({"subsets": [{"ports": [{"port": 80}]}]}));
+        assert_eq!(
+            g["spec"]["listeners"][0]["allowedRoutes"],
+            json!({"namespaces": {"from": "Same"}})
+        );
+        let e = defaulted(
+            "v1",
+            "Endpoints",
+            json!({"subsets": [{"ports": [{"port": 80}]}]}),
+        );
         assert_eq!(e["subsets"][0]["ports"][0]["protocol"], "TCP");
-        let es = defaulted("discovery.k8s.io/v1", "EndpointSlice", json!({"ports": [{"port": 80}]}));
-        assert_eq!(es["ports"][0], json!({"port": 80, "name": "", "protocol": "TCP"}));
+        let es = defaulted(
+            "discovery.k8s.io/v1",
+            "EndpointSlice",
+            json!({"ports": [{"port": 80}]}),
+        );
+        assert_eq!(
+            es["ports"][0],
+            json!({"port": 80, "name": "", "protocol": "TCP"})
+        );
     }
 
     #[test]

@@ -134,8 +134,8 @@ pub fn carry_over_allocated(rt: &ResourceType, obj: &mut Value, old: &Value) {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use super::super::resources::by_kind;
+    use super::*;
     use serde_json::json;
 
     fn cause(field: &str, message: &str) -> Cause {
@@ -177,8 +177,12 @@ mod tests {
         assert!(needs_cluster_ip(&json!({"spec": {"clusterIP": ""}})));
         assert!(needs_cluster_ip(&json!({})));
         assert!(!needs_cluster_ip(&json!({"spec": {"clusterIP": "None"}})));
-        assert!(!needs_cluster_ip(&json!({"spec": {"clusterIP": "10.96.0.5"}})));
-        assert!(!needs_cluster_ip(&json!({"spec": {"type": "ExternalName"}})));
+        assert!(!needs_cluster_ip(
+            &json!({"spec": {"clusterIP": "10.96.0.5"}})
+        ));
+        assert!(!needs_cluster_ip(
+            &json!({"spec": {"type": "ExternalName"}})
+        ));
         let mut svc = json!({"spec": {"ports": []}});
         set_cluster_ip(&mut svc, "10.96.0.7");
         assert_eq!(svc["spec"]["clusterIP"], "10.96.0.7");
@@ -190,7 +194,8 @@ mod tests {
         let rt = by_kind("v1", "Service").expect("service");
         let old = json!({"spec": {"type": "NodePort", "clusterIP": "10.96.0.9", "clusterIPs": ["10.96.0.9"],
             "ports": [{"name": "http", "port": 80, "nodePort": 30080}]}});
-        let mut new = json!({"spec": {"type": "NodePort", "ports": [{"name": "http", "port": 80}]}});
+        let mut new =
+            json!({"spec": {"type": "NodePort", "ports": [{"name": "http", "port": 80}]}});
         carry_over_allocated(rt, &mut new, &old);
         assert_eq!(new["spec"]["clusterIP"], "10.96.0.9");
         assert_eq!(new["spec"]["clusterIPs"], json!(["10.96.0.9"]));

@@ -16,21 +16,21 @@ const DNS1123_SUBDOMAIN_FMT: &str =
 const DNS1123_SUBDOMAIN_ERR: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character";
 const DNS1035_LABEL_FMT: &str = "[a-z]([-a-z0-9]*[a-z0-9])?";
 const DNS1035_LABEL_ERR: &str = "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character";
-const WILDCARD_FMT: &str =
-    "\\*\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*";
+const WILDCARD_FMT: &str = "\\*\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*";
 const WILDCARD_ERR: &str = "a wildcard DNS-1123 subdomain must start with '*.', followed by a valid DNS subdomain, which must consist of lower case alphanumeric characters, '-' or '.' and end with an alphanumeric character";
 const QUALIFIED_NAME_FMT: &str = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]";
 const QUALIFIED_NAME_ERR: &str = "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
 const LABEL_VALUE_FMT: &str = "(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?";
 const LABEL_VALUE_ERR: &str = "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
 const CONFIG_KEY_FMT: &str = "[-._a-zA-Z0-9]+";
-const CONFIG_KEY_ERR: &str = "a valid config key must consist of alphanumeric characters, '-', '_' or '.'";
+const CONFIG_KEY_ERR: &str =
+    "a valid config key must consist of alphanumeric characters, '-', '_' or '.'";
 const PERCENT_FMT: &str = "[0-9]+%";
-const PERCENT_ERR: &str = "a valid percent string must be a numeric string followed by an ending '%'";
+const PERCENT_ERR: &str =
+    "a valid percent string must be a numeric string followed by an ending '%'";
 const HTTP_HEADER_FMT: &str = "[-A-Za-z0-9]+";
 const HTTP_HEADER_ERR: &str = "a valid HTTP header must consist of alphanumeric characters or '-'";
-const RELAXED_ENV_ERR: &str =
-    "a valid environment variable name must consist only of printable ASCII characters other than '='";
+const RELAXED_ENV_ERR: &str = "a valid environment variable name must consist only of printable ASCII characters other than '='";
 
 /// `must be no more than N characters`.
 pub fn max_len_error(length: usize) -> String {
@@ -77,7 +77,9 @@ fn matches_dns1123_label(v: &str) -> bool {
     let b = v.as_bytes();
     match (b.first(), b.last()) {
         (Some(&f), Some(&l)) => {
-            is_lower_alnum(f) && is_lower_alnum(l) && b.iter().all(|&c| is_lower_alnum(c) || c == b'-')
+            is_lower_alnum(f)
+                && is_lower_alnum(l)
+                && b.iter().all(|&c| is_lower_alnum(c) || c == b'-')
         }
         _ => false,
     }
@@ -95,8 +97,7 @@ fn matches_qualified_name_part(v: &str) -> bool {
         (Some(&f), Some(&l)) => {
             f.is_ascii_alphanumeric()
                 && l.is_ascii_alphanumeric()
-                && b
-                    .iter()
+                && b.iter()
                     .all(|&c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_' || c == b'.')
         }
         _ => false,
@@ -211,7 +212,10 @@ pub fn is_qualified_name(value: &str) -> Vec<String> {
     if name.is_empty() {
         errs.push(format!("name part {}", empty_error()));
     } else if name.len() > LABEL_VALUE_MAX_LENGTH {
-        errs.push(format!("name part {}", max_len_error(LABEL_VALUE_MAX_LENGTH)));
+        errs.push(format!(
+            "name part {}",
+            max_len_error(LABEL_VALUE_MAX_LENGTH)
+        ));
     }
     if !matches_qualified_name_part(name) {
         errs.push(format!(
@@ -332,7 +336,11 @@ pub fn is_http_header_name(value: &str) -> Vec<String> {
     if ok {
         Vec::new()
     } else {
-        vec![regex_error(HTTP_HEADER_ERR, HTTP_HEADER_FMT, &["X-Header-Name"])]
+        vec![regex_error(
+            HTTP_HEADER_ERR,
+            HTTP_HEADER_FMT,
+            &["X-Header-Name"],
+        )]
     }
 }
 
@@ -418,8 +426,14 @@ mod tests {
             is_dns1123_label("Web"),
             vec!["a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')".to_string()]
         );
-        assert_eq!(is_dns1123_label("a.b"), vec!["must not contain dots".to_string()]);
-        assert_eq!(is_dns1123_label(&"a".repeat(64))[0], "must be no more than 63 characters");
+        assert_eq!(
+            is_dns1123_label("a.b"),
+            vec!["must not contain dots".to_string()]
+        );
+        assert_eq!(
+            is_dns1123_label(&"a".repeat(64))[0],
+            "must be no more than 63 characters"
+        );
         assert!(!is_dns1123_label("").is_empty());
         assert!(!is_dns1123_label("-a").is_empty());
         assert!(!is_dns1123_label("a-").is_empty());
@@ -435,7 +449,10 @@ mod tests {
         );
         assert!(!is_dns1123_subdomain("a..b").is_empty());
         assert!(!is_dns1123_subdomain(".a").is_empty());
-        assert_eq!(is_dns1123_subdomain(&"a".repeat(254)).len(), 2);
+        assert_eq!(
+            is_dns1123_subdomain(&"a".repeat(254)),
+            vec![max_len_error(253)]
+        );
     }
 
     #[test]
@@ -471,8 +488,13 @@ mod tests {
         let e = is_qualified_name("a/b/c");
         assert_eq!(e.len(), 1);
         assert!(e[0].starts_with("a qualified name must consist"));
-        assert!(e[0].ends_with("with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"));
-        assert_eq!(is_qualified_name(&"a".repeat(64))[0], "name part must be no more than 63 characters");
+        assert!(e[0].ends_with(
+            "with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
+        ));
+        assert_eq!(
+            is_qualified_name(&"a".repeat(64))[0],
+            "name part must be no more than 63 characters"
+        );
         assert!(!is_qualified_name("-a").is_empty());
     }
 
@@ -483,7 +505,10 @@ mod tests {
         assert!(is_valid_label_value("My_Value").is_empty());
         let e = is_valid_label_value("a b");
         assert_eq!(e, vec!["a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')".to_string()]);
-        assert_eq!(is_valid_label_value(&"a".repeat(64)), vec![max_len_error(63)]);
+        assert_eq!(
+            is_valid_label_value(&"a".repeat(64)),
+            vec![max_len_error(63)]
+        );
     }
 
     #[test]
@@ -491,8 +516,14 @@ mod tests {
         assert!(is_config_map_key("app.properties").is_empty());
         assert!(is_config_map_key("KEY_NAME-1").is_empty());
         assert_eq!(is_config_map_key("."), vec!["must not be '.'".to_string()]);
-        assert_eq!(is_config_map_key(".."), vec!["must not be '..'".to_string()]);
-        assert_eq!(is_config_map_key("..x"), vec!["must not start with '..'".to_string()]);
+        assert_eq!(
+            is_config_map_key(".."),
+            vec!["must not be '..'".to_string()]
+        );
+        assert_eq!(
+            is_config_map_key("..x"),
+            vec!["must not start with '..'".to_string()]
+        );
         let e = is_config_map_key("a b");
         assert_eq!(e, vec!["a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')".to_string()]);
         assert!(!is_config_map_key("").is_empty());
@@ -502,17 +533,32 @@ mod tests {
     fn ports() {
         assert!(is_valid_port_num(80).is_empty());
         assert!(is_valid_port_num(65535).is_empty());
-        assert_eq!(is_valid_port_num(0), vec!["must be between 1 and 65535, inclusive".to_string()]);
+        assert_eq!(
+            is_valid_port_num(0),
+            vec!["must be between 1 and 65535, inclusive".to_string()]
+        );
         assert!(!is_valid_port_num(70000).is_empty());
         assert!(is_valid_port_name("http").is_empty());
         assert!(is_valid_port_name("http-2").is_empty());
-        assert_eq!(is_valid_port_name("80"), vec!["must contain at least one letter (a-z)".to_string()]);
+        assert_eq!(
+            is_valid_port_name("80"),
+            vec!["must contain at least one letter (a-z)".to_string()]
+        );
         assert_eq!(
             is_valid_port_name("Http"),
-            vec!["must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)".to_string()]
+            vec![
+                "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)"
+                    .to_string()
+            ]
         );
-        assert_eq!(is_valid_port_name("a--b"), vec!["must not contain consecutive hyphens".to_string()]);
-        assert_eq!(is_valid_port_name("-ab"), vec!["must not begin or end with a hyphen".to_string()]);
+        assert_eq!(
+            is_valid_port_name("a--b"),
+            vec!["must not contain consecutive hyphens".to_string()]
+        );
+        assert_eq!(
+            is_valid_port_name("-ab"),
+            vec!["must not begin or end with a hyphen".to_string()]
+        );
         assert_eq!(is_valid_port_name("abcdefghijklmnop")[0], max_len_error(15));
     }
 
@@ -529,9 +575,21 @@ mod tests {
             is_relaxed_env_var_name("A=B"),
             vec![RELAXED_ENV_ERR.to_string()]
         );
-        assert_eq!(is_relaxed_env_var_name(""), vec!["environment variable name must be non-empty".to_string()]);
-        assert_eq!(is_valid_path_segment_name(".."), vec!["may not be '..'".to_string()]);
-        assert_eq!(is_valid_path_segment_name("a/b%"), vec!["may not contain '/'".to_string(), "may not contain '%'".to_string()]);
+        assert_eq!(
+            is_relaxed_env_var_name(""),
+            vec!["environment variable name must be non-empty".to_string()]
+        );
+        assert_eq!(
+            is_valid_path_segment_name(".."),
+            vec!["may not be '..'".to_string()]
+        );
+        assert_eq!(
+            is_valid_path_segment_name("a/b%"),
+            vec![
+                "may not contain '/'".to_string(),
+                "may not contain '%'".to_string()
+            ]
+        );
     }
 
     #[test]

@@ -5,7 +5,16 @@
 use crate::sim::resources::{self, ResourceType};
 use serde_json::{Value, json};
 
-const VERBS: &[&str] = &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+const VERBS: &[&str] = &[
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
 
 /// The Kubernetes release whose API this server follows.
 pub const KUBE_MINOR: &str = "33";
@@ -33,12 +42,18 @@ pub fn core_versions(server_address: &str) -> Value {
 }
 
 fn group_doc(name: &str, versions: &[&str]) -> Value {
-    let vs: Vec<Value> = versions.iter().map(|v| json!({"groupVersion": format!("{name}/{v}"), "version": v})).collect();
+    let vs: Vec<Value> = versions
+        .iter()
+        .map(|v| json!({"groupVersion": format!("{name}/{v}"), "version": v}))
+        .collect();
     json!({"name": name, "versions": vs, "preferredVersion": vs.first().cloned().unwrap_or(Value::Null)})
 }
 
 pub fn groups() -> Value {
-    let groups: Vec<Value> = resources::groups().iter().map(|(g, vs)| group_doc(g, vs)).collect();
+    let groups: Vec<Value> = resources::groups()
+        .iter()
+        .map(|(g, vs)| group_doc(g, vs))
+        .collect();
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 }
 
@@ -80,7 +95,12 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
         }
         out.push(r);
         if rt.has_status {
-            out.push(subresource(rt, "status", rt.kind, &["get", "patch", "update"]));
+            out.push(subresource(
+                rt,
+                "status",
+                rt.kind,
+                &["get", "patch", "update"],
+            ));
         }
         if rt.has_scale {
             let mut s = subresource(rt, "scale", "Scale", &["get", "patch", "update"]);
@@ -93,16 +113,32 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
         match rt.plural {
             "pods" => {
                 out.push(subresource(rt, "binding", "Binding", &["create"]));
-                out.push(subresource(rt, "proxy", "PodProxyOptions", &["create", "delete", "get", "patch", "update"]));
+                out.push(subresource(
+                    rt,
+                    "proxy",
+                    "PodProxyOptions",
+                    &["create", "delete", "get", "patch", "update"],
+                ));
             }
             "services" => {
-                out.push(subresource(rt, "proxy", "ServiceProxyOptions", &["create", "delete", "get", "patch", "update"]));
+                out.push(subresource(
+                    rt,
+                    "proxy",
+                    "ServiceProxyOptions",
+                    &["create", "delete", "get", "patch", "update"],
+                ));
             }
             _ => {}
         }
     }
-    let group_version = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
-    Some(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": out}))
+    let group_version = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
+    Some(
+        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": out}),
+    )
 }
 
 #[cfg(test)]
@@ -112,11 +148,22 @@ mod tests {
     #[test]
     fn lists_scale_and_status() {
         let doc = resource_list("apps", "v1").expect("apps/v1");
-        let names: Vec<&str> = doc["resources"].as_array().into_iter().flatten().filter_map(|r| r["name"].as_str()).collect();
+        let names: Vec<&str> = doc["resources"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r["name"].as_str())
+            .collect();
         assert!(names.contains(&"deployments/scale"));
         assert!(names.contains(&"deployments/status"));
         let pods = resource_list("", "v1").expect("v1");
-        assert!(pods["resources"].as_array().into_iter().flatten().any(|r| r["name"] == "pods" && r["categories"] == json!(["all"])));
+        assert!(
+            pods["resources"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|r| r["name"] == "pods" && r["categories"] == json!(["all"]))
+        );
         assert!(resource_list("apps", "v9").is_none());
         assert!(group("gateway.networking.k8s.io").is_some());
     }

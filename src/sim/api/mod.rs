@@ -38,7 +38,12 @@ pub fn router(state: Arc<ApiState>) -> Router {
 }
 
 fn json_response(code: StatusCode, body: &Value) -> Response {
-    (code, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+    (
+        code,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 fn authorized(state: &ApiState, headers: &HeaderMap) -> bool {
@@ -49,7 +54,13 @@ fn authorized(state: &ApiState, headers: &HeaderMap) -> bool {
         .is_some_and(|t| t.trim() == state.token)
 }
 
-async fn dispatch(State(state): State<Arc<ApiState>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn dispatch(
+    State(state): State<Arc<ApiState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let path = uri.path().to_string();
     // Health and version are open, as on a real server (RBAC grants them to everyone).
     match path.as_str() {

@@ -32,7 +32,11 @@ pub struct Target {
 }
 
 pub fn parse(path: &str) -> Route {
-    let segs: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+    let segs: Vec<&str> = path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
     match segs.as_slice() {
         ["api"] => Route::CoreVersions,
         ["apis"] => Route::Groups,
@@ -48,7 +52,10 @@ fn under_version(group: &str, version: &str, rest: &[&str]) -> Route {
         return if resources::in_group_version(group, version).is_empty() {
             Route::Unknown
         } else {
-            Route::Resources { group: group.into(), version: version.into() }
+            Route::Resources {
+                group: group.into(),
+                version: version.into(),
+            }
         };
     }
     // `namespaces/<ns>/<plural>...` is a namespaced resource, unless what follows the namespace
@@ -97,22 +104,52 @@ mod tests {
         assert_eq!(parse("/api"), Route::CoreVersions);
         assert_eq!(parse("/apis/"), Route::Groups);
         assert_eq!(parse("/apis/apps"), Route::Group("apps".into()));
-        assert_eq!(parse("/apis/apps/v1"), Route::Resources { group: "apps".into(), version: "v1".into() });
+        assert_eq!(
+            parse("/apis/apps/v1"),
+            Route::Resources {
+                group: "apps".into(),
+                version: "v1".into()
+            }
+        );
         assert_eq!(parse("/apis/apps/v2"), Route::Unknown);
     }
 
     #[test]
     fn objects() {
         let t = target("/apis/apps/v1/namespaces/default/deployments/web/scale");
-        assert_eq!((t.resource.plural, t.namespace.as_deref(), t.name.as_deref(), t.subresource.as_deref()), ("deployments", Some("default"), Some("web"), Some("scale")));
+        assert_eq!(
+            (
+                t.resource.plural,
+                t.namespace.as_deref(),
+                t.name.as_deref(),
+                t.subresource.as_deref()
+            ),
+            ("deployments", Some("default"), Some("web"), Some("scale"))
+        );
         let t = target("/api/v1/pods");
-        assert_eq!((t.resource.plural, t.namespace, t.name), ("pods", None, None));
+        assert_eq!(
+            (t.resource.plural, t.namespace, t.name),
+            ("pods", None, None)
+        );
         let t = target("/api/v1/namespaces/prod");
-        assert_eq!((t.resource.plural, t.name.as_deref()), ("namespaces", Some("prod")));
+        assert_eq!(
+            (t.resource.plural, t.name.as_deref()),
+            ("namespaces", Some("prod"))
+        );
         let t = target("/api/v1/namespaces/prod/status");
-        assert_eq!((t.resource.plural, t.name.as_deref(), t.subresource.as_deref()), ("namespaces", Some("prod"), Some("status")));
+        assert_eq!(
+            (
+                t.resource.plural,
+                t.name.as_deref(),
+                t.subresource.as_deref()
+            ),
+            ("namespaces", Some("prod"), Some("status"))
+        );
         let t = target("/api/v1/namespaces/d/services/web:80/proxy/a/b");
-        assert_eq!((t.name.as_deref(), t.rest.as_deref()), (Some("web:80"), Some("a/b")));
+        assert_eq!(
+            (t.name.as_deref(), t.rest.as_deref()),
+            (Some("web:80"), Some("a/b"))
+        );
         assert_eq!(parse("/api/v1/widgets"), Route::Unknown);
         assert_eq!(parse("/api/v1/namespaces/d/nodes"), Route::Unknown);
     }

@@ -36,16 +36,26 @@ impl Query {
         for (k, v) in form_urlencoded::parse(raw.as_bytes()) {
             let v = v.into_owned();
             match k.as_ref() {
-                "labelSelector" => q.labels = LabelSelector::parse(&v).map_err(|e| ApiError::bad_request(e.to_string()))?,
-                "fieldSelector" => q.fields = FieldSelector::parse(&v).map_err(|e| ApiError::bad_request(e.to_string()))?,
+                "labelSelector" => {
+                    q.labels = LabelSelector::parse(&v)
+                        .map_err(|e| ApiError::bad_request(e.to_string()))?
+                }
+                "fieldSelector" => {
+                    q.fields = FieldSelector::parse(&v)
+                        .map_err(|e| ApiError::bad_request(e.to_string()))?
+                }
                 "limit" => {
-                    let n: i64 = v.parse().map_err(|_| ApiError::bad_request(format!("limit: invalid value {v:?}")))?;
+                    let n: i64 = v.parse().map_err(|_| {
+                        ApiError::bad_request(format!("limit: invalid value {v:?}"))
+                    })?;
                     q.limit = (n > 0).then_some(n as usize);
                 }
                 "continue" => q.continue_token = Some(v).filter(|s| !s.is_empty()),
                 "watch" => q.watch = truthy(&v),
                 "resourceVersion" => q.resource_version = Some(v),
-                "resourceVersionMatch" => q.resource_version_match = Some(v).filter(|s| !s.is_empty()),
+                "resourceVersionMatch" => {
+                    q.resource_version_match = Some(v).filter(|s| !s.is_empty())
+                }
                 "allowWatchBookmarks" => q.allow_bookmarks = truthy(&v),
                 "sendInitialEvents" => q.send_initial_events = Some(truthy(&v)),
                 "timeoutSeconds" => q.timeout_seconds = v.parse().ok(),
@@ -66,8 +76,13 @@ impl Query {
     /// the propagation policy in the body).
     pub fn delete_options(&self, body: Option<&Value>) -> Result<DeleteOptions, ApiError> {
         let from_body = |k: &str| body.and_then(|b| b.get(k));
-        let policy = from_body("propagationPolicy").and_then(Value::as_str).map(str::to_string).or_else(|| self.propagation.clone());
-        let orphan = from_body("orphanDependents").and_then(Value::as_bool).or(self.orphan_dependents);
+        let policy = from_body("propagationPolicy")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .or_else(|| self.propagation.clone());
+        let orphan = from_body("orphanDependents")
+            .and_then(Value::as_bool)
+            .or(self.orphan_dependents);
         let propagation = match (policy.as_deref(), orphan) {
             (Some("Background"), _) => Some(Propagation::Background),
             (Some("Foreground"), _) => Some(Propagation::Foreground),
@@ -80,11 +95,18 @@ impl Query {
             }
         };
         let dry_run = self.dry_run
-            || from_body("dryRun").and_then(Value::as_array).is_some_and(|a| a.iter().any(|v| v == "All"));
+            || from_body("dryRun")
+                .and_then(Value::as_array)
+                .is_some_and(|a| a.iter().any(|v| v == "All"));
         Ok(DeleteOptions {
             propagation,
-            grace_period_seconds: from_body("gracePeriodSeconds").and_then(Value::as_i64).or(self.grace_period_seconds),
-            precondition_uid: from_body("preconditions").and_then(|p| p.get("uid")).and_then(Value::as_str).map(str::to_string),
+            grace_period_seconds: from_body("gracePeriodSeconds")
+                .and_then(Value::as_i64)
+                .or(self.grace_period_seconds),
+            precondition_uid: from_body("preconditions")
+                .and_then(|p| p.get("uid"))
+                .and_then(Value::as_str)
+                .map(str::to_string),
             precondition_resource_version: from_body("preconditions")
                 .and_then(|p| p.get("resourceVersion"))
                 .and_then(Value::as_str)
@@ -112,7 +134,10 @@ pub fn shape(accept: &str) -> Shape {
         if p.contains("as=PartialObjectMetadata") {
             return Shape::Metadata;
         }
-        if p.starts_with("application/json") || p.starts_with("*/*") || p.starts_with("application/yaml") {
+        if p.starts_with("application/json")
+            || p.starts_with("*/*")
+            || p.starts_with("application/yaml")
+        {
             return Shape::Object;
         }
     }
@@ -125,10 +150,23 @@ mod tests {
 
     #[test]
     fn shapes() {
-        assert_eq!(shape("application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json"), Shape::Table);
+        assert_eq!(
+            shape(
+                "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json"
+            ),
+            Shape::Table
+        );
         assert_eq!(shape("application/json"), Shape::Object);
-        assert_eq!(shape("application/vnd.kubernetes.protobuf,application/json"), Shape::Object);
-        assert_eq!(shape("application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"), Shape::Metadata);
+        assert_eq!(
+            shape("application/vnd.kubernetes.protobuf,application/json"),
+            Shape::Object
+        );
+        assert_eq!(
+            shape(
+                "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+            ),
+            Shape::Metadata
+        );
     }
 
     #[test]
@@ -139,7 +177,10 @@ mod tests {
         assert_eq!(o.propagation, Some(Propagation::Foreground));
         assert_eq!(o.grace_period_seconds, Some(0));
         assert!(o.dry_run);
-        assert!(q.delete_options(Some(&serde_json::json!({"propagationPolicy": "Sideways"}))).is_err());
+        assert!(
+            q.delete_options(Some(&serde_json::json!({"propagationPolicy": "Sideways"})))
+                .is_err()
+        );
     }
 
     #[test]

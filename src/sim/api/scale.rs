@@ -34,21 +34,41 @@ pub fn to_scale(obj: &Value) -> Value {
 
 /// Changes the replica count through a Scale: `change` turns the current Scale into the wanted
 /// one (a PUT body, or the current Scale patched). Returns the resulting Scale.
-pub fn write<F>(store: &Store, rt: &'static ResourceType, ns: &str, name: &str, opts: &WriteOptions, change: F) -> Result<Value>
+pub fn write<F>(
+    store: &Store,
+    rt: &'static ResourceType,
+    ns: &str,
+    name: &str,
+    opts: &WriteOptions,
+    change: F,
+) -> Result<Value>
 where
     F: FnOnce(&Value) -> Result<Value>,
 {
     let obj: Arc<Value> = store.modify(rt, ns, name, Part::Main, opts, |current| {
-        let Some(current) = current else { return Err(crate::sim::store::not_found(rt, name)) };
+        let Some(current) = current else {
+            return Err(crate::sim::store::not_found(rt, name));
+        };
         let scale = to_scale(current);
         let wanted = change(&scale)?;
-        let rv = wanted.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or_default();
-        if !rv.is_empty() && Some(rv) != current.pointer("/metadata/resourceVersion").and_then(Value::as_str) {
+        let rv = wanted
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if !rv.is_empty()
+            && Some(rv)
+                != current
+                    .pointer("/metadata/resourceVersion")
+                    .and_then(Value::as_str)
+        {
             return Err(crate::sim::store::conflict(rt, name));
         }
-        let replicas = wanted.pointer("/spec/replicas").and_then(Value::as_i64).ok_or_else(|| {
-            StoreError::BadRequest("a Scale needs spec.replicas (an integer)".into())
-        })?;
+        let replicas = wanted
+            .pointer("/spec/replicas")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| {
+                StoreError::BadRequest("a Scale needs spec.replicas (an integer)".into())
+            })?;
         let mut next = current.clone();
         if let Some(spec) = next.get_mut("spec").and_then(Value::as_object_mut) {
             spec.insert("replicas".into(), json!(replicas));

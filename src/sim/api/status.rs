@@ -17,7 +17,12 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: StatusCode, reason: &'static str, message: impl Into<String>) -> Self {
-        Self { code, reason, message: message.into(), details: None }
+        Self {
+            code,
+            reason,
+            message: message.into(),
+            details: None,
+        }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -25,15 +30,29 @@ impl ApiError {
     }
 
     pub fn not_found_path() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "NotFound", "the server could not find the requested resource")
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
     }
 
     pub fn method_not_allowed(verb: &str) -> Self {
-        Self::new(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", format!("the server does not allow this method on the requested resource ({verb})"))
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            format!("the server does not allow this method on the requested resource ({verb})"),
+        )
     }
 
     pub fn unsupported_media_type(ct: &str) -> Self {
-        Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaType", format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {ct:?})"))
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UnsupportedMediaType",
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {ct:?})"
+            ),
+        )
     }
 
     pub fn unauthorized() -> Self {
@@ -60,7 +79,12 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = self.to_status().to_string();
-        (self.code, [(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response()
+        (
+            self.code,
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response()
     }
 }
 
@@ -87,17 +111,26 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         let message = e.to_string();
         match e {
-            StoreError::NotFound { resource, name } => {
-                ApiError { details: Some(details(&resource, &name)), ..ApiError::new(StatusCode::NOT_FOUND, "NotFound", message) }
-            }
+            StoreError::NotFound { resource, name } => ApiError {
+                details: Some(details(&resource, &name)),
+                ..ApiError::new(StatusCode::NOT_FOUND, "NotFound", message)
+            },
             StoreError::AlreadyExists { resource, name } => ApiError {
                 details: Some(details(&resource, &name)),
                 ..ApiError::new(StatusCode::CONFLICT, "AlreadyExists", message)
             },
-            StoreError::Conflict { resource, name } | StoreError::ConflictMessage { resource, name, .. } => {
-                ApiError { details: Some(details(&resource, &name)), ..ApiError::new(StatusCode::CONFLICT, "Conflict", message) }
-            }
-            StoreError::Invalid { kind, group, name, causes, .. } => {
+            StoreError::Conflict { resource, name }
+            | StoreError::ConflictMessage { resource, name, .. } => ApiError {
+                details: Some(details(&resource, &name)),
+                ..ApiError::new(StatusCode::CONFLICT, "Conflict", message)
+            },
+            StoreError::Invalid {
+                kind,
+                group,
+                name,
+                causes,
+                ..
+            } => {
                 let causes: Vec<Value> = causes
                     .iter()
                     .map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field}))
@@ -108,12 +141,17 @@ impl From<StoreError> for ApiError {
                 {
                     o.insert("group".into(), json!(group));
                 }
-                ApiError { details: Some(d), ..ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", message) }
+                ApiError {
+                    details: Some(d),
+                    ..ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", message)
+                }
             }
             StoreError::BadRequest(m) => ApiError::bad_request(m),
             StoreError::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, "Forbidden", m),
             StoreError::Expired { .. } => ApiError::new(StatusCode::GONE, "Expired", message),
-            StoreError::Internal(m) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", m),
+            StoreError::Internal(m) => {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", m)
+            }
         }
     }
 }

@@ -18,7 +18,12 @@ use tokio::sync::{broadcast, mpsc};
 /// How long a watch runs when the client gives no timeoutSeconds.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1800);
 
-pub fn serve(state: &Arc<ApiState>, t: &Target, q: &Query, shape: Shape) -> Result<Response, ApiError> {
+pub fn serve(
+    state: &Arc<ApiState>,
+    t: &Target,
+    q: &Query,
+    shape: Shape,
+) -> Result<Response, ApiError> {
     let initial_events = q.send_initial_events == Some(true);
     if initial_events {
         if q.resource_version_match.as_deref() != Some("NotOlderThan") {
@@ -39,7 +44,10 @@ pub fn serve(state: &Arc<ApiState>, t: &Target, q: &Query, shape: Shape) -> Resu
     let since = match q.resource_version.as_deref() {
         _ if initial_events => Since::Now,
         None | Some("") | Some("0") => Since::Now,
-        Some(v) => Since::After(v.parse().map_err(|_| ApiError::bad_request(format!("invalid resource version: {v:?}")))?),
+        Some(v) => Since::After(
+            v.parse()
+                .map_err(|_| ApiError::bad_request(format!("invalid resource version: {v:?}")))?,
+        ),
     };
     let rt = t.resource;
     let (tx, rx) = mpsc::channel::<Bytes>(256);
@@ -55,9 +63,14 @@ pub fn serve(state: &Arc<ApiState>, t: &Target, q: &Query, shape: Shape) -> Resu
     match state.store.watch(rt, t.namespace.as_deref(), since) {
         Ok((backlog, feed, start_rv)) => {
             let state = state.clone();
-            let timeout = q.timeout_seconds.map(Duration::from_secs).unwrap_or(DEFAULT_TIMEOUT);
+            let timeout = q
+                .timeout_seconds
+                .map(Duration::from_secs)
+                .unwrap_or(DEFAULT_TIMEOUT);
             tokio::spawn(async move {
-                watch.run(state, tx, backlog, feed, start_rv, timeout, initial_events).await;
+                watch
+                    .run(state, tx, backlog, feed, start_rv, timeout, initial_events)
+                    .await;
             });
         }
         Err(StoreError::Expired { requested, oldest }) => {
@@ -71,8 +84,19 @@ pub fn serve(state: &Arc<ApiState>, t: &Target, q: &Query, shape: Shape) -> Resu
         Err(e) => return Err(e.into()),
     }
     let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
-    let body = Body::from_stream(futures::StreamExt::map(stream, Ok::<Bytes, std::convert::Infallible>));
-    Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "no-cache, private")], body).into_response())
+    let body = Body::from_stream(futures::StreamExt::map(
+        stream,
+        Ok::<Bytes, std::convert::Infallible>,
+    ));
+    Ok((
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "no-cache, private"),
+        ],
+        body,
+    )
+        .into_response())
 }
 
 fn expired_line(requested: u64, oldest: u64) -> Bytes {
@@ -104,7 +128,9 @@ impl Watch {
     /// What this watcher sees of a change: selector transitions turn MODIFIED into ADDED or
     /// DELETED, as on a real server.
     fn translate(&self, e: &WatchEvent) -> Option<(EventType, Arc<Value>)> {
-        if !std::ptr::eq(e.resource, self.rt) || self.namespace.as_deref().is_some_and(|n| n != e.namespace) {
+        if !std::ptr::eq(e.resource, self.rt)
+            || self.namespace.as_deref().is_some_and(|n| n != e.namespace)
+        {
             return None;
         }
         let now = self.selects(&e.object);
@@ -124,8 +150,18 @@ impl Watch {
             Shape::Object => obj.clone(),
             Shape::Metadata => handlers::partial_metadata(obj),
             Shape::Table => {
-                let rv = obj.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or_default().to_string();
-                table::table(self.rt, &[obj], &rv, table::IncludeObject::parse(self.include.as_deref()), chrono::Utc::now())
+                let rv = obj
+                    .pointer("/metadata/resourceVersion")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                table::table(
+                    self.rt,
+                    &[obj],
+                    &rv,
+                    table::IncludeObject::parse(self.include.as_deref()),
+                    chrono::Utc::now(),
+                )
             }
         };
         line(&json!({"type": kind.as_str(), "object": object}))
@@ -134,9 +170,14 @@ impl Watch {
     fn bookmark(&self, rv: u64, initial_end: bool) -> Bytes {
         let mut metadata = json!({"resourceVersion": rv.to_string()});
         if initial_end && let Some(m) = metadata.as_object_mut() {
-            m.insert("annotations".into(), json!({"k8s.io/initial-events-end": "true"}));
+            m.insert(
+                "annotations".into(),
+                json!({"k8s.io/initial-events-end": "true"}),
+            );
         }
-        line(&json!({"type": "BOOKMARK", "object": {"kind": self.rt.kind, "apiVersion": self.rt.api_version(), "metadata": metadata}}))
+        line(
+            &json!({"type": "BOOKMARK", "object": {"kind": self.rt.kind, "apiVersion": self.rt.api_version(), "metadata": metadata}}),
+        )
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -14,9 +14,19 @@ pub enum StoreError {
     Conflict { resource: String, name: String },
     /// A conflict with a custom message (precondition failures, apply conflicts).
     #[error("{message}")]
-    ConflictMessage { resource: String, name: String, message: String },
+    ConflictMessage {
+        resource: String,
+        name: String,
+        message: String,
+    },
     #[error("{message}")]
-    Invalid { kind: String, group: String, name: String, message: String, causes: Vec<Cause> },
+    Invalid {
+        kind: String,
+        group: String,
+        name: String,
+        message: String,
+        causes: Vec<Cause>,
+    },
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]

@@ -27,13 +27,21 @@ impl Inner {
         let mut changed = false;
         let all: Vec<(&'static ResourceType, Arc<Value>)> = RESOURCES
             .iter()
-            .flat_map(|rt| self.objects.get(&rt.key()).into_iter().flat_map(|m| m.values()).map(move |o| (rt, o.clone())))
+            .flat_map(|rt| {
+                self.objects
+                    .get(&rt.key())
+                    .into_iter()
+                    .flat_map(|m| m.values())
+                    .map(move |o| (rt, o.clone()))
+            })
             .collect();
         for (rt, obj) in all {
             let ns = meta::namespace(&obj).to_string();
             let name = meta::name(&obj).to_string();
             // Re-read: an earlier step in this pass may have changed or removed it.
-            let Some(obj) = self.get(rt, &ns, &name) else { continue };
+            let Some(obj) = self.get(rt, &ns, &name) else {
+                continue;
+            };
 
             // Terminating namespace: delete its content, then the namespace.
             if rt.plural == "namespaces" && meta::is_deleting(&obj) {
@@ -69,13 +77,20 @@ impl Inner {
                 if deps.is_empty() {
                     let mut o = (*obj).clone();
                     meta::remove_finalizer(&mut o, "foregroundDeletion");
-                    let kind = if meta::finalizers(&o).is_empty() { EventType::Deleted } else { EventType::Modified };
+                    let kind = if meta::finalizers(&o).is_empty() {
+                        EventType::Deleted
+                    } else {
+                        EventType::Modified
+                    };
                     self.commit(rt, kind, o);
                     changed = true;
                 } else {
                     for (r, d) in deps {
                         if !meta::is_deleting(&d) {
-                            let opts = super::DeleteOptions { propagation: Some(Propagation::Foreground), ..Default::default() };
+                            let opts = super::DeleteOptions {
+                                propagation: Some(Propagation::Foreground),
+                                ..Default::default()
+                            };
                             let _ = self.delete(r, &d, &opts);
                             changed = true;
                         }
@@ -86,7 +101,10 @@ impl Inner {
 
             // Background: a dependent all of whose owners are gone is deleted.
             let owners: Vec<&str> = meta::owner_uids(&obj).collect();
-            if !owners.is_empty() && !meta::is_deleting(&obj) && owners.iter().all(|u| !self.uids.contains_key(*u)) {
+            if !owners.is_empty()
+                && !meta::is_deleting(&obj)
+                && owners.iter().all(|u| !self.uids.contains_key(*u))
+            {
                 let _ = self.delete(rt, &obj, &Default::default());
                 changed = true;
             }

@@ -11,7 +11,10 @@ pub fn now() -> String {
 }
 
 pub fn str_field<'a>(obj: &'a Value, field: &str) -> &'a str {
-    obj.get("metadata").and_then(|m| m.get(field)).and_then(Value::as_str).unwrap_or_default()
+    obj.get("metadata")
+        .and_then(|m| m.get(field))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
 }
 
 pub fn name(obj: &Value) -> &str {
@@ -31,7 +34,8 @@ pub fn resource_version(obj: &Value) -> &str {
 }
 
 pub fn is_deleting(obj: &Value) -> bool {
-    obj.pointer("/metadata/deletionTimestamp").is_some_and(|v| !v.is_null())
+    obj.pointer("/metadata/deletionTimestamp")
+        .is_some_and(|v| !v.is_null())
 }
 
 pub fn finalizers(obj: &Value) -> Vec<&str> {
@@ -96,7 +100,10 @@ pub fn remove_finalizer(obj: &mut Value, f: &str) {
         if let Some(a) = m.get_mut("finalizers").and_then(Value::as_array_mut) {
             a.retain(|x| x != f);
         }
-        if m.get("finalizers").and_then(Value::as_array).is_some_and(Vec::is_empty) {
+        if m.get("finalizers")
+            .and_then(Value::as_array)
+            .is_some_and(Vec::is_empty)
+        {
             m.remove("finalizers");
         }
     }
@@ -107,7 +114,10 @@ pub fn remove_owner(obj: &mut Value, owner_uid: &str) {
         if let Some(a) = m.get_mut("ownerReferences").and_then(Value::as_array_mut) {
             a.retain(|r| r.get("uid").and_then(Value::as_str) != Some(owner_uid));
         }
-        if m.get("ownerReferences").and_then(Value::as_array).is_some_and(Vec::is_empty) {
+        if m.get("ownerReferences")
+            .and_then(Value::as_array)
+            .is_some_and(Vec::is_empty)
+        {
             m.remove("ownerReferences");
         }
     }
@@ -116,15 +126,25 @@ pub fn remove_owner(obj: &mut Value, owner_uid: &str) {
 /// Sets deletionTimestamp (now + grace) and deletionGracePeriodSeconds, as the server does.
 pub fn mark_deleting(obj: &mut Value, grace: i64) {
     let at = chrono::Utc::now() + chrono::Duration::seconds(grace);
-    set_meta(obj, "deletionTimestamp", json!(at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
+    set_meta(
+        obj,
+        "deletionTimestamp",
+        json!(at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+    );
     set_meta(obj, "deletionGracePeriodSeconds", json!(grace));
 }
 
 /// A pod bound to a node that is still running is stopped by its kubelet, not removed at once.
 pub fn is_graceful_pod(rt: &ResourceType, obj: &Value) -> bool {
     rt.plural == "pods"
-        && obj.pointer("/spec/nodeName").and_then(Value::as_str).is_some_and(|n| !n.is_empty())
-        && !matches!(obj.pointer("/status/phase").and_then(Value::as_str), Some("Succeeded" | "Failed"))
+        && obj
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .is_some_and(|n| !n.is_empty())
+        && !matches!(
+            obj.pointer("/status/phase").and_then(Value::as_str),
+            Some("Succeeded" | "Failed")
+        )
 }
 
 /// Five characters from the alphabet Kubernetes uses for generated names (no vowels, so no
@@ -132,13 +152,18 @@ pub fn is_graceful_pod(rt: &ResourceType, obj: &Value) -> bool {
 pub fn random_suffix() -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let mut rng = rand::rng();
-    (0..5).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+    (0..5)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
 }
 
 /// Checks (and fills in) apiVersion and kind against the URL's resource.
 pub fn check_type(rt: &ResourceType, body: &mut Value) -> Result<()> {
     let Some(obj) = body.as_object_mut() else {
-        return Err(StoreError::BadRequest(format!("the body of the request was not a {} object", rt.kind)));
+        return Err(StoreError::BadRequest(format!(
+            "the body of the request was not a {} object",
+            rt.kind
+        )));
     };
     let api_version = rt.api_version();
     match obj.get("apiVersion").and_then(Value::as_str) {
@@ -188,7 +213,13 @@ pub fn reset_for_create(rt: &ResourceType, body: &mut Value) {
     if let Some(m) = metadata_mut(body) {
         m.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
         m.insert("creationTimestamp".into(), json!(now()));
-        for f in ["resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink", "managedFields"] {
+        for f in [
+            "resourceVersion",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "selfLink",
+            "managedFields",
+        ] {
             m.remove(f);
         }
         if rt.tracks_generation() {
@@ -199,7 +230,11 @@ pub fn reset_for_create(rt: &ResourceType, body: &mut Value) {
     }
     // Status is the controllers' to write; a client's status on create is dropped.
     match rt.plural {
-        "pods" => set_top(body, "status", json!({"phase": "Pending", "qosClass": "BestEffort"})),
+        "pods" => set_top(
+            body,
+            "status",
+            json!({"phase": "Pending", "qosClass": "BestEffort"}),
+        ),
         "services" => set_top(body, "status", json!({"loadBalancer": {}})),
         "namespaces" | "nodes" => {}
         _ if rt.has_status => remove_top(body, "status"),
@@ -209,7 +244,13 @@ pub fn reset_for_create(rt: &ResourceType, body: &mut Value) {
 
 /// On update, the server keeps what it owns: identity, creation time, deletion marks.
 pub fn keep_system_fields(old: &Value, new: &mut Value) {
-    for f in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"] {
+    for f in [
+        "uid",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "generation",
+    ] {
         match old.pointer(&format!("/metadata/{f}")) {
             Some(v) => set_meta(new, f, v.clone()),
             None => {
@@ -227,7 +268,12 @@ pub fn keep_system_fields(old: &Value, new: &mut Value) {
 pub fn spec_changed(old: &Value, new: &Value) -> bool {
     let strip = |v: &Value| -> Map<String, Value> {
         v.as_object()
-            .map(|o| o.iter().filter(|(k, _)| *k != "metadata" && *k != "status").map(|(k, v)| (k.clone(), v.clone())).collect())
+            .map(|o| {
+                o.iter()
+                    .filter(|(k, _)| *k != "metadata" && *k != "status")
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            })
             .unwrap_or_default()
     };
     strip(old) != strip(new)
@@ -253,7 +299,9 @@ pub fn fold_string_data(rt: &ResourceType, obj: &mut Value) {
         return;
     }
     let Some(o) = obj.as_object_mut() else { return };
-    let Some(Value::Object(strings)) = o.remove("stringData") else { return };
+    let Some(Value::Object(strings)) = o.remove("stringData") else {
+        return;
+    };
     let data = o.entry("data").or_insert_with(|| json!({}));
     if !data.is_object() {
         *data = json!({});
@@ -261,7 +309,10 @@ pub fn fold_string_data(rt: &ResourceType, obj: &mut Value) {
     if let Some(d) = data.as_object_mut() {
         for (k, v) in strings {
             let text = v.as_str().unwrap_or_default();
-            d.insert(k, json!(base64::engine::general_purpose::STANDARD.encode(text)));
+            d.insert(
+                k,
+                json!(base64::engine::general_purpose::STANDARD.encode(text)),
+            );
         }
     }
 }

@@ -108,6 +108,14 @@ pub enum Since {
     After(u64),
 }
 
+/// The start of a watch: events to send first, the live feed, and the resource version the
+/// feed continues from.
+pub type WatchStart = (
+    Vec<Arc<WatchEvent>>,
+    broadcast::Receiver<Arc<WatchEvent>>,
+    u64,
+);
+
 /// One page of a list.
 pub struct ListPage {
     pub items: Vec<Arc<Value>>,
@@ -156,7 +164,8 @@ impl Store {
 
     /// An in-memory store that keeps `history` changes for watches to resume from.
     pub fn with_history(history: usize) -> Arc<Self> {
-        Self::build(None, history).unwrap_or_else(|_| unreachable!("an in-memory store cannot fail to open"))
+        Self::build(None, history)
+            .unwrap_or_else(|_| unreachable!("an in-memory store cannot fail to open"))
     }
 
     /// A store written through to `dir`, loaded from it when it already holds objects.
@@ -184,8 +193,13 @@ impl Store {
             inner.resource_version = loaded.resource_version;
             inner.history_floor = loaded.resource_version;
             for (key, body) in loaded.objects {
-                let obj: Value = serde_json::from_slice(&body).map_err(|e| format!("corrupt object {key}: {e}"))?;
-                let Some(rt) = key.split('/').next().and_then(|k| RESOURCES.iter().find(|r| r.key() == k)) else {
+                let obj: Value = serde_json::from_slice(&body)
+                    .map_err(|e| format!("corrupt object {key}: {e}"))?;
+                let Some(rt) = key
+                    .split('/')
+                    .next()
+                    .and_then(|k| RESOURCES.iter().find(|r| r.key() == k))
+                else {
                     continue;
                 };
                 let ns = meta::namespace(&obj).to_string();
@@ -193,7 +207,11 @@ impl Store {
                 inner.index(rt, &ns, &name, Arc::new(obj));
             }
         }
-        let store = Arc::new(Self { inner: Mutex::new(inner), events, persist });
+        let store = Arc::new(Self {
+            inner: Mutex::new(inner),
+            events,
+            persist,
+        });
         store.bootstrap();
         Ok(store)
     }
@@ -249,7 +267,10 @@ impl Store {
                 None => std::ops::Bound::Unbounded,
             };
             for ((ons, oname), obj) in objects.range((start, std::ops::Bound::Unbounded)) {
-                if ns.is_some_and(|n| n != ons) || !labels.matches_object(obj) || !fields.matches(obj) {
+                if ns.is_some_and(|n| n != ons)
+                    || !labels.matches_object(obj)
+                    || !fields.matches(obj)
+                {
                     continue;
                 }
                 if limit.is_some_and(|l| items.len() >= l) {
@@ -263,15 +284,34 @@ impl Store {
         if remaining == 0 {
             continue_after = None;
         }
-        ListPage { items, resource_version: inner.resource_version, continue_after, remaining }
+        ListPage {
+            items,
+            resource_version: inner.resource_version,
+            continue_after,
+            remaining,
+        }
     }
 
     /// Every object of a kind in a namespace (or all), without selectors: for in-process readers.
     pub fn all(&self, rt: &'static ResourceType, ns: Option<&str>) -> Vec<Arc<Value>> {
-        self.list(rt, ns, &LabelSelector::default(), &FieldSelector::default(), None, None).items
+        self.list(
+            rt,
+            ns,
+            &LabelSelector::default(),
+            &FieldSelector::default(),
+            None,
+            None,
+        )
+        .items
     }
 
-    pub fn create(&self, rt: &'static ResourceType, ns: &str, body: Value, opts: &WriteOptions) -> Result<Arc<Value>> {
+    pub fn create(
+        &self,
+        rt: &'static ResourceType,
+        ns: &str,
+        body: Value,
+        opts: &WriteOptions,
+    ) -> Result<Arc<Value>> {
         let mut inner = self.lock();
         let out = inner.create(rt, ns, body, opts)?;
         self.finish(inner, opts.dry_run)?;
@@ -302,7 +342,15 @@ impl Store {
     /// Read-modify-write under the store lock (patches, scale): `change` gets the stored object
     /// and returns the new body, or `None` when the object is absent and `change` gets `None`
     /// to create it.
-    pub fn modify<F>(&self, rt: &'static ResourceType, ns: &str, name: &str, part: Part, opts: &WriteOptions, change: F) -> Result<Arc<Value>>
+    pub fn modify<F>(
+        &self,
+        rt: &'static ResourceType,
+        ns: &str,
+        name: &str,
+        part: Part,
+        opts: &WriteOptions,
+        change: F,
+    ) -> Result<Arc<Value>>
     where
         F: FnOnce(Option<&Value>) -> Result<Value>,
     {
@@ -328,7 +376,13 @@ impl Store {
 
     /// Deletes an object. Returns the object as it was (gone) or as it now is (marked for
     /// deletion, waiting for finalizers or graceful termination), and whether it is gone.
-    pub fn delete(&self, rt: &'static ResourceType, ns: &str, name: &str, opts: &DeleteOptions) -> Result<(Arc<Value>, bool)> {
+    pub fn delete(
+        &self,
+        rt: &'static ResourceType,
+        ns: &str,
+        name: &str,
+        opts: &DeleteOptions,
+    ) -> Result<(Arc<Value>, bool)> {
         let mut inner = self.lock();
         let obj = inner.get(rt, ns, name).ok_or_else(|| not_found(rt, name))?;
         if let Some(uid) = &opts.precondition_uid
@@ -388,7 +442,7 @@ impl Store {
         rt: &'static ResourceType,
         ns: Option<&str>,
         since: Since,
-    ) -> Result<(Vec<Arc<WatchEvent>>, broadcast::Receiver<Arc<WatchEvent>>, u64)> {
+    ) -> Result<WatchStart> {
         let inner = self.lock();
         let rx = self.events.subscribe();
         let current = inner.resource_version;
@@ -401,7 +455,9 @@ impl Store {
                         .filter(|((ons, _), _)| ns.is_none_or(|n| n == ons))
                         .map(|((ons, _), obj)| {
                             Arc::new(WatchEvent {
-                                resource_version: meta::resource_version(obj).parse().unwrap_or(current),
+                                resource_version: meta::resource_version(obj)
+                                    .parse()
+                                    .unwrap_or(current),
                                 event_type: EventType::Added,
                                 resource: rt,
                                 namespace: ons.clone(),
@@ -414,12 +470,19 @@ impl Store {
                 .unwrap_or_default(),
             Since::After(rv) => {
                 if rv < inner.history_floor {
-                    return Err(StoreError::Expired { requested: rv, oldest: inner.history_floor + 1 });
+                    return Err(StoreError::Expired {
+                        requested: rv,
+                        oldest: inner.history_floor + 1,
+                    });
                 }
                 inner
                     .history
                     .iter()
-                    .filter(|e| e.resource_version > rv && std::ptr::eq(e.resource, rt) && ns.is_none_or(|n| n == e.namespace))
+                    .filter(|e| {
+                        e.resource_version > rv
+                            && std::ptr::eq(e.resource, rt)
+                            && ns.is_none_or(|n| n == e.namespace)
+                    })
                     .cloned()
                     .collect()
             }
@@ -437,7 +500,8 @@ impl Store {
             && !inner.pending.is_empty()
         {
             let pending = std::mem::take(&mut inner.pending);
-            p.write(&pending, inner.resource_version).map_err(StoreError::Internal)?;
+            p.write(&pending, inner.resource_version)
+                .map_err(StoreError::Internal)?;
         }
         inner.pending.clear();
         for e in std::mem::take(&mut inner.outbox) {
@@ -449,19 +513,27 @@ impl Store {
 }
 
 fn namespaces() -> &'static ResourceType {
-    resources::find("", "v1", "namespaces").unwrap_or_else(|| unreachable!("namespaces is in the registry"))
+    resources::find("", "v1", "namespaces")
+        .unwrap_or_else(|| unreachable!("namespaces is in the registry"))
 }
 
 fn services() -> &'static ResourceType {
-    resources::find("", "v1", "services").unwrap_or_else(|| unreachable!("services is in the registry"))
+    resources::find("", "v1", "services")
+        .unwrap_or_else(|| unreachable!("services is in the registry"))
 }
 
 pub(crate) fn not_found(rt: &ResourceType, name: &str) -> StoreError {
-    StoreError::NotFound { resource: resource_name(rt), name: name.to_string() }
+    StoreError::NotFound {
+        resource: resource_name(rt),
+        name: name.to_string(),
+    }
 }
 
 pub(crate) fn conflict(rt: &ResourceType, name: &str) -> StoreError {
-    StoreError::Conflict { resource: resource_name(rt), name: name.to_string() }
+    StoreError::Conflict {
+        resource: resource_name(rt),
+        name: name.to_string(),
+    }
 }
 
 /// `deployments.apps`, `pods`: how Kubernetes names a resource in messages.
@@ -471,33 +543,53 @@ pub fn resource_name(rt: &ResourceType) -> String {
 
 impl WriteOptions {
     pub fn system() -> Self {
-        Self { field_manager: "rollout-sim".into(), dry_run: false, apply: false }
+        Self {
+            field_manager: "rollout-sim".into(),
+            dry_run: false,
+            apply: false,
+        }
     }
 }
 
 impl Inner {
     fn get(&self, rt: &ResourceType, ns: &str, name: &str) -> Option<Arc<Value>> {
-        self.objects.get(&rt.key())?.get(&(ns.to_string(), name.to_string())).cloned()
+        self.objects
+            .get(&rt.key())?
+            .get(&(ns.to_string(), name.to_string()))
+            .cloned()
     }
 
     fn index(&mut self, rt: &'static ResourceType, ns: &str, name: &str, obj: Arc<Value>) {
         let uid = meta::uid(&obj).to_string();
         if !uid.is_empty() {
-            self.uids.insert(uid, (rt, ns.to_string(), name.to_string()));
+            self.uids
+                .insert(uid, (rt, ns.to_string(), name.to_string()));
         }
         if rt.plural == "services"
-            && let Some(ip) = obj.pointer("/spec/clusterIP").and_then(Value::as_str).and_then(|s| s.parse().ok())
+            && let Some(ip) = obj
+                .pointer("/spec/clusterIP")
+                .and_then(Value::as_str)
+                .and_then(|s| s.parse().ok())
         {
             self.cluster_ips.insert(ip);
         }
-        self.objects.entry(rt.key()).or_default().insert((ns.to_string(), name.to_string()), obj);
+        self.objects
+            .entry(rt.key())
+            .or_default()
+            .insert((ns.to_string(), name.to_string()), obj);
     }
 
     fn unindex(&mut self, rt: &'static ResourceType, ns: &str, name: &str) -> Option<Arc<Value>> {
-        let obj = self.objects.get_mut(&rt.key())?.remove(&(ns.to_string(), name.to_string()))?;
+        let obj = self
+            .objects
+            .get_mut(&rt.key())?
+            .remove(&(ns.to_string(), name.to_string()))?;
         self.uids.remove(meta::uid(&obj));
         if rt.plural == "services"
-            && let Some(ip) = obj.pointer("/spec/clusterIP").and_then(Value::as_str).and_then(|s| s.parse::<Ipv4Addr>().ok())
+            && let Some(ip) = obj
+                .pointer("/spec/clusterIP")
+                .and_then(Value::as_str)
+                .and_then(|s| s.parse::<Ipv4Addr>().ok())
         {
             self.cluster_ips.remove(&ip);
         }
@@ -505,7 +597,12 @@ impl Inner {
     }
 
     /// Gives the object the next resource version and records the change.
-    fn commit(&mut self, rt: &'static ResourceType, event_type: EventType, mut obj: Value) -> Arc<Value> {
+    fn commit(
+        &mut self,
+        rt: &'static ResourceType,
+        event_type: EventType,
+        mut obj: Value,
+    ) -> Arc<Value> {
         self.resource_version += 1;
         let rv = self.resource_version;
         meta::set_str(&mut obj, "resourceVersion", &rv.to_string());
@@ -521,7 +618,14 @@ impl Inner {
             self.index(rt, &ns, &name, obj.clone());
             self.pending.push((key, serde_json::to_vec(&*obj).ok()));
         }
-        let event = Arc::new(WatchEvent { resource_version: rv, event_type, resource: rt, namespace: ns, object: obj.clone(), previous });
+        let event = Arc::new(WatchEvent {
+            resource_version: rv,
+            event_type,
+            resource: rt,
+            namespace: ns,
+            object: obj.clone(),
+            previous,
+        });
         self.history.push_back(event.clone());
         while self.history.len() > self.history_limit {
             if let Some(old) = self.history.pop_front() {
@@ -532,13 +636,21 @@ impl Inner {
         obj
     }
 
-    fn create(&mut self, rt: &'static ResourceType, ns: &str, mut body: Value, opts: &WriteOptions) -> Result<Arc<Value>> {
+    fn create(
+        &mut self,
+        rt: &'static ResourceType,
+        ns: &str,
+        mut body: Value,
+        opts: &WriteOptions,
+    ) -> Result<Arc<Value>> {
         meta::check_type(rt, &mut body)?;
         meta::fold_string_data(rt, &mut body);
         let ns = if rt.namespaced { ns } else { "" };
         meta::check_namespace(rt, &mut body, ns)?;
         if rt.namespaced && ns.is_empty() {
-            return Err(StoreError::BadRequest("the server could not find the requested resource: a namespace is required".into()));
+            return Err(StoreError::BadRequest(
+                "the server could not find the requested resource: a namespace is required".into(),
+            ));
         }
         if meta::name(&body).is_empty() {
             let prefix = meta::str_field(&body, "generateName").to_string();
@@ -547,7 +659,10 @@ impl Inner {
                     kind: rt.kind.into(),
                     group: rt.group.into(),
                     name: String::new(),
-                    message: format!("{} \"\" is invalid: metadata.name: Required value: name or generateName is required", qualified_kind(rt)),
+                    message: format!(
+                        "{} \"\" is invalid: metadata.name: Required value: name or generateName is required",
+                        qualified_kind(rt)
+                    ),
                     causes: vec![admission::Cause {
                         reason: "FieldValueRequired",
                         field: "metadata.name".into(),
@@ -565,7 +680,12 @@ impl Inner {
         let name = meta::name(&body).to_string();
         if rt.namespaced {
             match self.get(namespaces(), "", ns) {
-                None => return Err(StoreError::NotFound { resource: "namespaces".into(), name: ns.into() }),
+                None => {
+                    return Err(StoreError::NotFound {
+                        resource: "namespaces".into(),
+                        name: ns.into(),
+                    });
+                }
                 Some(n) if meta::is_deleting(&n) => {
                     return Err(StoreError::Forbidden(format!(
                         "{} \"{name}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
@@ -576,22 +696,32 @@ impl Inner {
             }
         }
         if self.get(rt, ns, &name).is_some() {
-            return Err(StoreError::AlreadyExists { resource: resource_name(rt), name });
+            return Err(StoreError::AlreadyExists {
+                resource: resource_name(rt),
+                name,
+            });
         }
-        let applied_fields = if opts.apply { body.pointer("/metadata/managedFields").cloned() } else { None };
+        let applied_fields = if opts.apply {
+            body.pointer("/metadata/managedFields").cloned()
+        } else {
+            None
+        };
         meta::reset_for_create(rt, &mut body);
         if let Some(f) = applied_fields {
             meta::set_meta(&mut body, "managedFields", f);
         }
         admission::default_object(rt, &mut body);
-        if rt.plural == "services" && admission::defaults::needs_cluster_ip(&body) {
+        if rt.plural == "services" && admission::needs_cluster_ip(&body) {
             let ip = self.allocate_ip()?;
             if let Some(spec) = body.get_mut("spec").and_then(Value::as_object_mut) {
                 spec.insert("clusterIP".into(), json!(ip.to_string()));
                 spec.insert("clusterIPs".into(), json!([ip.to_string()]));
             }
         } else if rt.plural == "services"
-            && let Some(ip) = body.pointer("/spec/clusterIP").and_then(Value::as_str).and_then(|s| s.parse::<Ipv4Addr>().ok())
+            && let Some(ip) = body
+                .pointer("/spec/clusterIP")
+                .and_then(Value::as_str)
+                .and_then(|s| s.parse::<Ipv4Addr>().ok())
             && self.cluster_ips.contains(&ip)
         {
             return Err(invalid_one(
@@ -599,7 +729,9 @@ impl Inner {
                 &name,
                 "FieldValueInvalid",
                 "spec.clusterIPs",
-                &format!("Invalid value: []string{{\"{ip}\"}}: failed to allocate IP {ip}: provided IP is already allocated"),
+                &format!(
+                    "Invalid value: []string{{\"{ip}\"}}: failed to allocate IP {ip}: provided IP is already allocated"
+                ),
             ));
         }
         let causes = admission::validate(rt, &body, None, Operation::Create);
@@ -607,7 +739,13 @@ impl Inner {
             return Err(invalid(rt, &name, causes));
         }
         if !opts.apply {
-            crate::sim::api::patch::apply::record_update(None, &mut body, &opts.field_manager, &rt.api_version(), &meta::now());
+            crate::sim::api::patch::apply::record_update(
+                None,
+                &mut body,
+                &opts.field_manager,
+                &rt.api_version(),
+                &meta::now(),
+            );
         }
         if opts.dry_run {
             return Ok(Arc::new(body));
@@ -641,10 +779,19 @@ impl Inner {
                 return Ok(ip);
             }
         }
-        Err(StoreError::Internal("the service IP range 10.96.0.0/12 is full".into()))
+        Err(StoreError::Internal(
+            "the service IP range 10.96.0.0/12 is full".into(),
+        ))
     }
 
-    fn update(&mut self, rt: &'static ResourceType, old: &Arc<Value>, mut body: Value, part: Part, opts: &WriteOptions) -> Result<Arc<Value>> {
+    fn update(
+        &mut self,
+        rt: &'static ResourceType,
+        old: &Arc<Value>,
+        mut body: Value,
+        part: Part,
+        opts: &WriteOptions,
+    ) -> Result<Arc<Value>> {
         meta::check_type(rt, &mut body)?;
         let name = meta::name(old).to_string();
         let ns = meta::namespace(old).to_string();
@@ -683,7 +830,9 @@ impl Inner {
             let new_ip = new.pointer("/spec/clusterIP").cloned();
             if new_ip.is_none() || new_ip == Some(json!("")) {
                 // Like the real server, an update that omits clusterIP keeps the allocated one.
-                if let (Some(ip), Some(spec)) = (old_ip, new.get_mut("spec").and_then(Value::as_object_mut)) {
+                if let (Some(ip), Some(spec)) =
+                    (old_ip, new.get_mut("spec").and_then(Value::as_object_mut))
+                {
                     spec.insert("clusterIP".into(), ip.clone());
                     spec.insert("clusterIPs".into(), json!([ip]));
                 }
@@ -698,11 +847,20 @@ impl Inner {
             return Err(invalid(rt, &name, causes));
         }
         if rt.tracks_generation() && meta::spec_changed(old, &new) {
-            let g = old.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(1);
+            let g = old
+                .pointer("/metadata/generation")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
             meta::set_meta(&mut new, "generation", json!(g + 1));
         }
         if !opts.apply {
-            crate::sim::api::patch::apply::record_update(Some(old), &mut new, &opts.field_manager, &rt.api_version(), &meta::now());
+            crate::sim::api::patch::apply::record_update(
+                Some(old),
+                &mut new,
+                &opts.field_manager,
+                &rt.api_version(),
+                &meta::now(),
+            );
         }
         if meta::same_content(old, &new) {
             return Ok(old.clone());
@@ -711,7 +869,10 @@ impl Inner {
             return Ok(Arc::new(new));
         }
         // The last finalizer removed from an object being deleted: it goes now.
-        if meta::is_deleting(&new) && meta::finalizers(&new).is_empty() && !meta::is_graceful_pod(rt, &new) {
+        if meta::is_deleting(&new)
+            && meta::finalizers(&new).is_empty()
+            && !meta::is_graceful_pod(rt, &new)
+        {
             let obj = self.commit(rt, EventType::Deleted, new);
             self.collect_garbage();
             return Ok(obj);
@@ -723,7 +884,12 @@ impl Inner {
         Ok(obj)
     }
 
-    fn delete(&mut self, rt: &'static ResourceType, obj: &Arc<Value>, opts: &DeleteOptions) -> Result<(Arc<Value>, bool)> {
+    fn delete(
+        &mut self,
+        rt: &'static ResourceType,
+        obj: &Arc<Value>,
+        opts: &DeleteOptions,
+    ) -> Result<(Arc<Value>, bool)> {
         let policy = opts.propagation.unwrap_or_default();
         if opts.dry_run {
             return Ok((obj.clone(), true));
@@ -732,9 +898,13 @@ impl Inner {
         // containers have stopped (or right away with a grace period of 0).
         if rt.plural == "pods" && meta::is_graceful_pod(rt, obj) {
             let grace = opts.grace_period_seconds.unwrap_or_else(|| {
-                obj.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(30)
+                obj.pointer("/spec/terminationGracePeriodSeconds")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(30)
             });
-            let already = obj.pointer("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64);
+            let already = obj
+                .pointer("/metadata/deletionGracePeriodSeconds")
+                .and_then(Value::as_i64);
             if grace > 0 && already.is_none_or(|a| grace < a) {
                 let mut marked = (**obj).clone();
                 meta::mark_deleting(&mut marked, grace);
@@ -774,7 +944,10 @@ impl Inner {
     }
 
     fn has_dependents(&self, uid: &str) -> bool {
-        self.objects.values().flat_map(|m| m.values()).any(|o| meta::owner_uids(o).any(|u| u == uid))
+        self.objects
+            .values()
+            .flat_map(|m| m.values())
+            .any(|o| meta::owner_uids(o).any(|u| u == uid))
     }
 
     fn orphan_dependents(&mut self, uid: &str) {
@@ -802,7 +975,11 @@ impl Inner {
 }
 
 pub(crate) fn qualified_kind(rt: &ResourceType) -> String {
-    if rt.group.is_empty() { rt.kind.to_string() } else { format!("{}.{}", rt.kind, rt.group) }
+    if rt.group.is_empty() {
+        rt.kind.to_string()
+    } else {
+        format!("{}.{}", rt.kind, rt.group)
+    }
 }
 
 fn invalid(rt: &ResourceType, name: &str, causes: Vec<admission::Cause>) -> StoreError {
@@ -815,6 +992,20 @@ fn invalid(rt: &ResourceType, name: &str, causes: Vec<admission::Cause>) -> Stor
     }
 }
 
-fn invalid_one(rt: &ResourceType, name: &str, reason: &'static str, field: &str, message: &str) -> StoreError {
-    invalid(rt, name, vec![admission::Cause { reason, field: field.into(), message: message.into() }])
+fn invalid_one(
+    rt: &ResourceType,
+    name: &str,
+    reason: &'static str,
+    field: &str,
+    message: &str,
+) -> StoreError {
+    invalid(
+        rt,
+        name,
+        vec![admission::Cause {
+            reason,
+            field: field.into(),
+            message: message.into(),
+        }],
+    )
 }

@@ -20,15 +20,20 @@ pub struct Loaded {
 
 impl Persist {
     pub fn open(dir: &Path) -> Result<Self, String> {
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create data dir {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create data dir {}: {e}", dir.display()))?;
         let path = dir.join("objects.redb");
-        let db = Database::create(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        let db =
+            Database::create(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
         Ok(Self { db })
     }
 
     pub fn load(&self) -> Result<Loaded, String> {
         let txn = self.db.begin_read().map_err(|e| e.to_string())?;
-        let mut out = Loaded { resource_version: 0, objects: Vec::new() };
+        let mut out = Loaded {
+            resource_version: 0,
+            objects: Vec::new(),
+        };
         match txn.open_table(META) {
             Ok(meta) => {
                 if let Some(rv) = meta.get("resourceVersion").map_err(|e| e.to_string())? {
@@ -41,20 +46,27 @@ impl Persist {
         let table = txn.open_table(OBJECTS).map_err(|e| e.to_string())?;
         for entry in table.iter().map_err(|e| e.to_string())? {
             let (k, v) = entry.map_err(|e| e.to_string())?;
-            out.objects.push((k.value().to_string(), v.value().to_vec()));
+            out.objects
+                .push((k.value().to_string(), v.value().to_vec()));
         }
         Ok(out)
     }
 
     /// Writes one change (an object body, or `None` for a deletion) with the new resource version.
-    pub fn write(&self, changes: &[(String, Option<Vec<u8>>)], resource_version: u64) -> Result<(), String> {
+    pub fn write(
+        &self,
+        changes: &[(String, Option<Vec<u8>>)],
+        resource_version: u64,
+    ) -> Result<(), String> {
         let txn = self.db.begin_write().map_err(|e| e.to_string())?;
         {
             let mut table = txn.open_table(OBJECTS).map_err(|e| e.to_string())?;
             for (key, body) in changes {
                 match body {
                     Some(b) => {
-                        table.insert(key.as_str(), b.as_slice()).map_err(|e| e.to_string())?;
+                        table
+                            .insert(key.as_str(), b.as_slice())
+                            .map_err(|e| e.to_string())?;
                     }
                     None => {
                         table.remove(key.as_str()).map_err(|e| e.to_string())?;
@@ -62,7 +74,8 @@ impl Persist {
                 }
             }
             let mut meta = txn.open_table(META).map_err(|e| e.to_string())?;
-            meta.insert("resourceVersion", resource_version).map_err(|e| e.to_string())?;
+            meta.insert("resourceVersion", resource_version)
+                .map_err(|e| e.to_string())?;
         }
         txn.commit().map_err(|e| e.to_string())
     }

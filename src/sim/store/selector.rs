@@ -50,19 +50,34 @@ impl LabelSelector {
         }
         if let Some(exprs) = selector.get("matchExpressions").and_then(Value::as_array) {
             for e in exprs {
-                let key = e.get("key").and_then(Value::as_str).unwrap_or_default().to_string();
+                let key = e
+                    .get("key")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
                 let values: Vec<String> = e
                     .get("values")
                     .and_then(Value::as_array)
-                    .map(|vs| vs.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+                    .map(|vs| {
+                        vs.iter()
+                            .filter_map(|v| v.as_str().map(str::to_string))
+                            .collect()
+                    })
                     .unwrap_or_default();
-                let op = e.get("operator").and_then(Value::as_str).unwrap_or_default();
+                let op = e
+                    .get("operator")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
                 requirements.push(match op {
                     "In" => Requirement::In(key, values),
                     "NotIn" => Requirement::NotIn(key, values),
                     "Exists" => Requirement::Exists(key),
                     "DoesNotExist" => Requirement::DoesNotExist(key),
-                    other => return Err(SelectorError(format!("{other:?} is not a valid label selector operator"))),
+                    other => {
+                        return Err(SelectorError(format!(
+                            "{other:?} is not a valid label selector operator"
+                        )));
+                    }
                 });
             }
         }
@@ -73,7 +88,9 @@ impl LabelSelector {
     pub fn from_map(map: &serde_json::Map<String, Value>) -> Self {
         let requirements = map
             .iter()
-            .map(|(k, v)| Requirement::Equals(k.clone(), v.as_str().unwrap_or_default().to_string()))
+            .map(|(k, v)| {
+                Requirement::Equals(k.clone(), v.as_str().unwrap_or_default().to_string())
+            })
             .collect();
         Self { requirements }
     }
@@ -150,21 +167,40 @@ fn parse_requirement(term: &str) -> Result<Requirement, SelectorError> {
         return Ok(Requirement::DoesNotExist(valid_key(key.trim(), term)?));
     }
     if let Some((k, v)) = term.split_once("!=") {
-        return Ok(Requirement::NotEquals(valid_key(k.trim(), term)?, v.trim().to_string()));
+        return Ok(Requirement::NotEquals(
+            valid_key(k.trim(), term)?,
+            v.trim().to_string(),
+        ));
     }
     if let Some((k, v)) = term.split_once("==").or_else(|| term.split_once('=')) {
-        return Ok(Requirement::Equals(valid_key(k.trim(), term)?, v.trim().to_string()));
+        return Ok(Requirement::Equals(
+            valid_key(k.trim(), term)?,
+            v.trim().to_string(),
+        ));
     }
-    let words: Vec<&str> = term.splitn(3, char::is_whitespace).filter(|w| !w.is_empty()).collect();
+    let words: Vec<&str> = term
+        .splitn(3, char::is_whitespace)
+        .filter(|w| !w.is_empty())
+        .collect();
     if words.len() >= 2 && (words[1] == "in" || words[1] == "notin") {
         let rest = term[term.find(words[1]).unwrap_or(0) + words[1].len()..].trim();
         let inner = rest
             .strip_prefix('(')
             .and_then(|r| r.strip_suffix(')'))
-            .ok_or_else(|| SelectorError(format!("{term:?}: expected a parenthesised list of values")))?;
-        let values: Vec<String> = inner.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect();
+            .ok_or_else(|| {
+                SelectorError(format!("{term:?}: expected a parenthesised list of values"))
+            })?;
+        let values: Vec<String> = inner
+            .split(',')
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+            .collect();
         let key = valid_key(words[0], term)?;
-        return Ok(if words[1] == "in" { Requirement::In(key, values) } else { Requirement::NotIn(key, values) });
+        return Ok(if words[1] == "in" {
+            Requirement::In(key, values)
+        } else {
+            Requirement::NotIn(key, values)
+        });
     }
     if term.contains(char::is_whitespace) {
         return Err(SelectorError(format!("{term:?}: found unexpected words")));
@@ -175,11 +211,15 @@ fn parse_requirement(term: &str) -> Result<Requirement, SelectorError> {
 fn valid_key(key: &str, term: &str) -> Result<String, SelectorError> {
     let ok = !key.is_empty()
         && key.len() <= 253
-        && key.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c));
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c));
     if ok {
         Ok(key.to_string())
     } else {
-        Err(SelectorError(format!("{term:?}: invalid label key {key:?}")))
+        Err(SelectorError(format!(
+            "{term:?}: invalid label key {key:?}"
+        )))
     }
 }
 
@@ -201,7 +241,9 @@ impl FieldSelector {
             } else if let Some((f, v)) = term.split_once("==").or_else(|| term.split_once('=')) {
                 (f, true, v)
             } else {
-                return Err(SelectorError(format!("invalid field selector: {term:?}: expected field=value or field!=value")));
+                return Err(SelectorError(format!(
+                    "invalid field selector: {term:?}: expected field=value or field!=value"
+                )));
             };
             terms.push((field.trim().to_string(), equal, value.trim().to_string()));
         }
@@ -249,12 +291,17 @@ mod tests {
 
     #[test]
     fn equality_and_sets() {
-        let s = LabelSelector::parse("app=web,tier!=db,env in (prod, staging),!legacy,version").expect("parse");
+        let s = LabelSelector::parse("app=web,tier!=db,env in (prod, staging),!legacy,version")
+            .expect("parse");
         assert!(s.matches_object(&labels(json!({"app":"web","env":"prod","version":"v1"}))));
         assert!(!s.matches_object(&labels(json!({"app":"web","env":"dev","version":"v1"}))));
-        assert!(!s.matches_object(&labels(json!({"app":"web","env":"prod","version":"v1","legacy":"y"}))));
+        assert!(!s.matches_object(&labels(
+            json!({"app":"web","env":"prod","version":"v1","legacy":"y"})
+        )));
         assert!(!s.matches_object(&labels(json!({"app":"web","env":"prod"}))));
-        assert!(!s.matches_object(&labels(json!({"app":"web","env":"prod","version":"1","tier":"db"}))));
+        assert!(!s.matches_object(&labels(
+            json!({"app":"web","env":"prod","version":"1","tier":"db"})
+        )));
     }
 
     #[test]
@@ -281,10 +328,27 @@ mod tests {
     #[test]
     fn field_selectors() {
         let pod = json!({"metadata":{"name":"p","namespace":"default"},"spec":{"nodeName":"n1"},"status":{"phase":"Running"}});
-        assert!(FieldSelector::parse("metadata.name=p,status.phase!=Pending").expect("p").matches(&pod));
-        assert!(!FieldSelector::parse("spec.nodeName=n2").expect("p").matches(&pod));
-        assert!(FieldSelector::parse("spec.missing=").expect("p").matches(&pod));
-        assert_eq!(FieldSelector::parse("metadata.name=p").expect("p").pinned_name(), Some("p"));
+        assert!(
+            FieldSelector::parse("metadata.name=p,status.phase!=Pending")
+                .expect("p")
+                .matches(&pod)
+        );
+        assert!(
+            !FieldSelector::parse("spec.nodeName=n2")
+                .expect("p")
+                .matches(&pod)
+        );
+        assert!(
+            FieldSelector::parse("spec.missing=")
+                .expect("p")
+                .matches(&pod)
+        );
+        assert_eq!(
+            FieldSelector::parse("metadata.name=p")
+                .expect("p")
+                .pinned_name(),
+            Some("p")
+        );
         assert!(FieldSelector::parse("nonsense").is_err());
     }
 }

@@ -22,7 +22,9 @@ impl PatchType {
             "application/json-patch+json" => Some(Self::Json),
             "application/merge-patch+json" => Some(Self::Merge),
             "application/strategic-merge-patch+json" => Some(Self::Strategic),
-            "application/apply-patch+yaml" | "application/apply-patch+json" | "application/apply-patch+cbor" => Some(Self::Apply),
+            "application/apply-patch+yaml"
+            | "application/apply-patch+json"
+            | "application/apply-patch+cbor" => Some(Self::Apply),
             _ => None,
         }
     }
@@ -30,23 +32,35 @@ impl PatchType {
 
 /// Parses a patch body. Apply bodies are YAML (JSON is YAML too).
 pub fn parse_body(kind: PatchType, body: &[u8]) -> Result<Value, ApiError> {
-    let text = std::str::from_utf8(body).map_err(|_| ApiError::bad_request("the patch body is not UTF-8"))?;
+    let text = std::str::from_utf8(body)
+        .map_err(|_| ApiError::bad_request("the patch body is not UTF-8"))?;
     match kind {
         PatchType::Apply => serde_saphyr::from_str::<Value>(text)
             .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}"))),
-        _ => serde_json::from_str(text).map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}"))),
+        _ => serde_json::from_str(text)
+            .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}"))),
     }
 }
 
 /// Applies a JSON, merge or strategic patch to `current`.
-pub fn apply_patch(kind: PatchType, rt: &ResourceType, current: &Value, patch: &Value) -> Result<Value, ApiError> {
+pub fn apply_patch(
+    kind: PatchType,
+    rt: &ResourceType,
+    current: &Value,
+    patch: &Value,
+) -> Result<Value, ApiError> {
     match kind {
         PatchType::Json => {
-            let ops: json_patch::Patch = serde_json::from_value(patch.clone())
-                .map_err(|e| ApiError::bad_request(format!("the JSON patch is not a list of operations: {e}")))?;
+            let ops: json_patch::Patch = serde_json::from_value(patch.clone()).map_err(|e| {
+                ApiError::bad_request(format!("the JSON patch is not a list of operations: {e}"))
+            })?;
             let mut doc = current.clone();
             json_patch::patch(&mut doc, &ops).map_err(|e| {
-                ApiError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, "Invalid", format!("the server rejected our request due to an error in our request: {e}"))
+                ApiError::new(
+                    axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                    "Invalid",
+                    format!("the server rejected our request due to an error in our request: {e}"),
+                )
             })?;
             Ok(doc)
         }
@@ -60,10 +74,15 @@ pub fn apply_patch(kind: PatchType, rt: &ResourceType, current: &Value, patch: &
         }
         PatchType::Strategic => {
             if !rt.builtin {
-                return Err(ApiError::unsupported_media_type("application/strategic-merge-patch+json"));
+                return Err(ApiError::unsupported_media_type(
+                    "application/strategic-merge-patch+json",
+                ));
             }
-            strategic::strategic_merge_for(current, patch, rt.kind).map_err(|e| ApiError::bad_request(e.to_string()))
+            strategic::strategic_merge_for(current, patch, rt.kind)
+                .map_err(|e| ApiError::bad_request(e.to_string()))
         }
-        PatchType::Apply => Err(ApiError::bad_request("server-side apply is not a plain patch")),
+        PatchType::Apply => Err(ApiError::bad_request(
+            "server-side apply is not a plain patch",
+        )),
     }
 }
