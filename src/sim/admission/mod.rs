@@ -2,10 +2,11 @@
 //! generated defaulters and create-time admission plugins fill in) and validation (the
 //! 422 `Invalid` causes, worded exactly as Kubernetes words them).
 //!
-//! The store calls, in order: [`carry_over_allocated`] (updates only), [`default_object`],
-//! its own name generation and cluster IP allocation ([`needs_cluster_ip`],
-//! [`set_cluster_ip`]), then [`validate`]; a non-empty answer becomes a 422 Status whose
-//! message is [`invalid_message`] and whose `details.causes` are the [`Cause`]s.
+//! The store calls [`default_object`], then does its own name generation and cluster IP
+//! allocation ([`needs_cluster_ip`]; [`set_cluster_ip`] and, on update,
+//! [`carry_over_allocated`] are there to help), then [`validate`]; a non-empty answer becomes
+//! a 422 Status whose message is [`invalid_message`] and whose `details.causes` are the
+//! [`Cause`]s.
 
 pub mod defaults;
 pub mod names;
