@@ -145,6 +145,15 @@ impl Watch {
         }
     }
 
+    /// The line for an event, reusing the shared encoding when this watcher sees the event
+    /// as it happened and wants plain objects.
+    fn encode_event(&self, e: &WatchEvent, kind: EventType, obj: &Value) -> Bytes {
+        if self.shape == Shape::Object && kind == e.event_type {
+            return e.encoded.get_or_init(|| self.encode(kind, obj)).clone();
+        }
+        self.encode(kind, obj)
+    }
+
     fn encode(&self, kind: EventType, obj: &Value) -> Bytes {
         let object = match self.shape {
             Shape::Object => obj.clone(),
@@ -194,7 +203,7 @@ impl Watch {
         let mut last_rv = start_rv;
         for e in &backlog {
             if let Some((kind, obj)) = self.translate(e)
-                && tx.send(self.encode(kind, &obj)).await.is_err()
+                && tx.send(self.encode_event(e, kind, &obj)).await.is_err()
             {
                 return;
             }
@@ -225,7 +234,7 @@ impl Watch {
                         }
                         last_rv = e.resource_version;
                         if let Some((kind, obj)) = self.translate(&e)
-                            && tx.send(self.encode(kind, &obj)).await.is_err()
+                            && tx.send(self.encode_event(&e, kind, &obj)).await.is_err()
                         {
                             return;
                         }

@@ -186,9 +186,7 @@ mod tests {
         assert_ne!(none, zero);
         assert_ne!(zero, one);
         let mut h = Fnv32a::default();
-        h.write(
-            canonical_json(&serde_json::to_value(&t).unwrap_or(Value::Null)).as_bytes(),
-        );
+        h.write(canonical_json(&serde_json::to_value(&t).unwrap_or(Value::Null)).as_bytes());
         h.write(&[1, 0, 0, 0, 0, 0, 0, 0]);
         assert_eq!(one, safe_encode_string(&h.finish().to_string()));
     }

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetStatus};
-use k8s_openapi::api::core::v1::{Pod, PodSpec};
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
 
 /// At most this many pods are created or deleted in one sync (`--replicaset-burst`'s default,
@@ -94,9 +94,7 @@ pub fn requeue_after(observed: &Observed, now: DateTime<Utc>) -> Option<Duration
         .filter_map(ready_since)
         .map(|since| since + chrono::Duration::seconds(i64::from(min_ready)) - now)
         .min()
-        .map(|left| {
-            left.to_std().unwrap_or(Duration::ZERO) + Duration::from_millis(1)
-        })
+        .map(|left| left.to_std().unwrap_or(Duration::ZERO) + Duration::from_millis(1))
 }
 
 /// Whether the pod's `Ready` condition is `True`.
@@ -121,7 +119,9 @@ pub fn pod_is_available(pod: &Pod, min_ready_seconds: i32, now: DateTime<Utc>) -
 /// Whether the pod still counts toward replicas: not succeeded, not failed, not terminating.
 pub fn pod_is_active(pod: &Pod) -> bool {
     let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
-    phase != Some("Succeeded") && phase != Some("Failed") && pod.metadata.deletion_timestamp.is_none()
+    phase != Some("Succeeded")
+        && phase != Some("Failed")
+        && pod.metadata.deletion_timestamp.is_none()
 }
 
 /// The pod the ReplicaSet creates (`controller.GetPodFromTemplate`): template labels,
@@ -148,7 +148,7 @@ pub fn pod_from_template(rs: &ReplicaSet) -> Pod {
             }]),
             ..Default::default()
         },
-        spec: Some(template.and_then(|t| t.spec.clone()).unwrap_or_else(PodSpec::default)),
+        spec: Some(template.and_then(|t| t.spec.clone()).unwrap_or_default()),
         status: None,
     }
 }
@@ -347,7 +347,10 @@ fn spec_replicas(rs: &ReplicaSet) -> i32 {
 }
 
 fn min_ready_seconds(rs: &ReplicaSet) -> i32 {
-    rs.spec.as_ref().and_then(|s| s.min_ready_seconds).unwrap_or(0)
+    rs.spec
+        .as_ref()
+        .and_then(|s| s.min_ready_seconds)
+        .unwrap_or(0)
 }
 
 fn node_name(pod: &Pod) -> &str {
@@ -381,7 +384,7 @@ mod tests {
     use super::*;
     use k8s_openapi::api::apps::v1::ReplicaSetSpec;
     use k8s_openapi::api::core::v1::{
-        Container, ContainerStatus, PodCondition, PodStatus, PodTemplateSpec,
+        Container, ContainerStatus, PodCondition, PodSpec, PodStatus, PodTemplateSpec,
     };
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
     use k8s_openapi::jiff::Timestamp;
@@ -454,7 +457,14 @@ mod tests {
                 ..Default::default()
             }),
             status: Some(PodStatus {
-                phase: Some(if node.is_empty() { "Pending" } else { "Running" }.into()),
+                phase: Some(
+                    if node.is_empty() {
+                        "Pending"
+                    } else {
+                        "Running"
+                    }
+                    .into(),
+                ),
                 conditions: Some(vec![PodCondition {
                     type_: "Ready".into(),
                     status: if ready_s.is_some() { "True" } else { "False" }.into(),
@@ -483,7 +493,13 @@ mod tests {
     fn creates_missing_pods_from_template() {
         let rs = rs(3, 0);
         let pods = vec![pod("a", 100, "n1", Some(90))];
-        let (actions, status) = sync(&Observed { replica_set: &rs, pods: &pods }, t0());
+        let (actions, status) = sync(
+            &Observed {
+                replica_set: &rs,
+                pods: &pods,
+            },
+            t0(),
+        );
         assert_eq!(actions.len(), 2);
         let PodAction::Create(p) = &actions[0] else {
             panic!("expected a create, got {actions:?}");
@@ -491,7 +507,10 @@ mod tests {
         assert_eq!(p.metadata.generate_name.as_deref(), Some("web-abc-"));
         assert_eq!(p.metadata.namespace.as_deref(), Some("default"));
         assert_eq!(
-            p.metadata.labels.as_ref().and_then(|l| l.get("pod-template-hash")),
+            p.metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get("pod-template-hash")),
             Some(&"abc".to_string())
         );
         assert_eq!(
@@ -511,7 +530,14 @@ mod tests {
         });
         assert_eq!(
             owner,
-            Some(("apps/v1", "ReplicaSet", "web-abc", "rs-uid", Some(true), Some(true)))
+            Some((
+                "apps/v1",
+                "ReplicaSet",
+                "web-abc",
+                "rs-uid",
+                Some(true),
+                Some(true)
+            ))
         );
         assert_eq!(
             p.spec.as_ref().map(|s| s.containers[0].image.clone()),
@@ -524,7 +550,13 @@ mod tests {
     #[test]
     fn creation_is_capped_by_burst() {
         let rs = rs(1200, 0);
-        let (actions, _) = sync(&Observed { replica_set: &rs, pods: &[] }, t0());
+        let (actions, _) = sync(
+            &Observed {
+                replica_set: &rs,
+                pods: &[],
+            },
+            t0(),
+        );
         assert_eq!(actions.len(), BURST_REPLICAS);
     }
 
@@ -538,7 +570,13 @@ mod tests {
             s.phase = Some("Succeeded".into());
         }
         let pods = vec![pod("a", 100, "n1", Some(90)), gone, done];
-        let (actions, status) = sync(&Observed { replica_set: &rs, pods: &pods }, t0());
+        let (actions, status) = sync(
+            &Observed {
+                replica_set: &rs,
+                pods: &pods,
+            },
+            t0(),
+        );
         assert_eq!(actions.len(), 1);
         assert!(matches!(actions[0], PodAction::Create(_)));
         assert_eq!(status.replicas, 1);
@@ -549,7 +587,13 @@ mod tests {
         let mut rs = rs(0, 0);
         rs.metadata.deletion_timestamp = Some(time(t0()));
         let pods = vec![pod("a", 100, "n1", Some(90))];
-        let (actions, status) = sync(&Observed { replica_set: &rs, pods: &pods }, t0());
+        let (actions, status) = sync(
+            &Observed {
+                replica_set: &rs,
+                pods: &pods,
+            },
+            t0(),
+        );
         assert!(actions.is_empty());
         assert_eq!(status.replicas, 1);
     }
@@ -561,7 +605,13 @@ mod tests {
             pod("old-ready", 1000, "n1", Some(900)),
             pod("unscheduled", 10, "", None),
         ];
-        let (actions, _) = sync(&Observed { replica_set: &rs, pods: &pods }, t0());
+        let (actions, _) = sync(
+            &Observed {
+                replica_set: &rs,
+                pods: &pods,
+            },
+            t0(),
+        );
         assert_eq!(
             actions,
             vec![PodAction::Delete {
@@ -572,7 +622,10 @@ mod tests {
 
     #[test]
     fn ranking_unassigned_before_assigned() {
-        let pods = vec![pod("assigned", 10, "n1", None), pod("unassigned", 1000, "", None)];
+        let pods = vec![
+            pod("assigned", 10, "n1", None),
+            pod("unassigned", 1000, "", None),
+        ];
         assert_eq!(victims(&pods, 1), vec!["unassigned"]);
     }
 
@@ -593,7 +646,10 @@ mod tests {
 
     #[test]
     fn ranking_not_ready_before_ready() {
-        let pods = vec![pod("ready", 10, "n1", Some(5)), pod("not-ready", 1000, "n1", None)];
+        let pods = vec![
+            pod("ready", 10, "n1", Some(5)),
+            pod("not-ready", 1000, "n1", None),
+        ];
         assert_eq!(victims(&pods, 1), vec!["not-ready"]);
     }
 
@@ -646,8 +702,10 @@ mod tests {
             pod("new", 5, "n1", None),
             pod("middle", 300, "n1", None),
         ];
-        assert_eq!(victims(&pods, 3), vec!["new", "middle", "old"]);
+        assert_eq!(victims(&pods, 2), vec!["new", "middle"]);
         assert_eq!(victims(&pods, 1), vec!["new"]);
+        // Deleting all of them needs no ranking (Kubernetes skips the sort too).
+        assert_eq!(victims(&pods, 3).len(), 3);
     }
 
     #[test]
@@ -668,7 +726,13 @@ mod tests {
             pod("not-ready", 100, "n1", None),
             unlabeled,
         ];
-        let (actions, status) = sync(&Observed { replica_set: &rs, pods: &pods }, t0());
+        let (actions, status) = sync(
+            &Observed {
+                replica_set: &rs,
+                pods: &pods,
+            },
+            t0(),
+        );
         assert!(actions.is_empty());
         assert_eq!(status.replicas, 4);
         assert_eq!(status.fully_labeled_replicas, Some(3));
@@ -680,7 +744,13 @@ mod tests {
     #[test]
     fn zero_counts_are_omitted() {
         let rs = rs(0, 0);
-        let (actions, status) = sync(&Observed { replica_set: &rs, pods: &[] }, t0());
+        let (actions, status) = sync(
+            &Observed {
+                replica_set: &rs,
+                pods: &[],
+            },
+            t0(),
+        );
         assert!(actions.is_empty());
         assert_eq!(status.replicas, 0);
         assert_eq!(status.ready_replicas, None);
@@ -702,11 +772,35 @@ mod tests {
     fn requeue_when_a_ready_pod_becomes_available() {
         let rs = rs(2, 30);
         let pods = vec![pod("a", 100, "n1", Some(10)), pod("b", 100, "n1", Some(25))];
-        let after = requeue_after(&Observed { replica_set: &rs, pods: &pods }, t0());
+        let after = requeue_after(
+            &Observed {
+                replica_set: &rs,
+                pods: &pods,
+            },
+            t0(),
+        );
         assert_eq!(after, Some(Duration::from_millis(5_001)));
         let rs0 = super::tests::rs(2, 0);
-        assert_eq!(requeue_after(&Observed { replica_set: &rs0, pods: &pods }, t0()), None);
+        assert_eq!(
+            requeue_after(
+                &Observed {
+                    replica_set: &rs0,
+                    pods: &pods
+                },
+                t0()
+            ),
+            None
+        );
         let settled = vec![pod("a", 100, "n1", Some(90))];
-        assert_eq!(requeue_after(&Observed { replica_set: &rs, pods: &settled }, t0()), None);
+        assert_eq!(
+            requeue_after(
+                &Observed {
+                    replica_set: &rs,
+                    pods: &settled
+                },
+                t0()
+            ),
+            None
+        );
     }
 }

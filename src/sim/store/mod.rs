@@ -56,6 +56,9 @@ pub struct WatchEvent {
     /// The object before this change (for MODIFIED and DELETED), so a filtered watch can tell
     /// an object entering or leaving its selector.
     pub previous: Option<Arc<Value>>,
+    /// The watch line for this event in plain JSON, encoded once by the first watcher that
+    /// needs it and shared by all others (fan-out to many watchers then costs one encoding).
+    pub encoded: std::sync::OnceLock<bytes::Bytes>,
 }
 
 /// Which part of an object a write may change.
@@ -144,6 +147,8 @@ struct Inner {
     /// Set while garbage collection runs, so deletions it makes do not start it again.
     in_gc: bool,
     history_limit: usize,
+    /// Whether changes are written through to disk (only then are they serialised for it).
+    persistent: bool,
 }
 
 pub struct Store {
@@ -187,6 +192,7 @@ impl Store {
             outbox: Vec::new(),
             in_gc: false,
             history_limit: history.max(1),
+            persistent: persist.is_some(),
         };
         if let Some(p) = &persist {
             let loaded = p.load()?;
@@ -463,6 +469,7 @@ impl Store {
                                 namespace: ons.clone(),
                                 object: obj.clone(),
                                 previous: None,
+                                encoded: Default::default(),
                             })
                         })
                         .collect()
@@ -613,10 +620,14 @@ impl Inner {
         let previous = self.get(rt, &ns, &name);
         if event_type == EventType::Deleted {
             self.unindex(rt, &ns, &name);
-            self.pending.push((key, None));
+            if self.persistent {
+                self.pending.push((key, None));
+            }
         } else {
             self.index(rt, &ns, &name, obj.clone());
-            self.pending.push((key, serde_json::to_vec(&*obj).ok()));
+            if self.persistent {
+                self.pending.push((key, serde_json::to_vec(&*obj).ok()));
+            }
         }
         let event = Arc::new(WatchEvent {
             resource_version: rv,
@@ -625,6 +636,7 @@ impl Inner {
             namespace: ns,
             object: obj.clone(),
             previous,
+            encoded: Default::default(),
         });
         self.history.push_back(event.clone());
         while self.history.len() > self.history_limit {
