@@ -44,7 +44,7 @@ fn api_code(e: kube::Error) -> (u16, String) {
 
 #[tokio::test]
 async fn crud_with_server_assigned_fields() {
-    let tc = TestCluster::start().await;
+    let tc = TestCluster::api_only().await;
     let api: Api<ConfigMap> = Api::default_namespaced(tc.client.clone());
     let created = api
         .create(&PostParams::default(), &cm("one", json!({"app": "x"})))
@@ -111,7 +111,7 @@ async fn crud_with_server_assigned_fields() {
 
 #[tokio::test]
 async fn stale_resource_version_conflicts() {
-    let tc = TestCluster::start().await;
+    let tc = TestCluster::api_only().await;
     let api: Api<ConfigMap> = Api::default_namespaced(tc.client.clone());
     let first = api
         .create(&PostParams::default(), &cm("c", json!({})))
@@ -140,7 +140,7 @@ async fn stale_resource_version_conflicts() {
 
 #[tokio::test]
 async fn patch_types() {
-    let tc = TestCluster::start().await;
+    let tc = TestCluster::api_only().await;
     let api: Api<Deployment> = Api::default_namespaced(tc.client.clone());
     api.create(&PostParams::default(), &deployment("web"))
         .await
@@ -224,7 +224,7 @@ async fn patch_types() {
 
 #[tokio::test]
 async fn server_side_apply_creates_tracks_owners_and_conflicts() {
-    let tc = TestCluster::start().await;
+    let tc = TestCluster::api_only().await;
     let api: Api<ConfigMap> = Api::default_namespaced(tc.client.clone());
     let applied = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ssa"}, "data": {"a": "1", "b": "2"}});
     let created = api
@@ -278,7 +278,7 @@ async fn server_side_apply_creates_tracks_owners_and_conflicts() {
 
 #[tokio::test]
 async fn label_and_field_selectors() {
-    let tc = TestCluster::start().await;
+    let tc = TestCluster::api_only().await;
     let api: Api<ConfigMap> = Api::default_namespaced(tc.client.clone());
     for (name, labels) in [
         ("a", json!({"app": "web", "env": "prod"})),
@@ -348,7 +348,7 @@ async fn label_and_field_selectors() {
 
 #[tokio::test]
 async fn list_pages_with_limit_and_continue() {
-    let tc = TestCluster::start().await;
+    let tc = TestCluster::api_only().await;
     let api: Api<ConfigMap> = Api::default_namespaced(tc.client.clone());
     for i in 0..7 {
         api.create(
@@ -376,7 +376,7 @@ async fn list_pages_with_limit_and_continue() {
 
 #[tokio::test]
 async fn status_and_scale_subresources() {
-    let tc = TestCluster::start().await;
+    let tc = TestCluster::api_only().await;
     let api: Api<Deployment> = Api::default_namespaced(tc.client.clone());
     api.create(&PostParams::default(), &deployment("sub"))
         .await
@@ -492,7 +492,7 @@ async fn watch_streams_resumes_and_expires() {
 
 #[tokio::test]
 async fn bookmarks_carry_the_latest_version() {
-    let tc = TestCluster::start().await;
+    let tc = TestCluster::api_only().await;
     let api: Api<ConfigMap> = Api::default_namespaced(tc.client.clone());
     let c = api
         .create(&PostParams::default(), &cm("b", json!({})))
@@ -519,7 +519,7 @@ async fn bookmarks_carry_the_latest_version() {
 
 #[tokio::test]
 async fn runtime_watcher_sees_changes_with_both_list_strategies() {
-    let tc = TestCluster::start().await;
+    let tc = TestCluster::api_only().await;
     let api: Api<ConfigMap> = Api::default_namespaced(tc.client.clone());
     api.create(&PostParams::default(), &cm("before", json!({"w": "yes"})))
         .await
@@ -572,7 +572,7 @@ async fn runtime_watcher_sees_changes_with_both_list_strategies() {
 
 #[tokio::test]
 async fn watch_reports_objects_leaving_a_selector_as_deleted() {
-    let tc = TestCluster::start().await;
+    let tc = TestCluster::api_only().await;
     let api: Api<ConfigMap> = Api::default_namespaced(tc.client.clone());
     let c = api
         .create(&PostParams::default(), &cm("leaver", json!({"team": "a"})))
@@ -624,7 +624,7 @@ async fn owned_replicaset(tc: &TestCluster, name: &str) -> (Api<Deployment>, Api
 
 #[tokio::test]
 async fn garbage_collection_follows_owner_references() {
-    let tc = TestCluster::start().await;
+    let tc = TestCluster::api_only().await;
 
     let (deploys, rss) = owned_replicaset(&tc, "bg").await;
     deploys
@@ -676,7 +676,7 @@ async fn garbage_collection_follows_owner_references() {
 
 #[tokio::test]
 async fn namespaces_and_services_behave_like_the_real_server() {
-    let tc = TestCluster::start().await;
+    let tc = TestCluster::api_only().await;
     let nss: Api<Namespace> = Api::all(tc.client.clone());
     let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": "team"}})).expect("ns");
     nss.create(&PostParams::default(), &ns)

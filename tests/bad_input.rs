@@ -72,7 +72,7 @@ fn assert_status(got: &(u16, Value), code: u16, reason: &str) {
 
 #[tokio::test]
 async fn each_bad_request_gets_its_status_and_writes_nothing() {
-    let tc = TestCluster::start().await;
+    let tc = TestCluster::api_only().await;
     let raw = Raw::new(&tc);
     let post = reqwest::Method::POST;
     let before = raw.version().await;
@@ -268,7 +268,7 @@ async fn each_bad_request_gets_its_status_and_writes_nothing() {
 
 #[tokio::test]
 async fn health_and_version_are_open() {
-    let tc = TestCluster::start().await;
+    let tc = TestCluster::api_only().await;
     let raw = Raw::new(&tc);
     for p in ["/healthz", "/livez", "/readyz"] {
         assert_eq!(

@@ -6,6 +6,8 @@
 
 pub mod admission;
 pub mod api;
+pub mod controllers;
+pub mod ingress;
 pub mod kubeconfig;
 pub mod resources;
 pub mod store;
@@ -28,6 +30,9 @@ pub struct SimOptions {
     pub bookmark_interval: Duration,
     /// How many changes a watch can resume from before it gets 410 Expired.
     pub history: usize,
+    /// Run the controllers (Deployment, ReplicaSet, Endpoints). Off gives a bare API server,
+    /// where objects stay exactly as clients write them.
+    pub controllers: bool,
 }
 
 impl Default for SimOptions {
@@ -37,6 +42,7 @@ impl Default for SimOptions {
             data_dir: None,
             bookmark_interval: Duration::from_secs(10),
             history: store::HISTORY,
+            controllers: true,
         }
     }
 }
@@ -64,6 +70,7 @@ pub struct SimCluster {
     stop: tokio::sync::watch::Sender<bool>,
     handle: axum_server::Handle<SocketAddr>,
     server: tokio::task::JoinHandle<()>,
+    controllers: Option<controllers::Controllers>,
 }
 
 /// Makes rustls use `ring` (the provider kube's TLS is built with), once per process.
@@ -127,6 +134,9 @@ impl SimCluster {
                 tracing::error!(error = %e, "embedded API server stopped");
             }
         });
+        let controllers = opts
+            .controllers
+            .then(|| controllers::Controllers::start(store.clone()));
         Ok(Self {
             url,
             addr,
@@ -135,6 +145,7 @@ impl SimCluster {
             stop,
             handle,
             server,
+            controllers,
         })
     }
 
@@ -177,6 +188,9 @@ impl SimCluster {
 
     /// Stops serving: open watches end, connections close.
     pub async fn stop(self) {
+        if let Some(c) = self.controllers {
+            c.stop().await;
+        }
         let _ = self.stop.send(true);
         self.handle.graceful_shutdown(Some(Duration::from_secs(2)));
         let _ = self.server.await;

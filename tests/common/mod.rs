@@ -22,6 +22,16 @@ impl TestCluster {
         .await
     }
 
+    /// The API server alone: no controllers act on what the test writes.
+    pub async fn api_only() -> Self {
+        Self::start_with(SimOptions {
+            bookmark_interval: Duration::from_millis(200),
+            controllers: false,
+            ..Default::default()
+        })
+        .await
+    }
+
     pub async fn start_with(opts: SimOptions) -> Self {
         let cluster = SimCluster::start(opts)
             .await

@@ -30,7 +30,10 @@ pub fn desired_endpoints(service: &Value, pods: &[Arc<Value>]) -> Option<Value> 
     let (name, ns) = name_ns(service);
     let (subsets, _) = compute(service, pods)?;
     let mut metadata = json!({"name": name, "namespace": ns});
-    if let Some(labels) = service.pointer("/metadata/labels").filter(|l| l.is_object()) {
+    if let Some(labels) = service
+        .pointer("/metadata/labels")
+        .filter(|l| l.is_object())
+    {
         metadata["labels"] = labels.clone();
     }
     let mut ep = json!({"apiVersion": "v1", "kind": "Endpoints", "metadata": metadata});
@@ -62,7 +65,12 @@ pub fn desired_slice_content(service: &Value, pods: &[Arc<Value>]) -> Option<(Va
 }
 
 fn name_ns(obj: &Value) -> (String, String) {
-    let s = |p: &str| obj.pointer(p).and_then(Value::as_str).unwrap_or_default().to_string();
+    let s = |p: &str| {
+        obj.pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
     (s("/metadata/name"), s("/metadata/namespace"))
 }
 
@@ -77,7 +85,10 @@ fn selector(service: &Value) -> Option<LabelSelector> {
 fn pod_ready(pod: &Value) -> bool {
     pod.pointer("/status/conditions")
         .and_then(Value::as_array)
-        .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+        .is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c["type"] == "Ready" && c["status"] == "True")
+        })
 }
 
 /// Resolves a Service port's targetPort on one pod: a number, or a named container port.
@@ -88,7 +99,12 @@ fn resolve(service_port: &Value, pod: &Value) -> Option<i64> {
             .pointer("/spec/containers")
             .and_then(Value::as_array)?
             .iter()
-            .flat_map(|c| c.get("ports").and_then(Value::as_array).into_iter().flatten())
+            .flat_map(|c| {
+                c.get("ports")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+            })
             .find(|p| p.get("name").and_then(Value::as_str) == Some(name.as_str()))
             .and_then(|p| p.get("containerPort").and_then(Value::as_i64)),
         _ => service_port.get("port").and_then(Value::as_i64),
@@ -97,22 +113,45 @@ fn resolve(service_port: &Value, pod: &Value) -> Option<i64> {
 
 fn compute(service: &Value, pods: &[Arc<Value>]) -> Option<(Vec<Value>, Vec<Address>)> {
     let sel = selector(service)?;
-    let publish_not_ready = service.pointer("/spec/publishNotReadyAddresses").and_then(Value::as_bool).unwrap_or(false);
-    let service_ports: Vec<Value> = service.pointer("/spec/ports").and_then(Value::as_array).cloned().unwrap_or_default();
+    let publish_not_ready = service
+        .pointer("/spec/publishNotReadyAddresses")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let service_ports: Vec<Value> = service
+        .pointer("/spec/ports")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     // Subsets group pods by their resolved port set, as the real controller does.
     let mut groups: Vec<(Vec<PortRef>, Vec<Address>, Vec<Address>)> = Vec::new();
     let mut all = Vec::new();
     let mut sorted: Vec<&Arc<Value>> = pods.iter().collect();
-    sorted.sort_by_key(|p| p.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string());
+    sorted.sort_by_key(|p| {
+        p.pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    });
     for pod in sorted {
         if !sel.matches_object(pod) {
             continue;
         }
-        let Some(ip) = pod.pointer("/status/podIP").and_then(Value::as_str).filter(|s| !s.is_empty()) else { continue };
-        if matches!(pod.pointer("/status/phase").and_then(Value::as_str), Some("Succeeded" | "Failed")) {
+        let Some(ip) = pod
+            .pointer("/status/podIP")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+        else {
+            continue;
+        };
+        if matches!(
+            pod.pointer("/status/phase").and_then(Value::as_str),
+            Some("Succeeded" | "Failed")
+        ) {
             continue;
         }
-        let terminating = pod.pointer("/metadata/deletionTimestamp").is_some_and(|v| !v.is_null());
+        let terminating = pod
+            .pointer("/metadata/deletionTimestamp")
+            .is_some_and(|v| !v.is_null());
         if terminating && !publish_not_ready {
             // A terminating pod leaves the addresses first, so traffic drains before it stops.
             continue;
@@ -120,7 +159,10 @@ fn compute(service: &Value, pods: &[Arc<Value>]) -> Option<(Vec<Value>, Vec<Addr
         let (pname, pns) = name_ns(pod);
         let address = Address {
             ip: ip.to_string(),
-            node: pod.pointer("/spec/nodeName").and_then(Value::as_str).map(str::to_string),
+            node: pod
+                .pointer("/spec/nodeName")
+                .and_then(Value::as_str)
+                .map(str::to_string),
             target: json!({"kind": "Pod", "namespace": pns, "name": pname, "uid": pod.pointer("/metadata/uid").cloned().unwrap_or(Value::Null)}),
             ready: pod_ready(pod) || publish_not_ready,
             terminating,
@@ -131,7 +173,11 @@ fn compute(service: &Value, pods: &[Arc<Value>]) -> Option<(Vec<Value>, Vec<Addr
                 Some(PortRef {
                     name: sp.get("name").and_then(Value::as_str).map(str::to_string),
                     port: resolve(sp, pod)?,
-                    protocol: sp.get("protocol").and_then(Value::as_str).unwrap_or("TCP").to_string(),
+                    protocol: sp
+                        .get("protocol")
+                        .and_then(Value::as_str)
+                        .unwrap_or("TCP")
+                        .to_string(),
                 })
             })
             .collect();
@@ -185,7 +231,8 @@ fn compute(service: &Value, pods: &[Arc<Value>]) -> Option<(Vec<Value>, Vec<Addr
 }
 
 fn service_ports_for_slice(service: &Value, pods: &[Arc<Value>]) -> Value {
-    let first_pod = selector(service).and_then(|sel| pods.iter().find(|p| sel.matches_object(p)).cloned());
+    let first_pod =
+        selector(service).and_then(|sel| pods.iter().find(|p| sel.matches_object(p)).cloned());
     let ports: Vec<Value> = service
         .pointer("/spec/ports")
         .and_then(Value::as_array)
@@ -227,7 +274,10 @@ mod tests {
         let subset = &ep["subsets"][0];
         assert_eq!(subset["addresses"][0]["ip"], "127.1.0.1");
         assert_eq!(subset["notReadyAddresses"][0]["ip"], "127.1.0.2");
-        assert_eq!(subset["ports"][0]["port"], 8080, "named targetPort resolved on the pod");
+        assert_eq!(
+            subset["ports"][0]["port"], 8080,
+            "named targetPort resolved on the pod"
+        );
         assert_eq!(ep["subsets"].as_array().map(Vec::len), Some(1));
         let (eps, ports) = desired_slice_content(&service(), &pods).expect("slice");
         assert_eq!(eps.as_array().map(Vec::len), Some(2));

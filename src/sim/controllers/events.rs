@@ -6,15 +6,42 @@ use crate::sim::resources;
 use crate::sim::store::{Part, Store, WriteOptions};
 use serde_json::{Value, json};
 
-pub fn record(store: &Store, object: &Value, component: &str, type_: &str, reason: &str, message: &str) {
-    let Some(events) = resources::find("", "v1", "events") else { return };
-    let s = |p: &str| object.pointer(p).and_then(Value::as_str).unwrap_or_default().to_string();
-    let (ns, name, uid) = (s("/metadata/namespace"), s("/metadata/name"), s("/metadata/uid"));
-    let ns = if ns.is_empty() { "default".to_string() } else { ns };
+pub fn record(
+    store: &Store,
+    object: &Value,
+    component: &str,
+    type_: &str,
+    reason: &str,
+    message: &str,
+) {
+    let Some(events) = resources::find("", "v1", "events") else {
+        return;
+    };
+    let s = |p: &str| {
+        object
+            .pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (ns, name, uid) = (
+        s("/metadata/namespace"),
+        s("/metadata/name"),
+        s("/metadata/uid"),
+    );
+    let ns = if ns.is_empty() {
+        "default".to_string()
+    } else {
+        ns
+    };
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let opts = WriteOptions { field_manager: component.to_string(), ..WriteOptions::system() };
+    let opts = WriteOptions {
+        field_manager: component.to_string(),
+        ..WriteOptions::system()
+    };
     // One event object per (object, reason, message), named like the real recorder's.
-    let digest = crate::sim::controllers::hash::fnv32a(format!("{uid}/{reason}/{message}").as_bytes());
+    let digest =
+        crate::sim::controllers::hash::fnv32a(format!("{uid}/{reason}/{message}").as_bytes());
     let event_name = format!("{name}.{digest:08x}");
     let bumped = store.modify(events, &ns, &event_name, Part::Main, &opts, |cur| match cur {
         Some(cur) => {

@@ -14,12 +14,14 @@ pub mod hash;
 pub mod replicaset;
 
 use crate::sim::resources::{self, ResourceType};
-use crate::sim::store::{DeleteOptions, EventType, Part, Store, StoreError, WatchEvent, WriteOptions};
+use crate::sim::store::{
+    DeleteOptions, EventType, Part, Store, StoreError, WatchEvent, WriteOptions,
+};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::{Value, json};
-use std::collections::{BTreeSet, BinaryHeap};
 use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{broadcast, watch};
@@ -35,7 +37,8 @@ enum Key {
 
 fn rt(group: &str, plural: &str) -> &'static ResourceType {
     let version = "v1";
-    resources::find(group, version, plural).unwrap_or_else(|| unreachable!("{group}/{plural} is in the registry"))
+    resources::find(group, version, plural)
+        .unwrap_or_else(|| unreachable!("{group}/{plural} is in the registry"))
 }
 
 pub(crate) fn deployments() -> &'static ResourceType {
@@ -58,16 +61,30 @@ fn slices_rt() -> &'static ResourceType {
 }
 
 fn name_ns(obj: &Value) -> (String, String) {
-    let s = |p: &str| obj.pointer(p).and_then(Value::as_str).unwrap_or_default().to_string();
+    let s = |p: &str| {
+        obj.pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
     (s("/metadata/namespace"), s("/metadata/name"))
 }
 
 /// The controller owner (kind, uid, name) of an object, if any.
 fn controller_of(obj: &Value) -> Option<(String, String, String)> {
-    obj.pointer("/metadata/ownerReferences")?.as_array()?.iter().find(|r| r["controller"] == true).map(|r| {
-        let s = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
-        (s("kind"), s("uid"), s("name"))
-    })
+    obj.pointer("/metadata/ownerReferences")?
+        .as_array()?
+        .iter()
+        .find(|r| r["controller"] == true)
+        .map(|r| {
+            let s = |k: &str| {
+                r.get(k)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            (s("kind"), s("uid"), s("name"))
+        })
 }
 
 /// Handle to the running controllers.
@@ -80,7 +97,13 @@ impl Controllers {
     pub fn start(store: Arc<Store>) -> Self {
         let (stop, stopping) = watch::channel(false);
         let feed = store.subscribe();
-        let runner = Runner { store, opts: WriteOptions { field_manager: "kube-controller-manager".into(), ..WriteOptions::system() } };
+        let runner = Runner {
+            store,
+            opts: WriteOptions {
+                field_manager: "kube-controller-manager".into(),
+                ..WriteOptions::system()
+            },
+        };
         let task = tokio::spawn(runner.run(feed, stopping));
         Self { stop, task }
     }
@@ -97,7 +120,11 @@ struct Runner {
 }
 
 impl Runner {
-    async fn run(self, mut feed: broadcast::Receiver<Arc<WatchEvent>>, mut stopping: watch::Receiver<bool>) {
+    async fn run(
+        self,
+        mut feed: broadcast::Receiver<Arc<WatchEvent>>,
+        mut stopping: watch::Receiver<bool>,
+    ) {
         let mut dirty: BTreeSet<Key> = BTreeSet::new();
         let mut timers: BinaryHeap<Reverse<(Instant, Key)>> = BinaryHeap::new();
         self.enqueue_everything(&mut dirty);
@@ -214,20 +241,32 @@ impl Runner {
     }
 
     fn sync_deployment(&self, ns: &str, name: &str) -> Result<Option<Duration>, StoreError> {
-        let Ok(raw) = self.store.get(deployments(), ns, name) else { return Ok(None) };
+        let Ok(raw) = self.store.get(deployments(), ns, name) else {
+            return Ok(None);
+        };
         let d: Deployment = typed(&raw)?;
         let uid = d.metadata.uid.clone().unwrap_or_default();
         let owned = self.owned(replicasets(), ns, &uid);
         let rss: Vec<ReplicaSet> = owned.iter().map(|o| typed(o)).collect::<Result<_, _>>()?;
         let now = chrono::Utc::now();
-        let new_rs_name = deployment::find_new_replica_set(&d, &rss).and_then(|r| r.metadata.name.clone());
+        let new_rs_name =
+            deployment::find_new_replica_set(&d, &rss).and_then(|r| r.metadata.name.clone());
         let old_pods_running = rss
             .iter()
             .filter(|r| r.metadata.name != new_rs_name)
             .flat_map(|r| self.owned(pods(), ns, r.metadata.uid.as_deref().unwrap_or_default()))
-            .filter(|p| !matches!(p.pointer("/status/phase").and_then(Value::as_str), Some("Succeeded" | "Failed")))
+            .filter(|p| {
+                !matches!(
+                    p.pointer("/status/phase").and_then(Value::as_str),
+                    Some("Succeeded" | "Failed")
+                )
+            })
             .count() as i32;
-        let observed = deployment::Observed { deployment: &d, replica_sets: &rss, old_pods_running };
+        let observed = deployment::Observed {
+            deployment: &d,
+            replica_sets: &rss,
+            old_pods_running,
+        };
         let actions = deployment::sync(&observed, now);
         let after = deployment::requeue_after(&observed, now);
         for action in actions {
@@ -236,98 +275,177 @@ impl Runner {
         Ok(after)
     }
 
-    fn apply_deployment_action(&self, d: &Value, action: deployment::Action) -> Result<(), StoreError> {
+    fn apply_deployment_action(
+        &self,
+        d: &Value,
+        action: deployment::Action,
+    ) -> Result<(), StoreError> {
         let (ns, name) = name_ns(d);
         match action {
             deployment::Action::CreateReplicaSet(rs) => {
-                let body = untyped(&rs)?;
+                let body = untyped(&*rs)?;
                 match self.store.create(replicasets(), &ns, body, &self.opts) {
                     Ok(_) | Err(StoreError::AlreadyExists { .. }) => {}
                     Err(e) => return Err(e),
                 }
             }
-            deployment::Action::UpdateReplicaSet { name: rs_name, replicas, annotations, template } => {
-                self.store.modify(replicasets(), &ns, &rs_name, Part::Main, &self.opts, |cur| {
-                    let Some(cur) = cur else { return Err(crate::sim::store::not_found(replicasets(), &rs_name)) };
-                    let mut next = cur.clone();
-                    if let Some(r) = replicas {
-                        next["spec"]["replicas"] = json!(r);
-                    }
-                    next["metadata"]["annotations"] = json!(annotations);
-                    if let Some(t) = &template {
-                        next["spec"]["template"] = serde_json::to_value(t).map_err(|e| StoreError::Internal(e.to_string()))?;
-                    }
-                    Ok(next)
-                })?;
+            deployment::Action::UpdateReplicaSet {
+                name: rs_name,
+                replicas,
+                annotations,
+                template,
+                min_ready_seconds,
+            } => {
+                self.store.modify(
+                    replicasets(),
+                    &ns,
+                    &rs_name,
+                    Part::Main,
+                    &self.opts,
+                    |cur| {
+                        let Some(cur) = cur else {
+                            return Err(crate::sim::store::not_found(replicasets(), &rs_name));
+                        };
+                        let mut next = cur.clone();
+                        if let Some(r) = replicas {
+                            next["spec"]["replicas"] = json!(r);
+                        }
+                        if let Some(m) = min_ready_seconds {
+                            next["spec"]["minReadySeconds"] = json!(m);
+                        }
+                        next["metadata"]["annotations"] = json!(annotations);
+                        if let Some(t) = &template {
+                            next["spec"]["template"] = serde_json::to_value(t)
+                                .map_err(|e| StoreError::Internal(e.to_string()))?;
+                        }
+                        Ok(next)
+                    },
+                )?;
             }
             deployment::Action::DeleteReplicaSet { name: rs_name } => {
-                match self.store.delete(replicasets(), &ns, &rs_name, &DeleteOptions::default()) {
+                match self
+                    .store
+                    .delete(replicasets(), &ns, &rs_name, &DeleteOptions::default())
+                {
                     Ok(_) | Err(StoreError::NotFound { .. }) => {}
                     Err(e) => return Err(e),
                 }
             }
             deployment::Action::UpdateDeployment { annotations } => {
-                self.store.modify(deployments(), &ns, &name, Part::Main, &self.opts, |cur| {
-                    let Some(cur) = cur else { return Err(crate::sim::store::not_found(deployments(), &name)) };
-                    let mut next = cur.clone();
-                    next["metadata"]["annotations"] = json!(annotations);
-                    Ok(next)
-                })?;
+                self.store
+                    .modify(deployments(), &ns, &name, Part::Main, &self.opts, |cur| {
+                        let Some(cur) = cur else {
+                            return Err(crate::sim::store::not_found(deployments(), &name));
+                        };
+                        let mut next = cur.clone();
+                        next["metadata"]["annotations"] = json!(annotations);
+                        Ok(next)
+                    })?;
             }
             deployment::Action::UpdateStatus(status) => {
-                let status = serde_json::to_value(&status).map_err(|e| StoreError::Internal(e.to_string()))?;
-                self.store.modify(deployments(), &ns, &name, Part::Status, &self.opts, |cur| {
-                    let Some(cur) = cur else { return Err(crate::sim::store::not_found(deployments(), &name)) };
-                    let mut next = cur.clone();
-                    next["status"] = status.clone();
-                    Ok(next)
-                })?;
+                let status = serde_json::to_value(&status)
+                    .map_err(|e| StoreError::Internal(e.to_string()))?;
+                self.store
+                    .modify(deployments(), &ns, &name, Part::Status, &self.opts, |cur| {
+                        let Some(cur) = cur else {
+                            return Err(crate::sim::store::not_found(deployments(), &name));
+                        };
+                        let mut next = cur.clone();
+                        next["status"] = status.clone();
+                        Ok(next)
+                    })?;
             }
-            deployment::Action::Event { type_, reason, message } => {
-                events::record(&self.store, d, "deployment-controller", type_, reason, &message);
+            deployment::Action::Event {
+                type_,
+                reason,
+                message,
+            } => {
+                events::record(
+                    &self.store,
+                    d,
+                    "deployment-controller",
+                    type_,
+                    reason,
+                    &message,
+                );
             }
         }
         Ok(())
     }
 
     fn sync_replicaset(&self, ns: &str, name: &str) -> Result<Option<Duration>, StoreError> {
-        let Ok(raw) = self.store.get(replicasets(), ns, name) else { return Ok(None) };
+        let Ok(raw) = self.store.get(replicasets(), ns, name) else {
+            return Ok(None);
+        };
         let rs: ReplicaSet = typed(&raw)?;
         let uid = rs.metadata.uid.clone().unwrap_or_default();
         let pods_raw: Vec<Arc<Value>> = self
             .owned(pods(), ns, &uid)
             .into_iter()
-            .filter(|p| p.pointer("/metadata/deletionTimestamp").is_none_or(Value::is_null))
+            .filter(|p| {
+                p.pointer("/metadata/deletionTimestamp")
+                    .is_none_or(Value::is_null)
+            })
             .collect();
-        let pods_typed: Vec<Pod> = pods_raw.iter().map(|p| typed(p)).collect::<Result<_, _>>()?;
+        let pods_typed: Vec<Pod> = pods_raw
+            .iter()
+            .map(|p| typed(p))
+            .collect::<Result<_, _>>()?;
         let now = chrono::Utc::now();
-        let observed = replicaset::Observed { replica_set: &rs, pods: &pods_typed };
+        let observed = replicaset::Observed {
+            replica_set: &rs,
+            pods: &pods_typed,
+        };
         let (actions, status) = replicaset::sync(&observed, now);
         let after = replicaset::requeue_after(&observed, now);
         for action in actions {
             match action {
                 replicaset::PodAction::Create(pod) => {
-                    let created = self.store.create(pods(), ns, untyped(&pod)?, &self.opts)?;
-                    let pname = created.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
-                    events::record(&self.store, &raw, "replicaset-controller", "Normal", "SuccessfulCreate", &format!("Created pod: {pname}"));
+                    let created = self.store.create(pods(), ns, untyped(&*pod)?, &self.opts)?;
+                    let pname = created
+                        .pointer("/metadata/name")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default();
+                    events::record(
+                        &self.store,
+                        &raw,
+                        "replicaset-controller",
+                        "Normal",
+                        "SuccessfulCreate",
+                        &format!("Created pod: {pname}"),
+                    );
                 }
                 replicaset::PodAction::Delete { name: pod_name } => {
-                    match self.store.delete(pods(), ns, &pod_name, &DeleteOptions::default()) {
-                        Ok(_) => events::record(&self.store, &raw, "replicaset-controller", "Normal", "SuccessfulDelete", &format!("Deleted pod: {pod_name}")),
+                    match self
+                        .store
+                        .delete(pods(), ns, &pod_name, &DeleteOptions::default())
+                    {
+                        Ok(_) => events::record(
+                            &self.store,
+                            &raw,
+                            "replicaset-controller",
+                            "Normal",
+                            "SuccessfulDelete",
+                            &format!("Deleted pod: {pod_name}"),
+                        ),
                         Err(StoreError::NotFound { .. }) => {}
                         Err(e) => return Err(e),
                     }
                 }
             }
         }
-        let status = serde_json::to_value(&status).map_err(|e| StoreError::Internal(e.to_string()))?;
+        let status =
+            serde_json::to_value(&status).map_err(|e| StoreError::Internal(e.to_string()))?;
         if raw.get("status") != Some(&status) {
-            self.store.modify(replicasets(), ns, name, Part::Status, &self.opts, |cur| {
-                let Some(cur) = cur else { return Err(crate::sim::store::not_found(replicasets(), name)) };
-                let mut next = cur.clone();
-                next["status"] = status.clone();
-                Ok(next)
-            })?;
+            self.store
+                .modify(replicasets(), ns, name, Part::Status, &self.opts, |cur| {
+                    let Some(cur) = cur else {
+                        return Err(crate::sim::store::not_found(replicasets(), name));
+                    };
+                    let mut next = cur.clone();
+                    next["status"] = status.clone();
+                    Ok(next)
+                })?;
         }
         Ok(after)
     }
@@ -335,7 +453,10 @@ impl Runner {
     fn sync_service(&self, ns: &str, name: &str) -> Result<(), StoreError> {
         let Ok(svc) = self.store.get(services(), ns, name) else {
             // The Service is gone: so are its Endpoints (slices go through ownerReferences).
-            match self.store.delete(endpoints_rt(), ns, name, &DeleteOptions::default()) {
+            match self
+                .store
+                .delete(endpoints_rt(), ns, name, &DeleteOptions::default())
+            {
                 Ok(_) | Err(StoreError::NotFound { .. }) => return Ok(()),
                 Err(e) => return Err(e),
             }
@@ -346,23 +467,30 @@ impl Runner {
                 Err(_) => {
                     self.store.create(endpoints_rt(), ns, desired, &self.opts)?;
                 }
-                Ok(current) if current.get("subsets") != desired.get("subsets") || current.pointer("/metadata/labels") != desired.pointer("/metadata/labels") => {
-                    self.store.modify(endpoints_rt(), ns, name, Part::Main, &self.opts, |cur| {
-                        let Some(cur) = cur else { return Err(crate::sim::store::not_found(endpoints_rt(), name)) };
-                        let mut next = cur.clone();
-                        match desired.get("subsets") {
-                            Some(s) => next["subsets"] = s.clone(),
-                            None => {
-                                if let Some(o) = next.as_object_mut() {
-                                    o.remove("subsets");
+                Ok(current)
+                    if current.get("subsets") != desired.get("subsets")
+                        || current.pointer("/metadata/labels")
+                            != desired.pointer("/metadata/labels") =>
+                {
+                    self.store
+                        .modify(endpoints_rt(), ns, name, Part::Main, &self.opts, |cur| {
+                            let Some(cur) = cur else {
+                                return Err(crate::sim::store::not_found(endpoints_rt(), name));
+                            };
+                            let mut next = cur.clone();
+                            match desired.get("subsets") {
+                                Some(s) => next["subsets"] = s.clone(),
+                                None => {
+                                    if let Some(o) = next.as_object_mut() {
+                                        o.remove("subsets");
+                                    }
                                 }
                             }
-                        }
-                        if let Some(l) = desired.pointer("/metadata/labels") {
-                            next["metadata"]["labels"] = l.clone();
-                        }
-                        Ok(next)
-                    })?;
+                            if let Some(l) = desired.pointer("/metadata/labels") {
+                                next["metadata"]["labels"] = l.clone();
+                            }
+                            Ok(next)
+                        })?;
                 }
                 Ok(_) => {}
             }
@@ -373,12 +501,19 @@ impl Runner {
         Ok(())
     }
 
-    fn sync_slice(&self, svc: &Value, ns: &str, name: &str, eps: Value, ports: Value) -> Result<(), StoreError> {
-        let existing = self
-            .store
-            .all(slices_rt(), Some(ns))
-            .into_iter()
-            .find(|s| s.pointer("/metadata/labels/kubernetes.io~1service-name").and_then(Value::as_str) == Some(name));
+    fn sync_slice(
+        &self,
+        svc: &Value,
+        ns: &str,
+        name: &str,
+        eps: Value,
+        ports: Value,
+    ) -> Result<(), StoreError> {
+        let existing = self.store.all(slices_rt(), Some(ns)).into_iter().find(|s| {
+            s.pointer("/metadata/labels/kubernetes.io~1service-name")
+                .and_then(Value::as_str)
+                == Some(name)
+        });
         match existing {
             None => {
                 let body = json!({
@@ -394,15 +529,31 @@ impl Runner {
                 });
                 self.store.create(slices_rt(), ns, body, &self.opts)?;
             }
-            Some(current) if current.get("endpoints") != Some(&eps) || current.get("ports") != Some(&ports) => {
-                let slice_name = current.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
-                self.store.modify(slices_rt(), ns, &slice_name, Part::Main, &self.opts, |cur| {
-                    let Some(cur) = cur else { return Err(crate::sim::store::not_found(slices_rt(), &slice_name)) };
-                    let mut next = cur.clone();
-                    next["endpoints"] = eps.clone();
-                    next["ports"] = ports.clone();
-                    Ok(next)
-                })?;
+            Some(current)
+                if current.get("endpoints") != Some(&eps)
+                    || current.get("ports") != Some(&ports) =>
+            {
+                let slice_name = current
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                self.store.modify(
+                    slices_rt(),
+                    ns,
+                    &slice_name,
+                    Part::Main,
+                    &self.opts,
+                    |cur| {
+                        let Some(cur) = cur else {
+                            return Err(crate::sim::store::not_found(slices_rt(), &slice_name));
+                        };
+                        let mut next = cur.clone();
+                        next["endpoints"] = eps.clone();
+                        next["ports"] = ports.clone();
+                        Ok(next)
+                    },
+                )?;
             }
             Some(_) => {}
         }
@@ -418,7 +569,8 @@ async fn sleep_until_opt(at: Option<Instant>) {
 }
 
 fn typed<T: serde::de::DeserializeOwned>(v: &Value) -> Result<T, StoreError> {
-    serde_json::from_value(v.clone()).map_err(|e| StoreError::Internal(format!("stored object does not decode: {e}")))
+    serde_json::from_value(v.clone())
+        .map_err(|e| StoreError::Internal(format!("stored object does not decode: {e}")))
 }
 
 fn untyped<T: serde::Serialize>(v: &T) -> Result<Value, StoreError> {
