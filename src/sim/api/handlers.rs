@@ -214,6 +214,16 @@ async fn object(
 }
 
 fn render_one(rt: &ResourceType, obj: &Value, shape: Shape, q: &Query) -> Value {
+    render_shape(rt, obj, shape, q.include_object.as_deref())
+}
+
+/// One object in the shape the client asked for (also used for watch events).
+pub(super) fn render_shape(
+    rt: &ResourceType,
+    obj: &Value,
+    shape: Shape,
+    include_object: Option<&str>,
+) -> Value {
     match shape {
         Shape::Object => obj.clone(),
         Shape::Metadata => partial_metadata(obj),
@@ -221,13 +231,12 @@ fn render_one(rt: &ResourceType, obj: &Value, shape: Shape, q: &Query) -> Value 
             let rv = obj
                 .pointer("/metadata/resourceVersion")
                 .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
+                .unwrap_or_default();
             table::table(
                 rt,
                 &[obj],
-                &rv,
-                table::IncludeObject::parse(q.include_object.as_deref()),
+                rv,
+                table::IncludeObject::parse(include_object),
                 chrono::Utc::now(),
             )
         }

@@ -4,7 +4,7 @@
 use super::path::Target;
 use super::query::{Query, Shape};
 use super::status::ApiError;
-use super::{ApiState, handlers, table};
+use super::{ApiState, handlers};
 use crate::sim::resources::ResourceType;
 use crate::sim::store::{EventType, Since, StoreError, WatchEvent};
 use axum::body::{Body, Bytes};
@@ -155,24 +155,7 @@ impl Watch {
     }
 
     fn encode(&self, kind: EventType, obj: &Value) -> Bytes {
-        let object = match self.shape {
-            Shape::Object => obj.clone(),
-            Shape::Metadata => handlers::partial_metadata(obj),
-            Shape::Table => {
-                let rv = obj
-                    .pointer("/metadata/resourceVersion")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string();
-                table::table(
-                    self.rt,
-                    &[obj],
-                    &rv,
-                    table::IncludeObject::parse(self.include.as_deref()),
-                    chrono::Utc::now(),
-                )
-            }
-        };
+        let object = handlers::render_shape(self.rt, obj, self.shape, self.include.as_deref());
         line(&json!({"type": kind.as_str(), "object": object}))
     }
 

@@ -2,6 +2,7 @@
 //! addresses; pods that are running but not ready go to `notReadyAddresses` (and slices mark
 //! them not ready), so clients and proxies only send traffic to ready pods.
 
+use super::name_ns;
 use crate::sim::store::LabelSelector;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
@@ -27,7 +28,7 @@ struct Address {
 /// The Endpoints object a Service should have (None for a Service without selector, whose
 /// endpoints are managed by hand).
 pub fn desired_endpoints(service: &Value, pods: &[Arc<Value>]) -> Option<Value> {
-    let (name, ns) = name_ns(service);
+    let (ns, name) = name_ns(service);
     let (subsets, _) = compute(service, pods)?;
     let mut metadata = json!({"name": name, "namespace": ns});
     if let Some(labels) = service
@@ -62,16 +63,6 @@ pub fn desired_slice_content(service: &Value, pods: &[Arc<Value>]) -> Option<(Va
         })
         .collect();
     Some((Value::Array(endpoints), ports))
-}
-
-fn name_ns(obj: &Value) -> (String, String) {
-    let s = |p: &str| {
-        obj.pointer(p)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string()
-    };
-    (s("/metadata/name"), s("/metadata/namespace"))
 }
 
 fn selector(service: &Value) -> Option<LabelSelector> {
@@ -156,7 +147,7 @@ fn compute(service: &Value, pods: &[Arc<Value>]) -> Option<(Vec<Value>, Vec<Addr
             // A terminating pod leaves the addresses first, so traffic drains before it stops.
             continue;
         }
-        let (pname, pns) = name_ns(pod);
+        let (pns, pname) = name_ns(pod);
         let address = Address {
             ip: ip.to_string(),
             node: pod

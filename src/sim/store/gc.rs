@@ -25,16 +25,7 @@ impl Inner {
 
     fn gc_pass(&mut self) -> bool {
         let mut changed = false;
-        let all: Vec<(&'static ResourceType, Arc<Value>)> = RESOURCES
-            .iter()
-            .flat_map(|rt| {
-                self.objects
-                    .get(&rt.key())
-                    .into_iter()
-                    .flat_map(|m| m.values())
-                    .map(move |o| (rt, o.clone()))
-            })
-            .collect();
+        let all = self.every_object();
         for (rt, obj) in all {
             let ns = meta::namespace(&obj).to_string();
             let name = meta::name(&obj).to_string();

@@ -955,6 +955,21 @@ impl Inner {
         Ok((obj, true))
     }
 
+    /// Every stored object with its type (snapshot of the Arcs, so callers may write while
+    /// walking it).
+    fn every_object(&self) -> Vec<(&'static ResourceType, Arc<Value>)> {
+        RESOURCES
+            .iter()
+            .flat_map(|rt| {
+                self.objects
+                    .get(&rt.key())
+                    .into_iter()
+                    .flat_map(|m| m.values())
+                    .map(move |o| (rt, o.clone()))
+            })
+            .collect()
+    }
+
     fn has_dependents(&self, uid: &str) -> bool {
         self.objects
             .values()
@@ -972,16 +987,9 @@ impl Inner {
     }
 
     fn dependents_of(&self, uid: &str) -> Vec<(&'static ResourceType, Arc<Value>)> {
-        RESOURCES
-            .iter()
-            .flat_map(|rt| {
-                self.objects
-                    .get(&rt.key())
-                    .into_iter()
-                    .flat_map(|m| m.values())
-                    .filter(|o| meta::owner_uids(o).any(|u| u == uid))
-                    .map(move |o| (rt, o.clone()))
-            })
+        self.every_object()
+            .into_iter()
+            .filter(|(_, o)| meta::owner_uids(o).any(|u| u == uid))
             .collect()
     }
 }
