@@ -32,11 +32,15 @@ pub async fn run(args: &SimUpArgs) -> anyhow::Result<()> {
     eprintln!("try:");
     eprintln!("  export KUBECONFIG={}", kc.display());
     eprintln!("  kubectl get namespaces");
-    eprintln!("  kubectl apply -f manifests/hello/");
+    eprintln!("  kubectl apply -f manifests/web/");
     eprintln!("  kubectl get all");
     eprintln!();
     eprintln!("Ctrl-C stops it.");
-    tokio::signal::ctrl_c().await?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        _ = term.recv() => {}
+    }
     eprintln!("stopping");
     cluster.stop().await;
     Ok(())

@@ -9,6 +9,7 @@ pub mod api;
 pub mod controllers;
 pub mod ingress;
 pub mod kubeconfig;
+pub mod node;
 pub mod resources;
 pub mod store;
 pub mod tls;

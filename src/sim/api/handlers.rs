@@ -89,6 +89,12 @@ fn field_manager(q: &Query, headers: &HeaderMap) -> String {
 }
 
 fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
+    // Protobuf bodies start with the "k8s\0" magic; clients fall back to JSON on 415.
+    if body.starts_with(b"k8s\0") {
+        return Err(ApiError::unsupported_media_type(
+            "application/vnd.kubernetes.protobuf",
+        ));
+    }
     if body.is_empty() {
         return Err(ApiError::bad_request(
             "the request body is empty; expected a JSON object",

@@ -142,7 +142,8 @@ impl AppStats {
             .unwrap_or(DURATION_BUCKETS.len());
         self.buckets[i].fetch_add(1, Ordering::Relaxed);
         let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
-        self.duration_sum_micros.fetch_add(micros, Ordering::Relaxed);
+        self.duration_sum_micros
+            .fetch_add(micros, Ordering::Relaxed);
     }
 
     /// The Prometheus text exposition of these counters.
@@ -364,7 +365,13 @@ fn scale_down(d: Duration, scale: f64) -> Duration {
 fn header_value(s: &str) -> HeaderValue {
     let clean: String = s
         .chars()
-        .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     HeaderValue::from_str(&clean).unwrap_or(HeaderValue::from_static("_"))
 }
@@ -429,7 +436,13 @@ struct Ctx {
 }
 
 impl Ctx {
-    fn respond(&self, code: StatusCode, route: &str, content_type: &'static str, body: String) -> Response {
+    fn respond(
+        &self,
+        code: StatusCode,
+        route: &str,
+        content_type: &'static str,
+        body: String,
+    ) -> Response {
         self.stats.count(code.as_u16(), route);
         let mut response = Response::new(Body::from(body));
         *response.status_mut() = code;
@@ -450,7 +463,12 @@ async fn handle(State(ctx): State<Arc<Ctx>>, request: Request) -> Response {
     if path == b.health_path {
         let route = b.health_path.as_str();
         if b.never_ready {
-            ctx.respond(StatusCode::SERVICE_UNAVAILABLE, route, TEXT, "not ready".into())
+            ctx.respond(
+                StatusCode::SERVICE_UNAVAILABLE,
+                route,
+                TEXT,
+                "not ready".into(),
+            )
         } else {
             ctx.respond(StatusCode::OK, route, TEXT, "ok".into())
         }
@@ -460,7 +478,12 @@ async fn handle(State(ctx): State<Arc<Ctx>>, request: Request) -> Response {
     } else if let Some(route) = route_for(&b.paths, path) {
         app_request(&ctx, route).await
     } else {
-        ctx.respond(StatusCode::NOT_FOUND, UNMATCHED_ROUTE, TEXT, "not found\n".into())
+        ctx.respond(
+            StatusCode::NOT_FOUND,
+            UNMATCHED_ROUTE,
+            TEXT,
+            "not found\n".into(),
+        )
     }
 }
 
@@ -503,7 +526,12 @@ async fn app_request(ctx: &Ctx, route: &str) -> Response {
     stats.observe(took);
     if fail {
         stats.errors.fetch_add(1, Ordering::Relaxed);
-        ctx.respond(StatusCode::INTERNAL_SERVER_ERROR, route, TEXT, "internal error\n".into())
+        ctx.respond(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            route,
+            TEXT,
+            "internal error\n".into(),
+        )
     } else {
         ctx.respond(StatusCode::OK, route, TEXT, ctx.body.clone())
     }
@@ -811,6 +839,18 @@ mod tests {
         panic!("{addr} never listened");
     }
 
+    /// Waits until the app is serving a request, so a test can stop it mid-request.
+    async fn until_in_flight(app: &RunningApp) {
+        let stats = app.stats();
+        for _ in 0..500 {
+            if stats.in_flight.load(Ordering::Relaxed) > 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("no request in flight");
+    }
+
     async fn started(b: Behaviour) -> RunningApp {
         let app = RunningApp::start(spec(b)).await.expect("starts");
         wait_listening(app.addr()).await;
@@ -826,9 +866,15 @@ mod tests {
         assert_eq!(r.body, "Host: web-1, Version: v2\n");
         assert_eq!(r.header("x-pod"), Some("web-1"));
         assert_eq!(r.header("x-version"), Some("v2"));
-        assert!(r.header("content-type").is_some_and(|t| t.starts_with("text/plain")));
+        assert!(
+            r.header("content-type")
+                .is_some_and(|t| t.starts_with("text/plain"))
+        );
         // every path is an app path by default
-        assert_eq!(get(app.addr(), "/any/thing").await.expect("reply").status, 200);
+        assert_eq!(
+            get(app.addr(), "/any/thing").await.expect("reply").status,
+            200
+        );
         app.stop(Duration::from_secs(1)).await;
     }
 
@@ -876,7 +922,10 @@ mod tests {
             ..instant()
         };
         let app = started(b).await;
-        assert_eq!(get(app.addr(), "/healthz").await.expect("reply").status, 503);
+        assert_eq!(
+            get(app.addr(), "/healthz").await.expect("reply").status,
+            503
+        );
         assert_eq!(get(app.addr(), "/").await.expect("reply").status, 200);
         app.stop(Duration::ZERO).await;
     }
@@ -919,7 +968,11 @@ mod tests {
         get(addr, "/healthz").await.expect("reply");
         get(addr, "/nope").await.ok();
         let metrics = get(addr, "/metrics").await.expect("reply");
-        assert!(metrics.header("content-type").is_some_and(|t| t.contains("version=0.0.4")));
+        assert!(
+            metrics
+                .header("content-type")
+                .is_some_and(|t| t.contains("version=0.0.4"))
+        );
         let text = metrics.body;
         for line in [
             "http_requests_total{code=\"200\",path=\"/\"} 4",
@@ -931,7 +984,10 @@ mod tests {
             "# TYPE http_request_duration_seconds histogram",
             "# TYPE process_resident_memory_bytes gauge",
         ] {
-            assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
         }
         // `/nope` is an app path too (paths default to `/`); a real 404 needs narrower paths.
         assert!(!text.contains("unmatched"), "{text}");
@@ -975,7 +1031,9 @@ mod tests {
         })
         .await
         .expect("starts");
-        let refused = TcpStream::connect(app.addr()).await.expect_err("not listening yet");
+        let refused = TcpStream::connect(app.addr())
+            .await
+            .expect_err("not listening yet");
         assert_eq!(refused.kind(), io::ErrorKind::ConnectionRefused);
         wait_listening(app.addr()).await;
         let waited = began.elapsed();
@@ -1025,14 +1083,13 @@ mod tests {
         let addr = app.addr();
         let exit = app.exit_watch();
         let request = tokio::spawn(get(addr, "/"));
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        until_in_flight(&app).await;
         let began = Instant::now();
-        app.stop(Duration::from_secs(5)).await;
+        app.stop(Duration::from_secs(10)).await;
         let took = began.elapsed();
         let reply = request.await.expect("joins").expect("answered");
         assert_eq!(reply.status, 200);
-        assert!(took >= Duration::from_millis(150), "{took:?}");
-        assert!(took < Duration::from_secs(2), "{took:?}");
+        assert!(took < Duration::from_secs(5), "{took:?}");
         assert_eq!(*exit.borrow(), Some(0));
         assert!(TcpStream::connect(addr).await.is_err(), "port closed");
     }
@@ -1047,13 +1104,12 @@ mod tests {
         let stats = app.stats();
         let exit = app.exit_watch();
         let request = tokio::spawn(get(app.addr(), "/"));
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        assert_eq!(stats.in_flight.load(Ordering::Relaxed), 1);
+        until_in_flight(&app).await;
         let began = Instant::now();
         app.stop(Duration::from_millis(200)).await;
         let took = began.elapsed();
-        assert!(took < Duration::from_secs(2), "{took:?}");
-        let reply = tokio::time::timeout(Duration::from_secs(2), request)
+        assert!(took < Duration::from_secs(5), "{took:?}");
+        let reply = tokio::time::timeout(Duration::from_secs(5), request)
             .await
             .expect("the client sees the cut")
             .expect("joins");

@@ -99,10 +99,7 @@ pub struct Behaviour {
     #[serde(deserialize_with = "ratio")]
     pub error_ratio: f64,
     /// The process exits with code 1 this long after the container starts.
-    #[serde(
-        with = "opt_duration_text",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(with = "opt_duration_text", skip_serializing_if = "Option::is_none")]
     pub crash_after: Option<Duration>,
     /// The health path answers 503 forever, so readiness never passes; the app's paths still
     /// answer.
@@ -164,7 +161,10 @@ impl Behaviour {
             parts.push("image cannot be pulled".to_string());
         }
         if self.startup != d.startup {
-            parts.push(format!("startup {}", humantime::format_duration(self.startup)));
+            parts.push(format!(
+                "startup {}",
+                humantime::format_duration(self.startup)
+            ));
         }
         if self.latency != d.latency {
             parts.push(format!("latency {}", self.latency));
@@ -173,7 +173,10 @@ impl Behaviour {
             parts.push(format!("errorRatio {}", self.error_ratio));
         }
         if let Some(after) = self.crash_after {
-            parts.push(format!("crashes after {}", humantime::format_duration(after)));
+            parts.push(format!(
+                "crashes after {}",
+                humantime::format_duration(after)
+            ));
         }
         if self.never_ready {
             parts.push("never ready".to_string());
@@ -598,7 +601,9 @@ impl Pattern {
             Pattern::Word(w) => {
                 let tag = image.tag.unwrap_or("latest");
                 tag == w
-                    || tag.strip_suffix(w.as_str()).is_some_and(|t| t.ends_with('-'))
+                    || tag
+                        .strip_suffix(w.as_str())
+                        .is_some_and(|t| t.ends_with('-'))
                     || image.name() == w
             }
         }
@@ -660,7 +665,10 @@ impl<'a> ImageRef<'a> {
 
     /// The last path segment of the repository: `bad` in `registry:5000/demo/bad:v1`.
     fn name(&self) -> &'a str {
-        self.repository.rsplit('/').next().unwrap_or(self.repository)
+        self.repository
+            .rsplit('/')
+            .next()
+            .unwrap_or(self.repository)
     }
 
     /// `repository:tag`, with `latest` for a missing tag unless a digest pins the image.
@@ -735,24 +743,30 @@ impl Profiles {
             }
         };
         let entries = vec![
-            demo("bad", "half the requests answer 500 (errorRatio 0.5)", &|b| {
-                b.error_ratio = 0.5
-            }),
+            demo(
+                "bad",
+                "half the requests answer 500 (errorRatio 0.5)",
+                &|b| b.error_ratio = 0.5,
+            ),
             demo("errors", "the same as bad (errorRatio 0.5)", &|b| {
                 b.error_ratio = 0.5
             }),
-            demo("flaky", "5% of the requests answer 500 (errorRatio 0.05)", &|b| {
-                b.error_ratio = 0.05
-            }),
+            demo(
+                "flaky",
+                "5% of the requests answer 500 (errorRatio 0.05)",
+                &|b| b.error_ratio = 0.05,
+            ),
             demo("slow", "slow answers: latency p50 300ms, p99 900ms", &|b| {
                 b.latency = Latency::LogNormal {
                     p50: ms(300),
                     p99: ms(900),
                 }
             }),
-            demo("crash", "exits with code 1 three seconds after start", &|b| {
-                b.crash_after = Some(Duration::from_secs(3))
-            }),
+            demo(
+                "crash",
+                "exits with code 1 three seconds after start",
+                &|b| b.crash_after = Some(Duration::from_secs(3)),
+            ),
             demo(
                 "never-ready",
                 "health path answers 503 forever; / still answers",
@@ -1008,10 +1022,7 @@ pub fn apply_env(target: &mut Behaviour, env: &[(String, String)]) -> Result<(),
                 b.crash_after = if v.is_empty() || v.eq_ignore_ascii_case("never") {
                     None
                 } else {
-                    Some(
-                        parse_duration(v)
-                            .map_err(|_| bad("a duration such as 30s, or never"))?,
-                    )
+                    Some(parse_duration(v).map_err(|_| bad("a duration such as 30s, or never"))?)
                 };
             }
             "SIM_NEVER_READY" => {
