@@ -291,28 +291,3 @@ pub fn same_content(old: &Value, new: &Value) -> bool {
     };
     norm(old) == norm(new)
 }
-
-/// Secrets: `stringData` is write-only convenience; the server folds it into base64 `data`.
-pub fn fold_string_data(rt: &ResourceType, obj: &mut Value) {
-    use base64::Engine;
-    if rt.plural != "secrets" {
-        return;
-    }
-    let Some(o) = obj.as_object_mut() else { return };
-    let Some(Value::Object(strings)) = o.remove("stringData") else {
-        return;
-    };
-    let data = o.entry("data").or_insert_with(|| json!({}));
-    if !data.is_object() {
-        *data = json!({});
-    }
-    if let Some(d) = data.as_object_mut() {
-        for (k, v) in strings {
-            let text = v.as_str().unwrap_or_default();
-            d.insert(
-                k,
-                json!(base64::engine::general_purpose::STANDARD.encode(text)),
-            );
-        }
-    }
-}

@@ -656,7 +656,6 @@ impl Inner {
         opts: &WriteOptions,
     ) -> Result<Arc<Value>> {
         meta::check_type(rt, &mut body)?;
-        meta::fold_string_data(rt, &mut body);
         let ns = if rt.namespaced { ns } else { "" };
         meta::check_namespace(rt, &mut body, ns)?;
         if rt.namespaced && ns.is_empty() {
@@ -673,7 +672,7 @@ impl Inner {
                     name: String::new(),
                     message: format!(
                         "{} \"\" is invalid: metadata.name: Required value: name or generateName is required",
-                        qualified_kind(rt)
+                        admission::qualified_kind(rt)
                     ),
                     causes: vec![admission::Cause {
                         reason: "FieldValueRequired",
@@ -835,21 +834,9 @@ impl Inner {
             }
         };
         meta::keep_system_fields(old, &mut new);
-        meta::fold_string_data(rt, &mut new);
         admission::default_object(rt, &mut new);
-        if rt.plural == "services" {
-            let old_ip = old.pointer("/spec/clusterIP").cloned();
-            let new_ip = new.pointer("/spec/clusterIP").cloned();
-            if new_ip.is_none() || new_ip == Some(json!("")) {
-                // Like the real server, an update that omits clusterIP keeps the allocated one.
-                if let (Some(ip), Some(spec)) =
-                    (old_ip, new.get_mut("spec").and_then(Value::as_object_mut))
-                {
-                    spec.insert("clusterIP".into(), ip.clone());
-                    spec.insert("clusterIPs".into(), json!([ip]));
-                }
-            }
-        }
+        // An update that omits the allocated cluster IPs (or node ports) keeps them.
+        admission::carry_over_allocated(rt, &mut new, old);
         let causes = if part == Part::System {
             admission::validate(rt, &new, None, Operation::Create)
         } else {
@@ -991,14 +978,6 @@ impl Inner {
             .into_iter()
             .filter(|(_, o)| meta::owner_uids(o).any(|u| u == uid))
             .collect()
-    }
-}
-
-pub(crate) fn qualified_kind(rt: &ResourceType) -> String {
-    if rt.group.is_empty() {
-        rt.kind.to_string()
-    } else {
-        format!("{}.{}", rt.kind, rt.group)
     }
 }
 

@@ -53,12 +53,6 @@ const METADATA_SERVER_SET: &[&str] = &[
 type Path = Vec<String>;
 type FieldSet = BTreeSet<Path>;
 
-/// The object produced by an apply.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ApplyOutcome {
-    pub object: Value,
-}
-
 /// A field that an apply would change although another manager owns it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldConflict {
