@@ -72,7 +72,7 @@ async fn available(api: &Api<Deployment>, want: i32) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn deployment_creates_a_hashed_replicaset_and_pods() {
-    let tc = TestCluster::start().await;
+    let tc = TestCluster::without_node().await;
     let kubelet = start_kubelet(tc.client.clone());
     let deploys: Api<Deployment> = Api::default_namespaced(tc.client.clone());
     deploys
@@ -163,7 +163,7 @@ async fn rolling_update_respects(
     max_total: i32,
     min_available: i32,
 ) {
-    let tc = TestCluster::start().await;
+    let tc = TestCluster::without_node().await;
     let kubelet = start_kubelet(tc.client.clone());
     let deploys: Api<Deployment> = Api::default_namespaced(tc.client.clone());
     deploys
@@ -258,7 +258,7 @@ async fn rolling_update_3_2() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn endpoints_follow_ready_pods() {
-    let tc = TestCluster::start().await;
+    let tc = TestCluster::without_node().await;
     let kubelet = start_kubelet(tc.client.clone());
     let deploys: Api<Deployment> = Api::default_namespaced(tc.client.clone());
     deploys

@@ -34,6 +34,13 @@ pub struct SimOptions {
     /// Run the controllers (Deployment, ReplicaSet, Endpoints). Off gives a bare API server,
     /// where objects stay exactly as clients write them.
     pub controllers: bool,
+    /// Run a node agent (node `sim-node-1`) that schedules pods and runs them as HTTP servers.
+    pub node_agent: bool,
+    /// Divides every simulated duration (probe timings, back-off, grace periods, app
+    /// start-up); real HTTP still flows.
+    pub time_scale: f64,
+    /// Image behaviour profiles; the built-in ones when absent.
+    pub profiles: Option<node::behaviour::Profiles>,
 }
 
 impl Default for SimOptions {
@@ -44,6 +51,9 @@ impl Default for SimOptions {
             bookmark_interval: Duration::from_secs(10),
             history: store::HISTORY,
             controllers: true,
+            node_agent: true,
+            time_scale: 1.0,
+            profiles: None,
         }
     }
 }
@@ -72,6 +82,7 @@ pub struct SimCluster {
     handle: axum_server::Handle<SocketAddr>,
     server: tokio::task::JoinHandle<()>,
     controllers: Option<controllers::Controllers>,
+    node: Option<node::kubelet::NodeAgent>,
 }
 
 /// Makes rustls use `ring` (the provider kube's TLS is built with), once per process.
@@ -138,7 +149,7 @@ impl SimCluster {
         let controllers = opts
             .controllers
             .then(|| controllers::Controllers::start(store.clone()));
-        Ok(Self {
+        let mut cluster = Self {
             url,
             addr,
             kubeconfig,
@@ -147,7 +158,21 @@ impl SimCluster {
             handle,
             server,
             controllers,
-        })
+            node: None,
+        };
+        if opts.node_agent {
+            let client = cluster.client().await?;
+            let mut node_opts = node::kubelet::NodeOptions::new(node::kubelet::DEFAULT_NODE);
+            node_opts.time_scale = opts.time_scale;
+            if let Some(p) = opts.profiles.clone() {
+                node_opts.profiles = Arc::new(p);
+            }
+            let agent = node::kubelet::NodeAgent::start(client, node_opts)
+                .await
+                .map_err(|e| SimError::Client(e.to_string()))?;
+            cluster.node = Some(agent);
+        }
+        Ok(cluster)
     }
 
     /// `https://127.0.0.1:PORT`
@@ -188,7 +213,15 @@ impl SimCluster {
     }
 
     /// Stops serving: open watches end, connections close.
+    /// The node agent, when the cluster runs one.
+    pub fn node(&self) -> Option<&node::kubelet::NodeAgent> {
+        self.node.as_ref()
+    }
+
     pub async fn stop(self) {
+        if let Some(n) = self.node {
+            n.stop().await;
+        }
         if let Some(c) = self.controllers {
             c.stop().await;
         }

@@ -32,6 +32,26 @@ impl TestCluster {
         .await
     }
 
+    /// API server and controllers, but no node agent: the test plays the kubelet.
+    pub async fn without_node() -> Self {
+        Self::start_with(SimOptions {
+            bookmark_interval: Duration::from_millis(200),
+            node_agent: false,
+            ..Default::default()
+        })
+        .await
+    }
+
+    /// The whole cluster with simulated time sped up `scale` times.
+    pub async fn fast(scale: f64) -> Self {
+        Self::start_with(SimOptions {
+            bookmark_interval: Duration::from_millis(200),
+            time_scale: scale,
+            ..Default::default()
+        })
+        .await
+    }
+
     pub async fn start_with(opts: SimOptions) -> Self {
         let cluster = SimCluster::start(opts)
             .await

@@ -1,5 +1,10 @@
-//! The node agent's parts: what each image's app does (behaviour profiles) and the in-process
-//! HTTP server that plays a container.
+//! The node agent (a simulated kubelet) and its parts: pod addresses, what each image's app
+//! does (behaviour profiles), the in-process HTTP server that plays a container, probes, and
+//! the pod status it reports.
 
+pub mod addresses;
 pub mod app;
 pub mod behaviour;
+pub mod kubelet;
+pub mod pod_status;
+pub mod probe;
