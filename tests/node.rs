@@ -94,6 +94,25 @@ async fn pods_run_real_http_servers_on_their_own_addresses() {
         ips.push(ip);
     }
     assert_ne!(ips[0], ips[1], "each pod has its own address");
+
+    // The API server's proxy subresources reach the apps too.
+    let svcs: Api<k8s_openapi::api::core::v1::Service> = Api::default_namespaced(tc.client.clone());
+    let svc = serde_json::from_value(json!({"metadata": {"name": "hello"}, "spec": {"selector": {"app": "hello"}, "ports": [{"name": "web", "port": 80, "targetPort": "http"}]}})).expect("svc");
+    svcs.create(&PostParams::default(), &svc).await.expect("service");
+    let (http, base, token) = tc.raw();
+    let body = eventually("service proxy answers", Duration::from_secs(10), || async {
+        let r = http.get(format!("{base}/api/v1/namespaces/default/services/hello:web/proxy/")).bearer_auth(&token).send().await.ok()?;
+        let ok = r.status().is_success();
+        let text = r.text().await.ok()?;
+        (ok && text.contains("Version: v1")).then_some(text)
+    })
+    .await;
+    assert!(body.starts_with("Host: hello-"), "{body}");
+    let pod_name = ready[0].metadata.name.clone().expect("name");
+    let r = http.get(format!("{base}/api/v1/namespaces/default/pods/{pod_name}:8080/proxy/healthz")).bearer_auth(&token).send().await.expect("pod proxy");
+    assert_eq!(r.status().as_u16(), 200);
+    let r = http.get(format!("{base}/api/v1/namespaces/default/services/nothing/proxy/")).bearer_auth(&token).send().await.expect("missing");
+    assert_eq!(r.status().as_u16(), 404);
     let d = deploys.get("hello").await.expect("get");
     assert_eq!(d.status.and_then(|s| s.available_replicas), Some(2));
 }

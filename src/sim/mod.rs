@@ -126,6 +126,11 @@ impl SimCluster {
             address: addr.to_string(),
             stopping,
             bookmark_interval: opts.bookmark_interval,
+            http: reqwest::Client::builder()
+                .no_proxy()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .map_err(|e| SimError::Client(e.to_string()))?,
         });
         let config = axum_server::tls_rustls::RustlsConfig::from_pem(
             certs.server_cert_pem.into_bytes(),

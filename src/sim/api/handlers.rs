@@ -4,7 +4,7 @@
 use super::path::{self, Route, Target};
 use super::query::{Query, Shape, shape};
 use super::status::{self, ApiError};
-use super::{ApiState, discovery, json_response, openapi, patch, scale, table, watch};
+use super::{ApiState, discovery, json_response, openapi, patch, proxy, scale, table, watch};
 use crate::sim::resources::ResourceType;
 use crate::sim::store::{self, Part, StoreError, WriteOptions};
 use axum::body::Bytes;
@@ -210,11 +210,24 @@ async fn object(
                 &list_body(rt, items.iter().map(|o| (**o).clone()).collect(), rv, None),
             ))
         }
-        (_, Some(_), Some("proxy")) => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "ServiceUnavailable",
-            "the proxy subresource is not available on this server",
-        )),
+        (_, Some(name), Some("proxy")) if matches!(rt.plural, "services" | "pods") => {
+            let backend = if rt.plural == "services" {
+                proxy::service_backend(&state.store, &ns, name)?
+            } else {
+                proxy::pod_backend(&state.store, &ns, name)?
+            };
+            let rest = t.rest.clone().unwrap_or_default();
+            Ok(proxy::forward(
+                &state.http,
+                &backend,
+                method,
+                &rest,
+                uri.query(),
+                headers,
+                body,
+            )
+            .await)
+        }
         (m, _, _) => Err(ApiError::method_not_allowed(m)),
     }
 }

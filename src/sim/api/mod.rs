@@ -5,6 +5,7 @@ mod handlers;
 pub mod openapi;
 pub mod patch;
 pub mod path;
+pub mod proxy;
 pub mod query;
 mod scale;
 pub mod status;
@@ -31,6 +32,8 @@ pub struct ApiState {
     pub stopping: signal::Receiver<bool>,
     /// How often an idle watch that asked for bookmarks gets one.
     pub bookmark_interval: std::time::Duration,
+    /// The client the `proxy` subresources forward with.
+    pub http: reqwest::Client,
 }
 
 pub fn router(state: Arc<ApiState>) -> Router {

@@ -31,7 +31,7 @@
 use k8s_pb::apimachinery::pkg::runtime::Unknown;
 use prost::Message;
 use serde::de::{self, DeserializeOwned, DeserializeSeed, IntoDeserializer, Visitor};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use std::borrow::Cow;
 
@@ -144,7 +144,7 @@ enum Failure {
 /// The entry for a kind: `P` its `k8s-pb` message, `O` its `k8s-openapi` type.
 const fn kind<P, O>() -> Kind
 where
-    P: Message + Default,
+    P: Message + Default + std::fmt::Debug,
     O: k8s_openapi::Resource + DeserializeOwned + Serialize,
 {
     Kind {
@@ -156,7 +156,7 @@ where
 
 fn convert<P, O>(raw: &[u8]) -> Result<Value, Failure>
 where
-    P: Message + Default,
+    P: Message + Default + std::fmt::Debug,
     O: DeserializeOwned + Serialize,
 {
     let message = P::decode(raw).map_err(Failure::Decode)?;
@@ -527,6 +527,17 @@ fn field<'a>(fields: &'a [(String, Node)], name: &str) -> &'a Node {
         .map_or(&Node::Absent, |(_, v)| v)
 }
 
+/// The apimachinery messages whose JSON is not an object, rewritten by [`resolve`].
+const SCALAR_MESSAGES: &[&str] = &[
+    "Quantity",
+    "IntOrString",
+    "Time",
+    "MicroTime",
+    "RawExtension",
+    "FieldsV1",
+    "Json",
+];
+
 /// Rewrites the apimachinery messages whose JSON is not an object (Quantity, IntOrString,
 /// Time, MicroTime, RawExtension, FieldsV1, JSON) into the node of their JSON value.
 fn resolve(node: &Node) -> Result<Cow<'_, Node>, DeError> {
@@ -647,6 +658,7 @@ fn struct_entries<'n>(
             }
             None => {
                 if let Node::Message(inner, inner_fields) = node
+                    && !SCALAR_MESSAGES.contains(&inner.as_str())
                     && normalized(inner).ends_with(&normalized(rust))
                 {
                     struct_entries(inner, inner_fields, json_fields, out);
@@ -743,7 +755,7 @@ impl<'de> de::Deserializer<'de> for Reader<'_> {
         visitor: V,
     ) -> Result<V::Value, DeError> {
         match self.0 {
-            Node::Message(name, fields) if matches!(resolve(self.0)?, Cow::Borrowed(_)) => {
+            Node::Message(name, fields) if !SCALAR_MESSAGES.contains(&name.as_str()) => {
                 let mut entries = Vec::new();
                 struct_entries(name, fields, json_fields, &mut entries);
                 visitor.visit_map(FieldReader {
