@@ -98,10 +98,19 @@ async fn pods_run_real_http_servers_on_their_own_addresses() {
     // The API server's proxy subresources reach the apps too.
     let svcs: Api<k8s_openapi::api::core::v1::Service> = Api::default_namespaced(tc.client.clone());
     let svc = serde_json::from_value(json!({"metadata": {"name": "hello"}, "spec": {"selector": {"app": "hello"}, "ports": [{"name": "web", "port": 80, "targetPort": "http"}]}})).expect("svc");
-    svcs.create(&PostParams::default(), &svc).await.expect("service");
+    svcs.create(&PostParams::default(), &svc)
+        .await
+        .expect("service");
     let (http, base, token) = tc.raw();
     let body = eventually("service proxy answers", Duration::from_secs(10), || async {
-        let r = http.get(format!("{base}/api/v1/namespaces/default/services/hello:web/proxy/")).bearer_auth(&token).send().await.ok()?;
+        let r = http
+            .get(format!(
+                "{base}/api/v1/namespaces/default/services/hello:web/proxy/"
+            ))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .ok()?;
         let ok = r.status().is_success();
         let text = r.text().await.ok()?;
         (ok && text.contains("Version: v1")).then_some(text)
@@ -109,9 +118,23 @@ async fn pods_run_real_http_servers_on_their_own_addresses() {
     .await;
     assert!(body.starts_with("Host: hello-"), "{body}");
     let pod_name = ready[0].metadata.name.clone().expect("name");
-    let r = http.get(format!("{base}/api/v1/namespaces/default/pods/{pod_name}:8080/proxy/healthz")).bearer_auth(&token).send().await.expect("pod proxy");
+    let r = http
+        .get(format!(
+            "{base}/api/v1/namespaces/default/pods/{pod_name}:8080/proxy/healthz"
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("pod proxy");
     assert_eq!(r.status().as_u16(), 200);
-    let r = http.get(format!("{base}/api/v1/namespaces/default/services/nothing/proxy/")).bearer_auth(&token).send().await.expect("missing");
+    let r = http
+        .get(format!(
+            "{base}/api/v1/namespaces/default/services/nothing/proxy/"
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("missing");
     assert_eq!(r.status().as_u16(), 404);
     let d = deploys.get("hello").await.expect("get");
     assert_eq!(d.status.and_then(|s| s.available_replicas), Some(2));
@@ -303,4 +326,61 @@ async fn a_never_ready_rollout_exceeds_its_progress_deadline() {
         err.contains("exceeded its progress deadline"),
         "{out}\n{err}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hpa_scales_on_load_served_by_the_pods() {
+    if !have_kubectl() {
+        return;
+    }
+    let tc = TestCluster::fast(10.0).await;
+    let deploys: Api<Deployment> = Api::default_namespaced(tc.client.clone());
+    let extra = json!({"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "example/busy:v1",
+        "ports": [{"name": "http", "containerPort": 8080}],
+        "env": [{"name": "SIM_LATENCY", "value": "40ms"}],
+        "resources": {"requests": {"cpu": "100m"}}}]}}}});
+    deploys.create(&PostParams::default(), &deployment("busy", "example/busy:v1", 1, extra)).await.expect("create");
+    let hpa = tc.dir.path().join("hpa.yaml");
+    std::fs::write(&hpa, "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {name: busy}\nspec:\n  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: busy}\n  minReplicas: 1\n  maxReplicas: 4\n  metrics:\n  - type: Resource\n    resource: {name: cpu, target: {type: Utilization, averageUtilization: 50}}\n").expect("write");
+    tc.kubectl_ok(&["apply", "-f", hpa.to_str().unwrap_or_default()]);
+    let pods: Api<Pod> = Api::default_namespaced(tc.client.clone());
+    let ip = eventually("a ready pod", Duration::from_secs(20), || async {
+        pods_of(&pods, "busy").await.into_iter().find_map(|p| {
+            let s = p.status?;
+            s.conditions?.iter().any(|c| c.type_ == "Ready" && c.status == "True").then_some(s.pod_ip?)
+        })
+    })
+    .await;
+    // Load: 8 clients in a loop for at most 15 s, bounded to 3,000 requests.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut load = Vec::new();
+    for _ in 0..8 {
+        let (ip, stop) = (ip.clone(), stop.clone());
+        load.push(tokio::spawn(async move {
+            for _ in 0..375 {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                if let Ok(mut s) = tokio::net::TcpStream::connect((ip.as_str(), 8080)).await {
+                    let _ = s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+                    let mut sink = Vec::new();
+                    let _ = s.read_to_end(&mut sink).await;
+                }
+            }
+        }));
+    }
+    let replicas = eventually("the HPA scales the Deployment up", Duration::from_secs(15), || async {
+        let r = deploys.get("busy").await.ok()?.spec?.replicas?;
+        (r > 1).then_some(r)
+    })
+    .await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for l in load {
+        let _ = l.await;
+    }
+    assert!(replicas <= 4);
+    let out = tc.kubectl_ok(&["get", "hpa", "busy"]);
+    assert!(out.contains("cpu: ") && out.contains("/50%"), "{out}");
+    let out = tc.kubectl_ok(&["describe", "hpa", "busy"]);
+    assert!(out.contains("SuccessfulRescale"), "{out}");
 }

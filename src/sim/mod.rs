@@ -151,9 +151,6 @@ impl SimCluster {
                 tracing::error!(error = %e, "embedded API server stopped");
             }
         });
-        let controllers = opts
-            .controllers
-            .then(|| controllers::Controllers::start(store.clone()));
         let mut cluster = Self {
             url,
             addr,
@@ -162,7 +159,7 @@ impl SimCluster {
             stop,
             handle,
             server,
-            controllers,
+            controllers: None,
             node: None,
         };
         if opts.node_agent {
@@ -176,6 +173,28 @@ impl SimCluster {
                 .await
                 .map_err(|e| SimError::Client(e.to_string()))?;
             cluster.node = Some(agent);
+        }
+        if opts.controllers {
+            // The autoscaler reads load from the node agent's apps (see controllers::autoscaler).
+            let busy = cluster.node.as_ref().map(|n| {
+                let stats = n.stats();
+                let f: controllers::autoscaler::BusyMicros =
+                    Arc::new(move |ns: &str, pod: &str| {
+                        let registry = stats.lock().unwrap_or_else(|p| p.into_inner());
+                        let apps = registry.get(&(ns.to_string(), pod.to_string()))?;
+                        Some(
+                            apps.iter()
+                                .map(|a| a.busy_micros.load(std::sync::atomic::Ordering::Relaxed))
+                                .sum(),
+                        )
+                    });
+                f
+            });
+            cluster.controllers = Some(controllers::Controllers::start(
+                cluster.store.clone(),
+                busy,
+                opts.time_scale,
+            ));
         }
         Ok(cluster)
     }

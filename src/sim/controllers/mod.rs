@@ -7,10 +7,12 @@
 //! (no polling) and to the requeue times the decisions ask for (minReadySeconds, progress
 //! deadlines).
 
+pub mod autoscaler;
 pub mod deployment;
 pub mod endpoints;
 pub mod events;
 pub mod hash;
+pub mod hpa;
 pub mod replicaset;
 
 use crate::sim::resources::{self, ResourceType};
@@ -60,7 +62,7 @@ fn slices_rt() -> &'static ResourceType {
     rt("discovery.k8s.io", "endpointslices")
 }
 
-fn name_ns(obj: &Value) -> (String, String) {
+pub(crate) fn name_ns(obj: &Value) -> (String, String) {
     let s = |p: &str| {
         obj.pointer(p)
             .and_then(Value::as_str)
@@ -94,8 +96,23 @@ pub struct Controllers {
 }
 
 impl Controllers {
-    pub fn start(store: Arc<Store>) -> Self {
+    /// Starts the controllers; with `busy` (a node agent's per-pod busy time) the HPA
+    /// controller runs too, every sync period divided by `time_scale`.
+    pub fn start(store: Arc<Store>, busy: Option<autoscaler::BusyMicros>, time_scale: f64) -> Self {
         let (stop, stopping) = watch::channel(false);
+        if let Some(busy) = busy {
+            let mut hpa = autoscaler::Autoscaler::new(store.clone(), busy, time_scale);
+            let mut stopping = stopping.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(hpa.period());
+                loop {
+                    tokio::select! {
+                        _ = stopping.changed() => return,
+                        _ = tick.tick() => hpa.sync_all(),
+                    }
+                }
+            });
+        }
         let feed = store.subscribe();
         let runner = Runner {
             store,
