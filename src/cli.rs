@@ -32,6 +32,15 @@ pub enum Command {
 pub enum SimCommand {
     /// Start the embedded cluster and serve until Ctrl-C.
     Up(SimUpArgs),
+    /// List the demo images and what each one's app does.
+    Images(SimImagesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SimImagesArgs {
+    /// Also show the entries of this profile file.
+    #[arg(long)]
+    pub profile: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -45,6 +54,13 @@ pub struct SimUpArgs {
     /// Keep objects in this directory so they survive a restart (memory only without it).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Image behaviour profiles (YAML) on top of the built-in ones; see `rollout sim images`.
+    #[arg(long)]
+    pub profile: Option<PathBuf>,
+    /// Run simulated time this many times faster (probe timings, start-up, back-off, grace
+    /// periods); HTTP traffic stays real.
+    #[arg(long, default_value_t = 1.0)]
+    pub speed: f64,
 }
 
 #[derive(Debug, Subcommand)]

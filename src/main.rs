@@ -20,6 +20,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match &cli.command {
             Command::Sim(SimCommand::Up(args)) => rollout::commands::sim_up::run(args).await,
+            Command::Sim(SimCommand::Images(args)) => rollout::commands::sim_up::images(args),
             Command::Bench(BenchCommand::Api(args)) => {
                 rollout::commands::bench_api::run(args).await
             }

@@ -1,12 +1,43 @@
 //! `rollout sim up`: run the embedded cluster in the foreground.
 
-use crate::cli::SimUpArgs;
+use crate::cli::{SimImagesArgs, SimUpArgs};
+use crate::sim::node::behaviour::Profiles;
 use crate::sim::{SimCluster, SimOptions, kubeconfig};
+use std::path::Path;
+
+/// The built-in profiles, with a user's file on top.
+pub fn load_profiles(file: Option<&Path>) -> anyhow::Result<Profiles> {
+    let builtin = Profiles::builtin();
+    let Some(path) = file else { return Ok(builtin) };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("cannot read profile file {}: {e}", path.display()))?;
+    let user = Profiles::from_yaml(&text, &path.display().to_string())?;
+    Ok(builtin.merged_with(user))
+}
+
+/// `rollout sim images`
+pub fn images(args: &SimImagesArgs) -> anyhow::Result<()> {
+    let profiles = load_profiles(args.profile.as_deref())?;
+    let rows = profiles.describe();
+    let width = rows.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
+    for (name, what) in rows {
+        println!("{name:<width$}  {what}");
+    }
+    Ok(())
+}
 
 pub async fn run(args: &SimUpArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.speed.is_finite() && args.speed > 0.0,
+        "--speed must be a positive number, got {}",
+        args.speed
+    );
+    let profiles = load_profiles(args.profile.as_deref())?;
     let cluster = SimCluster::start(SimOptions {
         port: args.port,
         data_dir: args.data_dir.clone(),
+        time_scale: args.speed,
+        profiles: Some(profiles),
         ..Default::default()
     })
     .await?;
