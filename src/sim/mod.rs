@@ -13,6 +13,7 @@ pub mod node;
 pub mod resources;
 pub mod store;
 pub mod tls;
+pub mod traffic;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

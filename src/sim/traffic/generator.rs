@@ -226,7 +226,8 @@ async fn run(
         if plan.max_requests.is_some_and(|max| i >= max) {
             break End::MaxRequests;
         }
-        let due = Duration::from_secs_f64(i as f64 / plan.rate);
+        // A rate so low that the next request lies beyond any duration ends the run.
+        let due = Duration::try_from_secs_f64(i as f64 / plan.rate).unwrap_or(Duration::MAX);
         if due >= plan.deadline {
             break plan.end_at_deadline;
         }

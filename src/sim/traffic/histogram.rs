@@ -77,9 +77,9 @@ impl Histogram {
             }
         }
         // Counts saturated (more than u32::MAX in one bin of one bucket): the top bin.
-        self.bins
-            .last()
-            .map_or(Duration::ZERO, |&(bin, _)| Duration::from_micros(value_of(bin)))
+        self.bins.last().map_or(Duration::ZERO, |&(bin, _)| {
+            Duration::from_micros(value_of(bin))
+        })
     }
 }
 
@@ -119,7 +119,10 @@ mod tests {
         let mut previous = 0;
         for us in (0..200_000u64).chain([u64::MAX / 3, u64::MAX]) {
             let bin = bin_of(us);
-            assert!(bin == previous || bin == previous + 1 || us > 200_000, "{us}");
+            assert!(
+                bin == previous || bin == previous + 1 || us > 200_000,
+                "{us}"
+            );
             previous = bin;
             let back = value_of(bin);
             let error = back.abs_diff(us) as f64 / us.max(1) as f64;

@@ -192,7 +192,10 @@ impl Report {
         if version == UNKNOWN_VERSION {
             ratio(count(UNKNOWN_VERSION), self.sent())
         } else {
-            ratio(count(version), self.sent() - count(UNKNOWN_VERSION))
+            ratio(
+                count(version),
+                self.sent().saturating_sub(count(UNKNOWN_VERSION)),
+            )
         }
     }
 
@@ -250,7 +253,7 @@ impl Report {
                 let share = if version == UNKNOWN_VERSION {
                     ratio(cell.requests, sent)
                 } else {
-                    ratio(cell.requests, sent - unknown)
+                    ratio(cell.requests, sent.saturating_sub(unknown))
                 };
                 let stats = version_stats(cell, share);
                 (version, stats)

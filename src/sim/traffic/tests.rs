@@ -153,7 +153,10 @@ async fn steady_rate_versions_and_failures() {
     assert_eq!(report.end, Some(End::Duration));
     assert!((170..=230).contains(&report.total), "{}", report.total);
     let first_half = outcomes.iter().filter(|o| o.at_ms < 500).count() as f64;
-    assert!(within(first_half, 100.0, 15.0), "{first_half} in the first half");
+    assert!(
+        within(first_half, 100.0, 15.0),
+        "{first_half} in the first half"
+    );
     assert!(outcomes.iter().all(|o| o.at_ms < 1100));
     // A scheduler running a few ms late may push the last request into second 1.
     assert!(report.per_second.len() <= 2);
@@ -165,10 +168,7 @@ async fn steady_rate_versions_and_failures() {
     assert_eq!(report.dropped, 0);
     assert_eq!(report.in_flight, 0);
     assert_eq!(report.sent(), server.hits());
-    assert_eq!(
-        report.failed,
-        server.counters.errors.load(Ordering::SeqCst)
-    );
+    assert_eq!(report.failed, server.counters.errors.load(Ordering::SeqCst));
     assert_eq!(report.by_status.get("500"), Some(&report.failed));
     assert!(within(report.failed_ratio(), 0.1, 0.01));
     assert!(within(report.share_of("v1"), 0.5, 0.01));
@@ -204,11 +204,15 @@ async fn downtime_while_the_server_is_down() {
     assert_eq!(report.total, 240);
     assert!(report.failed >= 30, "{} failed", report.failed);
     assert!(report.by_status.get("connect").is_some_and(|&n| n >= 30));
-    assert_eq!(report.share_of("unknown"), report.per_version["unknown"].share);
+    assert_eq!(
+        report.share_of("unknown"),
+        report.per_version["unknown"].share
+    );
     assert!(report.per_version["unknown"].failed >= 30);
     // Down for ~300 ms, seen in 100 ms buckets.
     assert!(
-        report.downtime >= Duration::from_millis(200) && report.downtime <= Duration::from_millis(600),
+        report.downtime >= Duration::from_millis(200)
+            && report.downtime <= Duration::from_millis(600),
         "{:?} {:?}",
         report.downtime,
         report.outages
@@ -226,7 +230,10 @@ async fn downtime_while_the_server_is_down() {
     let outage = report.between(first.from_ms, first.to_ms);
     assert_eq!(outage.ok, 0);
     assert_eq!(outage.downtime, first.duration());
-    assert_eq!(report.between(first.to_ms, report.to_ms).downtime, report.downtime - first.duration());
+    assert_eq!(
+        report.between(first.to_ms, report.to_ms).downtime,
+        report.downtime - first.duration()
+    );
     server.stop().await;
 }
 
@@ -251,8 +258,14 @@ async fn group_shares_over_2000_requests() {
     let header = server.counters.canary_header.load(Ordering::SeqCst);
     let cookie = server.counters.canary_cookie.load(Ordering::SeqCst);
     // Within ±1 point: far tighter than the ±5 % a coin toss per request would need.
-    assert!(within(header as f64 / sent as f64, 0.10, 0.01), "{header}/{sent}");
-    assert!(within(cookie as f64 / sent as f64, 0.05, 0.01), "{cookie}/{sent}");
+    assert!(
+        within(header as f64 / sent as f64, 0.10, 0.01),
+        "{header}/{sent}"
+    );
+    assert!(
+        within(cookie as f64 / sent as f64, 0.05, 0.01),
+        "{cookie}/{sent}"
+    );
     assert_eq!(report.per_group.len(), 2);
     let (canary, cookied) = (&report.per_group[0], &report.per_group[1]);
     assert_eq!(canary.label, "10%:header:X-Canary=always");
@@ -346,7 +359,11 @@ async fn answers_without_version_are_unknown() {
     assert_eq!(report.per_version["unknown"].requests, 20);
     assert_eq!(report.share_of("unknown"), 1.0);
     assert_eq!(report.share_of("v1"), 0.0);
-    assert!(outcomes.iter().all(|o| o.status == Some(503) && o.version.is_none()));
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| o.status == Some(503) && o.version.is_none())
+    );
     server.stop().await;
 }
 
@@ -362,10 +379,18 @@ async fn only_loopback_targets() {
     ] {
         let addr: SocketAddr = target.parse().expect("addr");
         let error = Traffic::start(spec(addr, "/", 10.0)).expect_err(target);
-        assert!(matches!(error, TrafficError::NotLoopback(a) if a == addr), "{target}");
+        assert!(
+            matches!(error, TrafficError::NotLoopback(a) if a == addr),
+            "{target}"
+        );
         assert!(error.to_string().contains("loopback"));
     }
-    for target in ["127.0.0.1:80", "127.4.5.6:80", "[::1]:80", "[::ffff:127.0.0.1]:80"] {
+    for target in [
+        "127.0.0.1:80",
+        "127.4.5.6:80",
+        "[::1]:80",
+        "[::ffff:127.0.0.1]:80",
+    ] {
         let addr: SocketAddr = target.parse().expect("addr");
         spec(addr, "/", 10.0).validate().expect(target);
     }
@@ -400,7 +425,9 @@ fn start_needs_a_runtime_and_a_sane_spec() {
         UserGroup::with_header(0.6, "X-A", "1"),
         UserGroup::with_header(0.6, "X-B", "1"),
     ]));
-    assert!(invalid(&|s| s.groups = vec![UserGroup::with_header(0.1, "Host", "x")]));
+    assert!(invalid(
+        &|s| s.groups = vec![UserGroup::with_header(0.1, "Host", "x")]
+    ));
     assert!(invalid(&|s| s.groups = vec![UserGroup {
         share: 0.1,
         header: None,
@@ -481,7 +508,11 @@ fn downtime_fills_gaps_between_sparse_requests() {
     for i in 0..50u64 {
         let at = i * 200;
         let up = !(10..20).contains(&i) && !(30..32).contains(&i); // down 2.0–4.0 s, 6.0–6.4 s
-        recorder.record(outcome(at, up.then_some(if i < 25 { "v1" } else { "v2" }), 10));
+        recorder.record(outcome(
+            at,
+            up.then_some(if i < 25 { "v1" } else { "v2" }),
+            10,
+        ));
     }
     let report = report_of(&recorder);
     assert_eq!(report.total, 50);
@@ -489,8 +520,14 @@ fn downtime_fills_gaps_between_sparse_requests() {
     assert_eq!(
         report.outages,
         vec![
-            Outage { from_ms: 2000, to_ms: 4000 },
-            Outage { from_ms: 6000, to_ms: 6400 },
+            Outage {
+                from_ms: 2000,
+                to_ms: 4000
+            },
+            Outage {
+                from_ms: 6000,
+                to_ms: 6400
+            },
         ]
     );
     assert_eq!(report.downtime, Duration::from_millis(2400));
@@ -528,8 +565,20 @@ fn trailing_outage_and_late_outcomes() {
     // An answer to an early request arriving late lands where it was sent.
     recorder.record(outcome(120, Some("v1"), 900));
     let after = report_of(&recorder);
-    assert_eq!(before.outages, vec![Outage { from_ms: 100, to_ms: 400 }]);
-    assert_eq!(after.outages, vec![Outage { from_ms: 300, to_ms: 400 }]);
+    assert_eq!(
+        before.outages,
+        vec![Outage {
+            from_ms: 100,
+            to_ms: 400
+        }]
+    );
+    assert_eq!(
+        after.outages,
+        vec![Outage {
+            from_ms: 300,
+            to_ms: 400
+        }]
+    );
     // The earlier snapshot did not change.
     assert_eq!(before.total, 3);
     assert_eq!(after.total, 4);
@@ -554,7 +603,10 @@ fn keeps_outcomes_up_to_a_bound_and_names_too() {
 
     let mut recorder = Recorder::new(10);
     recorder.record(outcome(0, Some(&"x".repeat(1000)), 1));
-    assert_eq!(recorder.outcomes[0].version.as_deref().map(str::len), Some(128));
+    assert_eq!(
+        recorder.outcomes[0].version.as_deref().map(str::len),
+        Some(128)
+    );
 }
 
 #[test]
