@@ -67,6 +67,16 @@ pub struct SimUpArgs {
 pub enum BenchCommand {
     /// API server throughput and latency: create, get, list, watch fan-out, memory.
     Api(BenchApiArgs),
+    /// How fast the embedded cluster starts pods: from a Deployment's creation until all its
+    /// pods are Ready and serving HTTP.
+    Pods(BenchPodsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchPodsArgs {
+    /// Pods to start.
+    #[arg(long, default_value_t = 200)]
+    pub pods: i32,
 }
 
 #[derive(Debug, Args)]

@@ -24,6 +24,9 @@ fn main() -> ExitCode {
             Command::Bench(BenchCommand::Api(args)) => {
                 rollout::commands::bench_api::run(args).await
             }
+            Command::Bench(BenchCommand::Pods(args)) => {
+                rollout::commands::bench_pods::run(args).await
+            }
         }
     });
     match result {

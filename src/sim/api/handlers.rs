@@ -4,7 +4,9 @@
 use super::path::{self, Route, Target};
 use super::query::{Query, Shape, shape};
 use super::status::{self, ApiError};
-use super::{ApiState, discovery, json_response, openapi, patch, proxy, scale, table, watch};
+use super::{
+    ApiState, discovery, json_response, openapi, patch, protobuf, proxy, scale, table, watch,
+};
 use crate::sim::resources::ResourceType;
 use crate::sim::store::{self, Part, StoreError, WriteOptions};
 use axum::body::Bytes;
@@ -89,11 +91,19 @@ fn field_manager(q: &Query, headers: &HeaderMap) -> String {
 }
 
 fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
-    // Protobuf bodies start with the "k8s\0" magic; clients fall back to JSON on 415.
-    if body.starts_with(b"k8s\0") {
-        return Err(ApiError::unsupported_media_type(
-            "application/vnd.kubernetes.protobuf",
-        ));
+    // kubectl's imperative commands (create deployment, create configmap, ...) send protobuf.
+    if protobuf::is_protobuf(body) {
+        return protobuf::decode(body).map_err(|e| {
+            if e.is_unsupported() {
+                ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "UnsupportedMediaType",
+                    e.to_string(),
+                )
+            } else {
+                ApiError::bad_request(format!("cannot decode the protobuf body: {e}"))
+            }
+        });
     }
     if body.is_empty() {
         return Err(ApiError::bad_request(

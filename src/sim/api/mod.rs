@@ -5,6 +5,7 @@ mod handlers;
 pub mod openapi;
 pub mod patch;
 pub mod path;
+pub mod protobuf;
 pub mod proxy;
 pub mod query;
 mod scale;
