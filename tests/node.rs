@@ -339,7 +339,13 @@ async fn hpa_scales_on_load_served_by_the_pods() {
         "ports": [{"name": "http", "containerPort": 8080}],
         "env": [{"name": "SIM_LATENCY", "value": "40ms"}],
         "resources": {"requests": {"cpu": "100m"}}}]}}}});
-    deploys.create(&PostParams::default(), &deployment("busy", "example/busy:v1", 1, extra)).await.expect("create");
+    deploys
+        .create(
+            &PostParams::default(),
+            &deployment("busy", "example/busy:v1", 1, extra),
+        )
+        .await
+        .expect("create");
     let hpa = tc.dir.path().join("hpa.yaml");
     std::fs::write(&hpa, "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {name: busy}\nspec:\n  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: busy}\n  minReplicas: 1\n  maxReplicas: 4\n  metrics:\n  - type: Resource\n    resource: {name: cpu, target: {type: Utilization, averageUtilization: 50}}\n").expect("write");
     tc.kubectl_ok(&["apply", "-f", hpa.to_str().unwrap_or_default()]);
@@ -347,7 +353,10 @@ async fn hpa_scales_on_load_served_by_the_pods() {
     let ip = eventually("a ready pod", Duration::from_secs(20), || async {
         pods_of(&pods, "busy").await.into_iter().find_map(|p| {
             let s = p.status?;
-            s.conditions?.iter().any(|c| c.type_ == "Ready" && c.status == "True").then_some(s.pod_ip?)
+            s.conditions?
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True")
+                .then_some(s.pod_ip?)
         })
     })
     .await;
@@ -362,17 +371,23 @@ async fn hpa_scales_on_load_served_by_the_pods() {
                     break;
                 }
                 if let Ok(mut s) = tokio::net::TcpStream::connect((ip.as_str(), 8080)).await {
-                    let _ = s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+                    let _ = s
+                        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                        .await;
                     let mut sink = Vec::new();
                     let _ = s.read_to_end(&mut sink).await;
                 }
             }
         }));
     }
-    let replicas = eventually("the HPA scales the Deployment up", Duration::from_secs(15), || async {
-        let r = deploys.get("busy").await.ok()?.spec?.replicas?;
-        (r > 1).then_some(r)
-    })
+    let replicas = eventually(
+        "the HPA scales the Deployment up",
+        Duration::from_secs(15),
+        || async {
+            let r = deploys.get("busy").await.ok()?.spec?.replicas?;
+            (r > 1).then_some(r)
+        },
+    )
     .await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     for l in load {
