@@ -34,6 +34,33 @@ pub enum SimCommand {
     Up(SimUpArgs),
     /// List the demo images and what each one's app does.
     Images(SimImagesArgs),
+    /// Send steady user traffic through an ingress and report what each version served.
+    Traffic(SimTrafficArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SimTrafficArgs {
+    /// The ingress address (as `rollout sim up` prints it), loopback only.
+    #[arg(long)]
+    pub target: std::net::SocketAddr,
+    /// Host header (the Ingress rule's host).
+    #[arg(long)]
+    pub host: String,
+    #[arg(long, default_value = "/")]
+    pub path: String,
+    /// Requests per second (open loop: sent on schedule whatever the answers take).
+    #[arg(long, default_value_t = 50.0)]
+    pub rate: f64,
+    /// How long to run (e.g. 30s, 2m).
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub duration: std::time::Duration,
+    /// A share of users carrying a header or cookie: `10%:header:X-Canary=always`,
+    /// `5%:cookie:canary=always`. Repeatable.
+    #[arg(long = "group")]
+    pub groups: Vec<String>,
+    /// Print the final report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -21,6 +21,9 @@ fn main() -> ExitCode {
         match &cli.command {
             Command::Sim(SimCommand::Up(args)) => rollout::commands::sim_up::run(args).await,
             Command::Sim(SimCommand::Images(args)) => rollout::commands::sim_up::images(args),
+            Command::Sim(SimCommand::Traffic(args)) => {
+                rollout::commands::sim_traffic::run(args).await
+            }
             Command::Bench(BenchCommand::Api(args)) => {
                 rollout::commands::bench_api::run(args).await
             }

@@ -2,4 +2,5 @@
 
 pub mod bench_api;
 pub mod bench_pods;
+pub mod sim_traffic;
 pub mod sim_up;
