@@ -88,6 +88,9 @@ pub struct SimUpArgs {
     /// periods); HTTP traffic stays real.
     #[arg(long, default_value_t = 1.0)]
     pub speed: f64,
+    /// Port on 127.0.0.1 for the ingress proxy (Ingress class `nginx`, HTTPRoutes).
+    #[arg(long, default_value_t = 8080)]
+    pub ingress_port: u16,
 }
 
 #[derive(Debug, Subcommand)]

@@ -288,11 +288,44 @@ async fn kubectl_imperative_creates_send_protobuf_and_work() {
     }
     let tc = TestCluster::fast(10.0).await;
     for (args, expect) in [
-        (vec!["create", "namespace", "team"], "namespace/team created"),
-        (vec!["create", "configmap", "settings", "--from-literal=mode=fast"], "configmap/settings created"),
-        (vec!["create", "secret", "generic", "creds", "--from-literal=password=s3cret"], "secret/creds created"),
-        (vec!["create", "deployment", "hello", "--image=example/hello:v1", "--replicas=2", "--port=8080"], "deployment.apps/hello created"),
-        (vec!["create", "service", "clusterip", "hello", "--tcp=80:8080"], "service/hello created"),
+        (
+            vec!["create", "namespace", "team"],
+            "namespace/team created",
+        ),
+        (
+            vec![
+                "create",
+                "configmap",
+                "settings",
+                "--from-literal=mode=fast",
+            ],
+            "configmap/settings created",
+        ),
+        (
+            vec![
+                "create",
+                "secret",
+                "generic",
+                "creds",
+                "--from-literal=password=s3cret",
+            ],
+            "secret/creds created",
+        ),
+        (
+            vec![
+                "create",
+                "deployment",
+                "hello",
+                "--image=example/hello:v1",
+                "--replicas=2",
+                "--port=8080",
+            ],
+            "deployment.apps/hello created",
+        ),
+        (
+            vec!["create", "service", "clusterip", "hello", "--tcp=80:8080"],
+            "service/hello created",
+        ),
     ] {
         let out = tc.kubectl_ok(&args);
         assert!(out.contains(expect), "{args:?}: {out}");
@@ -301,6 +334,12 @@ async fn kubectl_imperative_creates_send_protobuf_and_work() {
     assert_eq!(out.trim(), "czNjcmV0");
     let out = tc.kubectl_ok(&["rollout", "status", "deployment/hello", "--timeout=60s"]);
     assert!(out.contains("successfully rolled out"), "{out}");
-    let out = tc.kubectl_ok(&["get", "deploy", "hello", "-o", "jsonpath={.spec.template.spec.containers[0].ports[0].containerPort}"]);
+    let out = tc.kubectl_ok(&[
+        "get",
+        "deploy",
+        "hello",
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].ports[0].containerPort}",
+    ]);
     assert_eq!(out.trim(), "8080");
 }

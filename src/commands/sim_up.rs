@@ -38,6 +38,7 @@ pub async fn run(args: &SimUpArgs) -> anyhow::Result<()> {
         data_dir: args.data_dir.clone(),
         time_scale: args.speed,
         profiles: Some(profiles),
+        ingress_port: Some(args.ingress_port),
         ..Default::default()
     })
     .await?;
@@ -49,6 +50,13 @@ pub async fn run(args: &SimUpArgs) -> anyhow::Result<()> {
     })?;
     let kc = std::fs::canonicalize(&args.kubeconfig).unwrap_or_else(|_| args.kubeconfig.clone());
     eprintln!("embedded cluster serving at {}", cluster.url());
+    if let Some(ing) = cluster.ingress() {
+        eprintln!(
+            "ingress (class nginx) at http://{}  metrics at http://{}/metrics",
+            ing.addr(),
+            ing.metrics_addr()
+        );
+    }
     eprintln!(
         "kubeconfig written to {} (context {})",
         kc.display(),
@@ -65,6 +73,13 @@ pub async fn run(args: &SimUpArgs) -> anyhow::Result<()> {
     eprintln!("  kubectl get namespaces");
     eprintln!("  kubectl apply -f manifests/web/");
     eprintln!("  kubectl get all");
+    eprintln!(
+        "  curl -H 'Host: web.example.local' http://{}/",
+        cluster
+            .ingress()
+            .map(|i| i.addr().to_string())
+            .unwrap_or_default()
+    );
     eprintln!();
     eprintln!("Ctrl-C stops it.");
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

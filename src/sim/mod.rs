@@ -42,6 +42,9 @@ pub struct SimOptions {
     pub time_scale: f64,
     /// Image behaviour profiles; the built-in ones when absent.
     pub profiles: Option<node::behaviour::Profiles>,
+    /// Run the ingress proxy (class `nginx`) on 127.0.0.1 at this port (0 picks a free one);
+    /// None runs no ingress.
+    pub ingress_port: Option<u16>,
 }
 
 impl Default for SimOptions {
@@ -55,6 +58,7 @@ impl Default for SimOptions {
             node_agent: true,
             time_scale: 1.0,
             profiles: None,
+            ingress_port: Some(0),
         }
     }
 }
@@ -84,6 +88,7 @@ pub struct SimCluster {
     server: tokio::task::JoinHandle<()>,
     controllers: Option<controllers::Controllers>,
     node: Option<node::kubelet::NodeAgent>,
+    ingress: Option<ingress::proxy::IngressProxy>,
 }
 
 /// Makes rustls use `ring` (the provider kube's TLS is built with), once per process.
@@ -162,6 +167,7 @@ impl SimCluster {
             server,
             controllers: None,
             node: None,
+            ingress: None,
         };
         if opts.node_agent {
             let client = cluster.client().await?;
@@ -174,6 +180,23 @@ impl SimCluster {
                 .await
                 .map_err(|e| SimError::Client(e.to_string()))?;
             cluster.node = Some(agent);
+        }
+        if let Some(port) = opts.ingress_port {
+            let client = cluster.client().await?;
+            let listen = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+            let proxy = ingress::proxy::IngressProxy::start(
+                client,
+                ingress::proxy::IngressOptions {
+                    listen,
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| SimError::Listen {
+                port,
+                source: std::io::Error::other(e.to_string()),
+            })?;
+            cluster.ingress = Some(proxy);
         }
         if opts.controllers {
             // The autoscaler reads load from the node agent's apps (see controllers::autoscaler).
@@ -238,12 +261,20 @@ impl SimCluster {
     }
 
     /// Stops serving: open watches end, connections close.
+    /// The ingress proxy, when the cluster runs one.
+    pub fn ingress(&self) -> Option<&ingress::proxy::IngressProxy> {
+        self.ingress.as_ref()
+    }
+
     /// The node agent, when the cluster runs one.
     pub fn node(&self) -> Option<&node::kubelet::NodeAgent> {
         self.node.as_ref()
     }
 
     pub async fn stop(self) {
+        if let Some(i) = self.ingress {
+            i.stop().await;
+        }
         if let Some(n) = self.node {
             n.stop().await;
         }

@@ -160,3 +160,73 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// A Deployment of `replicas` pods of `image` labelled `app: NAME` (plus `extra_labels`),
+/// serving `http` on 8080 with a readiness probe on /healthz.
+pub fn app_deployment(
+    name: &str,
+    app: &str,
+    image: &str,
+    replicas: i32,
+) -> k8s_openapi::api::apps::v1::Deployment {
+    serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": app, "track": name}},
+            "template": {"metadata": {"labels": {"app": app, "track": name}},
+                         "spec": {"terminationGracePeriodSeconds": 1,
+                                  "containers": [{"name": "app", "image": image, "ports": [{"name": "http", "containerPort": 8080}],
+                                                  "readinessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 1}}]}}
+        }
+    }))
+    .expect("deployment")
+}
+
+/// A Service selecting `selector` on port 80 → the pods' `http` port.
+pub fn app_service(name: &str, selector: serde_json::Value) -> k8s_openapi::api::core::v1::Service {
+    serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name},
+        "spec": {"selector": selector, "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}
+    }))
+    .expect("service")
+}
+
+/// A plain HTTP client for talking to the ingress (keep-alive, no proxies).
+pub fn http_client() -> reqwest::Client {
+    rollout::sim::init_crypto();
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("http client")
+}
+
+/// GET through the ingress with a Host header and extra headers; returns status and the
+/// `X-Version` the answer carries (empty when none).
+pub async fn via_ingress(
+    http: &reqwest::Client,
+    addr: std::net::SocketAddr,
+    host: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String) {
+    let mut req = http
+        .get(format!("http://{addr}{path}"))
+        .header("Host", host);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    match req.send().await {
+        Ok(r) => {
+            let version = r
+                .headers()
+                .get("x-version")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            (r.status().as_u16(), version)
+        }
+        Err(_) => (0, String::new()),
+    }
+}

@@ -304,11 +304,18 @@ mod tests {
             "web-abc",
             "web",
             json!([{"name": "http", "port": 8080, "protocol": "TCP"}, {"name": "admin", "port": 9090}]),
-            json!([ep("127.0.0.3", Some(true)), ep("127.0.0.2", None), ep("127.0.0.4", Some(false))]),
+            json!([
+                ep("127.0.0.3", Some(true)),
+                ep("127.0.0.2", None),
+                ep("127.0.0.4", Some(false))
+            ]),
         );
         let index = EndpointIndex::build([&svc], [&sl]);
         let by_number = index.resolve(&backend("apps", "web", ServicePort::Number(80)));
-        assert_eq!(&*by_number, &addrs(&["127.0.0.2:8080", "127.0.0.3:8080"])[..]);
+        assert_eq!(
+            &*by_number,
+            &addrs(&["127.0.0.2:8080", "127.0.0.3:8080"])[..]
+        );
         let by_name = index.resolve(&backend("apps", "web", ServicePort::Name("http".into())));
         assert_eq!(by_name, by_number);
         let admin = index.resolve(&backend("apps", "web", ServicePort::Number(9000)));

@@ -124,6 +124,14 @@ impl Histogram {
     }
 }
 
+/// Name, help, buckets and accessor of one exported histogram.
+type HistogramSpec = (
+    &'static str,
+    &'static str,
+    &'static [f64],
+    fn(&Series) -> &Histogram,
+);
+
 #[derive(Debug, Clone)]
 struct Series {
     requests: u64,
@@ -390,9 +398,13 @@ impl Metrics {
         );
         for k in &keys {
             let labels = self.label_string(k, None);
-            let _ = writeln!(out, "{NAMESPACE}_requests{{{labels}}} {}", series(k).requests);
+            let _ = writeln!(
+                out,
+                "{NAMESPACE}_requests{{{labels}}} {}",
+                series(k).requests
+            );
         }
-        let histograms: [(&str, &str, &[f64], fn(&Series) -> &Histogram); 5] = [
+        let histograms: [HistogramSpec; 5] = [
             (
                 "request_duration_seconds",
                 "The request processing time in seconds",
@@ -517,7 +529,11 @@ pub fn format_float(v: f64) -> String {
     if v.is_nan() {
         "NaN".into()
     } else if v.is_infinite() {
-        if v > 0.0 { "+Inf".into() } else { "-Inf".into() }
+        if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        }
     } else {
         format!("{v}")
     }
@@ -585,9 +601,17 @@ mod tests {
         assert!(text.contains(&format!(
             "nginx_ingress_controller_requests{{canary=\"apps-web-canary-80\",{base},status=\"503\"}} 1\n"
         )));
-        assert!(text.contains("# TYPE nginx_ingress_controller_request_duration_seconds histogram\n"));
+        assert!(
+            text.contains("# TYPE nginx_ingress_controller_request_duration_seconds histogram\n")
+        );
         let main = format!("canary=\"\",{base},status=\"200\"");
-        for (le, n) in [("0.005", 1), ("0.1", 1), ("0.25", 2), ("10", 2), ("+Inf", 2)] {
+        for (le, n) in [
+            ("0.005", 1),
+            ("0.1", 1),
+            ("0.25", 2),
+            ("10", 2),
+            ("+Inf", 2),
+        ] {
             assert!(
                 text.contains(&format!(
                     "nginx_ingress_controller_request_duration_seconds_bucket{{{main},le=\"{le}\"}} {n}\n"
@@ -652,7 +676,10 @@ mod tests {
         assert_eq!(s.for_service("apps", "web-stable"), [0, 3, 0, 0, 1]);
         assert_eq!(s.total(), 6);
         assert_eq!(s.not_found, 1);
-        assert_eq!((s.mirrors_sent, s.mirrors_skipped, s.mirrors_failed), (1, 1, 0));
+        assert_eq!(
+            (s.mirrors_sent, s.mirrors_skipped, s.mirrors_failed),
+            (1, 1, 0)
+        );
     }
 
     #[test]
