@@ -278,3 +278,45 @@ async fn httproute_weights_and_mirror() {
         "the mirror got copies of the requests: {copies}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scaling_down_under_traffic_loses_no_request() {
+    use rollout::sim::traffic::{Traffic, TrafficSpec};
+    let tc = TestCluster::fast(10.0).await;
+    deploy(&tc, "shop", "shop", "shop:v1", 4).await;
+    service(&tc, "shop", json!({"app": "shop"})).await;
+    ingress(&tc, "shop", "shop", json!({})).await;
+    let deploys: Api<Deployment> = Api::default_namespaced(tc.client.clone());
+    eventually("4 ready pods", Duration::from_secs(30), || async {
+        let ready = deploys.get("shop").await.ok()?.status?.ready_replicas?;
+        (ready == 4 && split(&tc, 5, &[]).await.contains_key("v1")).then_some(())
+    })
+    .await;
+    let mut spec = TrafficSpec::new(tc.cluster.ingress().expect("ingress").addr(), "shop.local");
+    spec.rate_per_second = 200.0;
+    spec.duration = Some(Duration::from_secs(4));
+    let traffic = Traffic::start(spec).expect("traffic");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    deploys
+        .patch_scale(
+            "shop",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"spec": {"replicas": 1}})),
+        )
+        .await
+        .expect("scale down");
+    traffic.finished().await;
+    let report = traffic.stop().await;
+    assert!(report.total >= 600, "{}", report.total);
+    assert_eq!(
+        report.failed, 0,
+        "graceful termination drains: {:?}",
+        report.by_status
+    );
+    let pods = eventually("3 pods gone", Duration::from_secs(20), || async {
+        let n = deploys.get("shop").await.ok()?.status?.replicas?;
+        (n == 1).then_some(n)
+    })
+    .await;
+    assert_eq!(pods, 1);
+}

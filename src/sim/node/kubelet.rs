@@ -825,6 +825,10 @@ impl PodWorker {
             .await;
         }
         let grace = self.opts.scaled(Duration::from_secs(grace.max(0) as u64));
+        // The pod left the endpoints when it was marked for deletion; give proxies a moment to
+        // see that before the apps stop accepting connections (what a preStop sleep does on a
+        // real cluster), within the grace period.
+        tokio::time::sleep(grace.min(Duration::from_millis(500))).await;
         let stops = containers
             .into_iter()
             .flat_map(|c| c.apps)
