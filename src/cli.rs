@@ -100,6 +100,22 @@ pub enum BenchCommand {
     /// How fast the embedded cluster starts pods: from a Deployment's creation until all its
     /// pods are Ready and serving HTTP.
     Pods(BenchPodsArgs),
+    /// Requests/s and latency through the embedded ingress proxy, and through nginx (when
+    /// installed) proxying to the same pods, in the same run.
+    Ingress(BenchIngressArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchIngressArgs {
+    /// Seconds of load per proxy.
+    #[arg(long, default_value_t = 5)]
+    pub seconds: u64,
+    /// Concurrent keep-alive connections.
+    #[arg(long, default_value_t = 32)]
+    pub connections: usize,
+    /// The nginx binary to compare with.
+    #[arg(long, default_value = "nginx")]
+    pub nginx: String,
 }
 
 #[derive(Debug, Args)]

@@ -1,5 +1,5 @@
 use clap::Parser;
-use rollout::cli::{BenchCommand, Cli, Command, SimCommand};
+use rollout::cli::Cli;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -17,21 +17,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let result = runtime.block_on(async {
-        match &cli.command {
-            Command::Sim(SimCommand::Up(args)) => rollout::commands::sim_up::run(args).await,
-            Command::Sim(SimCommand::Images(args)) => rollout::commands::sim_up::images(args),
-            Command::Sim(SimCommand::Traffic(args)) => {
-                rollout::commands::sim_traffic::run(args).await
-            }
-            Command::Bench(BenchCommand::Api(args)) => {
-                rollout::commands::bench_api::run(args).await
-            }
-            Command::Bench(BenchCommand::Pods(args)) => {
-                rollout::commands::bench_pods::run(args).await
-            }
-        }
-    });
+    let result = runtime.block_on(rollout::commands::run(&cli.command));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
