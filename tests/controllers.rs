@@ -162,6 +162,7 @@ async fn rolling_update_respects(
     unavailable: serde_json::Value,
     max_total: i32,
     min_available: i32,
+    first_steps: &[(i32, i32)],
 ) {
     let tc = TestCluster::without_node().await;
     let kubelet = start_kubelet(tc.client.clone());
@@ -178,6 +179,9 @@ async fn rolling_update_respects(
         .clone()
         .expect("name");
 
+    // Every committed change, in order: the exact sequence of ReplicaSet sizes is rebuilt
+    // from it afterwards.
+    let mut feed = tc.cluster.store().subscribe();
     deploys
         .patch("web", &PatchParams::default(), &Patch::Strategic(json!({"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "web:v2"}]}}}})))
         .await
@@ -218,6 +222,51 @@ async fn rolling_update_respects(
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
+    // (old spec, new spec) after every ReplicaSet change, from the first change on.
+    let mut sizes: std::collections::BTreeMap<String, (i32, i32)> =
+        [(old_name.clone(), (10, 10))].into();
+    let mut steps: Vec<(i32, i32)> = Vec::new();
+    while let Ok(e) = feed.try_recv() {
+        if e.resource.plural != "replicasets" {
+            continue;
+        }
+        let name = e
+            .object
+            .pointer("/metadata/name")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_string();
+        let spec = e
+            .object
+            .pointer("/spec/replicas")
+            .and_then(|v| v.as_i64())
+            .unwrap_or(0) as i32;
+        let avail = e
+            .object
+            .pointer("/status/availableReplicas")
+            .and_then(|v| v.as_i64())
+            .unwrap_or(0) as i32;
+        sizes.insert(name, (spec, avail));
+        let old = sizes.get(&old_name).map(|s| s.0).unwrap_or(0);
+        let new: i32 = sizes
+            .iter()
+            .filter(|(n, _)| **n != old_name)
+            .map(|(_, s)| s.0)
+            .sum();
+        let spec_total: i32 = sizes.values().map(|s| s.0).sum();
+        assert!(
+            spec_total <= max_total,
+            "more than {max_total} pods asked for at {steps:?} + ({old}, {new})"
+        );
+        if sizes.len() > 1 && steps.last() != Some(&(old, new)) {
+            steps.push((old, new));
+        }
+    }
+    assert!(
+        steps.starts_with(first_steps),
+        "the first steps follow the rules: want {first_steps:?}, got {steps:?}"
+    );
+    assert_eq!(steps.last(), Some(&(0, 10)), "{steps:?}");
     available(&deploys, 10).await;
     let d = deploys.get("web").await.expect("get");
     assert_eq!(
@@ -238,22 +287,22 @@ async fn rolling_update_respects(
 #[tokio::test(flavor = "multi_thread")]
 async fn rolling_update_25_25() {
     // replicas 10: surge ceil(2.5)=3, unavailable floor(2.5)=2
-    rolling_update_respects(json!("25%"), json!("25%"), 13, 8).await;
+    rolling_update_respects(json!("25%"), json!("25%"), 13, 8, &[(10, 3), (8, 3)]).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn rolling_update_1_0() {
-    rolling_update_respects(json!(1), json!(0), 11, 10).await;
+    rolling_update_respects(json!(1), json!(0), 11, 10, &[(10, 1), (9, 1)]).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn rolling_update_0_1() {
-    rolling_update_respects(json!(0), json!(1), 10, 9).await;
+    rolling_update_respects(json!(0), json!(1), 10, 9, &[(10, 0), (9, 0), (9, 1)]).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn rolling_update_3_2() {
-    rolling_update_respects(json!(3), json!(2), 13, 8).await;
+    rolling_update_respects(json!(3), json!(2), 13, 8, &[(10, 3), (8, 3)]).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
