@@ -312,30 +312,9 @@ pub fn decide(observed: &Observed, now: DateTime<Utc>) -> Decision {
 /// A CPU quantity in millicores, rounded up as Kubernetes' `MilliValue` does: "100m" → 100,
 /// "0.5" → 500, "1" → 1000, "2.5e-1" → 250. `None` when malformed or out of range.
 pub fn parse_cpu_millis(quantity: &str) -> Option<i64> {
-    let q = ParsedQuantity::parse(quantity)?;
-    if q.mantissa == 0 {
-        return Some(0);
-    }
-    let scale = i64::from(q.exp10) + 3;
-    let magnitude = q.mantissa.checked_mul(1u128.checked_shl(q.exp2)?)?;
-    if scale >= 0 {
-        let factor = 10u128.checked_pow(u32::try_from(scale).ok()?)?;
-        signed(q.negative, magnitude.checked_mul(factor)?)
-    } else {
-        let divisor = u32::try_from(-scale)
-            .ok()
-            .and_then(|e| 10u128.checked_pow(e));
-        let (quotient, inexact) = match divisor {
-            Some(d) => (magnitude / d, magnitude % d != 0),
-            None => (0, magnitude != 0),
-        };
-        // Round toward +infinity.
-        if q.negative {
-            signed(true, quotient)
-        } else {
-            signed(false, quotient + u128::from(inexact))
-        }
-    }
+    // The API server's own quantity parser (nano-units, rounded up).
+    let nanos = crate::sim::admission::validate::parse_quantity(quantity)?;
+    i64::try_from(nanos.div_euclid(1_000_000) + i128::from(nanos.rem_euclid(1_000_000) != 0)).ok()
 }
 
 // =======================================================================================
@@ -1242,87 +1221,9 @@ impl Conditions {
     }
 }
 
-/// A quantity's mantissa and exponents: value = ±mantissa × 10^exp10 × 2^exp2.
-struct ParsedQuantity {
-    negative: bool,
-    mantissa: u128,
-    exp10: i32,
-    exp2: u32,
-}
-
-impl ParsedQuantity {
-    /// Kubernetes' quantity grammar: `[+-]digits[.digits][suffix]`, the suffix a binary (Ki…Ei),
-    /// decimal (n, u, m, k, M, G, T, P, E) or exponent (e3, E-2) one.
-    fn parse(s: &str) -> Option<ParsedQuantity> {
-        let (negative, rest) = match s.as_bytes().first() {
-            Some(b'-') => (true, s.get(1..)?),
-            Some(b'+') => (false, s.get(1..)?),
-            _ => (false, s),
-        };
-        let end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let (number, suffix) = rest.split_at(end);
-        let (int_part, frac_part) = number.split_once('.').unwrap_or((number, ""));
-        if (int_part.is_empty() && frac_part.is_empty()) || frac_part.contains('.') {
-            return None;
-        }
-        let (exp10, exp2): (i32, u32) = match suffix {
-            "" => (0, 0),
-            "n" => (-9, 0),
-            "u" => (-6, 0),
-            "m" => (-3, 0),
-            "k" => (3, 0),
-            "M" => (6, 0),
-            "G" => (9, 0),
-            "T" => (12, 0),
-            "P" => (15, 0),
-            "E" => (18, 0),
-            "Ki" => (0, 10),
-            "Mi" => (0, 20),
-            "Gi" => (0, 30),
-            "Ti" => (0, 40),
-            "Pi" => (0, 50),
-            "Ei" => (0, 60),
-            _ => {
-                let exponent = suffix.strip_prefix(['e', 'E'])?;
-                let digits = exponent.strip_prefix(['+', '-']).unwrap_or(exponent);
-                if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-                    return None;
-                }
-                (exponent.parse::<i32>().ok()?.clamp(-10_000, 10_000), 0)
-            }
-        };
-        let digits = format!("{int_part}{frac_part}");
-        let significant = digits.trim_start_matches('0');
-        if significant.len() > 36 {
-            return None;
-        }
-        let mantissa = if significant.is_empty() {
-            0
-        } else {
-            significant.parse::<u128>().ok()?
-        };
-        let frac_len = i32::try_from(frac_part.len()).ok()?;
-        Some(ParsedQuantity {
-            negative,
-            mantissa,
-            exp10: exp10 - frac_len,
-            exp2,
-        })
-    }
-}
-
 /// A quantity as a float (Kubernetes' `AsApproximateFloat64`).
 fn quantity_f64(s: &str) -> Option<f64> {
-    let q = ParsedQuantity::parse(s)?;
-    let value = q.mantissa as f64 * 10f64.powi(q.exp10) * 2f64.powi(i32::try_from(q.exp2).ok()?);
-    Some(if q.negative { -value } else { value })
-}
-
-fn signed(negative: bool, magnitude: u128) -> Option<i64> {
-    let magnitude = i64::try_from(magnitude).ok()?;
-    Some(if negative { -magnitude } else { magnitude })
+    crate::sim::admission::validate::parse_quantity(s).map(|nanos| nanos as f64 / 1e9)
 }
 
 /// `resource.NewMilliQuantity(millis, DecimalSI)` in canonical form: "250m", "1", "1500m", "2k".

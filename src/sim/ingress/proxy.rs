@@ -80,8 +80,7 @@ use super::metrics::{
     ProxyStats, RequestLabels,
 };
 use super::routing::{
-    Backend, Decision, HeaderChange, INGRESS_CLASS_ANNOTATION, Mirror, RequestInfo, RoutingTable,
-    parse_cookie_header,
+    Backend, Decision, HeaderChange, Mirror, RequestInfo, RoutingTable, parse_cookie_header,
 };
 
 /// Errors of a streamed body.
@@ -1468,23 +1467,9 @@ async fn rebuild_loop(
     }
 }
 
-/// Whether the proxy serves `ing` (same rule as the routing table).
+/// Whether the proxy serves `ing`: the routing table's own rule.
 pub fn serves_ingress(ing: &Ingress, ingress_class: &str) -> bool {
-    if ingress_class.is_empty() {
-        return true;
-    }
-    if let Some(annotated) = ing
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(INGRESS_CLASS_ANNOTATION))
-    {
-        return annotated == ingress_class;
-    }
-    ing.spec
-        .as_ref()
-        .and_then(|s| s.ingress_class_name.as_deref())
-        .is_none_or(|class| class == ingress_class)
+    super::routing::serves_class(ing, ingress_class)
 }
 
 /// The status merge patch for `ing`, or `None` when it already lists `publish`.

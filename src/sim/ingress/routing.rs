@@ -957,7 +957,9 @@ impl<'a> IngressView<'a> {
     }
 }
 
-fn serves_class(ing: &Ingress, ingress_class: &str) -> bool {
+/// Whether an Ingress is served by the controller of `ingress_class` (the legacy annotation
+/// wins over `spec.ingressClassName`; no class at all is served; an empty class serves all).
+pub fn serves_class(ing: &Ingress, ingress_class: &str) -> bool {
     if ingress_class.is_empty() {
         return true;
     }
