@@ -36,6 +36,53 @@ pub enum SimCommand {
     Images(SimImagesArgs),
     /// Send steady user traffic through an ingress and report what each version served.
     Traffic(SimTrafficArgs),
+    /// Run only the node agent, joined to any API server (e.g. a real control plane).
+    Node(SimNodeArgs),
+    /// Run only the ingress proxy against any API server.
+    Ingress(SimIngressArgs),
+}
+
+/// Which cluster to talk to, as kubectl chooses it.
+#[derive(Debug, Args)]
+pub struct KubeArgs {
+    /// Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config).
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context (default: the current one).
+    #[arg(long)]
+    pub context: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SimNodeArgs {
+    #[command(flatten)]
+    pub kube: KubeArgs,
+    /// The Node name to register.
+    #[arg(long, default_value = "sim-node-1")]
+    pub name: String,
+    /// Pod addresses come from this range (default: a /16 inside 127.0.0.0/8). A real API
+    /// server rejects loopback endpoints: use a range bound in a private network namespace.
+    #[arg(long)]
+    pub pod_cidr: Option<String>,
+    /// The node's own address (status.addresses, pods' hostIP).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub node_ip: String,
+    #[arg(long)]
+    pub profile: Option<PathBuf>,
+    #[arg(long, default_value_t = 1.0)]
+    pub speed: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct SimIngressArgs {
+    #[command(flatten)]
+    pub kube: KubeArgs,
+    /// Address to listen on (loopback or a private namespace's address).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// The IngressClass served.
+    #[arg(long, default_value = "nginx")]
+    pub class: String,
 }
 
 #[derive(Debug, Args)]
