@@ -4,4 +4,5 @@
 pub mod cli;
 pub mod commands;
 pub mod gate;
+pub mod image;
 pub mod sim;
