@@ -2,7 +2,9 @@
 //! tried on.
 
 pub mod cli;
+pub mod cluster;
 pub mod commands;
 pub mod gate;
 pub mod image;
+pub mod selector;
 pub mod sim;

@@ -10,10 +10,9 @@ pub mod error;
 mod gc;
 mod meta;
 mod persist;
-pub mod selector;
 
+pub use crate::selector::{FieldSelector, LabelSelector};
 pub use error::{Result, StoreError};
-pub use selector::{FieldSelector, LabelSelector};
 
 use crate::sim::admission::{self, Operation};
 use crate::sim::resources::{self, RESOURCES, ResourceType};

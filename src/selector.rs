@@ -1,5 +1,5 @@
-//! Label and field selectors, as the API server parses them from `labelSelector` /
-//! `fieldSelector` query parameters.
+//! Label and field selectors, as the API server parses them from `labelSelector` / `fieldSelector`
+//! query parameters (shared by the embedded API server and the orchestrator).
 
 use serde_json::Value;
 
