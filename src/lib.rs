@@ -8,3 +8,4 @@ pub mod gate;
 pub mod image;
 pub mod selector;
 pub mod sim;
+pub mod spec;

@@ -1,0 +1,527 @@
+//! Stage 2 output: the validated strategy. Every field has its final type and its default
+//! filled in; every check name that is referenced exists. `strategies/README.md` documents
+//! each key.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use super::condition::{Condition, JsonPath};
+use super::error::SpecError;
+use super::locate::SourceIndex;
+use super::values::{Duration, IntOrPercent, Percent, Weight};
+
+/// A validated strategy.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Spec {
+    /// Where it was read from (file path, or `strategies/NAME.yaml` for a built-in).
+    pub origin: String,
+    pub description: Option<String>,
+    /// Which traffic router to use.
+    pub traffic: TrafficRouter,
+    /// Header (with value `always`) that sends a request to the new version through the
+    /// ingress; used by HTTP checks that target the new version via the ingress.
+    pub canary_header: String,
+    /// Deadline of every rollout wait (new pods ready, old pods gone).
+    pub progress_deadline: Duration,
+    pub strategy: Strategy,
+    pub analysis: Analysis,
+    #[serde(skip)]
+    pub(crate) source: SourceIndex,
+}
+
+impl Spec {
+    pub fn kind(&self) -> StrategyKind {
+        self.strategy.kind()
+    }
+
+    /// A check by name (every name a [`Spec`] refers to exists).
+    pub fn check(&self, name: &str) -> Option<&Check> {
+        self.analysis.check(name)
+    }
+
+    /// Line and column of the value at `path` (as printed in errors: `traffic`,
+    /// `steps[2].setWeight`, `analysis.checks.smoke.http.path`) in the file the spec was
+    /// read from, when it was written there (not when it is a default).
+    pub fn location_of(&self, path: &str) -> Option<(usize, usize)> {
+        self.source.location_of(path)
+    }
+
+    /// An error about the node at `path`, positioned when the node was written in the file:
+    /// for errors found after validation (e.g. a strategy the traffic router cannot serve).
+    pub fn error_at(&self, path: &str, message: impl fmt::Display) -> SpecError {
+        let message = if path.is_empty() {
+            message.to_string()
+        } else {
+            format!("{path}: {message}")
+        };
+        match self.source.location_of(path) {
+            Some((line, column)) => SpecError::at(self.origin.clone(), line, column, message),
+            None => SpecError::whole(self.origin.clone(), message),
+        }
+    }
+}
+
+/// The traffic router: how requests are split between the stable and the new version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TrafficRouter {
+    /// Chosen from what the app has: an HTTPRoute → gateway-api, an Ingress of class nginx →
+    /// ingress-nginx, otherwise the replica ratio.
+    Auto,
+    /// ingress-nginx canary annotations (weights, header/cookie routing, mirroring).
+    IngressNginx,
+    /// A Gateway API HTTPRoute (weights, header matches, request mirroring).
+    GatewayApi,
+    /// The ratio of new to stable replicas behind one Service (weights only, approximate).
+    Replicas,
+    /// The Service's selector: all traffic to one version or the other.
+    Service,
+}
+
+impl TrafficRouter {
+    pub const NAMES: [(&'static str, TrafficRouter); 5] = [
+        ("auto", TrafficRouter::Auto),
+        ("ingress-nginx", TrafficRouter::IngressNginx),
+        ("gateway-api", TrafficRouter::GatewayApi),
+        ("replicas", TrafficRouter::Replicas),
+        ("service", TrafficRouter::Service),
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES
+            .iter()
+            .find(|(_, r)| *r == self)
+            .map_or("auto", |(n, _)| n)
+    }
+}
+
+impl fmt::Display for TrafficRouter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for TrafficRouter {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let names: Vec<&str> = Self::NAMES.iter().map(|(n, _)| *n).collect();
+        Self::NAMES
+            .iter()
+            .find(|(n, _)| *n == s.trim())
+            .map(|(_, r)| *r)
+            .ok_or_else(|| super::error::unknown_word("traffic router", s.trim(), &names))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StrategyKind {
+    Recreate,
+    Rolling,
+    BlueGreen,
+    Canary,
+    Ab,
+    Shadow,
+}
+
+impl StrategyKind {
+    /// Names accepted after `strategy:` (`ramped` is another name for `rolling`).
+    pub const NAMES: [(&'static str, StrategyKind); 7] = [
+        ("recreate", StrategyKind::Recreate),
+        ("rolling", StrategyKind::Rolling),
+        ("ramped", StrategyKind::Rolling),
+        ("blue-green", StrategyKind::BlueGreen),
+        ("canary", StrategyKind::Canary),
+        ("ab", StrategyKind::Ab),
+        ("shadow", StrategyKind::Shadow),
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StrategyKind::Recreate => "recreate",
+            StrategyKind::Rolling => "rolling",
+            StrategyKind::BlueGreen => "blue-green",
+            StrategyKind::Canary => "canary",
+            StrategyKind::Ab => "ab",
+            StrategyKind::Shadow => "shadow",
+        }
+    }
+}
+
+impl fmt::Display for StrategyKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the strategy does, with the settings of that strategy.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "name")]
+pub enum Strategy {
+    Recreate(Recreate),
+    Rolling(Rolling),
+    BlueGreen(BlueGreen),
+    Canary(Canary),
+    Ab(Ab),
+    Shadow(Shadow),
+}
+
+impl Strategy {
+    pub fn kind(&self) -> StrategyKind {
+        match self {
+            Strategy::Recreate(_) => StrategyKind::Recreate,
+            Strategy::Rolling(_) => StrategyKind::Rolling,
+            Strategy::BlueGreen(_) => StrategyKind::BlueGreen,
+            Strategy::Canary(_) => StrategyKind::Canary,
+            Strategy::Ab(_) => StrategyKind::Ab,
+            Strategy::Shadow(_) => StrategyKind::Shadow,
+        }
+    }
+}
+
+/// Scale the stable version to zero, wait until its pods are gone, set the new template,
+/// scale back up; then run `verify`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Recreate {
+    /// Checks run (as an analysis step) once the new version is up.
+    pub verify: Vec<String>,
+}
+
+/// Replace pods a few at a time, as a Deployment's RollingUpdate does; then run `verify`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rolling {
+    pub max_surge: IntOrPercent,
+    pub max_unavailable: IntOrPercent,
+    pub verify: Vec<String>,
+}
+
+/// Start the new version beside the old one, check it through the preview Service, switch
+/// the Service selector, watch, then scale the old one down.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BlueGreen {
+    /// Service that selects the new version before the switch; `None`: `<service>-preview`.
+    pub preview_service: Option<String>,
+    /// Pod label whose value tells the two versions apart; the Service selector is switched
+    /// on it.
+    pub selector_label: String,
+    /// Switch as soon as `pre_promotion` passes; if false, wait for `rollout promote`.
+    pub auto_promotion: bool,
+    pub pre_promotion: Vec<String>,
+    pub post_promotion: Vec<String>,
+    /// How long background and post-promotion checks watch after the switch; a failure in
+    /// this window switches back.
+    pub post_promotion_window: Duration,
+    /// How long the old version keeps running after the window (for a fast switch back).
+    pub scale_down_delay: Duration,
+}
+
+/// Shift traffic to the new version step by step.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Canary {
+    /// After the last step the new version is promoted (100%).
+    pub steps: Vec<CanaryStep>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum CanaryStep {
+    /// Send this percentage of requests to the new version.
+    SetWeight(Weight),
+    Pause(Pause),
+    /// Run these checks (each `count` measurements, `interval` apart); fail the rollout if
+    /// one fails.
+    Analysis(Vec<String>),
+    /// Size the new version independently of its traffic weight.
+    SetCanaryScale(CanaryScale),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Pause {
+    /// Wait this long (background checks keep running).
+    For(Duration),
+    /// Wait for `rollout promote`.
+    UntilPromoted,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum CanaryScale {
+    Replicas(u32),
+    /// Percentage of the stable replica count.
+    Weight(Weight),
+    /// Back to the default: as many replicas as the traffic weight implies.
+    MatchTrafficWeight,
+}
+
+/// Route the requests that match to the new version (B) for `duration`, compare B with A,
+/// then promote B or roll back.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Ab {
+    /// A request that matches any of these goes to B.
+    pub matches: Vec<RequestMatch>,
+    pub duration: Duration,
+    pub compare: Compare,
+    pub promote: Promote,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestMatch {
+    pub on: MatchOn,
+    pub value: MatchValue,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum MatchOn {
+    /// A request header, by name.
+    Header(String),
+    /// A cookie, by name.
+    Cookie(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum MatchValue {
+    Exact(String),
+    /// A regular expression the value must match (checked with the `regex` crate's syntax
+    /// when the file is read).
+    Regex(String),
+}
+
+/// Mirror a share of the requests to the new version (responses discarded), compare it with
+/// the stable version for `duration`, then promote or roll back.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Shadow {
+    pub mirror: Percent,
+    pub duration: Duration,
+    pub compare: Compare,
+    pub promote: Promote,
+}
+
+/// When an A/B or shadow rollout promotes the new version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Promote {
+    /// Only if the comparison finds the new version no worse than the stable one.
+    IfNoWorse,
+    /// At the end of `duration` whatever the comparison says (checks still roll back).
+    Always,
+    /// Never: run the experiment, report, and roll back.
+    Never,
+}
+
+impl Promote {
+    pub const NAMES: [(&'static str, Promote); 3] = [
+        ("if-no-worse", Promote::IfNoWorse),
+        ("always", Promote::Always),
+        ("never", Promote::Never),
+    ];
+}
+
+/// Checks and how they are measured.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Analysis {
+    /// Default time between two measurements of a check.
+    pub interval: Duration,
+    /// Default number of measurements of an inline check (analysis step, verify, ...).
+    pub count: u32,
+    /// Default number of failed measurements a check tolerates.
+    pub failure_limit: u32,
+    /// Default number of measurements in a row that may error (could not measure).
+    pub consecutive_error_limit: u32,
+    /// Checks that run for the whole rollout.
+    pub background: Vec<String>,
+    /// Every check, in file order; `probes` is always there (defaults if not written).
+    pub checks: Vec<Check>,
+}
+
+impl Analysis {
+    pub fn check(&self, name: &str) -> Option<&Check> {
+        self.checks.iter().find(|c| c.name == name)
+    }
+}
+
+/// A named check.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Check {
+    pub name: String,
+    /// Time between two measurements.
+    pub interval: Duration,
+    /// Measurements taken when the check runs inline (ignored in the background, where it
+    /// measures every `interval` until the rollout ends).
+    pub count: u32,
+    /// The check fails when more measurements than this have failed.
+    pub failure_limit: u32,
+    /// The check fails when more measurements than this in a row could not be taken.
+    pub consecutive_error_limit: u32,
+    pub kind: CheckKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum CheckKind {
+    Probe(ProbeCheck),
+    Http(Box<HttpCheck>),
+    Prometheus(PrometheusCheck),
+    Compare(Compare),
+}
+
+impl CheckKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            CheckKind::Probe(_) => "probe",
+            CheckKind::Http(_) => "http",
+            CheckKind::Prometheus(_) => "prometheus",
+            CheckKind::Compare(_) => "compare",
+        }
+    }
+}
+
+/// Pod health of the new version: readiness, restarts, crash loops.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProbeCheck {
+    /// New pods must be ready within this.
+    pub readiness_deadline: Duration,
+    /// A measurement fails when a new pod has restarted more often than this.
+    pub max_restarts: u32,
+    /// A pod in CrashLoopBackOff fails the check at once.
+    pub fail_on_crash_loop: bool,
+}
+
+/// Requests sent to one version; each measurement sends `requests` requests.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HttpCheck {
+    pub target: HttpTarget,
+    /// Which version the requests go to.
+    pub version: VersionRef,
+    pub method: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<String>,
+    pub requests: u32,
+    pub timeout: Duration,
+    pub tls_verify: bool,
+    /// A response succeeds when its status meets this, its body matches `body_match` and
+    /// every `json` condition holds.
+    pub status: Condition,
+    pub body_match: Option<String>,
+    pub json: Vec<(JsonPath, Condition)>,
+    /// A measurement passes when the share of successful responses meets this...
+    pub success_rate: Condition,
+    /// ...and the latency percentiles meet these.
+    pub p50: Option<Condition>,
+    pub p95: Option<Condition>,
+    pub p99: Option<Condition>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum HttpTarget {
+    /// An absolute URL, used as is.
+    Url(String),
+    /// A path on the app, reached as `via` says.
+    Path { path: String, via: Via },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Via {
+    /// Through the ingress when the app has one, else through the service proxy.
+    Auto,
+    /// Through the app's Ingress/HTTPRoute; requests for the new version carry
+    /// `canaryHeader: always`.
+    Ingress,
+    /// Through the API server's proxy to the Service of that version.
+    Service,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VersionRef {
+    /// The version being rolled out (canary, green, B, shadow).
+    New,
+    Stable,
+}
+
+/// A PromQL query whose result must meet a condition.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PrometheusCheck {
+    /// Prometheus base URL; `None`: the one given on the command line / environment.
+    pub address: Option<String>,
+    /// With `{{namespace}}`, `{{app}}`, `{{service}}`, `{{new}}`, `{{stable}}`,
+    /// `{{interval}}` substituted (see [`PROMETHEUS_PLACEHOLDERS`]).
+    pub query: String,
+    pub condition: Condition,
+}
+
+/// Placeholders a Prometheus query may use.
+pub const PROMETHEUS_PLACEHOLDERS: [&str; 6] =
+    ["namespace", "app", "service", "new", "stable", "interval"];
+
+/// Statistical comparison of the new version with the stable one on the same live traffic.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Compare {
+    pub metrics: Vec<CompareMetric>,
+    pub test: StatTest,
+    /// A difference counts when the test is significant at this confidence.
+    pub confidence: Percent,
+    /// The new version may have an error rate this many percentage points above stable's.
+    pub max_error_rate_increase: Percent,
+    /// The new version's latency may be this much (relative) above stable's.
+    pub max_latency_increase: Percent,
+    /// Requests each version needs in a measurement before it is judged; below that the
+    /// measurement is inconclusive (neither passes nor fails).
+    pub min_samples: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CompareMetric {
+    ErrorRate,
+    Latency,
+}
+
+impl CompareMetric {
+    pub const NAMES: [(&'static str, CompareMetric); 2] = [
+        ("error-rate", CompareMetric::ErrorRate),
+        ("latency", CompareMetric::Latency),
+    ];
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StatTest {
+    /// z-test for error rates, Mann-Whitney U for latencies.
+    Auto,
+    /// Mann-Whitney U (latency only).
+    MannWhitney,
+    /// Two-proportion z-test (error rate only).
+    ZTest,
+    /// No statistics: compare the observed values with the allowed increase.
+    Threshold,
+}
+
+impl StatTest {
+    pub const NAMES: [(&'static str, StatTest); 4] = [
+        ("auto", StatTest::Auto),
+        ("mann-whitney", StatTest::MannWhitney),
+        ("z-test", StatTest::ZTest),
+        ("threshold", StatTest::Threshold),
+    ];
+}

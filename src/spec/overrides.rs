@@ -1,0 +1,125 @@
+//! Command-line overrides applied to a validated [`Spec`].
+//!
+//! Deliberately few: the ones a CI job or a demo needs without copying the strategy file.
+//! Anything else is changed by copying a built-in (`rollout strategies show NAME > my.yaml`)
+//! and editing it.
+
+use super::error::SpecError;
+use super::model::{CanaryStep, Pause, Spec, Strategy, TrafficRouter};
+use super::values::Duration;
+
+/// Origin of override errors.
+pub const OVERRIDE_ORIGIN: &str = "command line";
+
+/// Values given on the command line that replace those of the strategy file.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Overrides {
+    /// Replaces `traffic`.
+    pub traffic: Option<TrafficRouter>,
+    /// Replaces `analysis.interval` and the `interval` of every check.
+    pub analysis_interval: Option<Duration>,
+    /// Replaces `progressDeadline`.
+    pub progress_deadline: Option<Duration>,
+    /// For CI: drop every pause that waits for `rollout promote` and promote blue-green
+    /// automatically, so that the rollout never waits for a person.
+    pub no_pause: bool,
+    /// Shortens timed pauses to at most this; `0s` drops them.
+    pub max_pause: Option<Duration>,
+    /// Replaces `duration` (ab and shadow only).
+    pub duration: Option<Duration>,
+    /// Replaces `autoPromotion` (blue-green only).
+    pub auto_promotion: Option<bool>,
+}
+
+fn error(key: &str, message: impl std::fmt::Display) -> SpecError {
+    SpecError::whole(OVERRIDE_ORIGIN, format!("{key}: {message}"))
+}
+
+fn positive(key: &str, d: Duration) -> Result<Duration, SpecError> {
+    if d.is_zero() {
+        Err(error(
+            key,
+            "expected a duration above zero, like 30s, got 0s",
+        ))
+    } else {
+        Ok(d)
+    }
+}
+
+impl Spec {
+    /// This spec with the command-line overrides applied. Fails when an override does not
+    /// apply to the strategy (a `duration` for a canary) or conflicts with another.
+    pub fn with_overrides(mut self, o: &Overrides) -> Result<Spec, SpecError> {
+        let kind = self.kind();
+        if let Some(traffic) = o.traffic {
+            self.traffic = traffic;
+        }
+        if let Some(interval) = o.analysis_interval {
+            let interval = positive("analysis.interval", interval)?;
+            self.analysis.interval = interval;
+            for check in &mut self.analysis.checks {
+                check.interval = interval;
+            }
+        }
+        if let Some(deadline) = o.progress_deadline {
+            self.progress_deadline = positive("progressDeadline", deadline)?;
+        }
+        if o.no_pause && o.auto_promotion == Some(false) {
+            return Err(error(
+                "autoPromotion",
+                "false asks to wait for `rollout promote`, which no-pause rules out",
+            ));
+        }
+        match &mut self.strategy {
+            Strategy::Ab(ab) => {
+                if let Some(d) = o.duration {
+                    ab.duration = positive("duration", d)?;
+                }
+            }
+            Strategy::Shadow(shadow) => {
+                if let Some(d) = o.duration {
+                    shadow.duration = positive("duration", d)?;
+                }
+            }
+            _ if o.duration.is_some() => {
+                return Err(error(
+                    "duration",
+                    format!("the {kind} strategy has no duration (only ab and shadow have one)"),
+                ));
+            }
+            _ => {}
+        }
+        match &mut self.strategy {
+            Strategy::BlueGreen(bg) => {
+                if let Some(auto) = o.auto_promotion {
+                    bg.auto_promotion = auto;
+                }
+                if o.no_pause {
+                    bg.auto_promotion = true;
+                }
+            }
+            _ if o.auto_promotion.is_some() => {
+                return Err(error(
+                    "autoPromotion",
+                    format!("the {kind} strategy has no autoPromotion (only blue-green has)"),
+                ));
+            }
+            _ => {}
+        }
+        if let Strategy::Canary(canary) = &mut self.strategy {
+            canary.steps.retain(|step| match step {
+                CanaryStep::Pause(Pause::UntilPromoted) => !o.no_pause,
+                CanaryStep::Pause(Pause::For(_)) => o.max_pause.is_none_or(|max| !max.is_zero()),
+                _ => true,
+            });
+            if let Some(max) = o.max_pause {
+                for step in &mut canary.steps {
+                    if let CanaryStep::Pause(Pause::For(d)) = step {
+                        *d = (*d).min(max);
+                    }
+                }
+            }
+        }
+        Ok(self)
+    }
+}
