@@ -26,6 +26,15 @@ pub enum Command {
     /// Measure the embedded cluster and print the figures.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// List the built-in strategies (files in strategies/, to copy and edit).
+    Strategies(StrategiesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StrategiesArgs {
+    /// Check a strategy file (or built-in name) and print it in full instead.
+    #[arg(long)]
+    pub check: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,6 +6,7 @@ pub mod bench_pods;
 pub mod sim_components;
 pub mod sim_traffic;
 pub mod sim_up;
+pub mod strategies;
 
 use crate::cli::{BenchCommand, Command, SimCommand};
 
@@ -20,5 +21,6 @@ pub async fn run(command: &Command) -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Api(args)) => bench_api::run(args).await,
         Command::Bench(BenchCommand::Pods(args)) => bench_pods::run(args).await,
         Command::Bench(BenchCommand::Ingress(args)) => bench_ingress::run(args).await,
+        Command::Strategies(args) => strategies::run(args),
     }
 }
