@@ -635,8 +635,10 @@ impl PodWorker {
         let t = now();
         c.status.state = State::Running { started_at: t };
         c.status.started = c.startup.is_none();
-        c.status.ready = c.readiness.is_none() && c.startup.is_none() && !c.apps.is_empty()
-            || (c.readiness.is_none() && c.startup.is_none() && c.spec.ports.is_none());
+        // Without probes a container is ready once it runs (as on a kubelet): here, once its
+        // apps are up, or at once when it declares no ports.
+        let unprobed = c.readiness.is_none() && c.startup.is_none();
+        c.status.ready = unprobed && (!c.apps.is_empty() || c.spec.ports.is_none());
         let start = Instant::now();
         for (slot, p) in [&mut c.startup, &mut c.readiness, &mut c.liveness]
             .into_iter()
