@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod commands;
 pub mod gate;
 pub mod image;
+pub mod report;
 pub mod selector;
 pub mod sim;
 pub mod spec;

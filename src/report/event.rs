@@ -1,0 +1,143 @@
+//! The events of one rollout, in the order they happen. The engine emits them to a [`Sink`];
+//! renderers turn them into progress lines or JSON.
+
+use serde::Serialize;
+
+use crate::gate::Measurement;
+
+/// How a rollout ended; each maps to an exit code (see [`Finish::exit_code`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Finish {
+    /// Every step done: the app runs the new version.
+    Done,
+    /// Stopped at a pause that waits for `rollout promote`; the record stays in the cluster.
+    Paused,
+    /// A gate failed (or `abort`): the app is back on the stable version.
+    RolledBack,
+    /// Rolling back failed: the app may be in between; the record stays for `rollout abort`.
+    RollbackFailed,
+    /// Ctrl-C: rolled back, then stopped.
+    Interrupted,
+}
+
+impl Finish {
+    /// 0 done (or paused for promotion), 3 rolled back, 4 rollback failed, 130 interrupted.
+    /// (1 error and 2 bad input are returned before a rollout starts.)
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Finish::Done | Finish::Paused => 0,
+            Finish::RolledBack => 3,
+            Finish::RollbackFailed => 4,
+            Finish::Interrupted => 130,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Finish::Done => "done",
+            Finish::Paused => "paused",
+            Finish::RolledBack => "rolled-back",
+            Finish::RollbackFailed => "rollback-failed",
+            Finish::Interrupted => "interrupted",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StepState {
+    Pending,
+    Running,
+    Done,
+    Failed,
+    Skipped,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum Event {
+    /// The rollout begins (or resumes at `first_step`).
+    #[serde(rename_all = "camelCase")]
+    Started {
+        app: String,
+        namespace: String,
+        strategy: String,
+        router: String,
+        from_image: String,
+        to_image: String,
+        /// One line per plan step.
+        steps: Vec<String>,
+        first_step: usize,
+    },
+    #[serde(rename_all = "camelCase")]
+    Step {
+        index: usize,
+        state: StepState,
+        /// What the step does, as in the plan.
+        description: String,
+    },
+    /// The share of requests the new version now gets.
+    #[serde(rename_all = "camelCase")]
+    Weight { weight: u8, approximate: bool },
+    /// One measurement of one check.
+    #[serde(rename_all = "camelCase")]
+    Gate {
+        /// Plan step that ran it; `None` for a background check.
+        step: Option<usize>,
+        measurement: Measurement,
+    },
+    /// Waiting: for a duration, or until `rollout promote`.
+    #[serde(rename_all = "camelCase")]
+    Paused {
+        until_promoted: bool,
+        seconds: Option<f64>,
+    },
+    /// Something the user should know that is not a step (a retry, a note from the plan).
+    Note { message: String },
+    #[serde(rename_all = "camelCase")]
+    RollingBack { reason: String },
+    #[serde(rename_all = "camelCase")]
+    Finished {
+        finish: Finish,
+        reason: Option<String>,
+        elapsed_seconds: f64,
+    },
+}
+
+/// Where the engine sends its events.
+pub trait Sink: Send + Sync {
+    fn emit(&self, event: &Event);
+}
+
+/// Collects events in memory (tests, `demo`'s report).
+#[derive(Debug, Default)]
+pub struct Recorder(pub std::sync::Mutex<Vec<(std::time::Instant, Event)>>);
+
+impl Sink for Recorder {
+    fn emit(&self, event: &Event) {
+        if let Ok(mut v) = self.0.lock() {
+            v.push((std::time::Instant::now(), event.clone()));
+        }
+    }
+}
+
+impl Recorder {
+    pub fn events(&self) -> Vec<Event> {
+        self.0
+            .lock()
+            .map(|v| v.iter().map(|(_, e)| e.clone()).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// Sends every event to each of several sinks.
+pub struct Tee(pub Vec<std::sync::Arc<dyn Sink>>);
+
+impl Sink for Tee {
+    fn emit(&self, event: &Event) {
+        for s in &self.0 {
+            s.emit(event);
+        }
+    }
+}
