@@ -598,7 +598,7 @@ fn defaults_of_a_minimal_file() {
     let Strategy::BlueGreen(bg) = ok("strategy: blue-green\n").strategy else {
         panic!("blue-green");
     };
-    assert_eq!(bg.selector_label, "rollout.dev/slot");
+    assert_eq!(bg.selector_label, "pod-template-hash");
     assert_eq!(bg.preview_service, None);
     assert!(bg.auto_promotion);
     assert_eq!(bg.post_promotion_window, Duration::from_secs(30));

@@ -32,7 +32,7 @@ pub(crate) mod defaults {
     pub const PROBES: &str = "probes";
     pub const MAX_SURGE: Percent = Percent::new_const(25.0);
     pub const MAX_UNAVAILABLE: Percent = Percent::new_const(25.0);
-    pub const SELECTOR_LABEL: &str = "rollout.dev/slot";
+    pub const SELECTOR_LABEL: &str = "pod-template-hash";
     pub const POST_PROMOTION_WINDOW: Duration = Duration::from_secs(30);
     pub const SCALE_DOWN_DELAY: Duration = Duration::from_secs(30);
     pub const AB_DURATION: Duration = Duration::from_secs(600);

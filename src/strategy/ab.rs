@@ -1,0 +1,79 @@
+//! A/B: the requests that match (a header, a cookie) go to B; A and B are compared on the
+//! same live traffic for a while; B is promoted only if it is no worse (or as the file says).
+
+use super::Ctx;
+use crate::plan::Step;
+use crate::spec::{Ab, MatchOn, SpecError};
+use crate::traffic::{Capability, RouteMatch, Routing, RouterKind};
+
+pub(crate) fn steps(ctx: &mut Ctx, s: &Ab) -> Result<Vec<Step>, SpecError> {
+    ctx.require_service()?;
+    if s.matches.iter().any(|m| matches!(m.on, MatchOn::Header(_))) {
+        ctx.require(Capability::HeaderRouting, "to route a group by header")?;
+    }
+    if s.matches.iter().any(|m| matches!(m.on, MatchOn::Cookie(_))) {
+        ctx.require(Capability::CookieRouting, "to route a group by cookie")?;
+    }
+    if ctx.router == RouterKind::IngressNginx {
+        let routing = Routing {
+            weight: 0,
+            matches: s.matches.iter().map(RouteMatch::from_spec).collect(),
+            mirror_percent: None,
+        };
+        if let Some(why) = crate::traffic::nginx::unsupported(&routing) {
+            return Err(ctx.spec.error_at("match", why));
+        }
+    }
+    experiment_steps(
+        ctx,
+        Step::RouteMatches {
+            matches: s.matches.clone(),
+        },
+        s.duration,
+        &s.compare,
+        s.promote,
+    )
+}
+
+/// The steps shared by A/B and shadow: start the new version, route (`route`), compare for
+/// `duration`, then promote through the router.
+pub(crate) fn experiment_steps(
+    ctx: &mut Ctx,
+    route: Step,
+    duration: crate::spec::Duration,
+    compare: &crate::spec::Compare,
+    promote: crate::spec::Promote,
+) -> Result<Vec<Step>, SpecError> {
+    ctx.require(
+        Capability::PerVersionMetrics,
+        "to compare the two versions",
+    )?;
+    if !ctx.input.metrics {
+        return Err(ctx.spec.error_at(
+            "compare",
+            "comparing the versions needs their request metrics: give --metrics-url (the ingress controller's metrics) or --prometheus",
+        ));
+    }
+    let half = (ctx.input.replicas + 1) / 2;
+    let mut steps = vec![
+        Step::PinService,
+        Step::CreateNew {
+            replicas: half.max(1),
+        },
+        Step::WaitNewReady,
+        Step::CreateNewService,
+        route,
+        Step::Experiment {
+            duration,
+            compare: compare.clone(),
+            promote,
+        },
+        Step::ScaleNew {
+            replicas: ctx.input.replicas,
+        },
+        Step::WaitNewReady,
+        Step::SetWeight { weight: 100 },
+    ];
+    steps.extend(ctx.finish_through_new());
+    Ok(steps)
+}

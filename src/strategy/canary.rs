@@ -1,0 +1,96 @@
+//! Canary: the new version beside the stable one, a growing share of requests sent to it,
+//! checked at every step. With an ingress or HTTPRoute the share is exact and the canary is
+//! sized to it; with only a Service the share is the ratio of pods (approximate).
+
+use super::Ctx;
+use crate::plan::Step;
+use crate::spec::{Canary, CanaryScale, CanaryStep, Pause, SpecError};
+use crate::traffic::{Capability, RouterKind};
+
+pub(crate) fn steps(ctx: &mut Ctx, s: &Canary) -> Result<Vec<Step>, SpecError> {
+    ctx.require_service()?;
+    let exact = ctx.router.can(Capability::Weights);
+    if !exact {
+        ctx.require(Capability::ApproximateWeights, "to send a share of requests")?;
+        ctx.notes.push(format!(
+            "router {}: a weight is the share of pods, so with {} replicas it is approximate",
+            ctx.router, ctx.input.replicas
+        ));
+    }
+    let mut steps = Vec::new();
+    let mut current = 0;
+    if exact {
+        current = 1;
+        steps.push(Step::PinService);
+        steps.push(Step::CreateNew { replicas: 1 });
+        steps.push(Step::WaitNewReady);
+        steps.push(Step::CreateNewService);
+        steps.push(Step::SetWeight { weight: 0 });
+    } else {
+        // The canary's pods join the Service as soon as they are ready: start at zero and
+        // let setWeight size both Deployments.
+        steps.push(Step::CreateNew { replicas: 0 });
+        steps.push(Step::CreateNewService);
+    }
+    let mut fixed_scale: Option<i32> = None;
+    let mut last_weight = 0u8;
+    for (i, step) in s.steps.iter().enumerate() {
+        match step {
+            CanaryStep::SetWeight(w) => {
+                let weight = w.get();
+                if exact {
+                    let replicas = fixed_scale.unwrap_or_else(|| ctx.replicas_for(weight));
+                    if replicas != current {
+                        steps.push(Step::ScaleNew { replicas });
+                        steps.push(Step::WaitNewReady);
+                        current = replicas;
+                    }
+                }
+                steps.push(Step::SetWeight { weight });
+                last_weight = weight;
+            }
+            CanaryStep::Pause(Pause::For(d)) => steps.push(Step::Pause { duration: *d }),
+            CanaryStep::Pause(Pause::UntilPromoted) => steps.push(Step::WaitForPromotion),
+            CanaryStep::Analysis(checks) => {
+                steps.extend(ctx.analysis(&format!("steps[{i}].analysis"), checks))
+            }
+            CanaryStep::SetCanaryScale(scale) => {
+                if !exact {
+                    return Err(ctx.spec.error_at(
+                        &format!("steps[{i}].setCanaryScale"),
+                        format!(
+                            "router {} sets the weight by the number of canary pods, so the canary cannot be sized apart from it",
+                            ctx.router
+                        ),
+                    ));
+                }
+                fixed_scale = match scale {
+                    CanaryScale::Replicas(n) => Some(i32::try_from(*n).unwrap_or(i32::MAX)),
+                    CanaryScale::Weight(w) => Some(ctx.replicas_for(w.get())),
+                    CanaryScale::MatchTrafficWeight => None,
+                };
+                let replicas = fixed_scale.unwrap_or_else(|| ctx.replicas_for(last_weight));
+                if replicas != current {
+                    steps.push(Step::ScaleNew { replicas });
+                    steps.push(Step::WaitNewReady);
+                    current = replicas;
+                }
+            }
+        }
+    }
+    if last_weight < 100 {
+        if exact && current != ctx.input.replicas {
+            steps.push(Step::ScaleNew {
+                replicas: ctx.input.replicas,
+            });
+            steps.push(Step::WaitNewReady);
+        }
+        steps.push(Step::SetWeight { weight: 100 });
+    }
+    steps.extend(ctx.finish_through_new());
+    if ctx.router == RouterKind::Replicas {
+        // Nothing was pinned: the Service selects both versions by the app's labels.
+        steps.retain(|s| !matches!(s, Step::RestoreTraffic));
+    }
+    Ok(steps)
+}

@@ -1,0 +1,262 @@
+//! One module per strategy; each turns a validated [`Spec`] and what was found in the cluster
+//! ([`PlanInput`]) into a [`Plan`]. Pure: no I/O, so plans are snapshot-tested and printed by
+//! `rollout plan` without touching anything.
+
+mod ab;
+mod blue_green;
+mod canary;
+mod recreate;
+mod rolling;
+mod shadow;
+
+#[cfg(test)]
+mod tests;
+
+use serde::{Deserialize, Serialize};
+
+use crate::plan::{Names, Plan, Slot, Step, Update};
+use crate::spec::{CheckKind, Spec, SpecError, Strategy, TrafficRouter};
+use crate::traffic::{Capability, RouterKind};
+
+/// What a plan is made from, besides the strategy: the app as it was when the rollout began.
+/// Stored with the rollout's record, so a resumed rollout plans exactly the same steps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanInput {
+    pub namespace: String,
+    pub app: String,
+    pub container: String,
+    pub from_image: String,
+    pub to_image: String,
+    pub replicas: i32,
+    /// The first Service selecting the app's pods.
+    pub service: Option<String>,
+    /// The first Ingress in front of that Service, and whether its class is nginx.
+    pub ingress: Option<String>,
+    pub ingress_is_nginx: bool,
+    pub http_route: Option<String>,
+    /// Whether per-version request metrics can be read (ingress metrics URL or Prometheus).
+    pub metrics: bool,
+}
+
+/// Makes the plan of `spec` for the app in `input`.
+pub fn plan(spec: &Spec, input: &PlanInput) -> Result<Plan, SpecError> {
+    let router = choose_router(spec, input)?;
+    let mut ctx = Ctx {
+        spec,
+        input,
+        router,
+        notes: Vec::new(),
+    };
+    let (steps, role) = match &spec.strategy {
+        Strategy::Recreate(s) => (recreate::steps(&ctx, s), None),
+        Strategy::Rolling(s) => (rolling::steps(&ctx, s), None),
+        Strategy::BlueGreen(s) => (blue_green::steps(&mut ctx, s)?, Some("green")),
+        Strategy::Canary(s) => (canary::steps(&mut ctx, s)?, Some("canary")),
+        Strategy::Ab(s) => (ab::steps(&mut ctx, s)?, Some("canary")),
+        Strategy::Shadow(s) => (shadow::steps(&mut ctx, s)?, Some("shadow")),
+    };
+    let background = ctx.background();
+    let names = names(input, router, role, spec);
+    Ok(Plan {
+        namespace: input.namespace.clone(),
+        strategy: spec.kind(),
+        origin: spec.origin.clone(),
+        router,
+        container: input.container.clone(),
+        from_image: input.from_image.clone(),
+        to_image: input.to_image.clone(),
+        replicas: input.replicas,
+        names,
+        steps,
+        background,
+        notes: ctx.notes,
+    })
+}
+
+fn names(input: &PlanInput, router: RouterKind, role: Option<&str>, spec: &Spec) -> Names {
+    let role = role.unwrap_or("new");
+    let new_service = match (&spec.strategy, &input.service) {
+        (_, None) => None,
+        (Strategy::BlueGreen(bg), Some(s)) => Some(
+            bg.preview_service
+                .clone()
+                .unwrap_or_else(|| format!("{s}-preview")),
+        ),
+        (Strategy::Recreate(_) | Strategy::Rolling(_), _) => None,
+        (_, Some(s)) => Some(format!("{s}-{role}")),
+    };
+    Names {
+        deployment: input.app.clone(),
+        service: input.service.clone(),
+        ingress: input.ingress.clone(),
+        http_route: input.http_route.clone(),
+        new_deployment: format!("{}-{role}", input.app),
+        new_service,
+        new_ingress: match (router, &input.ingress) {
+            (RouterKind::IngressNginx, Some(i)) => Some(format!("{i}-canary")),
+            _ => None,
+        },
+    }
+}
+
+/// Planning state shared by the strategy modules.
+pub(crate) struct Ctx<'a> {
+    pub spec: &'a Spec,
+    pub input: &'a PlanInput,
+    pub router: RouterKind,
+    pub notes: Vec<String>,
+}
+
+impl Ctx<'_> {
+    /// Fails unless the router can do `c`; the message names both.
+    pub fn require(&self, c: Capability, why: &str) -> Result<(), SpecError> {
+        if self.router.can(c) {
+            return Ok(());
+        }
+        Err(self.spec.error_at(
+            "traffic",
+            format!(
+                "the {} strategy needs {c} ({why}), which router {} cannot do{}",
+                self.spec.kind(),
+                self.router,
+                match c {
+                    Capability::Mirroring => "; use gateway-api (an HTTPRoute)",
+                    Capability::HeaderRouting | Capability::CookieRouting =>
+                        "; use ingress-nginx (an Ingress of class nginx) or gateway-api (an HTTPRoute)",
+                    _ => "",
+                }
+            ),
+        ))
+    }
+
+    /// Fails unless the app has a Service.
+    pub fn require_service(&self) -> Result<&str, SpecError> {
+        self.input.service.as_deref().ok_or_else(|| {
+            self.spec.error_at(
+                "strategy",
+                format!(
+                    "the {} strategy sends traffic through the app's Service, and no Service in namespace {:?} selects the pods of Deployment {:?}",
+                    self.spec.kind(),
+                    self.input.namespace,
+                    self.input.app
+                ),
+            )
+        })
+    }
+
+    /// Checks that run for the whole rollout; a comparison is left out (with a note) when
+    /// the versions cannot be told apart.
+    pub fn background(&mut self) -> Vec<String> {
+        let mut out = Vec::new();
+        for name in &self.spec.analysis.background {
+            if let Some(why) = self.cannot_run(name) {
+                self.notes
+                    .push(format!("background check {name:?} will not run: {why}"));
+            } else {
+                out.push(name.clone());
+            }
+        }
+        out
+    }
+
+    /// Why check `name` cannot run with this router and input, if it cannot.
+    pub fn cannot_run(&self, name: &str) -> Option<String> {
+        let check = self.spec.check(name)?;
+        match &check.kind {
+            CheckKind::Compare(_) if !self.router.can(Capability::PerVersionMetrics) => Some(format!(
+                "router {} sends both versions through one Service, so their requests cannot be counted apart",
+                self.router
+            )),
+            CheckKind::Compare(_) if !self.input.metrics => Some(
+                "no per-version metrics to read (give --metrics-url with the ingress controller's metrics, or --prometheus)"
+                    .into(),
+            ),
+            _ => None,
+        }
+    }
+
+    /// An inline analysis step. A check that cannot run with this router is left out, and
+    /// the plan says so (the plan is printed before anything happens).
+    pub fn analysis(&mut self, path: &str, checks: &[String]) -> Option<Step> {
+        let mut kept = Vec::new();
+        for c in checks {
+            match self.cannot_run(c) {
+                Some(why) => self
+                    .notes
+                    .push(format!("{path}: check {c:?} will not run: {why}")),
+                None => kept.push(c.clone()),
+            }
+        }
+        (!kept.is_empty()).then_some(Step::Analysis { checks: kept })
+    }
+
+    /// Replicas of the new version for a weight: its share of the stable replica count,
+    /// rounded up, at least one.
+    pub fn replicas_for(&self, weight: u8) -> i32 {
+        let total = self.input.replicas.max(1);
+        ((total * i32::from(weight) + 99) / 100).clamp(1, total)
+    }
+
+    /// The steps after the new version serves all traffic through the router: the Service
+    /// to the new pods, the stable Deployment to the new template while nothing reaches it,
+    /// traffic back to it, the temporary objects removed.
+    pub fn finish_through_new(&self) -> Vec<Step> {
+        let mut steps = Vec::new();
+        if self.router != RouterKind::Replicas {
+            steps.push(Step::SwitchService { to: Slot::New });
+        }
+        steps.push(Step::UpdateStable {
+            update: Update::Rolling {
+                max_surge: None,
+                max_unavailable: None,
+            },
+            replicas: self.input.replicas,
+        });
+        steps.push(Step::RestoreTraffic);
+        steps.push(Step::RemoveNew);
+        steps
+    }
+}
+
+/// The router for this spec and app: the one the file names, or the best the app has.
+pub fn choose_router(spec: &Spec, input: &PlanInput) -> Result<RouterKind, SpecError> {
+    match &spec.strategy {
+        Strategy::Recreate(_) | Strategy::Rolling(_) => return Ok(RouterKind::Deployment),
+        Strategy::BlueGreen(_) => {
+            if !matches!(spec.traffic, TrafficRouter::Auto | TrafficRouter::Service) {
+                return Err(spec.error_at(
+                    "traffic",
+                    format!(
+                        "blue-green switches the Service selector; traffic: {} does not apply (use auto or service)",
+                        spec.traffic
+                    ),
+                ));
+            }
+            return Ok(RouterKind::Service);
+        }
+        _ => {}
+    }
+    let missing = |what: &str| {
+        spec.error_at(
+            "traffic",
+            format!(
+                "traffic: {} needs {what} in front of the app's Service, and namespace {:?} has none for Deployment {:?}",
+                spec.traffic, input.namespace, input.app
+            ),
+        )
+    };
+    Ok(match spec.traffic {
+        TrafficRouter::Auto if input.http_route.is_some() => RouterKind::GatewayApi,
+        TrafficRouter::Auto if input.ingress.is_some() && input.ingress_is_nginx => {
+            RouterKind::IngressNginx
+        }
+        TrafficRouter::Auto => RouterKind::Replicas,
+        TrafficRouter::IngressNginx if input.ingress.is_some() => RouterKind::IngressNginx,
+        TrafficRouter::IngressNginx => return Err(missing("an Ingress")),
+        TrafficRouter::GatewayApi if input.http_route.is_some() => RouterKind::GatewayApi,
+        TrafficRouter::GatewayApi => return Err(missing("an HTTPRoute")),
+        TrafficRouter::Replicas => RouterKind::Replicas,
+        TrafficRouter::Service => RouterKind::Service,
+    })
+}

@@ -1,0 +1,187 @@
+//! Gateway API: the app's HTTPRoute is rewritten from the rules it had when the rollout began.
+//! Every rule that sends traffic to the stable Service gets the new version's Service as a
+//! second backendRef with the weight, a RequestMirror filter when mirroring, and — for header
+//! and cookie routing — a copy placed before it whose matches also require the header.
+//! Restoring is writing the original rules back.
+
+use serde_json::{Value, json};
+
+use super::{RouteMatch, Routing};
+
+fn points_at(backend: &Value, service: &str) -> bool {
+    backend.get("kind").and_then(Value::as_str).unwrap_or("Service") == "Service"
+        && backend.get("name").and_then(Value::as_str) == Some(service)
+}
+
+fn header_match(m: &RouteMatch) -> Value {
+    match (&m.header, &m.cookie) {
+        (Some(h), _) => json!({
+            "name": h,
+            "type": if m.regex { "RegularExpression" } else { "Exact" },
+            "value": m.value,
+        }),
+        // HTTPRoute has no cookie match: a regular expression over the Cookie header.
+        (None, Some(c)) => {
+            let value = if m.regex {
+                m.value.clone()
+            } else {
+                regex::escape(&m.value)
+            };
+            json!({
+                "name": "Cookie",
+                "type": "RegularExpression",
+                "value": format!("(^|;\\s*){}=({value})(;|$)", regex::escape(c)),
+            })
+        }
+        (None, None) => json!({}),
+    }
+}
+
+/// The rules of the HTTPRoute for `routing`, built from `original` (the route's
+/// `spec.rules` before the rollout).
+pub fn rules(original: &Value, stable_service: &str, new_service: &str, routing: &Routing) -> Value {
+    let Some(rules) = original.as_array() else {
+        return original.clone();
+    };
+    let mut out = Vec::new();
+    for rule in rules {
+        let backends = rule
+            .get("backendRefs")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let Some(stable_ref) = backends.iter().find(|b| points_at(b, stable_service)) else {
+            out.push(rule.clone());
+            continue;
+        };
+        let mut new_ref = stable_ref.clone();
+        new_ref["name"] = json!(new_service);
+        if let Some(obj) = new_ref.as_object_mut() {
+            obj.remove("weight");
+            obj.remove("filters");
+        }
+        // Routed copies first: a request that carries the header reaches the new version.
+        for m in &routing.matches {
+            let mut copy = rule.clone();
+            let base_matches = rule
+                .get("matches")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_else(|| vec![json!({"path": {"type": "PathPrefix", "value": "/"}})]);
+            let matches: Vec<Value> = base_matches
+                .into_iter()
+                .map(|mut bm| {
+                    let mut headers = bm
+                        .get("headers")
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default();
+                    headers.push(header_match(m));
+                    bm["headers"] = Value::Array(headers);
+                    bm
+                })
+                .collect();
+            copy["matches"] = Value::Array(matches);
+            copy["backendRefs"] = json!([new_ref.clone()]);
+            out.push(copy);
+        }
+        let mut rule = rule.clone();
+        let weight = i64::from(routing.weight);
+        let mut refs: Vec<Value> = Vec::new();
+        for b in backends {
+            if points_at(&b, stable_service) {
+                let mut b = b.clone();
+                b["weight"] = json!(100 - weight);
+                refs.push(b);
+            } else {
+                refs.push(b);
+            }
+        }
+        let mut weighted = new_ref.clone();
+        weighted["weight"] = json!(weight);
+        refs.push(weighted);
+        rule["backendRefs"] = Value::Array(refs);
+        if let Some(percent) = routing.mirror_percent {
+            let mut filters = rule
+                .get("filters")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let mut mirror_ref = new_ref.clone();
+            if let Some(obj) = mirror_ref.as_object_mut() {
+                obj.remove("weight");
+            }
+            filters.push(json!({
+                "type": "RequestMirror",
+                "requestMirror": {"backendRef": mirror_ref, "percent": percent.round() as i64},
+            }));
+            rule["filters"] = Value::Array(filters);
+        }
+        out.push(rule);
+    }
+    Value::Array(out)
+}
+
+/// Merge patch writing `rules` as the route's rules.
+pub fn rules_patch(rules: Value) -> Value {
+    json!({"spec": {"rules": rules}})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn original() -> Value {
+        json!([
+            {"matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+             "backendRefs": [{"name": "web", "port": 80}]},
+            {"backendRefs": [{"name": "other", "port": 80}]}
+        ])
+    }
+
+    #[test]
+    fn weights_and_header_copies() {
+        let routing = Routing {
+            weight: 20,
+            matches: vec![RouteMatch::header("X-Canary", "always")],
+            mirror_percent: None,
+        };
+        let r = rules(&original(), "web", "web-canary", &routing);
+        assert_eq!(
+            r,
+            json!([
+                {"matches": [{"path": {"type": "PathPrefix", "value": "/"},
+                              "headers": [{"name": "X-Canary", "type": "Exact", "value": "always"}]}],
+                 "backendRefs": [{"name": "web-canary", "port": 80}]},
+                {"matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                 "backendRefs": [{"name": "web", "port": 80, "weight": 80},
+                                 {"name": "web-canary", "port": 80, "weight": 20}]},
+                {"backendRefs": [{"name": "other", "port": 80}]}
+            ])
+        );
+    }
+
+    #[test]
+    fn mirror_and_cookie() {
+        let routing = Routing {
+            weight: 0,
+            matches: vec![RouteMatch {
+                header: None,
+                cookie: Some("variant".into()),
+                value: "b".into(),
+                regex: false,
+            }],
+            mirror_percent: Some(50.0),
+        };
+        let r = rules(&original(), "web", "web-canary", &routing);
+        assert_eq!(
+            r[0]["matches"][0]["headers"][0]["value"],
+            "(^|;\\s*)variant=(b)(;|$)"
+        );
+        assert_eq!(
+            r[1]["filters"][0],
+            json!({"type": "RequestMirror", "requestMirror": {"backendRef": {"name": "web-canary", "port": 80}, "percent": 50}})
+        );
+        assert_eq!(r[1]["backendRefs"][1]["weight"], 0);
+    }
+}
