@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod cluster;
+pub mod engine;
 pub mod commands;
 pub mod gate;
 pub mod image;

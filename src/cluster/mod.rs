@@ -1,4 +1,13 @@
-//! The orchestrator's side of the Kubernetes API: finding the target, and (with the engine)
-//! the only place that talks to the cluster.
+//! The orchestrator's side of the Kubernetes API: finding the target, the calls the engine
+//! makes, the Lease and the rollout's record. With the engine, the only place that talks to
+//! the cluster.
 
+pub mod api;
+pub mod connect;
+pub mod error;
+pub mod lease;
+pub mod record;
 pub mod target;
+
+pub use api::Cluster;
+pub use error::ClusterError;

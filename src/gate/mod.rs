@@ -5,6 +5,12 @@
 //! Every check produces [`Measurement`]s; a [`tally::Tally`] turns a check's measurements into
 //! its verdict with the check's failure and consecutive-error limits.
 
+pub mod compare;
+mod format;
+pub mod http;
+pub mod metrics;
+pub mod probe;
+pub mod prometheus;
 pub mod stats;
 pub mod tally;
 

@@ -1,0 +1,40 @@
+//! A client the way kubectl makes one: `--kubeconfig`, else `KUBECONFIG`, else
+//! `~/.kube/config`, else the in-cluster service account; `--context` picks a context, and
+//! the namespace is `-n`, else the context's, else `default`.
+
+use crate::cli::KubeArgs;
+
+pub struct Connection {
+    pub client: kube::Client,
+    /// The context's namespace (or the service account's, in a cluster).
+    pub default_namespace: String,
+}
+
+pub async fn connect(args: &KubeArgs) -> Result<Connection, String> {
+    crate::sim::init_crypto();
+    let options = kube::config::KubeConfigOptions {
+        context: args.context.clone(),
+        ..Default::default()
+    };
+    let config = match &args.kubeconfig {
+        Some(path) => {
+            let kc = kube::config::Kubeconfig::read_from(path)
+                .map_err(|e| format!("cannot read kubeconfig {}: {e}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(kc, &options)
+                .await
+                .map_err(|e| format!("kubeconfig {}: {e}", path.display()))?
+        }
+        None if args.context.is_some() => kube::Config::from_kubeconfig(&options)
+            .await
+            .map_err(|e| format!("kubeconfig: {e}"))?,
+        None => kube::Config::infer()
+            .await
+            .map_err(|e| format!("no cluster to talk to: {e}"))?,
+    };
+    let default_namespace = config.default_namespace.clone();
+    let client = kube::Client::try_from(config).map_err(|e| format!("client: {e}"))?;
+    Ok(Connection {
+        client,
+        default_namespace,
+    })
+}
