@@ -2,6 +2,8 @@
 //! or with the real kubectl.
 #![allow(dead_code)]
 
+pub mod rollouts;
+
 use rollout::sim::{SimCluster, SimOptions};
 use std::path::PathBuf;
 use std::process::Command;

@@ -1,0 +1,101 @@
+//! Canary rollouts on the embedded cluster: weights through ingress-nginx, Gateway API and
+//! the replica ratio; a good image completes, bad ones are rolled back.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::TestCluster;
+use common::rollouts::{Events, Front, HOST, deploy_web, leftovers, request, run, strategy_file, stray_pods};
+use rollout::report::Finish;
+use rollout::sim::traffic::{Traffic, TrafficSpec};
+use serde_json::json;
+
+const CANARY: &str = r#"
+strategy: canary
+steps:
+  - setWeight: 20
+  - pause: 1500ms
+  - analysis: smoke
+  - setWeight: 50
+  - pause: 1500ms
+analysis:
+  interval: 200ms
+  background: [probes]
+  checks:
+    probes:
+      probe: { readinessDeadline: 10s }
+    smoke:
+      http: { path: /, version: new, requests: 20 }
+      count: 2
+      successRate: ">= 95%"
+"#;
+
+fn traffic(tc: &TestCluster) -> Traffic {
+    let addr = tc.cluster.ingress().expect("ingress").addr();
+    let mut spec = TrafficSpec::new(addr, HOST);
+    spec.rate_per_second = 200.0;
+    spec.keep_outcomes = 100_000;
+    spec.duration = Some(Duration::from_secs(60));
+    Traffic::start(spec).expect("traffic")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn canary_through_ingress_nginx_shifts_traffic_and_ends_clean() {
+    let tc = TestCluster::fast(20.0).await;
+    deploy_web(&tc, "web:v1", 2, Front::Nginx).await;
+    let t0 = std::time::Instant::now();
+    let load = traffic(&tc);
+    let events = Arc::new(Events::default());
+    let path = strategy_file(&tc, "canary", CANARY);
+    let outcome = run(&tc, &request(&path, "v2"), &events).await;
+    let report = load.snapshot();
+    assert_eq!(outcome.finish, Finish::Done, "{:?}", outcome.reason);
+    // Share of v2 while each weight held (skipping the first 300ms after each change).
+    let weights = events.weights();
+    for pair in weights.windows(2) {
+        let (from, w) = pair[0];
+        let to = pair[1].0;
+        let from_ms = (from - t0).as_millis() as u64 + 300;
+        let to_ms = (to - t0).as_millis() as u64;
+        if to_ms <= from_ms + 500 {
+            continue;
+        }
+        let window = report.between(from_ms, to_ms);
+        let share = window.share_of("v2") * 100.0;
+        assert!(
+            (share - f64::from(w)).abs() <= 10.0,
+            "weight {w}%: v2 served {share:.1}% of {} requests",
+            window.sent()
+        );
+    }
+    assert_eq!(weights.iter().map(|(_, w)| *w).collect::<Vec<_>>(), vec![0, 20, 50, 100]);
+    assert!(report.failed_ratio() < 0.01, "failed {:.2}%", report.failed_ratio() * 100.0);
+    assert_eq!(
+        leftovers(&tc).await,
+        json!({"deployments": ["web"], "services": ["kubernetes", "web"], "ingresses": ["web"], "leases": [],
+               "selector": {"app": "web"}, "image": "web:v2", "record": null})
+    );
+    assert!(stray_pods(&tc).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn canary_with_errors_is_rolled_back_and_stable_keeps_serving() {
+    let tc = TestCluster::fast(20.0).await;
+    deploy_web(&tc, "web:v1", 2, Front::Nginx).await;
+    let load = traffic(&tc);
+    let events = Arc::new(Events::default());
+    let path = strategy_file(&tc, "canary", CANARY);
+    let outcome = run(&tc, &request(&path, "v2-errors"), &events).await;
+    assert_eq!(outcome.finish, Finish::RolledBack);
+    assert!(outcome.reason.as_deref().is_some_and(|r| r.contains("smoke")), "{:?}", outcome.reason);
+    let after = load.snapshot();
+    assert_eq!(
+        leftovers(&tc).await,
+        json!({"deployments": ["web"], "services": ["kubernetes", "web"], "ingresses": ["web"], "leases": [],
+               "selector": {"app": "web"}, "image": "web:v1", "record": null})
+    );
+    assert!(stray_pods(&tc).await.is_empty());
+    assert!(after.share_of("v1") > 0.5);
+}
