@@ -9,17 +9,153 @@ use std::path::PathBuf;
     version,
     about = "Move a Kubernetes app to a new version with a deployment strategy, gated and rolled back automatically."
 )]
+#[command(
+    args_conflicts_with_subcommands = true,
+    after_help = "Exit codes: 0 done, 1 error, 2 bad input (nothing changed), 3 rolled back, 4 rollback failed, 130 interrupted (rolled back)."
+)]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+
+    /// Roll out: `rollout --strategy canary --image v2`.
+    #[command(flatten)]
+    pub run: RunArgs,
 
     /// Log filter (tracing syntax, e.g. `info`, `rollout=debug`); also RUST_LOG.
     #[arg(long, global = true, env = "ROLLOUT_LOG", default_value = "warn")]
     pub log: String,
 }
 
+/// What to roll out, where, and how to report it.
+#[derive(Debug, Args, Clone)]
+pub struct RunArgs {
+    /// A built-in strategy (recreate, rolling, blue-green, canary, ab, shadow) or the path of
+    /// a strategy file.
+    #[arg(long, short = 's')]
+    pub strategy: Option<String>,
+    /// The new version: a tag (`v2`, replaces the tag of the current image) or an image
+    /// reference (`ghcr.io/x/app:v2`).
+    #[arg(long, short = 'i')]
+    pub image: Option<String>,
+    /// The Deployment to roll out (default: the only one in the namespace).
+    #[arg(long)]
+    pub app: Option<String>,
+    /// The container whose image changes (default: the only one).
+    #[arg(long)]
+    pub container: Option<String>,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub overrides: OverrideArgs,
+    #[command(flatten)]
+    pub endpoints: EndpointArgs,
+}
+
+/// Where the app is, as kubectl finds it.
+#[derive(Debug, Args, Clone)]
+pub struct TargetArgs {
+    /// Namespace (default: the context's, else `default`).
+    #[arg(long, short = 'n', global = true)]
+    pub namespace: Option<String>,
+    #[command(flatten)]
+    pub kube: KubeArgs,
+    /// `text`: live progress on stderr; `json`: JSON Lines events on stdout.
+    #[arg(long, short = 'o', default_value = "text", global = true, value_parser = ["text", "json"])]
+    pub output: String,
+}
+
+/// Strategy-file values replaced from the command line.
+#[derive(Debug, Args, Clone, Default)]
+pub struct OverrideArgs {
+    /// Never wait for `rollout promote` (CI): drop `pause: {}` steps, promote blue-green
+    /// automatically.
+    #[arg(long)]
+    pub no_pause: bool,
+    /// Shorten every timed pause to at most this (`0s` drops them).
+    #[arg(long)]
+    pub max_pause: Option<String>,
+    /// Time between two measurements of every check.
+    #[arg(long)]
+    pub analysis_interval: Option<String>,
+    /// Deadline of every rollout wait.
+    #[arg(long)]
+    pub progress_deadline: Option<String>,
+    /// Traffic router: auto, ingress-nginx, gateway-api, replicas, service.
+    #[arg(long)]
+    pub traffic: Option<String>,
+    /// How long A/B and shadow compare the versions.
+    #[arg(long)]
+    pub duration: Option<String>,
+}
+
+/// How checks reach the app and its metrics.
+#[derive(Debug, Args, Clone, Default)]
+pub struct EndpointArgs {
+    /// Base URL of the ingress (default: the address in the Ingress's status).
+    #[arg(long, env = "ROLLOUT_INGRESS_URL")]
+    pub ingress_url: Option<String>,
+    /// The ingress controller's Prometheus metrics, for comparing the versions
+    /// (ingress-nginx: port 10254, /metrics).
+    #[arg(long, env = "ROLLOUT_METRICS_URL")]
+    pub metrics_url: Option<String>,
+    /// A Prometheus server, for Prometheus checks and comparisons.
+    #[arg(long, env = "PROMETHEUS_URL")]
+    pub prometheus: Option<String>,
+}
+
+/// A command about one app's rollout.
+#[derive(Debug, Args, Clone)]
+pub struct AppArgs {
+    /// The Deployment (default: the only one in the namespace).
+    pub app: Option<String>,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub endpoints: EndpointArgs,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Print the plan of a rollout; changes nothing.
+    Plan(RunArgs),
+    /// Show the app's rollout: step, weight, last result.
+    Status {
+        #[command(flatten)]
+        app: AppArgs,
+        /// Keep showing changes until the rollout ends.
+        #[arg(long, short = 'w')]
+        watch: bool,
+    },
+    /// End the current pause of a running rollout.
+    Promote {
+        #[command(flatten)]
+        app: AppArgs,
+        /// Skip every pause and analysis left.
+        #[arg(long)]
+        full: bool,
+    },
+    /// Roll back the app's rollout (the running process does it, or this one if none runs).
+    Abort {
+        #[command(flatten)]
+        app: AppArgs,
+    },
+    /// Go on with a rollout whose process stopped (from the recorded step).
+    Resume {
+        #[command(flatten)]
+        app: AppArgs,
+    },
+    /// Bring the app back to its previous revision (like `kubectl rollout undo`).
+    Undo {
+        #[command(flatten)]
+        app: AppArgs,
+        #[arg(long)]
+        to_revision: Option<i64>,
+    },
+    /// The app's revisions and the last rollout's result.
+    History {
+        #[command(flatten)]
+        app: AppArgs,
+    },
     /// The embedded cluster: a Kubernetes API server in this process that kubectl can use.
     #[command(subcommand)]
     Sim(SimCommand),
@@ -52,7 +188,7 @@ pub enum SimCommand {
 }
 
 /// Which cluster to talk to, as kubectl chooses it.
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Clone)]
 pub struct KubeArgs {
     /// Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config).
     #[arg(long)]

@@ -3,8 +3,8 @@
 
 pub mod cli;
 pub mod cluster;
-pub mod engine;
 pub mod commands;
+pub mod engine;
 pub mod gate;
 pub mod image;
 pub mod plan;

@@ -17,12 +17,14 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let result = runtime.block_on(rollout::commands::run(&cli.command));
+    let result = runtime.block_on(rollout::commands::main(&cli));
+    // Background tasks (watches, lease renewal) must not hold the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(1)
+            eprintln!("error: {}", e.message);
+            ExitCode::from(u8::try_from(e.code).unwrap_or(1))
         }
     }
 }

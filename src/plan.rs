@@ -68,28 +68,46 @@ pub enum Step {
     /// version's pods (which carry the app's labels too) get no traffic through it.
     PinService,
     /// Point the Service selector at one version (changes only the pod-template-hash value).
-    SwitchService { to: Slot },
+    SwitchService {
+        to: Slot,
+    },
     /// Create the new version's Deployment: the stable template with the new image and the
     /// role label.
-    CreateNew { replicas: i32 },
-    ScaleNew { replicas: i32 },
-    ScaleStable { replicas: i32 },
+    CreateNew {
+        replicas: i32,
+    },
+    ScaleNew {
+        replicas: i32,
+    },
+    ScaleStable {
+        replicas: i32,
+    },
     /// Wait until the new version's pods are all ready (probe gate).
     WaitNewReady,
     /// Create the Service that selects only the new version.
     CreateNewService,
     /// Send `weight`% of the requests to the new version.
-    SetWeight { weight: u8 },
+    SetWeight {
+        weight: u8,
+    },
     /// Send the requests that match to the new version.
-    RouteMatches { matches: Vec<RequestMatch> },
+    RouteMatches {
+        matches: Vec<RequestMatch>,
+    },
     /// Mirror `percent`% of the requests to the new version.
-    Mirror { percent: f64 },
+    Mirror {
+        percent: f64,
+    },
     /// Wait (background checks go on).
-    Pause { duration: Duration },
+    Pause {
+        duration: Duration,
+    },
     /// Wait for `rollout promote`.
     WaitForPromotion,
     /// Run these checks now; fail the rollout if one fails.
-    Analysis { checks: Vec<String> },
+    Analysis {
+        checks: Vec<String>,
+    },
     /// Compare the new version with the stable one for `duration`, then decide per `promote`.
     Experiment {
         duration: Duration,
@@ -97,7 +115,10 @@ pub enum Step {
         promote: Promote,
     },
     /// The stable Deployment takes the new template (and its replica count back).
-    UpdateStable { update: Update, replicas: i32 },
+    UpdateStable {
+        update: Update,
+        replicas: i32,
+    },
     /// All traffic back on the stable Deployment's pods: weights to 0, matches and mirrors
     /// removed, temporary Ingress removed, the Service unpinned.
     RestoreTraffic,
@@ -225,7 +246,9 @@ impl Plan {
 
     /// Whether this plan creates a temporary Deployment.
     pub fn creates_new(&self) -> bool {
-        self.steps.iter().any(|s| matches!(s, Step::CreateNew { .. }))
+        self.steps
+            .iter()
+            .any(|s| matches!(s, Step::CreateNew { .. }))
     }
 
     /// Human-readable text, as `rollout plan` prints it.

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::TestCluster;
-use common::rollouts::{Events, Front, HOST, deploy_web, leftovers, request, run, strategy_file, stray_pods};
+use common::rollouts::{
+    Events, Front, HOST, deploy_web, leftovers, request, run, strategy_file, stray_pods,
+};
 use rollout::report::Finish;
 use rollout::sim::traffic::{Traffic, TrafficSpec};
 use serde_json::json;
@@ -70,8 +72,15 @@ async fn canary_through_ingress_nginx_shifts_traffic_and_ends_clean() {
             window.sent()
         );
     }
-    assert_eq!(weights.iter().map(|(_, w)| *w).collect::<Vec<_>>(), vec![0, 20, 50, 100]);
-    assert!(report.failed_ratio() < 0.01, "failed {:.2}%", report.failed_ratio() * 100.0);
+    assert_eq!(
+        weights.iter().map(|(_, w)| *w).collect::<Vec<_>>(),
+        vec![0, 20, 50, 100]
+    );
+    assert!(
+        report.failed_ratio() < 0.01,
+        "failed {:.2}%",
+        report.failed_ratio() * 100.0
+    );
     assert_eq!(
         leftovers(&tc).await,
         json!({"deployments": ["web"], "services": ["kubernetes", "web"], "ingresses": ["web"], "leases": [],
@@ -89,7 +98,14 @@ async fn canary_with_errors_is_rolled_back_and_stable_keeps_serving() {
     let path = strategy_file(&tc, "canary", CANARY);
     let outcome = run(&tc, &request(&path, "v2-errors"), &events).await;
     assert_eq!(outcome.finish, Finish::RolledBack);
-    assert!(outcome.reason.as_deref().is_some_and(|r| r.contains("smoke")), "{:?}", outcome.reason);
+    assert!(
+        outcome
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.contains("smoke")),
+        "{:?}",
+        outcome.reason
+    );
     let after = load.snapshot();
     assert_eq!(
         leftovers(&tc).await,

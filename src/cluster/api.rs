@@ -293,7 +293,13 @@ impl Cluster {
                 .find(|rs| {
                     annotation(&rs.metadata, "deployment.kubernetes.io/revision") == Some(revision)
                 })
-                .and_then(|rs| rs.metadata.labels.as_ref()?.get("pod-template-hash").cloned())
+                .and_then(|rs| {
+                    rs.metadata
+                        .labels
+                        .as_ref()?
+                        .get("pod-template-hash")
+                        .cloned()
+                })
         })
         .await
     }
@@ -326,7 +332,10 @@ impl Cluster {
             if let Some(t) = f(&d, &sets) {
                 return Ok(t);
             }
-            if tokio::time::timeout_at(stop, changes.try_next()).await.is_err() {
+            if tokio::time::timeout_at(stop, changes.try_next())
+                .await
+                .is_err()
+            {
                 return Err(ClusterError::Timeout {
                     what: what.into(),
                     after: deadline,

@@ -55,7 +55,9 @@ fn remaining(lease: &Lease) -> Option<(String, Duration)> {
     let holder = spec.holder_identity.clone().filter(|h| !h.is_empty())?;
     let renewed = spec.renew_time.as_ref().or(spec.acquire_time.as_ref())?.0;
     let secs = i64::from(spec.lease_duration_seconds.unwrap_or(15));
-    let expires = renewed.checked_add(jiff::SignedDuration::from_secs(secs)).ok()?;
+    let expires = renewed
+        .checked_add(jiff::SignedDuration::from_secs(secs))
+        .ok()?;
     let left = expires.duration_since(now());
     (left.is_positive()).then(|| (holder, left.unsigned_abs()))
 }
@@ -119,7 +121,11 @@ impl Holder {
                 // Someone else wrote it between our read and write: read again.
                 Err(kube::Error::Api(s)) if s.code == 409 => continue,
                 Err(e) => {
-                    let verb = if existing.is_some() { "update" } else { "create" };
+                    let verb = if existing.is_some() {
+                        "update"
+                    } else {
+                        "create"
+                    };
                     return Err(call(verb).error(e).into());
                 }
             }
@@ -149,7 +155,8 @@ impl Holder {
 
     /// Renews the lease (a merge patch of renewTime).
     pub async fn renew(&self) -> Result<(), ClusterError> {
-        let patch = json!({"spec": {"renewTime": MicroTime(now()), "holderIdentity": self.identity}});
+        let patch =
+            json!({"spec": {"renewTime": MicroTime(now()), "holderIdentity": self.identity}});
         self.api
             .patch(
                 &self.name,

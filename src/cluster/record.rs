@@ -63,7 +63,8 @@ pub struct Record {
 
 impl Record {
     pub fn parse(text: &str) -> Result<Record, String> {
-        serde_json::from_str(text).map_err(|e| format!("annotation {STATE} is not a rollout record: {e}"))
+        serde_json::from_str(text)
+            .map_err(|e| format!("annotation {STATE} is not a rollout record: {e}"))
     }
 
     /// Merge patch writing this record on the Deployment.
@@ -123,7 +124,9 @@ mod tests {
             reason: None,
         };
         let patch = r.patch();
-        let text = patch["metadata"]["annotations"][STATE].as_str().expect("text");
+        let text = patch["metadata"]["annotations"][STATE]
+            .as_str()
+            .expect("text");
         assert_eq!(Record::parse(text).expect("parse"), r);
         assert!(Record::parse("{}").is_err());
     }

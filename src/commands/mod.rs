@@ -3,6 +3,7 @@
 pub mod bench_api;
 pub mod bench_ingress;
 pub mod bench_pods;
+pub mod rollout;
 pub mod sim_components;
 pub mod sim_traffic;
 pub mod sim_up;
@@ -10,7 +11,25 @@ pub mod strategies;
 
 use crate::cli::{BenchCommand, Command, SimCommand};
 
-/// Runs one subcommand.
+/// Runs the command line; the result is the exit code, or an error with its exit code.
+pub async fn main(cli: &crate::cli::Cli) -> Result<i32, rollout::Exit> {
+    match &cli.command {
+        None => rollout::run(&cli.run).await,
+        Some(Command::Plan(a)) => rollout::plan(a).await,
+        Some(Command::Status { app, watch }) => rollout::status(app, *watch).await,
+        Some(Command::Promote { app, full }) => rollout::promote(app, *full).await,
+        Some(Command::Abort { app }) => rollout::abort(app).await,
+        Some(Command::Resume { app }) => rollout::resume(app).await,
+        Some(Command::Undo { app, to_revision }) => rollout::undo(app, *to_revision).await,
+        Some(Command::History { app }) => rollout::history(app).await,
+        Some(other) => run(other).await.map(|()| 0).map_err(|e| rollout::Exit {
+            code: 1,
+            message: format!("{e:#}"),
+        }),
+    }
+}
+
+/// Runs one of the other subcommands.
 pub async fn run(command: &Command) -> anyhow::Result<()> {
     match command {
         Command::Sim(SimCommand::Up(args)) => sim_up::run(args).await,
@@ -22,5 +41,6 @@ pub async fn run(command: &Command) -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Pods(args)) => bench_pods::run(args).await,
         Command::Bench(BenchCommand::Ingress(args)) => bench_ingress::run(args).await,
         Command::Strategies(args) => strategies::run(args),
+        _ => anyhow::bail!("not handled here"),
     }
 }

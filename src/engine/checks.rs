@@ -49,8 +49,11 @@ impl Measurer {
 
     async fn ingress_base(&self) -> Option<(String, Option<String>)> {
         let ingress_name = self.plan.names.ingress.as_deref()?;
-        let ingress: k8s_openapi::api::networking::v1::Ingress =
-            self.cluster.get_opt("ingresses", ingress_name).await.ok()??;
+        let ingress: k8s_openapi::api::networking::v1::Ingress = self
+            .cluster
+            .get_opt("ingresses", ingress_name)
+            .await
+            .ok()??;
         let host = ingress
             .spec
             .as_ref()
@@ -99,8 +102,10 @@ impl Measurer {
             // Through the ingress the way users come, when it can target the version.
             Via::Auto => {
                 self.plan.names.ingress.is_some()
-                    && (version == VersionRef::Stable && !routed || version == VersionRef::New && routed)
-                    || self.plan.router == RouterKind::Deployment && self.plan.names.ingress.is_some()
+                    && (version == VersionRef::Stable && !routed
+                        || version == VersionRef::New && routed)
+                    || self.plan.router == RouterKind::Deployment
+                        && self.plan.names.ingress.is_some()
             }
         };
         if !through_ingress {
@@ -141,7 +146,11 @@ impl Measurer {
     }
 
     /// One measurement of `check` (`comparer` keeps a comparison's window between calls).
-    pub(crate) async fn measure(&self, check: &Check, comparer: &mut Option<Comparer>) -> Measurement {
+    pub(crate) async fn measure(
+        &self,
+        check: &Check,
+        comparer: &mut Option<Comparer>,
+    ) -> Measurement {
         match &check.kind {
             CheckKind::Probe(p) => match self.new_pods().await {
                 Ok(pods) => probe::evaluate(&check.name, p, &pods, jiff::Timestamp::now()),
@@ -188,7 +197,10 @@ impl Measurer {
             CheckKind::Compare(c) => {
                 if comparer.is_none() {
                     let Some(mut fresh) = self.comparer() else {
-                        return Measurement::error(&check.name, "no metrics to compare the versions with");
+                        return Measurement::error(
+                            &check.name,
+                            "no metrics to compare the versions with",
+                        );
                     };
                     if let Err(e) = fresh.start(&self.opts.http).await {
                         return Measurement::error(&check.name, e);
@@ -228,35 +240,41 @@ impl Engine {
     /// Runs `checks` now, all at once; fails on the first check that fails.
     pub(crate) async fn analysis(&self, step: usize, checks: &[String]) -> Result<(), String> {
         let measurer = self.measurer();
-        let runs = checks.iter().filter_map(|n| self.spec.check(n)).map(|check| {
-            let measurer = measurer.clone();
-            async move {
-                let mut tally = Tally::new(check.failure_limit, check.consecutive_error_limit);
-                let mut comparer = None;
-                if matches!(check.kind, CheckKind::Compare(_)) {
-                    // The first measurement opens the window.
-                    let m = measurer.measure(check, &mut comparer).await;
-                    if m.outcome == Outcome::Error {
-                        self.measured(Some(step), &m);
-                        tally.record(&m);
-                    }
-                    tokio::time::sleep(check.interval.std()).await;
-                }
-                for k in 0..check.count {
-                    let m = measurer.measure(check, &mut comparer).await;
-                    self.measured(Some(step), &m);
-                    if tally.record(&m) == Verdict::Failed {
-                        return Err(tally.reason.unwrap_or_default());
-                    }
-                    if k + 1 < check.count {
+        let runs = checks
+            .iter()
+            .filter_map(|n| self.spec.check(n))
+            .map(|check| {
+                let measurer = measurer.clone();
+                async move {
+                    let mut tally = Tally::new(check.failure_limit, check.consecutive_error_limit);
+                    let mut comparer = None;
+                    if matches!(check.kind, CheckKind::Compare(_)) {
+                        // The first measurement opens the window.
+                        let m = measurer.measure(check, &mut comparer).await;
+                        if m.outcome == Outcome::Error {
+                            self.measured(Some(step), &m);
+                            tally.record(&m);
+                        }
                         tokio::time::sleep(check.interval.std()).await;
                     }
+                    for k in 0..check.count {
+                        let m = measurer.measure(check, &mut comparer).await;
+                        self.measured(Some(step), &m);
+                        if tally.record(&m) == Verdict::Failed {
+                            return Err(tally.reason.unwrap_or_default());
+                        }
+                        if k + 1 < check.count {
+                            tokio::time::sleep(check.interval.std()).await;
+                        }
+                    }
+                    Ok(())
                 }
-                Ok(())
-            }
-        });
+            });
         let results = futures::future::join_all(runs).await;
-        results.into_iter().collect::<Result<Vec<()>, String>>().map(|_| ())
+        results
+            .into_iter()
+            .collect::<Result<Vec<()>, String>>()
+            .map(|_| ())
     }
 
     /// Starts the background checks; each stops the rollout when it fails.
@@ -280,14 +298,18 @@ impl Engine {
                 if let CheckKind::Probe(p) = &check.kind {
                     // Re-evaluated on every pod change, and at least every interval for the
                     // readiness deadline.
-                    let api: kube::Api<Pod> =
-                        kube::Api::namespaced(measurer.cluster.client.clone(), &measurer.plan.namespace);
+                    let api: kube::Api<Pod> = kube::Api::namespaced(
+                        measurer.cluster.client.clone(),
+                        &measurer.plan.namespace,
+                    );
                     let mut changes = watcher(api, watcher::Config::default()).boxed();
                     let mut last_summary = String::new();
                     loop {
                         let _ = tokio::time::timeout(check.interval.std(), changes.next()).await;
                         let m = match measurer.new_pods().await {
-                            Ok(pods) => probe::evaluate(&check.name, p, &pods, jiff::Timestamp::now()),
+                            Ok(pods) => {
+                                probe::evaluate(&check.name, p, &pods, jiff::Timestamp::now())
+                            }
                             Err(e) => Measurement::error(&check.name, e),
                         };
                         // Only failures count for each pod change; passes once per summary.

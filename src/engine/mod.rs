@@ -4,8 +4,8 @@
 //! then the temporary objects removed.
 
 mod checks;
-pub mod start;
 mod restore;
+pub mod start;
 mod steps;
 
 use std::sync::Arc;
@@ -164,7 +164,11 @@ impl Engine {
     /// Writes the record on the app's Deployment.
     pub(crate) async fn save(&self) -> Result<(), ClusterError> {
         self.cluster
-            .merge("deployments", &self.plan.names.deployment, &self.record.patch())
+            .merge(
+                "deployments",
+                &self.plan.names.deployment,
+                &self.record.patch(),
+            )
             .await
     }
 
@@ -326,7 +330,11 @@ impl Engine {
         });
         if let Err(e) = self
             .cluster
-            .merge("deployments", &self.plan.names.deployment, &record::clear_patch(&last))
+            .merge(
+                "deployments",
+                &self.plan.names.deployment,
+                &record::clear_patch(&last),
+            )
             .await
         {
             self.note(format!("could not clear the rollout record: {e}"));
@@ -351,9 +359,12 @@ impl Engine {
         let name = self.plan.names.deployment.clone();
         let stopper = self.stopper();
         tokio::spawn(async move {
-            let wait = cluster.wait_deployment(&name, Duration::from_secs(365 * 86400), "abort", |d, _| {
-                Ok(crate::cluster::api::annotation(&d.metadata, record::ABORT).map(|_| ()))
-            });
+            let wait = cluster.wait_deployment(
+                &name,
+                Duration::from_secs(365 * 86400),
+                "abort",
+                |d, _| Ok(crate::cluster::api::annotation(&d.metadata, record::ABORT).map(|_| ())),
+            );
             if wait.await.is_ok() {
                 stopper.stop(Stop::Aborted);
             }
@@ -364,6 +375,9 @@ impl Engine {
 fn is_skippable(step: &Step) -> bool {
     matches!(
         step,
-        Step::Pause { .. } | Step::WaitForPromotion | Step::Analysis { .. } | Step::Experiment { .. }
+        Step::Pause { .. }
+            | Step::WaitForPromotion
+            | Step::Analysis { .. }
+            | Step::Experiment { .. }
     )
 }

@@ -42,7 +42,8 @@ impl Engine {
                 }
             }
             RouterKind::GatewayApi => {
-                if let (Some(route), Some(rules)) = (&names.http_route, &self.record.saved.route_rules)
+                if let (Some(route), Some(rules)) =
+                    (&names.http_route, &self.record.saved.route_rules)
                 {
                     self.cluster
                         .merge(
@@ -61,7 +62,9 @@ impl Engine {
     pub(crate) async fn remove_new(&mut self) -> Result<(), ClusterError> {
         let names = self.plan.names.clone();
         if self.plan.creates_new() {
-            self.cluster.delete("deployments", &names.new_deployment).await?;
+            self.cluster
+                .delete("deployments", &names.new_deployment)
+                .await?;
             // The new pods carry the app's selector labels plus the role.
             let stable = self.cluster.deployment(&names.deployment).await?;
             let mut role_selector = crate::cluster::api::selector_query(&stable);
@@ -119,7 +122,9 @@ impl Engine {
                 json!({"op": "replace", "path": "/spec/replicas", "value": saved.replicas}),
             ];
             if !saved.strategy.is_null() {
-                ops.push(json!({"op": "replace", "path": "/spec/strategy", "value": saved.strategy}));
+                ops.push(
+                    json!({"op": "replace", "path": "/spec/strategy", "value": saved.strategy}),
+                );
             }
             self.cluster.json_patch(&name, Value::Array(ops)).await?;
         }

@@ -112,12 +112,22 @@ pub async fn target(cluster: &Cluster, app: Option<&str>) -> Result<Target, Star
         })
         .collect();
     let routes = cluster.http_routes().await?;
-    target::discover(&cluster.namespace, app, deployments, services, ingresses, routes)
-        .map_err(|e| StartError::BadInput(e.to_string()))
+    target::discover(
+        &cluster.namespace,
+        app,
+        deployments,
+        services,
+        ingresses,
+        routes,
+    )
+    .map_err(|e| StartError::BadInput(e.to_string()))
 }
 
 fn is_nginx(i: &Ingress) -> bool {
-    let class = i.spec.as_ref().and_then(|s| s.ingress_class_name.as_deref());
+    let class = i
+        .spec
+        .as_ref()
+        .and_then(|s| s.ingress_class_name.as_deref());
     let annotation = i
         .metadata
         .annotations
@@ -149,17 +159,28 @@ pub async fn prepare(
         Some(c) => containers.iter().find(|x| &x.name == c).ok_or_else(|| {
             StartError::BadInput(format!(
                 "Deployment {app:?} has no container {c:?} (it has: {})",
-                containers.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+                containers
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ))
         })?,
         None => match containers.as_slice() {
             [one] => one,
-            [] => return Err(StartError::BadInput(format!("Deployment {app:?} has no containers"))),
+            [] => {
+                return Err(StartError::BadInput(format!(
+                    "Deployment {app:?} has no containers"
+                )));
+            }
             many => {
                 return Err(StartError::BadInput(format!(
                     "Deployment {app:?} has {} containers ({}); name one with --container",
                     many.len(),
-                    many.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+                    many.iter()
+                        .map(|c| c.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )));
             }
         },
@@ -181,7 +202,10 @@ pub async fn prepare(
         from_image,
         to_image,
         replicas: d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
-        service: target.services.first().and_then(|s| s.metadata.name.clone()),
+        service: target
+            .services
+            .first()
+            .and_then(|s| s.metadata.name.clone()),
         ingress: ingress.and_then(|i| i.metadata.name.clone()),
         ingress_is_nginx: ingress.is_some_and(is_nginx),
         http_route: target
@@ -332,9 +356,9 @@ pub async fn recorded(
     let holder = loop {
         match Holder::acquire(cluster.client.clone(), &cluster.namespace, app, &identity).await {
             Ok(h) => break h,
-            Err(LeaseError::Held { remaining, holder, .. })
-                if tokio::time::Instant::now() + remaining < deadline =>
-            {
+            Err(LeaseError::Held {
+                remaining, holder, ..
+            }) if tokio::time::Instant::now() + remaining < deadline => {
                 sink.emit(&crate::report::Event::Note {
                     message: format!(
                         "waiting {}s for the lease held by {holder} to expire",
@@ -346,7 +370,15 @@ pub async fn recorded(
             Err(e) => return Err(e.into()),
         }
     };
-    Ok(Engine::new(cluster, spec, plan, record, sink, opts, Arc::new(holder)))
+    Ok(Engine::new(
+        cluster,
+        spec,
+        plan,
+        record,
+        sink,
+        opts,
+        Arc::new(holder),
+    ))
 }
 
 /// `rollout resume`: go on from the recorded step.
@@ -390,7 +422,9 @@ pub async fn abort(
 pub async fn promote(cluster: &Cluster, app: &str, full: bool) -> Result<(), StartError> {
     let d = cluster.deployment(app).await?;
     if record::of(&d).is_none() {
-        return Err(StartError::BadInput(format!("no rollout of {app:?} is recorded")));
+        return Err(StartError::BadInput(format!(
+            "no rollout of {app:?} is recorded"
+        )));
     }
     let how = if full { "full" } else { "next" };
     cluster

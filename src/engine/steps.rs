@@ -176,7 +176,11 @@ impl Engine {
         spec["replicas"] = json!(replicas);
         spec["selector"]["matchLabels"][ROLE_LABEL] = json!(role);
         spec["template"]["metadata"]["labels"][ROLE_LABEL] = json!(role);
-        set_image(&mut spec["template"], &self.plan.container, &self.plan.to_image)?;
+        set_image(
+            &mut spec["template"],
+            &self.plan.container,
+            &self.plan.to_image,
+        )?;
         let object = json!({
             "apiVersion": "apps/v1",
             "kind": "Deployment",

@@ -101,9 +101,7 @@ impl Comparer {
                 .last
                 .as_ref()
                 .and_then(|s| s.served_by(&self.namespace, service));
-            let after = now
-                .served_by(&self.namespace, service)
-                .unwrap_or_default();
+            let after = now.served_by(&self.namespace, service).unwrap_or_default();
             metrics::window(before.as_ref(), &after)
         };
         let windows = (side(&self.new_service), side(&self.stable_service));
@@ -129,10 +127,7 @@ impl Comparer {
             self.prometheus_counters(http, address, &self.stable_service, range),
         )?;
         self.since = Some(began);
-        Ok((
-            metrics::window(None, &new),
-            metrics::window(None, &stable),
-        ))
+        Ok((metrics::window(None, &new), metrics::window(None, &stable)))
     }
 
     /// One Service's requests, 5xx answers and duration buckets over the last `range` seconds.
@@ -147,10 +142,7 @@ impl Comparer {
             served_selector(metric, &self.namespace, service, extra, range)
         };
         let requests = format!("sum({})", served(metrics::REQUESTS, ""));
-        let errors = format!(
-            "sum({})",
-            served(metrics::REQUESTS, r#",status=~"5..""#)
-        );
+        let errors = format!("sum({})", served(metrics::REQUESTS, r#",status=~"5..""#));
         let buckets = format!(
             "sum by (le) ({})",
             served(&format!("{}_bucket", metrics::REQUEST_DURATION), "")
@@ -183,7 +175,13 @@ impl Comparer {
 /// `increase(metric{...}[Ns])` of the requests `service` served: its own series (empty
 /// `canary` label) or those of an ingress-nginx canary upstream `<namespace>-<service>-<port>`.
 /// `or` unites the two (their label sets differ in `canary`).
-fn served_selector(metric: &str, namespace: &str, service: &str, extra: &str, range: u64) -> String {
+fn served_selector(
+    metric: &str,
+    namespace: &str,
+    service: &str,
+    extra: &str,
+    range: u64,
+) -> String {
     let ns = promql_string(namespace);
     let own = promql_string(service);
     let upstream = promql_string(&format!(
@@ -270,7 +268,10 @@ pub fn judge(name: &str, compare: &Compare, new: &Window, stable: &Window) -> Me
                     new.requests,
                     stable.requests
                 );
-                (label, error_rate_verdict(compare, new_counts, stable_counts))
+                (
+                    label,
+                    error_rate_verdict(compare, new_counts, stable_counts),
+                )
             }
             CompareMetric::Latency => {
                 let label = match (new_p50, stable_p50) {

@@ -235,10 +235,7 @@ async fn send_reqwest(
             Ok(Some(chunk)) => keep(&mut body, &chunk),
             Ok(None) => break,
             Err(e) => {
-                problem = Some(format!(
-                    "reading the body: {}",
-                    describe_reqwest(&e, check)
-                ));
+                problem = Some(format!("reading the body: {}", describe_reqwest(&e, check)));
                 break;
             }
         }
@@ -526,7 +523,10 @@ mod tests {
         let attempts: Vec<Attempt> = (0..10).map(|_| answered(12, None)).collect();
         let m = summarize("smoke", &check(), &attempts);
         assert_eq!(m.outcome, Outcome::Pass);
-        assert_eq!(m.summary, "10/10 ok, success 100% (>= 90%), p95 12ms (< 300ms)");
+        assert_eq!(
+            m.summary,
+            "10/10 ok, success 100% (>= 90%), p95 12ms (< 300ms)"
+        );
         assert_eq!(m.figures["requests"], 10.0);
         assert_eq!(m.figures["ok"], 10.0);
         assert_eq!(m.figures["success_rate"], 100.0);

@@ -117,8 +117,8 @@ pub fn parse(text: &str) -> Result<Snapshot, String> {
             .split_whitespace()
             .next()
             .ok_or_else(|| at(format!("`{name}` has no value")))?;
-        let value = parse_float(value_text)
-            .ok_or_else(|| at(format!("`{value_text}` is not a number")))?;
+        let value =
+            parse_float(value_text).ok_or_else(|| at(format!("`{value_text}` is not a number")))?;
         let count = to_count(value)
             .ok_or_else(|| at(format!("`{value_text}` is not a count of requests")))?;
         let label = |n: &str| {
@@ -271,7 +271,9 @@ pub fn window(before: Option<&ServiceCounters>, after: &ServiceCounters) -> Wind
     for &(le, n) in &after.buckets {
         // Cumulative counts never go down along `le`; extrapolated ones (Prometheus'
         // `increase()`) can, by rounding, and must not make a negative bucket.
-        let cumulative = n.saturating_sub(bucket_of(before, le)).max(cumulative_before);
+        let cumulative = n
+            .saturating_sub(bucket_of(before, le))
+            .max(cumulative_before);
         let in_bucket = cumulative - cumulative_before;
         cumulative_before = cumulative;
         let sample = if le.is_finite() {
@@ -300,15 +302,22 @@ pub async fn scrape(http: &reqwest::Client, url: &str) -> Result<Snapshot, Strin
         .timeout(SCRAPE_TIMEOUT)
         .send()
         .await
-        .map_err(|e| format!("cannot read metrics from {url}: {}", super::format::error_chain(&e)))?;
+        .map_err(|e| {
+            format!(
+                "cannot read metrics from {url}: {}",
+                super::format::error_chain(&e)
+            )
+        })?;
     let status = resp.status();
     if !status.is_success() {
         return Err(format!("metrics at {url} answered {status}"));
     }
-    let text = resp
-        .text()
-        .await
-        .map_err(|e| format!("cannot read metrics from {url}: {}", super::format::error_chain(&e)))?;
+    let text = resp.text().await.map_err(|e| {
+        format!(
+            "cannot read metrics from {url}: {}",
+            super::format::error_chain(&e)
+        )
+    })?;
     parse(&text).map_err(|e| format!("metrics at {url}: {e}"))
 }
 
@@ -387,17 +396,15 @@ process_cpu_seconds_total 12.5
     fn malformed_lines_of_read_metrics_are_errors() {
         let e = parse("nginx_ingress_controller_requests{service=\"web} 3\n").unwrap_err();
         assert!(e.starts_with("line 1:"), "{e}");
-        let e = parse("# c\nnginx_ingress_controller_requests{service=\"web\"} many\n")
-            .unwrap_err();
+        let e =
+            parse("# c\nnginx_ingress_controller_requests{service=\"web\"} many\n").unwrap_err();
         assert_eq!(e, "line 2: `many` is not a number");
         let e = parse("nginx_ingress_controller_requests{service=\"web\"}\n").unwrap_err();
         assert!(e.contains("has no value"), "{e}");
         let e = parse("nginx_ingress_controller_requests{service=\"web\"} -1\n").unwrap_err();
         assert!(e.contains("not a count"), "{e}");
-        let e = parse(
-            "nginx_ingress_controller_request_duration_seconds_bucket{le=\"soon\"} 1\n",
-        )
-        .unwrap_err();
+        let e = parse("nginx_ingress_controller_request_duration_seconds_bucket{le=\"soon\"} 1\n")
+            .unwrap_err();
         assert!(e.contains("le=\"soon\""), "{e}");
     }
 

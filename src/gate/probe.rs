@@ -142,20 +142,39 @@ mod tests {
 
     #[test]
     fn ready_pods_pass_with_their_figures() {
-        let m = evaluate("probes", &check(), &[pod(true, 0, None), pod(false, 0, None)], at(5));
+        let m = evaluate(
+            "probes",
+            &check(),
+            &[pod(true, 0, None), pod(false, 0, None)],
+            at(5),
+        );
         assert_eq!(m.outcome, Outcome::Pass);
         assert_eq!(m.summary, "1/2 new pods ready, 0 restarts");
     }
 
     #[test]
     fn crash_loops_pull_errors_restarts_and_deadlines_fail() {
-        let m = evaluate("probes", &check(), &[pod(false, 2, Some("CrashLoopBackOff"))], at(5));
+        let m = evaluate(
+            "probes",
+            &check(),
+            &[pod(false, 2, Some("CrashLoopBackOff"))],
+            at(5),
+        );
         assert_eq!(m.outcome, Outcome::Fail);
         assert!(m.summary.contains("CrashLoopBackOff"), "{}", m.summary);
-        let m = evaluate("probes", &check(), &[pod(false, 0, Some("ErrImagePull"))], at(5));
+        let m = evaluate(
+            "probes",
+            &check(),
+            &[pod(false, 0, Some("ErrImagePull"))],
+            at(5),
+        );
         assert!(m.summary.contains("ErrImagePull"));
         let m = evaluate("probes", &check(), &[pod(true, 1, None)], at(5));
-        assert!(m.summary.contains("restarted 1 time(s) (max 0)"), "{}", m.summary);
+        assert!(
+            m.summary.contains("restarted 1 time(s) (max 0)"),
+            "{}",
+            m.summary
+        );
         let m = evaluate("probes", &check(), &[pod(false, 0, None)], at(61));
         assert!(m.summary.contains("not ready after 1m"), "{}", m.summary);
     }

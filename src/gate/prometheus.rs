@@ -124,9 +124,15 @@ pub async fn measure(
         Ok(Some(value)) => {
             let shown = format::value(value);
             let (outcome, summary) = if check.condition.holds_f64(value) {
-                (Outcome::Pass, format!("value {shown} ({})", check.condition))
+                (
+                    Outcome::Pass,
+                    format!("value {shown} ({})", check.condition),
+                )
             } else {
-                (Outcome::Fail, format!("value {shown} (needs {})", check.condition))
+                (
+                    Outcome::Fail,
+                    format!("value {shown} (needs {})", check.condition),
+                )
             };
             Measurement::new(name, outcome, summary).figure("value", value)
         }
@@ -151,12 +157,19 @@ async fn run(http: &reqwest::Client, address: &str, promql: &str) -> Result<Quer
         .timeout(QUERY_TIMEOUT)
         .send()
         .await
-        .map_err(|e| format!("cannot reach Prometheus at {address}: {}", format::error_chain(&e)))?;
+        .map_err(|e| {
+            format!(
+                "cannot reach Prometheus at {address}: {}",
+                format::error_chain(&e)
+            )
+        })?;
     let status = resp.status();
-    let body = resp
-        .text()
-        .await
-        .map_err(|e| format!("cannot read Prometheus' answer: {}", format::error_chain(&e)))?;
+    let body = resp.text().await.map_err(|e| {
+        format!(
+            "cannot read Prometheus' answer: {}",
+            format::error_chain(&e)
+        )
+    })?;
     parse_response(status.as_u16(), &body)
 }
 
@@ -278,7 +291,10 @@ mod tests {
         assert_eq!(v[0], 12.5);
         assert!(v[1].is_nan());
         let empty = r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#;
-        assert_eq!(value_of(parse_response(200, empty)).unwrap(), Vec::<f64>::new());
+        assert_eq!(
+            value_of(parse_response(200, empty)).unwrap(),
+            Vec::<f64>::new()
+        );
         let scalar = r#"{"status":"success","data":{"resultType":"scalar","result":[1.5,"+Inf"]}}"#;
         assert_eq!(
             value_of(parse_response(200, scalar)).unwrap(),

@@ -2,5 +2,11 @@
 //! progress on stderr, as JSON Lines on stdout (`--output json`), and as a final summary.
 
 pub mod event;
+pub mod json;
+pub mod progress;
+pub mod summary;
 
 pub use event::{Event, Finish, Sink, StepState};
+pub use json::JsonLines;
+pub use progress::Progress;
+pub use summary::summary;

@@ -4,7 +4,7 @@
 use super::Ctx;
 use crate::plan::Step;
 use crate::spec::{Ab, MatchOn, SpecError};
-use crate::traffic::{Capability, RouteMatch, Routing, RouterKind};
+use crate::traffic::{Capability, RouteMatch, RouterKind, Routing};
 
 pub(crate) fn steps(ctx: &mut Ctx, s: &Ab) -> Result<Vec<Step>, SpecError> {
     ctx.require_service()?;
@@ -44,10 +44,7 @@ pub(crate) fn experiment_steps(
     compare: &crate::spec::Compare,
     promote: crate::spec::Promote,
 ) -> Result<Vec<Step>, SpecError> {
-    ctx.require(
-        Capability::PerVersionMetrics,
-        "to compare the two versions",
-    )?;
+    ctx.require(Capability::PerVersionMetrics, "to compare the two versions")?;
     if !ctx.input.metrics {
         return Err(ctx.spec.error_at(
             "compare",

@@ -11,7 +11,10 @@ pub(crate) fn steps(ctx: &mut Ctx, s: &Canary) -> Result<Vec<Step>, SpecError> {
     ctx.require_service()?;
     let exact = ctx.router.can(Capability::Weights);
     if !exact {
-        ctx.require(Capability::ApproximateWeights, "to send a share of requests")?;
+        ctx.require(
+            Capability::ApproximateWeights,
+            "to send a share of requests",
+        )?;
         ctx.notes.push(format!(
             "router {}: a weight is the share of pods, so with {} replicas it is approximate",
             ctx.router, ctx.input.replicas

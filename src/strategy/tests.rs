@@ -69,7 +69,11 @@ fn strategies_that_need_a_service_say_so() {
     let mut i = input(false, false, false);
     i.service = None;
     let e = plan(&builtin("blue-green"), &i).expect_err("no service");
-    assert!(e.to_string().contains("no Service in namespace \"prod\" selects the pods of Deployment \"web\""), "{e}");
+    assert!(
+        e.to_string()
+            .contains("no Service in namespace \"prod\" selects the pods of Deployment \"web\""),
+        "{e}"
+    );
     assert!(plan(&builtin("rolling"), &i).is_ok());
 }
 

@@ -9,7 +9,11 @@ use serde_json::{Value, json};
 use super::{RouteMatch, Routing};
 
 fn points_at(backend: &Value, service: &str) -> bool {
-    backend.get("kind").and_then(Value::as_str).unwrap_or("Service") == "Service"
+    backend
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or("Service")
+        == "Service"
         && backend.get("name").and_then(Value::as_str) == Some(service)
 }
 
@@ -39,7 +43,12 @@ fn header_match(m: &RouteMatch) -> Value {
 
 /// The rules of the HTTPRoute for `routing`, built from `original` (the route's
 /// `spec.rules` before the rollout).
-pub fn rules(original: &Value, stable_service: &str, new_service: &str, routing: &Routing) -> Value {
+pub fn rules(
+    original: &Value,
+    stable_service: &str,
+    new_service: &str,
+    routing: &Routing,
+) -> Value {
     let Some(rules) = original.as_array() else {
         return original.clone();
     };

@@ -11,7 +11,11 @@ const PREFIX: &str = "nginx.ingress.kubernetes.io/";
 
 /// Why a routing cannot be expressed with ingress-nginx annotations.
 pub fn unsupported(routing: &Routing) -> Option<String> {
-    let headers = routing.matches.iter().filter(|m| m.header.is_some()).count();
+    let headers = routing
+        .matches
+        .iter()
+        .filter(|m| m.header.is_some())
+        .count();
     let cookies: Vec<&RouteMatch> = routing
         .matches
         .iter()
@@ -73,8 +77,8 @@ pub fn canary_ingress(
     routing: &Routing,
 ) -> Value {
     let namespace = stable.metadata.namespace.clone().unwrap_or_default();
-    let mut spec = serde_json::to_value(stable.spec.clone().unwrap_or_default())
-        .unwrap_or_else(|_| json!({}));
+    let mut spec =
+        serde_json::to_value(stable.spec.clone().unwrap_or_default()).unwrap_or_else(|_| json!({}));
     retarget(&mut spec, stable_service, new_service);
     let mut metadata = super::owned_metadata(name, &namespace, app);
     metadata["annotations"] = Value::Object(annotations(routing));
@@ -142,7 +146,14 @@ mod tests {
             matches: vec![RouteMatch::header("X-Canary", "always")],
             mirror_percent: None,
         };
-        let c = canary_ingress(&stable(), "web-canary", "web", "web", "web-canary", &routing);
+        let c = canary_ingress(
+            &stable(),
+            "web-canary",
+            "web",
+            "web",
+            "web-canary",
+            &routing,
+        );
         assert_eq!(c["metadata"]["name"], "web-canary");
         assert_eq!(c["metadata"]["namespace"], "prod");
         assert!(c["metadata"].get("uid").is_none() && c.get("status").is_none());
@@ -153,8 +164,14 @@ mod tests {
         let a = &c["metadata"]["annotations"];
         assert_eq!(a["nginx.ingress.kubernetes.io/canary"], "true");
         assert_eq!(a["nginx.ingress.kubernetes.io/canary-weight"], "10");
-        assert_eq!(a["nginx.ingress.kubernetes.io/canary-by-header"], "X-Canary");
-        assert!(a.get("nginx.ingress.kubernetes.io/canary-by-header-value").is_none());
+        assert_eq!(
+            a["nginx.ingress.kubernetes.io/canary-by-header"],
+            "X-Canary"
+        );
+        assert!(
+            a.get("nginx.ingress.kubernetes.io/canary-by-header-value")
+                .is_none()
+        );
     }
 
     #[test]

@@ -45,7 +45,10 @@ pub async fn deploy_web(tc: &TestCluster, image: &str, replicas: i32, front: Fro
         .await
         .expect("create deployment");
     Api::<Service>::namespaced(c.clone(), "default")
-        .create(&PostParams::default(), &super::app_service("web", json!({"app": "web"})))
+        .create(
+            &PostParams::default(),
+            &super::app_service("web", json!({"app": "web"})),
+        )
         .await
         .expect("create service");
     match front {
@@ -75,7 +78,9 @@ pub async fn deploy_web(tc: &TestCluster, image: &str, replicas: i32, front: Fro
                           "backendRefs": [{"name": "web", "port": 80}]}]}
             }))
             .expect("route");
-            api.create(&PostParams::default(), &r).await.expect("create route");
+            api.create(&PostParams::default(), &r)
+                .await
+                .expect("create route");
         }
     }
     wait_rolled_out(tc, "web").await;
@@ -83,16 +88,20 @@ pub async fn deploy_web(tc: &TestCluster, image: &str, replicas: i32, front: Fro
 
 pub async fn wait_rolled_out(tc: &TestCluster, name: &str) {
     let api: Api<Deployment> = Api::namespaced(tc.client.clone(), "default");
-    super::eventually(&format!("{name} rolled out"), Duration::from_secs(30), || async {
-        let d = api.get(name).await.ok()?;
-        let s = d.status?;
-        let want = d.spec?.replicas?;
-        (s.observed_generation >= d.metadata.generation
-            && s.updated_replicas == Some(want)
-            && s.available_replicas == Some(want)
-            && s.replicas == Some(want))
-        .then_some(())
-    })
+    super::eventually(
+        &format!("{name} rolled out"),
+        Duration::from_secs(30),
+        || async {
+            let d = api.get(name).await.ok()?;
+            let s = d.status?;
+            let want = d.spec?.replicas?;
+            (s.observed_generation >= d.metadata.generation
+                && s.updated_replicas == Some(want)
+                && s.available_replicas == Some(want)
+                && s.replicas == Some(want))
+            .then_some(())
+        },
+    )
     .await;
 }
 
@@ -105,7 +114,10 @@ impl Sink for Events {
         if std::env::var_os("ROLLOUT_TEST_VERBOSE").is_some() {
             eprintln!("{}", serde_json::to_string(event).unwrap_or_default());
         }
-        self.0.lock().expect("events").push((Instant::now(), event.clone()));
+        self.0
+            .lock()
+            .expect("events")
+            .push((Instant::now(), event.clone()));
     }
 }
 
@@ -214,12 +226,11 @@ pub async fn leftovers(tc: &TestCluster) -> serde_json::Value {
 
 /// Pods left that are not the `web` Deployment's.
 pub async fn stray_pods(tc: &TestCluster) -> Vec<String> {
-    let pods: Vec<k8s_openapi::api::core::v1::Pod> =
-        Api::namespaced(tc.client.clone(), "default")
-            .list(&Default::default())
-            .await
-            .expect("list")
-            .items;
+    let pods: Vec<k8s_openapi::api::core::v1::Pod> = Api::namespaced(tc.client.clone(), "default")
+        .list(&Default::default())
+        .await
+        .expect("list")
+        .items;
     pods.iter()
         .filter(|p| {
             p.metadata
