@@ -354,6 +354,9 @@ impl Engine {
             return Err("no metrics to compare the versions with".into());
         };
         comparer.start(&self.opts.http).await?;
+        // Every measurement covers the whole experiment so far (a copy of the comparer
+        // started at its beginning): the verdict grows firmer as requests add up.
+        let baseline = comparer;
         let interval = self.spec.analysis.interval.std().min(duration.std());
         let end = tokio::time::Instant::now() + duration.std();
         let mut passes = 0;
@@ -364,7 +367,10 @@ impl Engine {
                 break;
             }
             tokio::time::sleep(interval.min(end - now)).await;
-            let m = comparer.measure("compare", compare, &self.opts.http).await;
+            let m = baseline
+                .clone()
+                .measure("compare", compare, &self.opts.http)
+                .await;
             self.measured(Some(step), &m);
             match m.outcome {
                 Outcome::Fail if promote != Promote::Always => {

@@ -461,6 +461,7 @@ impl<R: Resolve> Handler<R> {
                 &forwarded,
                 &prepared,
                 upgrade.is_some(),
+                &record.labels,
             );
         }
 
@@ -634,6 +635,7 @@ impl<R: Resolve> Handler<R> {
         headers: &HeaderMap,
         body: &PreparedBody,
         upgrade: bool,
+        labels: &RequestLabels,
     ) {
         for mirror in mirrors {
             let PreparedBody::Buffered(bytes) = body else {
@@ -661,10 +663,32 @@ impl<R: Resolve> Handler<R> {
             let client = self.client.clone();
             let metrics = self.metrics.clone();
             let limit = self.config.read_timeout;
+            // The mirror's answers are counted under its own Service (as a gateway's
+            // per-backend statistics do), so a shadow version can be compared with the
+            // primary; they never reach the client.
+            let mut labels = labels.clone();
+            labels.service = mirror.backend.service.clone();
+            labels.canary = String::new();
+            let started = Instant::now();
             tokio::spawn(async move {
                 let _permit = permit;
+                let mut record = |status: u16| {
+                    labels.status = status;
+                    let seconds = started.elapsed().as_secs_f64();
+                    metrics.observe(&Observation {
+                        labels: labels.clone(),
+                        request_seconds: seconds,
+                        upstream_header_seconds: Some(seconds),
+                        upstream_response_seconds: Some(seconds),
+                        request_size: 0,
+                        response_size: 0,
+                        served_by: labels.service.clone(),
+                        canary: false,
+                    });
+                };
                 let outcome = match tokio::time::timeout(limit, client.request(req)).await {
                     Ok(Ok(resp)) => {
+                        let status = resp.status().as_u16();
                         // Drain the answer so the connection can be reused; ignore it otherwise.
                         let mut body = resp.into_body();
                         let _ = tokio::time::timeout(limit, async {
@@ -675,13 +699,18 @@ impl<R: Resolve> Handler<R> {
                             }
                         })
                         .await;
+                        record(status);
                         MirrorOutcome::Sent
                     }
                     Ok(Err(e)) => {
                         tracing::debug!(upstream = %addr, error = %e, "ingress: mirror failed");
+                        record(502);
                         MirrorOutcome::Failed
                     }
-                    Err(_) => MirrorOutcome::Failed,
+                    Err(_) => {
+                        record(504);
+                        MirrorOutcome::Failed
+                    }
                 };
                 metrics.mirror(outcome);
             });
