@@ -24,10 +24,7 @@ pub fn name(app: &str) -> String {
 /// Who this process is: `user@host (pid N)`.
 pub fn identity() -> String {
     let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-    let host = std::fs::read_to_string("/etc/hostname")
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_else(|_| "localhost".into());
-    format!("{user}@{host} (pid {})", std::process::id())
+    format!("{user}@{} (pid {})", hostname(), std::process::id())
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -49,10 +46,33 @@ fn now() -> jiff::Timestamp {
     jiff::Timestamp::now()
 }
 
-/// Time left on a lease held by someone, `None` when it is free or expired.
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+/// Whether `holder` names a process on this machine that no longer runs (killed), so its
+/// lease need not be waited out.
+fn is_dead_here(holder: &str) -> bool {
+    let Some((who, pid)) = holder.rsplit_once(" (pid ") else {
+        return false;
+    };
+    let Some(pid) = pid.strip_suffix(')').and_then(|p| p.parse::<u32>().ok()) else {
+        return false;
+    };
+    let on_this_host = who.rsplit_once('@').is_some_and(|(_, host)| host == hostname());
+    on_this_host && pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Time left on a lease held by a live holder, `None` when it is free, expired, or held by
+/// a process of this machine that has died.
 fn remaining(lease: &Lease) -> Option<(String, Duration)> {
     let spec = lease.spec.as_ref()?;
     let holder = spec.holder_identity.clone().filter(|h| !h.is_empty())?;
+    if is_dead_here(&holder) {
+        return None;
+    }
     let renewed = spec.renew_time.as_ref().or(spec.acquire_time.as_ref())?.0;
     let secs = i64::from(spec.lease_duration_seconds.unwrap_or(15));
     let expires = renewed

@@ -121,8 +121,11 @@ pub fn discover(
             else {
                 return false;
             };
+            // A rollout in progress pins the Service on pod-template-hash, a label the
+            // template does not carry: it still selects the app.
             let map: serde_json::Map<String, Value> = sel
                 .iter()
+                .filter(|(k, _)| k.as_str() != "pod-template-hash")
                 .map(|(k, v)| (k.clone(), Value::String(v.clone())))
                 .collect();
             LabelSelector::from_map(&map).matches(Some(&pod_labels))

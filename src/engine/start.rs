@@ -149,6 +149,20 @@ pub async fn prepare(
     let target = target(cluster, req.app.as_deref()).await?;
     let d = &target.deployment;
     let app = d.metadata.name.clone().unwrap_or_default();
+    if let Some(r) = record::of(d) {
+        let step = r.map(|r| r.step + 1).unwrap_or(0);
+        if let Some((holder, left)) =
+            lease::current(cluster.client.clone(), &cluster.namespace, &app).await?
+        {
+            return Err(StartError::Failed(format!(
+                "another rollout of {app:?} is running (step {step}), held by {holder} (lease renewed within the last {}s); wait for it, or stop it with `rollout abort {app}`",
+                lease::DURATION.saturating_sub(left).as_secs()
+            )));
+        }
+        return Err(StartError::BadInput(format!(
+            "a rollout of {app:?} is already recorded (step {step}); continue it with `rollout resume {app}` or roll it back with `rollout abort {app}`"
+        )));
+    }
     let containers = d
         .spec
         .as_ref()
@@ -238,13 +252,6 @@ pub async fn begin(
 ) -> Result<Engine, StartError> {
     let (spec, plan, target, input) = prepare(&cluster, req, &opts).await?;
     let d = &target.deployment;
-    if let Some(r) = record::of(d) {
-        let step = r.map(|r| r.step + 1).unwrap_or(0);
-        return Err(StartError::BadInput(format!(
-            "a rollout of {:?} is already recorded (step {step}); continue it with `rollout resume {0}` or roll it back with `rollout abort {0}`",
-            plan.names.deployment
-        )));
-    }
     match super::steps::rolled_out(d) {
         Ok(true) => {}
         Ok(false) => {
