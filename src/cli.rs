@@ -295,6 +295,15 @@ pub enum BenchCommand {
     /// Requests/s and latency through the embedded ingress proxy, and through nginx (when
     /// installed) proxying to the same pods, in the same run.
     Ingress(BenchIngressArgs),
+    /// From a failing gate to all traffic back on the stable version, through the ingress.
+    Reaction(BenchReactionArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchReactionArgs {
+    /// Rollouts to measure (each on a fresh embedded cluster).
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
 }
 
 #[derive(Debug, Args)]

@@ -28,30 +28,54 @@ analysis:
 fn rollout(tc: &TestCluster, args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_rollout"));
     c.args(args)
-        .args(["--kubeconfig", &tc.kubeconfig().display().to_string(), "-n", "default"])
-        .env("ROLLOUT_INGRESS_URL", format!("http://{}", tc.cluster.ingress().expect("ingress").addr()))
+        .args([
+            "--kubeconfig",
+            &tc.kubeconfig().display().to_string(),
+            "-n",
+            "default",
+        ])
+        .env(
+            "ROLLOUT_INGRESS_URL",
+            format!("http://{}", tc.cluster.ingress().expect("ingress").addr()),
+        )
         .stdin(Stdio::null());
     c
 }
 
 fn start(tc: &TestCluster, strategy: &str) -> Child {
-    rollout(tc, &["--strategy", strategy, "--image", "v2", "--app", "web", "--output", "json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start rollout")
+    rollout(
+        tc,
+        &[
+            "--strategy",
+            strategy,
+            "--image",
+            "v2",
+            "--app",
+            "web",
+            "--output",
+            "json",
+        ],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("start rollout")
 }
 
 /// Waits until the record says the rollout reached weight 50.
 async fn at_weight_50(tc: &TestCluster) {
     let api: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
         kube::Api::namespaced(tc.client.clone(), "default");
-    common::eventually("the rollout at weight 50", Duration::from_secs(30), || async {
-        let d = api.get("web").await.ok()?;
-        let text = d.metadata.annotations?.get("rollout.dev/state")?.clone();
-        let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-        (v["routing"]["weight"] == 50).then_some(())
-    })
+    common::eventually(
+        "the rollout at weight 50",
+        Duration::from_secs(30),
+        || async {
+            let d = api.get("web").await.ok()?;
+            let text = d.metadata.annotations?.get("rollout.dev/state")?.clone();
+            let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+            (v["routing"]["weight"] == 50).then_some(())
+        },
+    )
     .await;
 }
 
@@ -88,10 +112,17 @@ async fn ctrl_c_rolls_back_and_exits_130() {
     at_weight_50(&tc).await;
     // SIGINT, as Ctrl-C sends.
     let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-INT", &pid]).status().expect("kill").success());
-    let (code, stdout, stderr) = tokio::task::spawn_blocking(move || wait(child, Duration::from_secs(60)))
-        .await
-        .expect("join");
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    let (code, stdout, stderr) =
+        tokio::task::spawn_blocking(move || wait(child, Duration::from_secs(60)))
+            .await
+            .expect("join");
     assert_eq!(code, 130, "{stderr}");
     assert!(stdout.contains("\"event\":\"rolling-back\""), "{stdout}");
     assert_eq!(leftovers(&tc).await, clean("web:v1"));
@@ -111,7 +142,10 @@ async fn killed_then_resumed_completes_and_a_second_rollout_is_refused() {
         .expect("second");
     let text = String::from_utf8_lossy(&second.stderr);
     assert_eq!(second.status.code(), Some(1), "{text}");
-    assert!(text.contains("another rollout of \"web\" is running") && text.contains("held by"), "{text}");
+    assert!(
+        text.contains("another rollout of \"web\" is running") && text.contains("held by"),
+        "{text}"
+    );
     child.kill().expect("SIGKILL");
     let _ = child.wait();
     // The record survives the process.
@@ -122,7 +156,12 @@ async fn killed_then_resumed_completes_and_a_second_rollout_is_refused() {
     })
     .await
     .expect("join");
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(leftovers(&tc).await, clean("web:v2"));
     assert!(stray_pods(&tc).await.is_empty());
 }
@@ -142,7 +181,12 @@ async fn killed_then_aborted_rolls_back() {
     })
     .await
     .expect("join");
-    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(leftovers(&tc).await, clean("web:v1"));
     assert!(stray_pods(&tc).await.is_empty());
 }
@@ -155,10 +199,22 @@ async fn bad_input_exits_2_and_changes_nothing() {
     let bad_file = strategy_file(&tc, "bad", "strategy: canary\nsteps:\n  - setWeight: 150\n");
     for (args, expected) in [
         (vec!["--strategy", "nope", "--image", "v2"], "nope"),
-        (vec!["--strategy", bad_file.as_str(), "--image", "v2"], "bad.yaml:3:"),
-        (vec!["--strategy", "canary", "--image", "Not An Image"], "--image"),
-        (vec!["--strategy", "canary", "--image", "v2", "--app", "missing"], "no Deployment named \"missing\""),
-        (vec!["--strategy", "shadow", "--image", "v2", "--app", "web"], "request mirroring"),
+        (
+            vec!["--strategy", bad_file.as_str(), "--image", "v2"],
+            "bad.yaml:3:",
+        ),
+        (
+            vec!["--strategy", "canary", "--image", "Not An Image"],
+            "--image",
+        ),
+        (
+            vec!["--strategy", "canary", "--image", "v2", "--app", "missing"],
+            "no Deployment named \"missing\"",
+        ),
+        (
+            vec!["--strategy", "shadow", "--image", "v2", "--app", "web"],
+            "request mirroring",
+        ),
     ] {
         let out = rollout(&tc, &args).output().expect("run");
         let stderr = String::from_utf8_lossy(&out.stderr);

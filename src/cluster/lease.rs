@@ -61,8 +61,12 @@ fn is_dead_here(holder: &str) -> bool {
     let Some(pid) = pid.strip_suffix(')').and_then(|p| p.parse::<u32>().ok()) else {
         return false;
     };
-    let on_this_host = who.rsplit_once('@').is_some_and(|(_, host)| host == hostname());
-    on_this_host && pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+    let on_this_host = who
+        .rsplit_once('@')
+        .is_some_and(|(_, host)| host == hostname());
+    on_this_host
+        && pid != std::process::id()
+        && !std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
 /// Time left on a lease held by a live holder, `None` when it is free, expired, or held by
@@ -121,14 +125,14 @@ impl Holder {
             let result = match &existing {
                 None => holder.api.create(&PostParams::default(), &body).await,
                 Some(l) => {
-                    if let Some((h, left)) = remaining(l) {
-                        if h != identity {
-                            return Err(LeaseError::Held {
-                                app: app.into(),
-                                holder: h,
-                                remaining: left,
-                            });
-                        }
+                    if let Some((h, left)) = remaining(l)
+                        && h != identity
+                    {
+                        return Err(LeaseError::Held {
+                            app: app.into(),
+                            holder: h,
+                            remaining: left,
+                        });
                     }
                     holder
                         .api

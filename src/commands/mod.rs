@@ -3,6 +3,7 @@
 pub mod bench_api;
 pub mod bench_ingress;
 pub mod bench_pods;
+pub mod bench_reaction;
 pub mod rollout;
 pub mod sim_components;
 pub mod sim_traffic;
@@ -40,6 +41,7 @@ pub async fn run(command: &Command) -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Api(args)) => bench_api::run(args).await,
         Command::Bench(BenchCommand::Pods(args)) => bench_pods::run(args).await,
         Command::Bench(BenchCommand::Ingress(args)) => bench_ingress::run(args).await,
+        Command::Bench(BenchCommand::Reaction(args)) => bench_reaction::run(args).await,
         Command::Strategies(args) => strategies::run(args),
         _ => anyhow::bail!("not handled here"),
     }

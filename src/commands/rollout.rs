@@ -180,7 +180,7 @@ fn status_value(d: &Deployment) -> serde_json::Value {
         .and_then(|s| s.containers.first())
         .and_then(|c| c.image.clone());
     let running = record::of(d).and_then(Result::ok).map(|r| {
-        json!({"strategy": r.input.to_image.is_empty().then_some("").unwrap_or(&r.strategy_origin),
+        json!({"strategy": r.strategy_origin,
                "to": r.input.to_image, "from": r.input.from_image, "step": r.step + 1,
                "phase": r.phase, "weight": r.routing.weight, "startedAt": r.started_at, "reason": r.reason})
     });

@@ -83,23 +83,23 @@ impl Engine {
         if let Some(s) = &names.new_service {
             self.cluster.delete("services", s).await?;
         }
-        if self.plan.pins_service() {
-            if let Some(service) = &names.service {
-                let original = self
-                    .record
-                    .saved
-                    .service_selector
-                    .as_ref()
-                    .and_then(|s| s.get(HASH_LABEL))
-                    .cloned();
-                self.cluster
-                    .merge(
-                        "services",
-                        service,
-                        &traffic::service::pin_patch(original.as_deref()),
-                    )
-                    .await?;
-            }
+        if self.plan.pins_service()
+            && let Some(service) = &names.service
+        {
+            let original = self
+                .record
+                .saved
+                .service_selector
+                .as_ref()
+                .and_then(|s| s.get(HASH_LABEL))
+                .cloned();
+            self.cluster
+                .merge(
+                    "services",
+                    service,
+                    &traffic::service::pin_patch(original.as_deref()),
+                )
+                .await?;
         }
         Ok(())
     }

@@ -21,16 +21,16 @@ pub(crate) fn percent(points: f64) -> String {
     format!("{}%", trim_zeros(&format!("{points:.decimals$}")))
 }
 
-/// A latency given in seconds, in milliseconds: `12ms`, `3.4ms`, `0.25ms`, `1250ms`.
+/// A latency given in seconds, in milliseconds: `12ms`, `14.5ms`, `0.25ms`, `1250ms`.
 ///
 /// Milliseconds throughout (rather than switching to seconds) keep figures in one summary
-/// comparable at a glance; below 10ms a decimal is kept since fast apps live there.
+/// comparable at a glance; below 100ms a decimal is kept since fast apps live there.
 pub(crate) fn millis(seconds: f64) -> String {
     let ms = seconds * 1000.0;
     if !ms.is_finite() {
         return format!("{ms}ms");
     }
-    let text = if ms.abs() >= 10.0 {
+    let text = if ms.abs() >= 100.0 {
         format!("{ms:.0}")
     } else if ms.abs() >= 1.0 {
         trim_zeros(&format!("{ms:.1}"))
@@ -108,6 +108,7 @@ mod tests {
     fn latencies() {
         assert_eq!(millis(0.012), "12ms");
         assert_eq!(millis(0.0034), "3.4ms");
+        assert_eq!(millis(0.0145), "14.5ms");
         assert_eq!(millis(0.00025), "0.25ms");
         assert_eq!(millis(1.25), "1250ms");
         assert_eq!(millis(0.005), "5ms");
@@ -117,7 +118,7 @@ mod tests {
     fn values() {
         assert_eq!(value(42.0), "42");
         assert_eq!(value(0.0123), "0.0123");
-        assert_eq!(value(1234.5), "1234.5");
+        assert_eq!(value(1234.56), "1235");
         assert_eq!(value(3.333_333), "3.333");
         assert_eq!(value(1.5e-7), "1.500e-7");
         assert_eq!(value(f64::INFINITY), "+Inf");

@@ -31,7 +31,8 @@ pub enum Endpoint {
         headers: Vec<(String, String)>,
     },
     /// The API server's service proxy:
-    /// `/api/v1/namespaces/{namespace}/services/{service}:{port}/proxy{path}`.
+    /// `/api/v1/namespaces/{namespace}/services/{service}:{port}/proxy{path}`. Build `client`
+    /// with [`proxy_client`], so that the app's 503 answers are not retried.
     ServiceProxy {
         client: kube::Client,
         namespace: String,
@@ -65,6 +66,16 @@ pub fn client(tls_verify: bool) -> reqwest::Result<reqwest::Client> {
         .build()
 }
 
+/// A kube client for [`Endpoint::ServiceProxy`] from the cluster's configuration.
+///
+/// kube's default client retries 429, 503 and 504 answers with backoff (up to 15 times), which
+/// through the service proxy would hide the app's own 503s and stretch them into timeouts (an
+/// error instead of a failure); this client takes every answer as it comes.
+pub fn proxy_client(mut config: kube::Config) -> Result<kube::Client, kube::Error> {
+    config.default_retry = false;
+    kube::Client::try_from(config)
+}
+
 /// One measurement of an HTTP check: sends `check.requests` requests and judges them.
 pub async fn measure(
     name: &str,
@@ -93,10 +104,10 @@ pub async fn measure(
                 match target.send(check, method, http).await {
                     Ok(answer) => Attempt::Answered {
                         latency: answer.latency,
-                        problem: answer
-                            .problem
-                            .clone()
-                            .or_else(|| judge_answer(check, body_match, &answer)),
+                        problem: match &answer.problem {
+                            Some(p) => Some(p.clone()),
+                            None => judge_answer(check, body_match, &answer),
+                        },
                     },
                     Err(e) => Attempt::NoAnswer(e),
                 }
@@ -235,7 +246,11 @@ async fn send_reqwest(
             Ok(Some(chunk)) => keep(&mut body, &chunk),
             Ok(None) => break,
             Err(e) => {
-                problem = Some(format!("reading the body: {}", describe_reqwest(&e, check)));
+                problem = Some(if e.is_timeout() {
+                    format!("body not read within {}", check.timeout)
+                } else {
+                    format!("reading the body: {}", format::error_chain(&e))
+                });
                 break;
             }
         }
@@ -470,7 +485,7 @@ fn summarize(name: &str, check: &HttpCheck, attempts: &[Attempt]) -> Measurement
 fn reasons(problems: &BTreeMap<&str, usize>) -> String {
     let mut by_count: Vec<(&str, usize)> = problems.iter().map(|(p, n)| (*p, *n)).collect();
     // Stable sort on the count alone keeps equal counts in name order.
-    by_count.sort_by(|a, b| b.1.cmp(&a.1));
+    by_count.sort_by_key(|&(_, n)| std::cmp::Reverse(n));
     let mut parts: Vec<String> = by_count
         .iter()
         .take(REASONS_SHOWN)

@@ -57,18 +57,18 @@ pub fn evaluate(name: &str, check: &ProbeCheck, pods: &[Pod], now: jiff::Timesta
                 .as_ref()
                 .and_then(|s| s.waiting.as_ref())
                 .and_then(|w| w.reason.as_deref());
-            if let Some(reason) = waiting.filter(|r| STUCK.contains(r)) {
-                if check.fail_on_crash_loop || reason != "CrashLoopBackOff" {
-                    return Measurement::new(
-                        name,
-                        Outcome::Fail,
-                        format!(
-                            "pod {pod}: container {} is in {reason} (restarts {})",
-                            cs.name, cs.restart_count
-                        ),
-                    )
-                    .figure("restarts", f64::from(cs.restart_count));
-                }
+            if let Some(reason) = waiting.filter(|r| STUCK.contains(r))
+                && (check.fail_on_crash_loop || reason != "CrashLoopBackOff")
+            {
+                return Measurement::new(
+                    name,
+                    Outcome::Fail,
+                    format!(
+                        "pod {pod}: container {} is in {reason} (restarts {})",
+                        cs.name, cs.restart_count
+                    ),
+                )
+                .figure("restarts", f64::from(cs.restart_count));
             }
             if u32::try_from(cs.restart_count).unwrap_or(0) > check.max_restarts {
                 return Measurement::new(

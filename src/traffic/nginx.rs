@@ -27,14 +27,14 @@ pub fn unsupported(routing: &Routing) -> Option<String> {
     if cookies.len() > 1 {
         return Some("ingress-nginx routes on one cookie only (canary-by-cookie)".into());
     }
-    if let Some(c) = cookies.first() {
-        if c.regex || c.value != "always" {
-            return Some(format!(
-                "ingress-nginx routes by cookie only when its value is `always` (cookie {:?} asks for {:?})",
-                c.cookie.as_deref().unwrap_or_default(),
-                c.value
-            ));
-        }
+    if let Some(c) = cookies.first()
+        && (c.regex || c.value != "always")
+    {
+        return Some(format!(
+            "ingress-nginx routes by cookie only when its value is `always` (cookie {:?} asks for {:?})",
+            c.cookie.as_deref().unwrap_or_default(),
+            c.value
+        ));
     }
     if routing.mirror_percent.is_some() {
         return Some("ingress-nginx canary Ingresses cannot mirror requests".into());
@@ -108,10 +108,10 @@ pub fn annotations_patch(routing: &Routing) -> Value {
 fn retarget(v: &mut Value, from: &str, to: &str) {
     match v {
         Value::Object(map) => {
-            if let Some(Value::Object(service)) = map.get_mut("service") {
-                if service.get("name").and_then(Value::as_str) == Some(from) {
-                    service.insert("name".into(), json!(to));
-                }
+            if let Some(Value::Object(service)) = map.get_mut("service")
+                && service.get("name").and_then(Value::as_str) == Some(from)
+            {
+                service.insert("name".into(), json!(to));
             }
             for (_, child) in map.iter_mut() {
                 retarget(child, from, to);

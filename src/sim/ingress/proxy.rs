@@ -627,6 +627,7 @@ impl<R: Resolve> Handler<R> {
         out
     }
 
+    #[allow(clippy::too_many_arguments)] // one call site; a struct would only rename them
     fn send_mirrors(
         self: &Arc<Self>,
         mirrors: &[Mirror],
