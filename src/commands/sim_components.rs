@@ -9,20 +9,10 @@ use std::sync::Arc;
 
 /// A client for the cluster the flags (or KUBECONFIG / ~/.kube/config) name.
 pub async fn client(args: &KubeArgs) -> anyhow::Result<kube::Client> {
-    crate::sim::init_crypto();
-    let options = kube::config::KubeConfigOptions {
-        context: args.context.clone(),
-        ..Default::default()
-    };
-    let config = match &args.kubeconfig {
-        Some(path) => {
-            let kc = kube::config::Kubeconfig::read_from(path)
-                .map_err(|e| anyhow::anyhow!("cannot read kubeconfig {}: {e}", path.display()))?;
-            kube::Config::from_custom_kubeconfig(kc, &options).await?
-        }
-        None => kube::Config::from_kubeconfig(&options).await?,
-    };
-    Ok(kube::Client::try_from(config)?)
+    crate::cluster::connect::connect(args)
+        .await
+        .map(|c| c.client)
+        .map_err(anyhow::Error::msg)
 }
 
 async fn until_signal() -> anyhow::Result<()> {

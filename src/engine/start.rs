@@ -72,44 +72,30 @@ pub struct Request {
     pub override_texts: BTreeMap<String, String>,
 }
 
+fn made_by_rollout(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> bool {
+    meta.labels
+        .as_ref()
+        .and_then(|l| l.get("app.kubernetes.io/managed-by"))
+        .is_some_and(|v| v == crate::plan::MANAGED_BY)
+}
+
 /// Finds the app and what is in front of it.
 pub async fn target(cluster: &Cluster, app: Option<&str>) -> Result<Target, StartError> {
     let deployments: Vec<Deployment> = cluster.list("deployments", None).await?;
+    // The temporary objects of a rollout are never the app or in front of it.
     let deployments: Vec<Deployment> = deployments
         .into_iter()
-        .filter(|d| {
-            // Temporary Deployments of a rollout are never the app.
-            d.metadata
-                .labels
-                .as_ref()
-                .and_then(|l| l.get("app.kubernetes.io/managed-by"))
-                .map(String::as_str)
-                != Some(crate::plan::MANAGED_BY)
-        })
+        .filter(|d| !made_by_rollout(&d.metadata))
         .collect();
     let services: Vec<Service> = cluster.list("services", None).await?;
     let services = services
         .into_iter()
-        .filter(|s| {
-            s.metadata
-                .labels
-                .as_ref()
-                .and_then(|l| l.get("app.kubernetes.io/managed-by"))
-                .map(String::as_str)
-                != Some(crate::plan::MANAGED_BY)
-        })
+        .filter(|s| !made_by_rollout(&s.metadata))
         .collect();
     let ingresses: Vec<Ingress> = cluster.list("ingresses", None).await?;
     let ingresses = ingresses
         .into_iter()
-        .filter(|i| {
-            i.metadata
-                .labels
-                .as_ref()
-                .and_then(|l| l.get("app.kubernetes.io/managed-by"))
-                .map(String::as_str)
-                != Some(crate::plan::MANAGED_BY)
-        })
+        .filter(|i| !made_by_rollout(&i.metadata))
         .collect();
     let routes = cluster.http_routes().await?;
     target::discover(
