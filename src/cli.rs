@@ -114,8 +114,63 @@ pub struct AppArgs {
     pub endpoints: EndpointArgs,
 }
 
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// The strategy to show (a built-in name or a strategy file).
+    #[arg(long, short = 's', default_value = "canary")]
+    pub strategy: String,
+    /// The new version; a failing one shows the automatic rollback (`rollout sim images`
+    /// lists them: v2-errors, v2-crash, v2-never-ready, v2-regression, ...).
+    #[arg(long, short = 'i', default_value = "v2")]
+    pub image: String,
+    /// Simulated time runs this many times faster (start-up, probes, back-off).
+    #[arg(long, default_value_t = 10.0)]
+    pub speed: f64,
+    /// Where to write the report (default: rollout-report/demo-STRATEGY-TIME).
+    #[arg(long)]
+    pub report_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The new version every strategy rolls out.
+    #[arg(long, short = 'i', default_value = "v2")]
+    pub image: String,
+    /// The strategies to compare.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "recreate,rolling,blue-green,canary,ab"
+    )]
+    pub strategies: Vec<String>,
+    /// Runs per strategy; with more than one, the table shows medians and the range.
+    #[arg(long, default_value_t = 1)]
+    pub runs: usize,
+    #[arg(long, default_value_t = 10.0)]
+    pub speed: f64,
+    /// Print the table as JSON (every run's figures) instead of Markdown.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExperimentArgs {
+    /// The experiment file (see experiments/).
+    pub file: PathBuf,
+    /// Where to write the report (default: rollout-report/experiment-NAME-TIME).
+    #[arg(long)]
+    pub report_dir: Option<PathBuf>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Roll out Microblog on a fresh embedded cluster, with users, live progress and a report.
+    Demo(DemoArgs),
+    /// Run every strategy on a fresh embedded cluster with the same users and image, and
+    /// print what each cost the users.
+    Compare(CompareArgs),
+    /// Run a scripted experiment (cluster, manifests, traffic, actions, expectations).
+    Experiment(ExperimentArgs),
     /// Print the plan of a rollout; changes nothing.
     Plan(RunArgs),
     /// Show the app's rollout: step, weight, last result.

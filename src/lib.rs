@@ -7,6 +7,7 @@ pub mod commands;
 pub mod engine;
 pub mod gate;
 pub mod image;
+pub mod lab;
 pub mod plan;
 pub mod report;
 pub mod selector;

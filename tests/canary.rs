@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use common::TestCluster;
 use common::rollouts::{
-    Events, Front, HOST, deploy_web, leftovers, request, run, strategy_file, stray_pods,
+    Events, Front, HOST, deploy_web, leftovers, original_route_rules, request, route_rules, run,
+    strategy_file, stray_pods,
 };
 use rollout::report::Finish;
 use rollout::sim::traffic::{Traffic, TrafficSpec};
@@ -43,10 +44,10 @@ fn traffic(tc: &TestCluster) -> Traffic {
     Traffic::start(spec).expect("traffic")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn canary_through_ingress_nginx_shifts_traffic_and_ends_clean() {
+/// Runs the canary to v2 behind `front` and checks the share of v2 at every weight.
+async fn shifts_traffic_and_ends_clean(front: Front) {
     let tc = TestCluster::fast(20.0).await;
-    deploy_web(&tc, "web:v1", 2, Front::Nginx).await;
+    deploy_web(&tc, "web:v1", 2, front).await;
     let t0 = std::time::Instant::now();
     let load = traffic(&tc);
     let events = Arc::new(Events::default());
@@ -56,6 +57,7 @@ async fn canary_through_ingress_nginx_shifts_traffic_and_ends_clean() {
     assert_eq!(outcome.finish, Finish::Done, "{:?}", outcome.reason);
     // Share of v2 while each weight held (skipping the first 300ms after each change).
     let weights = events.weights();
+    let mut checked = 0;
     for pair in weights.windows(2) {
         let (from, w) = pair[0];
         let to = pair[1].0;
@@ -71,7 +73,9 @@ async fn canary_through_ingress_nginx_shifts_traffic_and_ends_clean() {
             "weight {w}%: v2 served {share:.1}% of {} requests",
             window.sent()
         );
+        checked += 1;
     }
+    assert!(checked >= 2, "too few weights held long enough to measure");
     assert_eq!(
         weights.iter().map(|(_, w)| *w).collect::<Vec<_>>(),
         vec![0, 20, 50, 100]
@@ -81,12 +85,30 @@ async fn canary_through_ingress_nginx_shifts_traffic_and_ends_clean() {
         "failed {:.2}%",
         report.failed_ratio() * 100.0
     );
+    let ingresses: Vec<&str> = if front == Front::Nginx {
+        vec!["web"]
+    } else {
+        vec![]
+    };
     assert_eq!(
         leftovers(&tc).await,
-        json!({"deployments": ["web"], "services": ["kubernetes", "web"], "ingresses": ["web"], "leases": [],
+        json!({"deployments": ["web"], "services": ["kubernetes", "web"], "ingresses": ingresses, "leases": [],
                "selector": {"app": "web"}, "image": "web:v2", "record": null})
     );
     assert!(stray_pods(&tc).await.is_empty());
+    if front == Front::Route {
+        assert_eq!(route_rules(&tc).await, Some(original_route_rules()));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn canary_through_ingress_nginx_shifts_traffic_and_ends_clean() {
+    shifts_traffic_and_ends_clean(Front::Nginx).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn canary_through_an_httproute_shifts_traffic_and_ends_clean() {
+    shifts_traffic_and_ends_clean(Front::Route).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

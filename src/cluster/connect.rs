@@ -8,6 +8,9 @@ pub struct Connection {
     pub client: kube::Client,
     /// The context's namespace (or the service account's, in a cluster).
     pub default_namespace: String,
+    /// A client that does not retry 503s, for checks through the API server's service
+    /// proxy: there a 503 is the app's (or "no endpoints"), and is the check's result.
+    pub proxy_client: kube::Client,
 }
 
 pub async fn connect(args: &KubeArgs) -> Result<Connection, String> {
@@ -32,9 +35,12 @@ pub async fn connect(args: &KubeArgs) -> Result<Connection, String> {
             .map_err(|e| format!("no cluster to talk to: {e}"))?,
     };
     let default_namespace = config.default_namespace.clone();
+    let proxy_client =
+        crate::gate::http::proxy_client(config.clone()).map_err(|e| format!("client: {e}"))?;
     let client = kube::Client::try_from(config).map_err(|e| format!("client: {e}"))?;
     Ok(Connection {
         client,
         default_namespace,
+        proxy_client,
     })
 }

@@ -4,6 +4,9 @@ pub mod bench_api;
 pub mod bench_ingress;
 pub mod bench_pods;
 pub mod bench_reaction;
+pub mod compare;
+pub mod demo;
+pub mod experiment;
 pub mod rollout;
 pub mod sim_components;
 pub mod sim_traffic;
@@ -16,6 +19,9 @@ use crate::cli::{BenchCommand, Command, SimCommand};
 pub async fn main(cli: &crate::cli::Cli) -> Result<i32, rollout::Exit> {
     match &cli.command {
         None => rollout::run(&cli.run).await,
+        Some(Command::Demo(a)) => demo::run(a).await,
+        Some(Command::Compare(a)) => compare::run(a).await,
+        Some(Command::Experiment(a)) => experiment::run(a).await,
         Some(Command::Plan(a)) => rollout::plan(a).await,
         Some(Command::Status { app, watch }) => rollout::status(app, *watch).await,
         Some(Command::Promote { app, full }) => rollout::promote(app, *full).await,

@@ -47,12 +47,13 @@ fn failed(message: impl Into<String>) -> Exit {
     }
 }
 
-async fn cluster(t: &TargetArgs) -> Result<Cluster, Exit> {
+/// The cluster and the client for checks through its service proxy.
+async fn cluster(t: &TargetArgs) -> Result<(Cluster, kube::Client), Exit> {
     let conn = crate::cluster::connect::connect(&t.kube)
         .await
         .map_err(bad)?;
     let ns = t.namespace.clone().unwrap_or(conn.default_namespace);
-    Ok(Cluster::new(conn.client, ns))
+    Ok((Cluster::new(conn.client, ns), conn.proxy_client))
 }
 
 fn sink(t: &TargetArgs) -> Arc<dyn Sink> {
@@ -63,8 +64,9 @@ fn sink(t: &TargetArgs) -> Arc<dyn Sink> {
     }
 }
 
-fn options(e: &EndpointArgs) -> Result<Options, Exit> {
+fn options(e: &EndpointArgs, proxy: kube::Client) -> Result<Options, Exit> {
     let mut o = Options::new().map_err(failed)?;
+    o.proxy_client = Some(proxy);
     o.ingress_url = e.ingress_url.clone();
     o.metrics_url = e.metrics_url.clone();
     o.prometheus = e.prometheus.clone();
@@ -118,14 +120,14 @@ fn finish(outcome: Outcome) -> Result<i32, Exit> {
 
 pub async fn run(a: &RunArgs) -> Result<i32, Exit> {
     let req = request(a)?;
-    let c = cluster(&a.target).await?;
-    finish(start::run(c, &req, options(&a.endpoints)?, sink(&a.target)).await?)
+    let (c, proxy) = cluster(&a.target).await?;
+    finish(start::run(c, &req, options(&a.endpoints, proxy)?, sink(&a.target)).await?)
 }
 
 pub async fn plan(a: &RunArgs) -> Result<i32, Exit> {
     let req = request(a)?;
-    let c = cluster(&a.target).await?;
-    let opts = options(&a.endpoints)?;
+    let (c, proxy) = cluster(&a.target).await?;
+    let opts = options(&a.endpoints, proxy)?;
     let (_, plan, _, _) = start::prepare(&c, &req, &opts).await?;
     if a.target.output == "json" {
         println!(
@@ -145,15 +147,15 @@ async fn app_name(c: &Cluster, a: &AppArgs) -> Result<String, Exit> {
 }
 
 pub async fn resume(a: &AppArgs) -> Result<i32, Exit> {
-    let c = cluster(&a.target).await?;
+    let (c, proxy) = cluster(&a.target).await?;
     let app = app_name(&c, a).await?;
-    finish(start::resume(c, &app, options(&a.endpoints)?, sink(&a.target)).await?)
+    finish(start::resume(c, &app, options(&a.endpoints, proxy)?, sink(&a.target)).await?)
 }
 
 pub async fn abort(a: &AppArgs) -> Result<i32, Exit> {
-    let c = cluster(&a.target).await?;
+    let (c, proxy) = cluster(&a.target).await?;
     let app = app_name(&c, a).await?;
-    match start::abort(c, &app, options(&a.endpoints)?, sink(&a.target)).await? {
+    match start::abort(c, &app, options(&a.endpoints, proxy)?, sink(&a.target)).await? {
         Some(outcome) => finish(outcome),
         None => {
             eprintln!("asked the running rollout of {app:?} to roll back");
@@ -163,7 +165,7 @@ pub async fn abort(a: &AppArgs) -> Result<i32, Exit> {
 }
 
 pub async fn promote(a: &AppArgs, full: bool) -> Result<i32, Exit> {
-    let c = cluster(&a.target).await?;
+    let (c, _) = cluster(&a.target).await?;
     let app = app_name(&c, a).await?;
     start::promote(&c, &app, full).await?;
     eprintln!("promoted {app:?}{}", if full { " (full)" } else { "" });
@@ -188,7 +190,7 @@ fn status_value(d: &Deployment) -> serde_json::Value {
 }
 
 pub async fn status(a: &AppArgs, watch: bool) -> Result<i32, Exit> {
-    let c = cluster(&a.target).await?;
+    let (c, _) = cluster(&a.target).await?;
     let app = app_name(&c, a).await?;
     let mut previous = String::new();
     loop {
@@ -264,7 +266,7 @@ async fn revisions(c: &Cluster, d: &Deployment) -> Result<Vec<(i64, ReplicaSet)>
 }
 
 pub async fn history(a: &AppArgs) -> Result<i32, Exit> {
-    let c = cluster(&a.target).await?;
+    let (c, _) = cluster(&a.target).await?;
     let app = app_name(&c, a).await?;
     let d = c
         .deployment(&app)
@@ -286,7 +288,7 @@ pub async fn history(a: &AppArgs) -> Result<i32, Exit> {
 }
 
 pub async fn undo(a: &AppArgs, to_revision: Option<i64>) -> Result<i32, Exit> {
-    let c = cluster(&a.target).await?;
+    let (c, _) = cluster(&a.target).await?;
     let app = app_name(&c, a).await?;
     let d = c
         .deployment(&app)

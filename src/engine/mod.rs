@@ -6,6 +6,8 @@
 mod checks;
 mod restore;
 pub mod start;
+
+pub use steps::rolled_out;
 mod steps;
 
 use std::sync::Arc;
@@ -40,6 +42,9 @@ pub struct Options {
     pub promotion_timeout: Duration,
     /// Roll back on Ctrl-C (the CLI); tests stop the engine through [`Stopper`].
     pub handle_signals: bool,
+    /// Client for checks through the API server's service proxy (one that does not retry
+    /// 503s); the cluster's client when `None`.
+    pub proxy_client: Option<kube::Client>,
 }
 
 impl Options {
@@ -56,6 +61,7 @@ impl Options {
             prometheus: None,
             promotion_timeout: Duration::from_secs(24 * 3600),
             handle_signals: false,
+            proxy_client: None,
         })
     }
 }

@@ -35,7 +35,7 @@ pub(crate) fn probe_settings(spec: &crate::spec::Spec) -> ProbeCheck {
 
 /// Whether a Deployment has finished rolling out, as `kubectl rollout status` decides;
 /// `Err` when it never will (progress deadline exceeded).
-pub(crate) fn rolled_out(d: &Deployment) -> Result<bool, String> {
+pub fn rolled_out(d: &Deployment) -> Result<bool, String> {
     let name = d.metadata.name.as_deref().unwrap_or("?");
     let want = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
     let Some(status) = &d.status else {

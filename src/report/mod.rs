@@ -1,9 +1,12 @@
 //! What a rollout tells its user: the events the engine emits ([`Event`]), rendered as live
-//! progress on stderr, as JSON Lines on stdout (`--output json`), and as a final summary.
+//! progress on stderr, as JSON Lines on stdout (`--output json`), and as a final summary; and
+//! the files a run leaves behind ([`run`]: a Markdown and a JSON report, with SVG [`charts`]).
 
+pub mod charts;
 pub mod event;
 pub mod json;
 pub mod progress;
+pub mod run;
 pub mod summary;
 
 pub use event::{Event, Finish, Sink, StepState};

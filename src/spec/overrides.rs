@@ -94,6 +94,11 @@ impl Spec {
                 if let Some(auto) = o.auto_promotion {
                     bg.auto_promotion = auto;
                 }
+                // The post-promotion window and the scale-down delay are waits too.
+                if let Some(max) = o.max_pause {
+                    bg.post_promotion_window = bg.post_promotion_window.min(max);
+                    bg.scale_down_delay = bg.scale_down_delay.min(max);
+                }
                 if o.no_pause {
                     bg.auto_promotion = true;
                 }

@@ -241,3 +241,20 @@ pub async fn stray_pods(tc: &TestCluster) -> Vec<String> {
         .filter_map(|p| p.metadata.name.clone())
         .collect()
 }
+
+/// The rules of HTTPRoute `web`, if there is one.
+pub async fn route_rules(tc: &TestCluster) -> Option<serde_json::Value> {
+    let api: Api<kube::core::DynamicObject> = Api::namespaced_with(
+        tc.client.clone(),
+        "default",
+        &rollout::cluster::api::http_route_resource(),
+    );
+    let r = api.get_opt("web").await.expect("get route")?;
+    Some(r.data.pointer("/spec/rules")?.clone())
+}
+
+/// The rules `deploy_web` gives the HTTPRoute.
+pub fn original_route_rules() -> serde_json::Value {
+    json!([{"matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+            "backendRefs": [{"name": "web", "port": 80}]}])
+}

@@ -476,7 +476,8 @@ async fn handle(State(ctx): State<Arc<Ctx>>, request: Request) -> Response {
         let text = ctx.stats.render(&ctx.version, &ctx.pod);
         ctx.respond(StatusCode::OK, "/metrics", PROMETHEUS_TEXT, text)
     } else if let Some(route) = route_for(&b.paths, path) {
-        app_request(&ctx, route).await
+        let errors_here = b.error_paths.is_empty() || route_for(&b.error_paths, path).is_some();
+        app_request(&ctx, route, errors_here).await
     } else {
         ctx.respond(
             StatusCode::NOT_FOUND,
@@ -497,7 +498,7 @@ impl Drop for InFlight<'_> {
 }
 
 /// A request to one of the app's paths: wait the sampled latency, then answer 200 or 500.
-async fn app_request(ctx: &Ctx, route: &str) -> Response {
+async fn app_request(ctx: &Ctx, route: &str, errors_here: bool) -> Response {
     let stats = &ctx.stats;
     stats.in_flight.fetch_add(1, Ordering::Relaxed);
     let _in_flight = InFlight(stats);
@@ -506,7 +507,10 @@ async fn app_request(ctx: &Ctx, route: &str) -> Response {
         use rand::Rng as _;
         let mut rng = rand::rng();
         let latency = ctx.behaviour.latency.sample(&mut rng);
-        (latency, rng.random::<f64>() < ctx.behaviour.error_ratio)
+        (
+            latency,
+            errors_here && rng.random::<f64>() < ctx.behaviour.error_ratio,
+        )
     };
     let wait = scale_down(latency, ctx.scale);
     let mut kill = ctx.kill.clone();

@@ -37,6 +37,7 @@
 //! | `unpullable`  | the image cannot be pulled (ErrImagePull, ImagePullBackOff)   |
 //! | `slow-start`  | the app takes 20s to start listening                          |
 //! | `leak`        | resident memory grows by 50 MiB per minute                    |
+//! | `regression`  | half the requests to `/explore` answer 500; `/` stays healthy   |
 //!
 //! So `web:bad`, `web:v2-bad`, `bad` and `registry.local/demo/bad:3` all answer errors, while
 //! `web:v2` and `web:badger` are healthy.
@@ -67,7 +68,7 @@
 //!
 //! Every field: `startup`, `latency` (`5ms`, `5ms..40ms`, `{fixed: 5ms}`, `{p50: 5ms, p99:
 //! 20ms}` or `{min: 5ms, max: 40ms}`), `errorRatio`, `crashAfter`, `neverReady`, `pullError`,
-//! `memoryGrowthMibPerMin`, `paths`, `healthPath`, `body`. Durations are written the
+//! `memoryGrowthMibPerMin`, `paths`, `errorPaths`, `healthPath`, `body`. Durations are written the
 //! `humantime` way: `500ms`, `2s`, `1m30s`. Mistakes are reported as `file:line:column: what
 //! was expected`.
 //!
@@ -116,6 +117,10 @@ pub struct Behaviour {
     /// default `["/"]` answers every path. Other paths answer 404.
     #[serde(deserialize_with = "path_list")]
     pub paths: Vec<String>,
+    /// When set, `errorRatio` applies only to requests under these path prefixes (a
+    /// regression that smoke tests of other paths do not see).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub error_paths: Vec<String>,
     /// The path probes are expected to use; it answers `ok` (or 503 when `never_ready`). A
     /// probe aimed at `/` passes too, since `/` is an ordinary app path.
     #[serde(deserialize_with = "path")]
@@ -141,6 +146,7 @@ impl Default for Behaviour {
             pull_error: false,
             memory_growth_mib_per_min: 0.0,
             paths: vec!["/".to_string()],
+            error_paths: Vec::new(),
             health_path: "/healthz".to_string(),
             body: None,
         }
@@ -751,6 +757,14 @@ impl Profiles {
             demo("errors", "the same as bad (errorRatio 0.5)", &|b| {
                 b.error_ratio = 0.5
             }),
+            demo(
+                "regression",
+                "half the requests to /explore answer 500; / and the health path stay fine (smoke tests of / pass)",
+                &|b| {
+                    b.error_ratio = 0.5;
+                    b.error_paths = vec!["/explore".into()];
+                },
+            ),
             demo(
                 "flaky",
                 "5% of the requests answer 500 (errorRatio 0.05)",

@@ -1,0 +1,137 @@
+//! `rollout demo`: the whole job on a fresh embedded cluster — the Microblog app from
+//! `manifests/microblog`, users sending requests through the ingress, a rollout with live
+//! progress, and a summary of what the users saw, with the report written beside.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::cli::DemoArgs;
+use crate::commands::rollout::Exit;
+use crate::engine::start::Request;
+use crate::lab::{self, Lab, Load};
+use crate::report::Progress;
+use crate::report::run::RunReport;
+use crate::spec::{Duration as SpecDuration, Overrides};
+
+pub const NAMESPACE: &str = "microblog";
+pub const APP: &str = "microblog";
+pub const HOST: &str = "microblog.example.local";
+
+/// The users: 50 requests a second to /explore; 10% carry `X-Variant: b` (the A/B group).
+pub fn users() -> Load {
+    Load {
+        host: HOST.into(),
+        path: "/explore".into(),
+        rate: 50.0,
+        groups: vec!["10%:header:X-Variant=b".into()],
+    }
+}
+
+/// Shorter waits than the strategy files', so a demo (or a comparison) takes seconds.
+pub fn quick(strategy: &str, image: &str) -> Request {
+    let overrides = Overrides {
+        max_pause: Some(SpecDuration::from_secs(3)),
+        analysis_interval: Some(SpecDuration::from_secs(1)),
+        duration: matches!(strategy, "ab" | "a-b" | "shadow").then(|| SpecDuration::from_secs(10)),
+        ..Default::default()
+    };
+    Request {
+        strategy: strategy.into(),
+        image: image.into(),
+        app: Some(APP.into()),
+        overrides,
+        ..Default::default()
+    }
+}
+
+/// A fresh cluster with Microblog running.
+pub async fn microblog(speed: f64) -> Result<Lab, Exit> {
+    let failed = |m: String| Exit {
+        code: 1,
+        message: m,
+    };
+    let lab = Lab::start(speed, None).await.map_err(failed)?;
+    lab::apply::apply_texts(&lab.client, &lab::MICROBLOG)
+        .await
+        .map_err(failed)?;
+    lab.wait_ready(NAMESPACE, Duration::from_secs(60))
+        .await
+        .map_err(failed)?;
+    Ok(lab)
+}
+
+fn report_dir(given: &Option<PathBuf>, name: &str) -> PathBuf {
+    given.clone().unwrap_or_else(|| {
+        let stamp = jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S").to_string();
+        Path::new("rollout-report").join(format!("{name}-{stamp}"))
+    })
+}
+
+/// The closing lines: what happened, users affected, time taken, where the report is.
+pub fn closing(r: &RunReport, dir: &Path) -> String {
+    let f = &r.figures;
+    let what = match f.outcome.as_str() {
+        "done" => format!("{} now runs {}", APP, f.to_image),
+        "rolled-back" => format!(
+            "rolled back to {}: {}",
+            f.from_image,
+            f.reason.as_deref().unwrap_or("a gate failed")
+        ),
+        other => format!("{other}: {}", f.reason.as_deref().unwrap_or("")),
+    };
+    let mut out = format!(
+        "\n{} with {}: {what}\n  users affected: {} of {} requests failed ({:.2}%), {:.1}s without any answer\n  the new version answered {} requests\n  took {:.1}s",
+        f.strategy,
+        f.to_image,
+        f.failed,
+        f.requests,
+        f.failed_percent(),
+        f.downtime_seconds,
+        f.served_by_new,
+        f.seconds,
+    );
+    if let Some(d) = f.detect_seconds {
+        out.push_str(&format!(
+            ", bad version detected {d:.1}s after it first answered"
+        ));
+    }
+    out.push_str(&format!(
+        "\n  report: {} (charts: traffic-share.svg, error-rate.svg, ready-pods.svg)\n",
+        dir.join("report.md").display()
+    ));
+    out
+}
+
+pub async fn run(args: &DemoArgs) -> Result<i32, Exit> {
+    if !(args.speed.is_finite() && args.speed > 0.0) {
+        return Err(Exit {
+            code: 2,
+            message: format!("--speed must be a positive number, got {}", args.speed),
+        });
+    }
+    eprintln!(
+        "starting the embedded cluster and Microblog (manifests/microblog), users at 50 requests/s..."
+    );
+    let lab = microblog(args.speed).await?;
+    let req = quick(&args.strategy, &args.image);
+    let progress: Arc<dyn crate::report::Sink> = Arc::new(Progress::for_stderr());
+    let run = lab::run(
+        &lab,
+        NAMESPACE,
+        &req,
+        &users(),
+        Duration::from_secs(2),
+        Some(progress),
+    )
+    .await
+    .map_err(Exit::from)?;
+    let dir = report_dir(&args.report_dir, &format!("demo-{}", args.strategy));
+    crate::report::run::write(&dir, &run.report).map_err(|e| Exit {
+        code: 1,
+        message: format!("cannot write the report in {}: {e}", dir.display()),
+    })?;
+    eprint!("{}", closing(&run.report, &dir));
+    lab.cluster.stop().await;
+    Ok(run.outcome.finish.exit_code())
+}

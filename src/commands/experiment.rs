@@ -1,0 +1,217 @@
+//! `rollout experiment FILE`: runs a scripted experiment on a fresh embedded cluster, checks
+//! its expectations, writes the report; exit 0 when every expectation holds, 1 otherwise.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::Api;
+
+use crate::cli::ExperimentArgs;
+use crate::cluster::Cluster;
+use crate::commands::rollout::Exit;
+use crate::engine::start::{self, Request};
+use crate::engine::{Outcome, Stop, Stopper};
+use crate::lab::experiment::{self, Action, Expectation};
+use crate::lab::{self, Lab, Load, Session};
+use crate::report::Progress;
+
+fn bad(m: impl Into<String>) -> Exit {
+    Exit {
+        code: 2,
+        message: m.into(),
+    }
+}
+
+fn failed(m: impl Into<String>) -> Exit {
+    Exit {
+        code: 1,
+        message: m.into(),
+    }
+}
+
+async fn apply(lab: &Lab, manifests: &[String], base: &Path) -> Result<(), Exit> {
+    for m in manifests {
+        let applied = if m == "builtin:microblog" {
+            lab::apply::apply_texts(&lab.client, &lab::MICROBLOG).await
+        } else {
+            lab::apply::apply_path(&lab.client, &base.join(m)).await
+        };
+        applied.map_err(failed)?;
+    }
+    Ok(())
+}
+
+/// What one experiment found.
+pub struct Result_ {
+    pub report: crate::report::run::RunReport,
+    /// Each expectation, the measured value, and whether it held.
+    pub checks: Vec<(Expectation, String, bool)>,
+}
+
+/// Runs the experiment in `file`; progress goes to `progress` when given.
+pub async fn execute(file: &Path, progress: bool) -> Result<Result_, Exit> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| bad(format!("cannot read {}: {e}", file.display())))?;
+    let origin = file.display().to_string();
+    let e = experiment::parse(&text, &origin).map_err(bad)?;
+    let base = file.parent().unwrap_or(Path::new("."));
+    let lab = Lab::start(
+        e.cluster.speed,
+        e.cluster.profiles.as_deref().map(|p| (origin.as_str(), p)),
+    )
+    .await
+    .map_err(failed)?;
+    apply(&lab, &e.manifests, base).await?;
+    lab.wait_ready(&e.namespace, Duration::from_secs(60))
+        .await
+        .map_err(failed)?;
+    let load = Load {
+        host: e.traffic.host.clone(),
+        path: e.traffic.path.clone(),
+        rate: e.traffic.rate,
+        groups: e.traffic.groups.clone(),
+    };
+    let session = Session::start(&lab, &e.namespace, &load).map_err(failed)?;
+    let extra: Option<Arc<dyn crate::report::Sink>> =
+        progress.then(|| Arc::new(Progress::for_stderr()) as Arc<dyn crate::report::Sink>);
+    let sink = session.sink(extra);
+    let cluster = Cluster::new(lab.client.clone(), e.namespace.clone());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut running: Option<(tokio::task::JoinHandle<Outcome>, Stopper, String)> = None;
+    for (i, action) in e.actions.iter().enumerate() {
+        match action {
+            Action::Rollout(r) => {
+                let texts: Vec<(&str, &Option<String>)> = vec![
+                    ("max-pause", &r.max_pause),
+                    ("analysis-interval", &r.analysis_interval),
+                    ("duration", &r.duration),
+                ];
+                let mut override_texts = std::collections::BTreeMap::new();
+                for (k, v) in texts {
+                    if let Some(v) = v {
+                        override_texts.insert(k.to_owned(), v.clone());
+                    }
+                }
+                if r.no_pause {
+                    override_texts.insert("no-pause".into(), "true".into());
+                }
+                let overrides = start::overrides_from(&override_texts)
+                    .map_err(|m| bad(format!("{origin}: actions[{i}].rollout: {m}")))?;
+                let req = Request {
+                    strategy: r.strategy.clone(),
+                    image: r.image.clone(),
+                    app: Some(r.app.clone()),
+                    overrides,
+                    override_texts,
+                    ..Default::default()
+                };
+                let opts = lab.options().map_err(failed)?;
+                let engine = start::begin(cluster.clone(), &req, opts, sink.clone())
+                    .await
+                    .map_err(Exit::from)?;
+                let stopper = engine.stopper();
+                running = Some((tokio::spawn(engine.run()), stopper, r.app.clone()));
+            }
+            Action::Wait(d) => {
+                let d = humantime::parse_duration(d).unwrap_or_default();
+                tokio::time::sleep(d).await;
+            }
+            Action::KillPod(app) => {
+                let d = cluster
+                    .deployment(app)
+                    .await
+                    .map_err(|e| failed(e.to_string()))?;
+                let selector = crate::cluster::api::selector_query(&d);
+                let pods: Api<Pod> = Api::namespaced(lab.client.clone(), &e.namespace);
+                let list = pods
+                    .list(&kube::api::ListParams::default().labels(&selector))
+                    .await
+                    .map_err(|e| failed(e.to_string()))?;
+                if let Some(name) = list.items.iter().find_map(|p| p.metadata.name.clone()) {
+                    pods.delete(&name, &Default::default())
+                        .await
+                        .map_err(|e| failed(e.to_string()))?;
+                    sink.emit(&crate::report::Event::Note {
+                        message: format!("killed pod {name}"),
+                    });
+                }
+            }
+            Action::Abort(_) => {
+                if let Some((_, stopper, _)) = &running {
+                    stopper.stop(Stop::Aborted);
+                }
+            }
+            Action::Promote(how) => {
+                if let Some((_, _, app)) = &running {
+                    start::promote(&cluster, app, how == "full")
+                        .await
+                        .map_err(Exit::from)?;
+                }
+            }
+            Action::WaitForRollout(_) => {
+                if let Some((task, _, _)) = running.take() {
+                    let _ = task.await;
+                }
+            }
+        }
+    }
+    if let Some((task, _, _)) = running.take() {
+        let _ = tokio::time::timeout(Duration::from_secs(600), task).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let report = session.finish().await;
+    lab.cluster.stop().await;
+    let checks = e
+        .expect
+        .iter()
+        .filter_map(|x| Expectation::parse(x).ok())
+        .map(|x| {
+            let (value, holds) = x.check(&report.figures);
+            (x, value, holds)
+        })
+        .collect();
+    Ok(Result_ { report, checks })
+}
+
+pub async fn run(args: &ExperimentArgs) -> Result<i32, Exit> {
+    let result = execute(&args.file, true).await?;
+    let name = args
+        .file
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("experiment")
+        .to_owned();
+    let dir = args.report_dir.clone().unwrap_or_else(|| {
+        let stamp = jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S").to_string();
+        PathBuf::from("rollout-report").join(format!("experiment-{name}-{stamp}"))
+    });
+    crate::report::run::write(&dir, &result.report)
+        .map_err(|e| failed(format!("cannot write the report in {}: {e}", dir.display())))?;
+    let mut all = true;
+    let mut lines = String::from("\n## Expectations\n\n");
+    for (x, value, holds) in &result.checks {
+        all &= holds;
+        let mark = if *holds { "holds" } else { "FAILS" };
+        let line = format!("- {mark}: `{x}` (measured: {value})\n");
+        eprint!("{line}");
+        lines.push_str(&line);
+    }
+    let md = dir.join("report.md");
+    if let Ok(mut text) = std::fs::read_to_string(&md) {
+        text.push_str(&lines);
+        let _ = std::fs::write(&md, text);
+    }
+    eprintln!(
+        "{}: {} — report: {}",
+        args.file.display(),
+        if all {
+            "every expectation holds"
+        } else {
+            "an expectation does not hold"
+        },
+        md.display()
+    );
+    Ok(if all { 0 } else { 1 })
+}

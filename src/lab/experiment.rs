@@ -1,0 +1,300 @@
+//! Experiment files: a cluster, an app, user traffic, a sequence of actions (rollouts, waits,
+//! killed pods, aborts, promotions) and expectations on what the users saw.
+//!
+//! ```yaml
+//! description: A canary catches a regression only real users hit.
+//! cluster: { speed: 10 }
+//! manifests: [builtin:microblog]     # or paths (files, directories) relative to this file
+//! namespace: microblog
+//! traffic: { host: microblog.example.local, path: /explore, rate: 50 }
+//! actions:
+//!   - rollout: { strategy: canary, image: v2-regression, app: microblog, maxPause: 3s }
+//!   - wait: 2s
+//!   - killPod: microblog
+//! expect:
+//!   - failed_percent < 5
+//!   - outcome == rolled-back
+//! ```
+
+use std::fmt;
+
+use serde::Deserialize;
+
+use crate::report::run::RunFigures;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Experiment {
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub cluster: ClusterSpec,
+    pub manifests: Vec<String>,
+    pub namespace: String,
+    pub traffic: TrafficSpec,
+    pub actions: Vec<Action>,
+    #[serde(default)]
+    pub expect: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ClusterSpec {
+    #[serde(default = "default_speed")]
+    pub speed: f64,
+    /// Image behaviours (the format of `rollout sim up --profile`) on top of the built-in ones.
+    #[serde(default)]
+    pub profiles: Option<String>,
+}
+
+impl Default for ClusterSpec {
+    fn default() -> Self {
+        ClusterSpec {
+            speed: default_speed(),
+            profiles: None,
+        }
+    }
+}
+
+fn default_speed() -> f64 {
+    10.0
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TrafficSpec {
+    pub host: String,
+    #[serde(default = "default_path")]
+    pub path: String,
+    #[serde(default = "default_rate")]
+    pub rate: f64,
+    /// `10%:header:X-Variant=b`, `5%:cookie:canary=always`.
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+fn default_path() -> String {
+    "/".into()
+}
+
+fn default_rate() -> f64 {
+    50.0
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub enum Action {
+    /// Start a rollout (it runs while the next actions happen).
+    Rollout(RolloutAction),
+    /// Wait this long (`2s`, `500ms`).
+    Wait(String),
+    /// Delete one pod of this Deployment.
+    KillPod(String),
+    /// Roll back the running rollout.
+    Abort(bool),
+    /// End the current pause of the running rollout (`full`: skip all that is left).
+    Promote(String),
+    /// Wait until the running rollout has ended.
+    WaitForRollout(bool),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RolloutAction {
+    pub strategy: String,
+    pub image: String,
+    pub app: String,
+    #[serde(default)]
+    pub max_pause: Option<String>,
+    #[serde(default)]
+    pub analysis_interval: Option<String>,
+    #[serde(default)]
+    pub duration: Option<String>,
+    #[serde(default)]
+    pub no_pause: bool,
+}
+
+pub fn parse(text: &str, origin: &str) -> Result<Experiment, String> {
+    let e: Experiment = serde_saphyr::from_str(text).map_err(|e| format!("{origin}: {e}"))?;
+    if !(e.cluster.speed.is_finite() && e.cluster.speed > 0.0) {
+        return Err(format!(
+            "{origin}: cluster.speed: expected a positive number"
+        ));
+    }
+    for (i, x) in e.expect.iter().enumerate() {
+        Expectation::parse(x).map_err(|m| format!("{origin}: expect[{i}]: {m}"))?;
+    }
+    for (i, a) in e.actions.iter().enumerate() {
+        if let Action::Wait(d) = a {
+            humantime::parse_duration(d).map_err(|_| {
+                format!("{origin}: actions[{i}].wait: expected a duration like 2s, got {d:?}")
+            })?;
+        }
+    }
+    Ok(e)
+}
+
+/// `NAME OP VALUE`, e.g. `failed_percent < 1`, `outcome == rolled-back`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expectation {
+    pub name: String,
+    pub op: String,
+    pub value: String,
+}
+
+/// What an expectation can be about.
+pub const NAMES: [&str; 11] = [
+    "requests",
+    "failed_requests",
+    "failed_percent",
+    "downtime_seconds",
+    "served_by_new",
+    "seconds",
+    "peak_pods",
+    "detect_seconds",
+    "rollback_seconds",
+    "outcome",
+    "rolled_back",
+];
+
+const OPS: [&str; 6] = ["<=", ">=", "==", "!=", "<", ">"];
+
+impl Expectation {
+    pub fn parse(text: &str) -> Result<Expectation, String> {
+        let text = text.trim();
+        let (pos, op) = OPS
+            .iter()
+            .filter_map(|op| text.find(op).map(|p| (p, *op)))
+            .min_by_key(|(p, op)| (*p, std::cmp::Reverse(op.len())))
+            .ok_or_else(|| {
+                format!(
+                    "expected `NAME OP VALUE` with OP one of {}, got {text:?}",
+                    OPS.join(" ")
+                )
+            })?;
+        let name = text[..pos].trim().trim_end_matches(':').to_owned();
+        let value = text[pos + op.len()..].trim().to_owned();
+        if !NAMES.contains(&name.as_str()) {
+            return Err(format!(
+                "unknown figure {name:?} (known: {})",
+                NAMES.join(", ")
+            ));
+        }
+        Ok(Expectation {
+            name,
+            op: op.to_owned(),
+            value,
+        })
+    }
+
+    /// The measured value, as text, and whether the expectation holds.
+    pub fn check(&self, f: &RunFigures) -> (String, bool) {
+        let number = |x: f64| -> (String, bool) {
+            let want = self.value.trim_end_matches('%').trim();
+            let shown = format!("{}", (x * 100.0).round() / 100.0);
+            match want.parse::<f64>() {
+                Ok(w) => (
+                    shown,
+                    match self.op.as_str() {
+                        "<" => x < w,
+                        "<=" => x <= w,
+                        ">" => x > w,
+                        ">=" => x >= w,
+                        "==" => (x - w).abs() < 1e-9,
+                        _ => (x - w).abs() >= 1e-9,
+                    },
+                ),
+                Err(_) => (shown, false),
+            }
+        };
+        let text = |x: &str| -> (String, bool) {
+            let holds = match self.op.as_str() {
+                "==" => x == self.value,
+                "!=" => x != self.value,
+                _ => false,
+            };
+            (x.to_owned(), holds)
+        };
+        match self.name.as_str() {
+            "requests" => number(f.requests as f64),
+            // `failed_requests < 1%` is about the share, `failed_requests < 10` the count.
+            "failed_requests" if self.value.ends_with('%') => number(f.failed_percent()),
+            "failed_requests" => number(f.failed as f64),
+            "failed_percent" => number(f.failed_percent()),
+            "downtime_seconds" => number(f.downtime_seconds),
+            "served_by_new" => number(f.served_by_new as f64),
+            "seconds" => number(f.seconds),
+            "peak_pods" => number(f64::from(f.peak_pods)),
+            "detect_seconds" => match f.detect_seconds {
+                Some(d) => number(d),
+                None => ("none".into(), false),
+            },
+            "rollback_seconds" => match f.rollback_seconds {
+                Some(d) => number(d),
+                None => ("none".into(), false),
+            },
+            "outcome" => text(&f.outcome),
+            _ => text(
+                if f.outcome == "rolled-back" || f.outcome == "interrupted" {
+                    "true"
+                } else {
+                    "false"
+                },
+            ),
+        }
+    }
+}
+
+impl fmt::Display for Expectation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} {}", self.name, self.op, self.value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expectations_parse_and_check() {
+        let f = RunFigures {
+            outcome: "rolled-back".into(),
+            requests: 1000,
+            failed: 5,
+            ..Default::default()
+        };
+        for (text, holds) in [
+            ("failed_requests < 1%", true),
+            ("failed_requests < 5", false),
+            ("failed_requests <= 5", true),
+            ("rolled_back: == true", true),
+            ("rolled_back == false", false),
+            ("outcome == rolled-back", true),
+            ("outcome != done", true),
+            ("detect_seconds < 3", false),
+        ] {
+            let e = Expectation::parse(text).expect(text);
+            assert_eq!(e.check(&f).1, holds, "{text}");
+        }
+        assert!(Expectation::parse("nope < 1").is_err_and(|e| e.contains("unknown figure")));
+        assert!(Expectation::parse("failed").is_err());
+    }
+
+    #[test]
+    fn files_are_checked() {
+        let e = parse(
+            "manifests: [builtin:microblog]\nnamespace: microblog\ntraffic: {host: h}\nactions:\n  - wait: 1s\n  - killPod: web\nexpect: [outcome == done]\n",
+            "x.yaml",
+        )
+        .expect("valid");
+        assert_eq!(e.actions.len(), 2);
+        assert!(parse("namespace: x\n", "x.yaml").is_err_and(|e| e.starts_with("x.yaml")));
+        assert!(
+            parse(
+                "manifests: []\nnamespace: n\ntraffic: {host: h}\nactions: [{wait: soon}]\n",
+                "x.yaml"
+            )
+            .is_err_and(|e| e.contains("actions[0].wait"))
+        );
+    }
+}

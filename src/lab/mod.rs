@@ -1,0 +1,238 @@
+//! Scripted runs on the embedded cluster, for `rollout demo`, `rollout experiment` and
+//! `rollout compare`: a fresh cluster, the app's manifests, user traffic through the ingress,
+//! a rollout, and what the users saw — the figures and the timeline of a [`RunReport`].
+//!
+//! This is where the embedded cluster and the orchestrator meet: the cluster is started here
+//! and its client handed to the engine, which talks to it like to any cluster.
+
+pub mod apply;
+pub mod experiment;
+pub mod figures;
+pub mod sampler;
+pub mod table;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::cluster::Cluster;
+use crate::engine::start::Request;
+use crate::engine::{Options, Outcome};
+use crate::report::event::Recorder;
+use crate::report::run::RunReport;
+use crate::report::{Sink, event::Tee};
+use crate::sim::traffic::{Traffic, TrafficSpec, parse_group};
+use crate::sim::{SimCluster, SimOptions};
+
+/// The example app `demo` and `compare` use, built into the binary so they run from anywhere.
+pub const MICROBLOG: [(&str, &str); 7] = [
+    (
+        "manifests/microblog/00-namespace.yaml",
+        include_str!("../../manifests/microblog/00-namespace.yaml"),
+    ),
+    (
+        "manifests/microblog/10-config.yaml",
+        include_str!("../../manifests/microblog/10-config.yaml"),
+    ),
+    (
+        "manifests/microblog/20-deployment.yaml",
+        include_str!("../../manifests/microblog/20-deployment.yaml"),
+    ),
+    (
+        "manifests/microblog/30-service.yaml",
+        include_str!("../../manifests/microblog/30-service.yaml"),
+    ),
+    (
+        "manifests/microblog/40-ingress.yaml",
+        include_str!("../../manifests/microblog/40-ingress.yaml"),
+    ),
+    (
+        "manifests/microblog/50-hpa.yaml",
+        include_str!("../../manifests/microblog/50-hpa.yaml"),
+    ),
+    (
+        "manifests/mysql/00-secret.yaml",
+        include_str!("../../manifests/mysql/00-secret.yaml"),
+    ),
+];
+
+/// A running embedded cluster for one scripted run.
+pub struct Lab {
+    pub cluster: SimCluster,
+    pub client: kube::Client,
+}
+
+impl Lab {
+    /// Starts a cluster with simulated time `speed` times faster, and `profiles` (YAML text of
+    /// image behaviours) on top of the built-in ones.
+    pub async fn start(speed: f64, profiles: Option<(&str, &str)>) -> Result<Lab, String> {
+        let mut opts = SimOptions {
+            port: 0,
+            time_scale: speed,
+            ..Default::default()
+        };
+        if let Some((origin, text)) = profiles {
+            let extra = crate::sim::node::behaviour::Profiles::from_yaml(text, origin)
+                .map_err(|e| e.to_string())?;
+            opts.profiles =
+                Some(crate::sim::node::behaviour::Profiles::builtin().merged_with(extra));
+        }
+        let cluster = SimCluster::start(opts)
+            .await
+            .map_err(|e| format!("cannot start the embedded cluster: {e}"))?;
+        let client = cluster.client().await.map_err(|e| e.to_string())?;
+        Ok(Lab { cluster, client })
+    }
+
+    pub fn ingress_addr(&self) -> Result<std::net::SocketAddr, String> {
+        self.cluster
+            .ingress()
+            .map(|i| i.addr())
+            .ok_or_else(|| "the embedded cluster runs no ingress".into())
+    }
+
+    /// Engine options pointing the checks at this cluster's ingress and its metrics.
+    pub fn options(&self) -> Result<Options, String> {
+        let mut o = Options::new()?;
+        if let Some(i) = self.cluster.ingress() {
+            o.ingress_url = Some(format!("http://{}", i.addr()));
+            o.metrics_url = Some(format!("http://{}/metrics", i.metrics_addr()));
+        }
+        Ok(o)
+    }
+
+    /// Waits until every Deployment of `namespace` has rolled out.
+    pub async fn wait_ready(&self, namespace: &str, deadline: Duration) -> Result<(), String> {
+        let api: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+            kube::Api::namespaced(self.client.clone(), namespace);
+        let stop = Instant::now() + deadline;
+        loop {
+            let list = api
+                .list(&Default::default())
+                .await
+                .map_err(|e| e.to_string())?;
+            if list
+                .items
+                .iter()
+                .all(|d| crate::engine::rolled_out(d).unwrap_or(false))
+            {
+                return Ok(());
+            }
+            if Instant::now() > stop {
+                return Err(format!(
+                    "the Deployments of namespace {namespace:?} were not ready within {}s",
+                    deadline.as_secs()
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// User traffic of a run.
+#[derive(Debug, Clone)]
+pub struct Load {
+    pub host: String,
+    pub path: String,
+    pub rate: f64,
+    /// `10%:header:X-Variant=b` and the like.
+    pub groups: Vec<String>,
+}
+
+impl Load {
+    pub fn start(&self, lab: &Lab) -> Result<Traffic, String> {
+        let mut spec = TrafficSpec::new(lab.ingress_addr()?, self.host.clone());
+        spec.path = self.path.clone();
+        spec.rate_per_second = self.rate;
+        spec.keep_outcomes = 500_000;
+        spec.duration = Some(Duration::from_secs(600));
+        for g in &self.groups {
+            spec.groups.push(parse_group(g).map_err(|e| e.to_string())?);
+        }
+        Traffic::start(spec).map_err(|e| e.to_string())
+    }
+}
+
+/// What a scripted rollout gives back.
+pub struct Run {
+    pub outcome: Outcome,
+    pub report: RunReport,
+}
+
+/// The recording of a run: user traffic, pod samples and the engine's events from the
+/// moment it starts.
+pub struct Session {
+    traffic: Traffic,
+    sampler: sampler::Sampler,
+    pub recorder: Arc<Recorder>,
+    t0: Instant,
+}
+
+impl Session {
+    pub fn start(lab: &Lab, namespace: &str, load: &Load) -> Result<Session, String> {
+        let traffic = load.start(lab)?;
+        let t0 = Instant::now();
+        Ok(Session {
+            traffic,
+            sampler: sampler::Sampler::start(lab.client.clone(), namespace.to_owned(), t0),
+            recorder: Arc::new(Recorder::default()),
+            t0,
+        })
+    }
+
+    /// The engine's sink: the recorder, and `extra` (live progress) when given.
+    pub fn sink(&self, extra: Option<Arc<dyn Sink>>) -> Arc<dyn Sink> {
+        let mut sinks: Vec<Arc<dyn Sink>> = vec![self.recorder.clone()];
+        sinks.extend(extra);
+        Arc::new(Tee(sinks))
+    }
+
+    /// Stops recording and makes the report.
+    pub async fn finish(self) -> RunReport {
+        let (outcomes, _) = self.traffic.outcomes();
+        let samples = self.sampler.stop().await;
+        let events = self
+            .recorder
+            .0
+            .lock()
+            .map(|v| v.clone())
+            .unwrap_or_default();
+        figures::report(figures::Inputs {
+            t0: self.t0,
+            traffic_started: self.t0,
+            outcomes: &outcomes,
+            samples: &samples,
+            events: &events,
+        })
+    }
+}
+
+/// Runs `req` on `namespace` of the lab under `load`, reporting to `sink` too; traffic goes on
+/// for `after` once the rollout has ended, so what users see of the result is counted.
+pub async fn run(
+    lab: &Lab,
+    namespace: &str,
+    req: &Request,
+    load: &Load,
+    after: Duration,
+    sink: Option<Arc<dyn Sink>>,
+) -> Result<Run, crate::engine::start::StartError> {
+    use crate::engine::start::StartError;
+    let session = Session::start(lab, namespace, load).map_err(StartError::Failed)?;
+    let opts = lab.options().map_err(StartError::Failed)?;
+    let cluster = Cluster::new(lab.client.clone(), namespace);
+    // A moment of steady traffic first, so the charts show where the run started from.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let outcome = crate::engine::start::run(cluster, req, opts, session.sink(sink)).await?;
+    tokio::time::sleep(after).await;
+    let report = session.finish().await;
+    Ok(Run { outcome, report })
+}
+
+/// Ready pods per version at one instant, and all pods.
+#[derive(Debug, Clone, Default)]
+pub struct PodSample {
+    pub t: f64,
+    pub ready: BTreeMap<String, u32>,
+    pub pods: u32,
+}

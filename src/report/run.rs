@@ -1,0 +1,305 @@
+//! The files a rollout run leaves behind: `report.md` for people, `report.json` for tools, and
+//! the charts of [`super::charts`], all in one directory.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::charts;
+use super::summary::human_seconds;
+
+/// One second of a run, per version ("v1", "v2", "unknown"...).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct VersionSecond {
+    /// Requests this version answered, failed ones included.
+    pub requests: u64,
+    /// Of those, the ones it failed (5xx).
+    pub failed: u64,
+    pub ready_pods: u32,
+}
+
+/// One second of a run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct SecondSample {
+    /// Seconds since the start.
+    pub t: f64,
+    pub by_version: BTreeMap<String, VersionSecond>,
+    /// Requests that got no answer (connection refused, timeout).
+    pub unanswered: u64,
+}
+
+/// A point in time worth marking on the charts: a step boundary ("set weight 20%"), the start
+/// of a rollback.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Marker {
+    pub t: f64,
+    pub label: String,
+}
+
+/// The figures a run is judged by.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct RunFigures {
+    pub strategy: String,
+    pub from_image: String,
+    pub to_image: String,
+    /// `done`, `rolled-back`, `rollback-failed` or `interrupted`.
+    pub outcome: String,
+    pub reason: Option<String>,
+    /// Time to complete, or to roll back.
+    pub seconds: f64,
+    /// User requests.
+    pub requests: u64,
+    /// Of those, the ones that failed (5xx or no answer).
+    pub failed: u64,
+    /// Total time with no successful answer.
+    pub downtime_seconds: f64,
+    /// Requests answered by the new version.
+    pub served_by_new: u64,
+    /// Most pods running at once: what the strategy cost in resources.
+    pub peak_pods: u32,
+    /// From the first request the new version served to the failing gate.
+    pub detect_seconds: Option<f64>,
+    /// From the failing gate to the end of the rollback.
+    pub rollback_seconds: Option<f64>,
+}
+
+impl RunFigures {
+    /// Failed requests as a percentage of all requests (0 when there were none).
+    pub fn failed_percent(&self) -> f64 {
+        share(self.failed, self.requests)
+    }
+}
+
+/// Everything about one run: its figures, what happened each second, its steps, and the
+/// engine's events.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct RunReport {
+    pub title: String,
+    pub figures: RunFigures,
+    pub timeline: Vec<SecondSample>,
+    pub markers: Vec<Marker>,
+    /// The engine's events as JSON values.
+    pub events: Vec<serde_json::Value>,
+}
+
+pub const MARKDOWN_FILE: &str = "report.md";
+pub const JSON_FILE: &str = "report.json";
+
+fn share(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64 * 100.0
+    }
+}
+
+/// `12 (0.4%)`; `0` alone, since a share of nothing says nothing.
+fn count_with_share(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        return part.to_string();
+    }
+    let p = share(part, whole);
+    // One decimal would round a handful of failures among many requests to "0.0%", which
+    // reads as none.
+    if p > 0.0 && p < 0.1 {
+        format!("{part} (<0.1%)")
+    } else {
+        format!("{part} ({p:.1}%)")
+    }
+}
+
+/// Text for a Markdown table cell: a `|` would end the cell and a newline the row.
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace(['\r', '\n'], " ")
+}
+
+/// Markdown: the title, the outcome and its reason, a table of the figures, links to the three
+/// charts (file names relative to the report) and the step markers with their times.
+pub fn markdown(r: &RunReport) -> String {
+    let f = &r.figures;
+    let mut out = String::new();
+    let title = if r.title.is_empty() {
+        "Rollout run"
+    } else {
+        &r.title
+    };
+    let _ = writeln!(out, "# {}\n", title.replace('\n', " "));
+
+    let _ = write!(out, "Outcome: **{}**", f.outcome);
+    match &f.reason {
+        Some(reason) if !reason.is_empty() => {
+            let _ = writeln!(out, ": {}\n", reason.replace('\n', " "));
+        }
+        _ => out.push_str("\n\n"),
+    }
+
+    let duration_label = match f.outcome.as_str() {
+        "done" => "time to complete",
+        "rolled-back" | "rollback-failed" => "time to roll back",
+        _ => "time run",
+    };
+    let mut rows: Vec<(&str, String)> = vec![
+        ("strategy", f.strategy.clone()),
+        ("image", format!("{} → {}", f.from_image, f.to_image)),
+        (duration_label, human_seconds(f.seconds)),
+        ("requests", f.requests.to_string()),
+        (
+            "failed (5xx or no answer)",
+            count_with_share(f.failed, f.requests),
+        ),
+        ("downtime", human_seconds(f.downtime_seconds)),
+        (
+            "served by the new version",
+            count_with_share(f.served_by_new, f.requests),
+        ),
+        ("most pods at once", f.peak_pods.to_string()),
+    ];
+    // Both only mean something for a run that failed a gate; a row of dashes on a good run
+    // would suggest something was missed.
+    if let Some(s) = f.detect_seconds {
+        rows.push(("time to detect", human_seconds(s)));
+    }
+    if let Some(s) = f.rollback_seconds {
+        rows.push(("time to roll back after detection", human_seconds(s)));
+    }
+    out.push_str("| figure | value |\n| --- | --- |\n");
+    for (name, value) in rows {
+        let _ = writeln!(out, "| {name} | {} |", cell(&value));
+    }
+
+    out.push_str("\n## Charts\n\n");
+    for (alt, file) in [
+        (
+            "share of answered requests by version",
+            charts::TRAFFIC_SHARE,
+        ),
+        ("failed requests by version", charts::ERROR_RATE),
+        ("ready pods by version", charts::READY_PODS),
+    ] {
+        let _ = writeln!(out, "![{alt}]({file})\n");
+    }
+
+    if !r.markers.is_empty() {
+        out.push_str("## Steps\n\n");
+        for m in &r.markers {
+            let _ = writeln!(
+                out,
+                "- {} — {}",
+                human_seconds(m.t),
+                m.label.replace('\n', " ")
+            );
+        }
+        out.push('\n');
+    }
+
+    let _ = writeln!(
+        out,
+        "Every second of the run and the engine's events ({}) are in [{JSON_FILE}]({JSON_FILE}).",
+        r.events.len()
+    );
+    out
+}
+
+/// Writes `report.md`, `report.json` and the three charts into `dir` (created if missing) and
+/// returns the paths written, in that order.
+pub fn write(dir: &Path, r: &RunReport) -> io::Result<Vec<PathBuf>> {
+    // Everything is rendered before anything is written, so a failure leaves no half report
+    // behind that could be taken for a whole one.
+    let charts = charts::render(r).map_err(io::Error::other)?;
+    let json = serde_json::to_string_pretty(r).map_err(io::Error::other)?;
+    let md = markdown(r);
+
+    std::fs::create_dir_all(dir)?;
+    let mut files: Vec<(&str, &str)> = vec![(MARKDOWN_FILE, &md), (JSON_FILE, &json)];
+    files.extend(charts.iter().map(|c| (c.file, c.svg.as_str())));
+    let mut written = Vec::with_capacity(files.len());
+    for (name, text) in files {
+        let path = dir.join(name);
+        std::fs::write(&path, text)?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::charts::tests::canary_report;
+
+    #[test]
+    fn failed_percent() {
+        let mut f = RunFigures::default();
+        assert_eq!(f.failed_percent(), 0.0);
+        f.requests = 2000;
+        f.failed = 8;
+        assert!((f.failed_percent() - 0.4).abs() < 1e-9);
+    }
+
+    #[test]
+    fn counts_with_their_share() {
+        assert_eq!(count_with_share(12, 3000), "12 (0.4%)");
+        assert_eq!(count_with_share(1, 5000), "1 (<0.1%)");
+        assert_eq!(count_with_share(0, 5000), "0 (0.0%)");
+        assert_eq!(count_with_share(0, 0), "0");
+    }
+
+    #[test]
+    fn markdown_of_a_canary() {
+        insta::assert_snapshot!(markdown(&canary_report()));
+    }
+
+    #[test]
+    fn markdown_of_a_rollback() {
+        let mut r = canary_report();
+        r.title = "hello | canary".into();
+        r.figures.outcome = "rolled-back".into();
+        r.figures.reason = Some("gate error-rate failed: 5.2% > 1% | v2".into());
+        r.figures.seconds = 41.25;
+        r.figures.detect_seconds = Some(6.4);
+        r.figures.rollback_seconds = Some(3.05);
+        r.figures.downtime_seconds = 1.5;
+        r.markers.push(Marker {
+            t: 15.0,
+            label: "rolling back".into(),
+        });
+        insta::assert_snapshot!(markdown(&r));
+    }
+
+    #[test]
+    fn write_leaves_five_files_and_json_that_reads_back() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("runs").join("1");
+        let r = canary_report();
+        let paths = write(&dir, &r).unwrap();
+        let names: Vec<_> = paths
+            .iter()
+            .map(|p| p.file_name().unwrap().to_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "report.md",
+                "report.json",
+                "traffic-share.svg",
+                "error-rate.svg",
+                "ready-pods.svg"
+            ]
+        );
+        for p in &paths {
+            assert!(p.is_file(), "{}", p.display());
+            assert_eq!(p.parent(), Some(dir.as_path()));
+        }
+        let back: RunReport =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap())
+                .unwrap();
+        assert_eq!(back, r);
+        let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+        for p in &paths[2..] {
+            let name = p.file_name().unwrap().to_str().unwrap();
+            assert!(md.contains(&format!("({name})")), "{name} not linked");
+        }
+    }
+}
