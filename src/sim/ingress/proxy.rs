@@ -719,6 +719,21 @@ impl<R: Resolve> Handler<R> {
     }
 }
 
+/// The EndpointSlice resource the API server serves: v1, else v1beta1 (Kubernetes 1.20).
+async fn endpoint_slice_resource(client: &kube::Client) -> kube::core::ApiResource {
+    let v1 = kube::core::GroupVersionKind::gvk("discovery.k8s.io", "v1", "EndpointSlice");
+    let serves_v1 = client
+        .list_api_group_resources("discovery.k8s.io/v1")
+        .await
+        .is_ok_and(|l| l.resources.iter().any(|r| r.kind == "EndpointSlice"));
+    let gvk = if serves_v1 {
+        v1
+    } else {
+        kube::core::GroupVersionKind::gvk("discovery.k8s.io", "v1beta1", "EndpointSlice")
+    };
+    kube::core::ApiResource::from_gvk_with_plural(&gvk, "endpointslices")
+}
+
 fn request_labels(decision: &Decision, host_header: &str, method: &str) -> RequestLabels {
     RequestLabels {
         canary: decision.canary_label.clone(),
@@ -1204,7 +1219,11 @@ impl IngressProxy {
 
         let (ingress_store, ingress_writer) = reflector::store::<Ingress>();
         let (service_store, service_writer) = reflector::store::<Service>();
-        let (slice_store, slice_writer) = reflector::store::<EndpointSlice>();
+        // EndpointSlices are discovery.k8s.io/v1 since Kubernetes 1.21; older API servers
+        // (1.20) serve v1beta1, whose fields the proxy reads are the same.
+        let slice_resource = endpoint_slice_resource(&client).await;
+        let slice_writer = Writer::<DynamicObject>::new(slice_resource.clone());
+        let slice_store = slice_writer.as_reader();
         let route_resource = http_route_resource();
         let route_writer = Writer::<DynamicObject>::new(route_resource.clone());
         let route_store = route_writer.as_reader();
@@ -1259,7 +1278,7 @@ impl IngressProxy {
         {
             let sync2 = sync.clone();
             tasks.push(tokio::spawn(watch_kind(
-                Api::<EndpointSlice>::all(client.clone()),
+                Api::<DynamicObject>::all_with(client.clone(), &slice_resource),
                 slice_writer,
                 false,
                 "EndpointSlice",
@@ -1440,7 +1459,8 @@ struct Stores {
     ingresses: Store<Ingress>,
     routes: Store<DynamicObject>,
     services: Store<Service>,
-    slices: Store<EndpointSlice>,
+    /// EndpointSlices (v1 or v1beta1), read as v1.
+    slices: Store<DynamicObject>,
 }
 
 fn build_table(stores: &Stores, ingress_class: &str) -> RoutingTable {
@@ -1465,8 +1485,14 @@ fn build_table(stores: &Stores, ingress_class: &str) -> RoutingTable {
 
 fn build_endpoints(stores: &Stores) -> EndpointIndex {
     let services = stores.services.state();
-    let slices = stores.slices.state();
-    EndpointIndex::build(services.iter().map(|s| &**s), slices.iter().map(|s| &**s))
+    let slices: Vec<EndpointSlice> = stores
+        .slices
+        .state()
+        .iter()
+        .filter_map(|o| serde_json::to_value(&**o).ok())
+        .filter_map(|v| serde_json::from_value(v).ok())
+        .collect();
+    EndpointIndex::build(services.iter().map(|s| &**s), slices.iter())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -2430,6 +2456,12 @@ mod tests {
                     "/apis/discovery.k8s.io/v1/endpointslices" => {
                         list("EndpointSliceList", "discovery.k8s.io/v1", slice)
                     }
+                    "/apis/discovery.k8s.io/v1" => json!({
+                        "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "discovery.k8s.io/v1",
+                        "resources": [{"name": "endpointslices", "singularName": "endpointslice", "namespaced": true,
+                                       "kind": "EndpointSlice", "verbs": ["list", "watch"]}]
+                    })
+                    .to_string(),
                     _ => {
                         return (
                             StatusCode::NOT_FOUND,
