@@ -103,9 +103,8 @@ KC
   "$bin/kube-controller-manager" --kubeconfig=kubeconfig --service-account-private-key-file=sa.key \
     --root-ca-file="$run/certs/apiserver.crt" --leader-elect=false --secure-port=0 --port=0 \
     --controllers='*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle' >cm.log 2>&1 &
-  local rollout="$PWD/../rollout"
   ./rollout-bin sim node --kubeconfig kubeconfig --name real-node-1 --pod-cidr 10.244.1.0/24 \
-    --node-ip 10.244.0.1 >node.log 2>&1 &
+    --node-ip 10.244.0.1 --speed 10 >node.log 2>&1 &
   ./rollout-bin sim ingress --kubeconfig kubeconfig --listen 10.244.0.1:8080 >ingress.log 2>&1 &
   export ROLLOUT_CONFORMANCE_KUBECONFIG="$run/kubeconfig"
   export ROLLOUT_CONFORMANCE_INGRESS=10.244.0.1:8080

@@ -1,0 +1,566 @@
+//! The scenario suite run against both targets: the embedded cluster (by default) and a real
+//! control plane (kube-apiserver + kube-controller-manager + etcd, with the embedded node
+//! agent and ingress joined to it) when `ROLLOUT_CONFORMANCE_KUBECONFIG` and
+//! `ROLLOUT_CONFORMANCE_INGRESS` say where it is — `scripts/real-k8s.sh test` sets them.
+//! Each scenario works in a namespace of its own.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
+use k8s_openapi::api::networking::v1::Ingress;
+use kube::Api;
+use kube::api::PostParams;
+use rollout::cluster::Cluster;
+use rollout::engine::start::Request;
+use rollout::report::Finish;
+use serde_json::{Value, json};
+
+const HOST: &str = "web.conformance";
+
+struct Target {
+    client: kube::Client,
+    kubeconfig: PathBuf,
+    ingress: SocketAddr,
+    real: bool,
+    _embedded: Option<common::TestCluster>,
+}
+
+impl Target {
+    async fn get() -> Target {
+        rollout::sim::init_crypto();
+        match std::env::var("ROLLOUT_CONFORMANCE_KUBECONFIG") {
+            Ok(path) => {
+                let kc = kube::config::Kubeconfig::read_from(&path).expect("kubeconfig");
+                let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+                    .await
+                    .expect("config");
+                let ingress = std::env::var("ROLLOUT_CONFORMANCE_INGRESS")
+                    .expect("ROLLOUT_CONFORMANCE_INGRESS")
+                    .parse()
+                    .expect("ingress address");
+                Target {
+                    client: kube::Client::try_from(config).expect("client"),
+                    kubeconfig: path.into(),
+                    ingress,
+                    real: true,
+                    _embedded: None,
+                }
+            }
+            Err(_) => {
+                let tc = common::TestCluster::fast(20.0).await;
+                Target {
+                    client: tc.client.clone(),
+                    kubeconfig: tc.kubeconfig(),
+                    ingress: tc.cluster.ingress().expect("ingress").addr(),
+                    real: false,
+                    _embedded: Some(tc),
+                }
+            }
+        }
+    }
+
+    /// A fresh namespace for one scenario.
+    async fn namespace(&self, prefix: &str) -> String {
+        let name = format!(
+            "{prefix}-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..6]
+        );
+        let ns: Namespace =
+            serde_json::from_value(json!({"metadata": {"name": name}})).expect("namespace");
+        Api::<Namespace>::all(self.client.clone())
+            .create(&PostParams::default(), &ns)
+            .await
+            .expect("create namespace");
+        // A real API server makes the default ServiceAccount a moment later; pods need it.
+        let sa: Api<k8s_openapi::api::core::v1::ServiceAccount> =
+            Api::namespaced(self.client.clone(), &name);
+        common::eventually(
+            "default ServiceAccount",
+            Duration::from_secs(30),
+            || async { sa.get_opt("default").await.ok().flatten().map(|_| ()) },
+        )
+        .await;
+        name
+    }
+
+    fn options(&self) -> rollout::engine::Options {
+        let mut o = rollout::engine::Options::new().expect("options");
+        o.ingress_url = Some(format!("http://{}", self.ingress));
+        o.metrics_url = Some(format!("http://{}/metrics", metrics_addr(self)));
+        o
+    }
+
+    fn kubectl(&self, ns: &str, args: &[&str]) -> String {
+        let out = Command::new("kubectl")
+            .env("KUBECONFIG", &self.kubeconfig)
+            .args(["-n", ns])
+            .args(args)
+            .output()
+            .expect("kubectl");
+        assert!(
+            out.status.success(),
+            "kubectl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    async fn install_route_crd(&self) {
+        if !self.real {
+            return;
+        }
+        let crd = std::fs::read_to_string("manifests/gateway-api/httproute-crd.yaml").expect("crd");
+        rollout::lab::apply::apply_texts(&self.client, &[("httproute-crd.yaml", &crd)])
+            .await
+            .expect("install the HTTPRoute CRD");
+        let api: Api<kube::core::DynamicObject> = Api::all_with(
+            self.client.clone(),
+            &rollout::cluster::api::http_route_resource(),
+        );
+        common::eventually("HTTPRoute served", Duration::from_secs(30), || async {
+            api.list(&Default::default()).await.ok().map(|_| ())
+        })
+        .await;
+    }
+}
+
+/// The ingress's metrics listen beside it: the embedded cluster's on a port of its own, the
+/// standalone ingress (`rollout sim ingress`) on the next port.
+fn metrics_addr(t: &Target) -> SocketAddr {
+    match &t._embedded {
+        Some(tc) => tc.cluster.ingress().expect("ingress").metrics_addr(),
+        None => std::env::var("ROLLOUT_CONFORMANCE_METRICS")
+            .ok()
+            .and_then(|m| m.parse().ok())
+            .unwrap_or_else(|| SocketAddr::new(t.ingress.ip(), t.ingress.port() + 1)),
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Front {
+    Nginx,
+    Route,
+}
+
+async fn deploy_web(t: &Target, ns: &str, image: &str, front: Front) {
+    let c = &t.client;
+    let d: Deployment = serde_json::from_value(json!({
+        "metadata": {"name": "web"},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": "web"}},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+            "template": {"metadata": {"labels": {"app": "web"}},
+                         "spec": {"terminationGracePeriodSeconds": 1,
+                                  "containers": [{"name": "app", "image": image, "ports": [{"name": "http", "containerPort": 8080}],
+                                                  "readinessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 1}}]}}
+        }
+    }))
+    .expect("deployment");
+    Api::<Deployment>::namespaced(c.clone(), ns)
+        .create(&PostParams::default(), &d)
+        .await
+        .expect("create deployment");
+    Api::<Service>::namespaced(c.clone(), ns)
+        .create(
+            &PostParams::default(),
+            &common::app_service("web", json!({"app": "web"})),
+        )
+        .await
+        .expect("create service");
+    match front {
+        Front::Nginx => {
+            let i: Ingress = serde_json::from_value(json!({
+                "metadata": {"name": "web"},
+                "spec": {"ingressClassName": "nginx", "rules": [{"host": format!("{ns}.{HOST}"), "http": {"paths": [
+                    {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}}]}
+            }))
+            .expect("ingress");
+            Api::<Ingress>::namespaced(c.clone(), ns)
+                .create(&PostParams::default(), &i)
+                .await
+                .expect("create ingress");
+        }
+        Front::Route => {
+            t.install_route_crd().await;
+            let api: Api<kube::core::DynamicObject> =
+                Api::namespaced_with(c.clone(), ns, &rollout::cluster::api::http_route_resource());
+            let r: kube::core::DynamicObject = serde_json::from_value(json!({
+                "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+                "metadata": {"name": "web"},
+                "spec": {"hostnames": [format!("{ns}.{HOST}")], "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                          "backendRefs": [{"name": "web", "port": 80}]}]}
+            }))
+            .expect("route");
+            api.create(&PostParams::default(), &r)
+                .await
+                .expect("create route");
+        }
+    }
+    wait_rolled_out(t, ns).await;
+}
+
+async fn wait_rolled_out(t: &Target, ns: &str) {
+    let api: Api<Deployment> = Api::namespaced(t.client.clone(), ns);
+    common::eventually("web rolled out", Duration::from_secs(60), || async {
+        let d = api.get("web").await.ok()?;
+        rollout::engine::rolled_out(&d).ok()?.then_some(())
+    })
+    .await;
+}
+
+/// What is left in the namespace: object names, the Service selector, web's image, record.
+async fn leftovers(t: &Target, ns: &str) -> Value {
+    let c = &t.client;
+    let mut deployments: Vec<String> = Api::<Deployment>::namespaced(c.clone(), ns)
+        .list(&Default::default())
+        .await
+        .expect("list")
+        .items
+        .iter()
+        .filter_map(|d| d.metadata.name.clone())
+        .collect();
+    deployments.sort();
+    let mut services: Vec<String> = Api::<Service>::namespaced(c.clone(), ns)
+        .list(&Default::default())
+        .await
+        .expect("list")
+        .items
+        .iter()
+        .filter_map(|d| d.metadata.name.clone())
+        .collect();
+    services.sort();
+    let mut ingresses: Vec<String> = Api::<Ingress>::namespaced(c.clone(), ns)
+        .list(&Default::default())
+        .await
+        .expect("list")
+        .items
+        .iter()
+        .filter_map(|d| d.metadata.name.clone())
+        .collect();
+    ingresses.sort();
+    let web = Api::<Deployment>::namespaced(c.clone(), ns)
+        .get("web")
+        .await
+        .expect("web");
+    let selector = Api::<Service>::namespaced(c.clone(), ns)
+        .get("web")
+        .await
+        .expect("svc")
+        .spec
+        .and_then(|s| s.selector);
+    let pods: Vec<String> = Api::<Pod>::namespaced(c.clone(), ns)
+        .list(&Default::default())
+        .await
+        .expect("pods")
+        .items
+        .iter()
+        .filter(|p| {
+            p.metadata
+                .labels
+                .as_ref()
+                .is_some_and(|l| l.contains_key("rollout.dev/role"))
+        })
+        .filter_map(|p| p.metadata.name.clone())
+        .collect();
+    json!({
+        "deployments": deployments, "services": services, "ingresses": ingresses,
+        "selector": selector,
+        "image": web.spec.and_then(|s| s.template.spec?.containers.first()?.image.clone()),
+        "record": web.metadata.annotations.and_then(|a| a.get("rollout.dev/state").cloned()),
+        "temporary pods": pods,
+    })
+}
+
+fn clean(front: Front, image: &str) -> Value {
+    let ingresses: Vec<&str> = if front == Front::Nginx {
+        vec!["web"]
+    } else {
+        vec![]
+    };
+    json!({"deployments": ["web"], "services": ["web"], "ingresses": ingresses,
+           "selector": {"app": "web"}, "image": image, "record": null, "temporary pods": []})
+}
+
+const CHECKS: &str = r#"
+progressDeadline: 60s
+analysis:
+  interval: 300ms
+  background: [probes]
+  checks:
+    probes:
+      probe: { readinessDeadline: 8s }
+    smoke:
+      http: { path: /, requests: 20 }
+      count: 2
+      successRate: ">= 95%"
+    smoke-new:
+      http: { path: /, version: new, via: service, requests: 20 }
+      count: 2
+      successRate: ">= 95%"
+"#;
+
+async fn scenario(strategy_head: &str, front: Front, image: &str, expect: Finish) {
+    let t = Target::get().await;
+    let ns = t.namespace("conf").await;
+    deploy_web(&t, &ns, "web:v1", front).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("strategy.yaml");
+    std::fs::write(&path, format!("{strategy_head}\n{CHECKS}")).expect("write");
+    let req = Request {
+        strategy: path.display().to_string(),
+        image: image.into(),
+        app: Some("web".into()),
+        ..Default::default()
+    };
+    let events = Arc::new(common::rollouts::Events::default());
+    let outcome = rollout::engine::start::run(
+        Cluster::new(t.client.clone(), &ns),
+        &req,
+        t.options(),
+        events,
+    )
+    .await
+    .expect("rollout starts");
+    assert_eq!(
+        outcome.finish, expect,
+        "{strategy_head} {image}: {:?}",
+        outcome.reason
+    );
+    let image = if expect == Finish::Done {
+        "web:v2"
+    } else {
+        "web:v1"
+    };
+    assert_eq!(
+        leftovers(&t, &ns).await,
+        clean(front, image),
+        "{strategy_head}"
+    );
+}
+
+const CANARY: &str =
+    "strategy: canary\nsteps:\n  - setWeight: 50\n  - pause: 1s\n  - analysis: smoke-new";
+const BLUE_GREEN: &str = "strategy: blue-green\nprePromotion: [smoke-new]\npostPromotion: [smoke]\npostPromotionWindow: 500ms\nscaleDownDelay: 0s";
+const ROLLING: &str = "strategy: rolling\nmaxSurge: 1\nmaxUnavailable: 0\nverify: [smoke-new]";
+const RECREATE: &str = "strategy: recreate\nverify: [smoke-new]";
+const SHADOW: &str = "strategy: shadow\nmirror: 100%\nduration: 2s\ncompare:\n  metric: [error-rate]\n  maxErrorRateIncrease: 5%\n  minSamples: 1\npromote: always";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn canary_completes_and_rolls_back() {
+    scenario(CANARY, Front::Nginx, "v2", Finish::Done).await;
+    scenario(CANARY, Front::Nginx, "v2-errors", Finish::RolledBack).await;
+    scenario(CANARY, Front::Route, "v2-crash", Finish::RolledBack).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blue_green_completes_and_rolls_back() {
+    scenario(BLUE_GREEN, Front::Nginx, "v2", Finish::Done).await;
+    scenario(
+        BLUE_GREEN,
+        Front::Nginx,
+        "v2-never-ready",
+        Finish::RolledBack,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rolling_and_recreate_complete_and_roll_back() {
+    scenario(ROLLING, Front::Nginx, "v2", Finish::Done).await;
+    scenario(ROLLING, Front::Nginx, "v2-crash", Finish::RolledBack).await;
+    scenario(RECREATE, Front::Nginx, "v2", Finish::Done).await;
+    scenario(RECREATE, Front::Nginx, "v2-errors", Finish::RolledBack).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shadow_through_an_httproute() {
+    scenario(SHADOW, Front::Route, "v2", Finish::Done).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_rollout_status_undo_and_endpoints() {
+    let t = Target::get().await;
+    let ns = t.namespace("kubectl").await;
+    deploy_web(&t, &ns, "web:v1", Front::Nginx).await;
+    t.kubectl(&ns, &["set", "image", "deployment/web", "app=web:v2"]);
+    let status = t.kubectl(
+        &ns,
+        &["rollout", "status", "deployment/web", "--timeout=60s"],
+    );
+    assert!(status.contains("successfully rolled out"), "{status}");
+    t.kubectl(&ns, &["rollout", "undo", "deployment/web"]);
+    t.kubectl(
+        &ns,
+        &["rollout", "status", "deployment/web", "--timeout=60s"],
+    );
+    let history = t.kubectl(&ns, &["rollout", "history", "deployment/web"]);
+    assert!(history.contains('2') && history.contains('3'), "{history}");
+    let image = t.kubectl(
+        &ns,
+        &[
+            "get",
+            "deployment/web",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].image}",
+        ],
+    );
+    assert_eq!(image, "web:v1");
+    let api: Api<k8s_openapi::api::core::v1::Endpoints> = Api::namespaced(t.client.clone(), &ns);
+    common::eventually("2 endpoints", Duration::from_secs(30), || async {
+        let e = api.get("web").await.ok()?;
+        let n: usize = e
+            .subsets?
+            .iter()
+            .map(|s| s.addresses.as_ref().map_or(0, Vec::len))
+            .sum();
+        (n == 2).then_some(())
+    })
+    .await;
+    // Requests through the ingress reach the pods.
+    let http = common::http_client();
+    let host = format!("{ns}.{HOST}");
+    let (status, version) = common::eventually(
+        "an answer through the ingress",
+        Duration::from_secs(30),
+        || async {
+            let r = common::via_ingress(&http, t.ingress, &host, "/", &[]).await;
+            (r.0 == 200).then_some(r)
+        },
+    )
+    .await;
+    assert_eq!((status, version.as_str()), (200, "v1"));
+}
+
+/// The orchestrator with only the Role of manifests/rbac.yaml: it completes and rolls back;
+/// without one of the Role's verbs it stops with a "forbidden" message naming what it lacked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rbac_role_is_enough_and_each_verb_is_needed() {
+    let t = Target::get().await;
+    if !t.real {
+        eprintln!(
+            "the embedded cluster does not authorize requests: RBAC is checked on the real control plane only"
+        );
+        return;
+    }
+    let rbac = std::fs::read_to_string("manifests/rbac.yaml").expect("rbac.yaml");
+    let docs = rollout::lab::apply::documents(&rbac, "manifests/rbac.yaml").expect("docs");
+    let role = docs
+        .iter()
+        .find(|d| d["kind"] == "Role")
+        .cloned()
+        .expect("a Role");
+    let rules = role["rules"].as_array().cloned().unwrap_or_default();
+    // Every (rule, verb) pair, then the whole Role.
+    let mut variants: Vec<(Option<(usize, String)>, Value)> = Vec::new();
+    for (i, rule) in rules.iter().enumerate() {
+        for verb in rule["verbs"].as_array().cloned().unwrap_or_default() {
+            let verb = verb.as_str().unwrap_or_default().to_owned();
+            let mut r = role.clone();
+            let verbs: Vec<Value> = rule["verbs"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|v| v.as_str() != Some(&verb))
+                .collect();
+            r["rules"][i]["verbs"] = Value::Array(verbs);
+            variants.push((Some((i, verb)), r));
+        }
+    }
+    variants.push((None, role.clone()));
+    let mut unneeded = Vec::new();
+    for (removed, role) in variants {
+        let ns = t.namespace("rbac").await;
+        deploy_web(&t, &ns, "web:v1", Front::Nginx).await;
+        for d in &docs {
+            let mut d = if d["kind"] == "Role" {
+                role.clone()
+            } else {
+                d.clone()
+            };
+            d["metadata"]["namespace"] = json!(ns);
+            rollout::lab::apply::apply_texts(&t.client, &[("rbac", &d.to_string())])
+                .await
+                .expect("apply rbac");
+        }
+        let token = service_account_token(&t, &ns).await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let kubeconfig = dir.path().join("kubeconfig");
+        let server = t.client_server();
+        std::fs::write(
+            &kubeconfig,
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters: [{{name: c, cluster: {{server: \"{server}\", insecure-skip-tls-verify: true}}}}]\nusers: [{{name: u, user: {{token: \"{token}\"}}}}]\ncontexts: [{{name: c, context: {{cluster: c, user: u, namespace: {ns}}}}}]\ncurrent-context: c\n"
+            ),
+        )
+        .expect("kubeconfig");
+        let strategy = dir.path().join("s.yaml");
+        std::fs::write(&strategy, format!("{CANARY}\n{CHECKS}")).expect("strategy");
+        let out = Command::new(env!("CARGO_BIN_EXE_rollout"))
+            .args([
+                "--strategy",
+                &strategy.display().to_string(),
+                "--image",
+                "v2",
+                "--app",
+                "web",
+            ])
+            .args(["--kubeconfig", &kubeconfig.display().to_string()])
+            .args(["--ingress-url", &format!("http://{}", t.ingress)])
+            .output()
+            .expect("rollout");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        match &removed {
+            None => assert_eq!(out.status.code(), Some(0), "the whole Role: {stderr}"),
+            Some((i, verb)) => {
+                if out.status.code() == Some(0) {
+                    unneeded.push(format!("rules[{i}] {verb}"));
+                } else {
+                    assert!(
+                        stderr.contains("forbidden"),
+                        "without rules[{i}] {verb}: {stderr}"
+                    );
+                }
+            }
+        }
+    }
+    assert!(
+        unneeded.is_empty(),
+        "verbs the canary did not need: {unneeded:?}"
+    );
+}
+
+impl Target {
+    fn client_server(&self) -> String {
+        let text = std::fs::read_to_string(&self.kubeconfig).expect("kubeconfig");
+        text.lines()
+            .find_map(|l| l.split("server: \"").nth(1))
+            .and_then(|s| s.split('"').next())
+            .expect("server")
+            .to_owned()
+    }
+}
+
+async fn service_account_token(t: &Target, ns: &str) -> String {
+    let api: Api<k8s_openapi::api::core::v1::ServiceAccount> =
+        Api::namespaced(t.client.clone(), ns);
+    let req: k8s_openapi::api::authentication::v1::TokenRequest =
+        serde_json::from_value(json!({"spec": {"audiences": [], "expirationSeconds": 3600}}))
+            .expect("token request");
+    let r: Value = api
+        .create_subresource("token", "rollout", &PostParams::default(), &req)
+        .await
+        .expect("token");
+    r.pointer("/status/token")
+        .and_then(Value::as_str)
+        .expect("token in status")
+        .to_owned()
+}
