@@ -105,11 +105,26 @@ KC
     --controllers='*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle' >cm.log 2>&1 &
   ./rollout-bin sim node --kubeconfig kubeconfig --name real-node-1 --pod-cidr 10.244.1.0/24 \
     --node-ip 10.244.0.1 --speed 10 >node.log 2>&1 &
-  ./rollout-bin sim ingress --kubeconfig kubeconfig --listen 10.244.0.1:8080 >ingress.log 2>&1 &
+  ROLLOUT_LOG="${INGRESS_LOG:-warn}" ./rollout-bin sim ingress --kubeconfig kubeconfig --listen 10.244.0.1:8080 \
+    --metrics-listen 10.244.0.1:10254 >ingress.log 2>&1 &
   export ROLLOUT_CONFORMANCE_KUBECONFIG="$run/kubeconfig"
   export ROLLOUT_CONFORMANCE_INGRESS=10.244.0.1:8080
+  export ROLLOUT_CONFORMANCE_METRICS=10.244.0.1:10254
+  # Wait for the node to register (the API server needs it to schedule and bind pods).
+  for _ in $(seq 60); do
+    KUBECONFIG=kubeconfig kubectl get node real-node-1 >/dev/null 2>&1 && break
+    sleep 0.5
+  done
   local status=0
-  (cd "$ROOT" && cargo test --locked --test conformance "$@") || status=$?
+  set +e
+  if [ -n "${RUN_INSTEAD:-}" ]; then
+    (cd "$ROOT" && KUBECONFIG="$run/kubeconfig" bash -c "$RUN_INSTEAD" 2>&1 | tee "$run/suite.log"; exit "${PIPESTATUS[0]}")
+  else
+    (cd "$ROOT" && cargo test --locked --test conformance "$@" 2>&1 | tee "$run/suite.log"; exit "${PIPESTATUS[0]}")
+  fi
+  status=$?
+  set -e
+  cp "$run/suite.log" "${ROLLOUT_SUITE_LOG:-/tmp/rollout-conformance.log}" 2>/dev/null || true
   if [ $status -ne 0 ]; then
     for f in apiserver cm node ingress; do echo "== $f.log (tail)" >&2; tail -20 "$run/$f.log" >&2 || true; done
   fi
@@ -124,7 +139,7 @@ test_real() {
   cargo build --locked --release --quiet
   local run; run=$(mktemp -d)
   cp target/release/rollout "$run/rollout-bin"
-  ROOT="$PWD" $SUDO unshare -n env ROOT="$PWD" PATH="$PATH" HOME="$HOME" CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}" \
+  ROOT="$PWD" $SUDO unshare -n env ROOT="$PWD" PATH="$PATH" HOME="$HOME" RUN_INSTEAD="${RUN_INSTEAD:-}" INGRESS_LOG="${INGRESS_LOG:-}" CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}" \
     RUSTUP_HOME="${RUSTUP_HOME:-$HOME/.rustup}" CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}" \
     bash "$0" __inside "$run" "$@"
 }

@@ -280,6 +280,9 @@ pub struct SimIngressArgs {
     /// Address to listen on (loopback or a private namespace's address).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: std::net::SocketAddr,
+    /// Address of the metrics endpoint (ingress-nginx's names; port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:10254")]
+    pub metrics_listen: std::net::SocketAddr,
     /// The IngressClass served.
     #[arg(long, default_value = "nginx")]
     pub class: String,

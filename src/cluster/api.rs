@@ -397,6 +397,32 @@ impl Cluster {
             .collect())
     }
 
+    /// Waits until the Deployment `name` is gone (a foreground deletion keeps it until the
+    /// garbage collector has removed its ReplicaSets and pods).
+    pub async fn wait_deployment_gone(&self, name: &str, deadline: Duration) -> Result<()> {
+        let stop = Instant::now() + deadline;
+        let mut changes = watcher(
+            self.api::<Deployment>(),
+            watcher::Config::default().fields(&format!("metadata.name={name}")),
+        )
+        .boxed();
+        loop {
+            if self
+                .get_opt::<Deployment>("deployments", name)
+                .await?
+                .is_none()
+            {
+                return Ok(());
+            }
+            if tokio::time::timeout_at(stop, changes.next()).await.is_err() {
+                return Err(ClusterError::Timeout {
+                    what: format!("Deployment {name:?} to be deleted"),
+                    after: deadline,
+                });
+            }
+        }
+    }
+
     /// Waits until no pod matches `selector`.
     pub async fn wait_no_pods(&self, selector: &str, deadline: Duration, what: &str) -> Result<()> {
         let stop = Instant::now() + deadline;

@@ -54,6 +54,7 @@ pub async fn ingress(args: &SimIngressArgs) -> anyhow::Result<()> {
         client,
         IngressOptions {
             listen: args.listen,
+            metrics_listen: args.metrics_listen,
             ingress_class: args.class.clone(),
             ..Default::default()
         },

@@ -79,6 +79,9 @@ impl Engine {
                     &format!("the pods of {:?} to stop", names.new_deployment),
                 )
                 .await?;
+            self.cluster
+                .wait_deployment_gone(&names.new_deployment, self.spec.progress_deadline.std())
+                .await?;
         }
         if let Some(s) = &names.new_service {
             self.cluster.delete("services", s).await?;

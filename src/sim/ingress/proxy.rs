@@ -1490,7 +1490,11 @@ fn build_endpoints(stores: &Stores) -> EndpointIndex {
         .state()
         .iter()
         .filter_map(|o| serde_json::to_value(&**o).ok())
-        .filter_map(|v| serde_json::from_value(v).ok())
+        .filter_map(|mut v| {
+            // The typed v1 object insists on its own apiVersion.
+            v["apiVersion"] = serde_json::json!("discovery.k8s.io/v1");
+            serde_json::from_value(v).ok()
+        })
         .collect();
     EndpointIndex::build(services.iter().map(|s| &**s), slices.iter())
 }
