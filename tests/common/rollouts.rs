@@ -253,8 +253,9 @@ pub async fn route_rules(tc: &TestCluster) -> Option<serde_json::Value> {
     Some(r.data.pointer("/spec/rules")?.clone())
 }
 
-/// The rules `deploy_web` gives the HTTPRoute.
+/// The rules `deploy_web` gives the HTTPRoute, with the defaults the API server fills in
+/// (group, kind and weight of a backendRef), as they read back.
 pub fn original_route_rules() -> serde_json::Value {
     json!([{"matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
-            "backendRefs": [{"name": "web", "port": 80}]}])
+            "backendRefs": [{"name": "web", "port": 80, "group": "", "kind": "Service", "weight": 1}]}])
 }
