@@ -3,7 +3,7 @@
 # <!-- compare:NAME --> and <!-- /compare:NAME --> markers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-runs="${RUNS:-3}"
+runs="${RUNS:-1}"
 cargo build --release --quiet
 table() { ./target/release/rollout compare --image "$1" --runs "$runs" 2>/dev/null; }
 splice() {
@@ -13,10 +13,10 @@ import sys, re
 name, file = sys.argv[1], sys.argv[2]
 text = open("README.md").read()
 new = open(file).read().strip()
-pattern = re.compile(r"(<!-- compare:%s -->\n).*?(\n<!-- /compare:%s -->)" % (name, name), re.S)
+pattern = re.compile(r"<!-- compare:%s -->.*?<!-- /compare:%s -->" % (name, name), re.S)
 if not pattern.search(text):
     sys.exit("README.md has no compare:%s markers" % name)
-text = pattern.sub(lambda m: m.group(1) + new + m.group(2), text)
+text = pattern.sub(lambda m: "<!-- compare:%s -->\n%s\n<!-- /compare:%s -->" % (name, new, name), text)
 open("README.md", "w").write(text)
 PY
 }
