@@ -17,6 +17,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 CACHE=${K8S_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rollout-real-k8s}
 VERSION=1.20.2
+# The build: the version, plus a mark that changes when the way it is built changes.
+BUILD=$VERSION-reflect2-1.0.2
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
 
 need_packages() {
@@ -28,6 +30,7 @@ need_packages() {
   command -v unshare >/dev/null || missing+=(util-linux)
   command -v curl >/dev/null || missing+=(curl)
   command -v rsync >/dev/null || missing+=(rsync)
+  [ -d /usr/share/gocode/src/github.com/modern-go/reflect2 ] || missing+=(golang-github-modern-go-reflect2-dev)
   if [ ${#missing[@]} -gt 0 ]; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
@@ -35,7 +38,7 @@ need_packages() {
 }
 
 build() {
-  if [ -x "$CACHE/$VERSION/kube-apiserver" ] && [ -x "$CACHE/$VERSION/kube-controller-manager" ]; then
+  if [ -x "$CACHE/$BUILD/kube-apiserver" ] && [ -x "$CACHE/$BUILD/kube-controller-manager" ]; then
     return 0
   fi
   need_packages
@@ -55,14 +58,18 @@ SRC
   apt-get "${opts[@]}" update -qq
   (cd "$work" && apt-get "${opts[@]}" source --download-only kubernetes >/dev/null && tar xzf kubernetes_*.orig.tar.gz)
   local src; src=$(ls -d "$work"/kubernetes-*/ | head -1)
+  # Kubernetes 1.20 vendors reflect2 1.0.1, whose map iteration crashes the API server
+  # (SIGSEGV in mapiterinit) when built with Go 1.18 or later; Debian ships 1.0.2, which
+  # does not.
+  rsync -a --delete /usr/share/gocode/src/github.com/modern-go/reflect2/ "$src/vendor/github.com/modern-go/reflect2/"
   echo "building kube-apiserver and kube-controller-manager $VERSION (about 5 minutes)..." >&2
   # GOPATH laid out as Debian's rules do: the tree seen as k8s.io/kubernetes.
   (cd "$src" && mkdir -p .go/src/k8s.io && ln -sfn ../../.. .go/src/k8s.io/kubernetes \
     && env GOPATH="$src/.go" CGO_ENABLED=0 HOME="$work/home" GOFLAGS=-mod=vendor \
        make WHAT="cmd/kube-apiserver cmd/kube-controller-manager" >"$work/build.log" 2>&1) \
     || { tail -30 "$work/build.log" >&2; exit 1; }
-  mkdir -p "$CACHE/$VERSION"
-  cp "$src"/_output/local/bin/linux/amd64/kube-{apiserver,controller-manager} "$CACHE/$VERSION/"
+  mkdir -p "$CACHE/$BUILD"
+  cp "$src"/_output/local/bin/linux/amd64/kube-{apiserver,controller-manager} "$CACHE/$BUILD/"
 }
 
 # Runs inside the network namespace: the control plane, the node agent, the ingress, the suite.
@@ -70,7 +77,7 @@ inside() {
   local run="$1"; shift
   ip link set lo up
   ip addr add 10.244.0.1/16 dev lo
-  local bin="$CACHE/$VERSION"
+  local bin="$CACHE/$BUILD"
   cd "$run"
   openssl genrsa -out sa.key 2048 2>/dev/null
   openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
