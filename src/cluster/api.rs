@@ -351,6 +351,29 @@ impl Cluster {
         name: &str,
         deadline: Duration,
         what: &str,
+        done: impl FnMut(&Deployment, &[Pod]) -> std::result::Result<Option<T>, String>,
+    ) -> Result<T> {
+        self.wait(name, deadline, what, true, done).await
+    }
+
+    /// Like [`Cluster::wait_deployment`] for a condition on the Deployment alone (an
+    /// annotation, its status): neither watches nor lists pods.
+    pub async fn wait_deployment_alone<T>(
+        &self,
+        name: &str,
+        deadline: Duration,
+        what: &str,
+        mut done: impl FnMut(&Deployment) -> std::result::Result<Option<T>, String>,
+    ) -> Result<T> {
+        self.wait(name, deadline, what, false, |d, _| done(d)).await
+    }
+
+    async fn wait<T>(
+        &self,
+        name: &str,
+        deadline: Duration,
+        what: &str,
+        with_pods: bool,
         mut done: impl FnMut(&Deployment, &[Pod]) -> std::result::Result<Option<T>, String>,
     ) -> Result<T> {
         let stop = Instant::now() + deadline;
@@ -359,11 +382,19 @@ impl Cluster {
             watcher::Config::default().fields(&format!("metadata.name={name}")),
         )
         .map(|_| ());
-        let pods = watcher(self.api::<Pod>(), watcher::Config::default()).map(|_| ());
-        let mut changes = futures::stream::select(deployments, pods).boxed();
+        let mut changes = if with_pods {
+            let pods = watcher(self.api::<Pod>(), watcher::Config::default()).map(|_| ());
+            futures::stream::select(deployments, pods).boxed()
+        } else {
+            deployments.boxed()
+        };
         loop {
             let d = self.deployment(name).await?;
-            let pods = self.pods_of(&d).await?;
+            let pods = if with_pods {
+                self.pods_of(&d).await?
+            } else {
+                Vec::new()
+            };
             match done(&d, &pods) {
                 Ok(Some(t)) => return Ok(t),
                 Ok(None) => {}

@@ -365,11 +365,11 @@ impl Engine {
         let name = self.plan.names.deployment.clone();
         let stopper = self.stopper();
         tokio::spawn(async move {
-            let wait = cluster.wait_deployment(
+            let wait = cluster.wait_deployment_alone(
                 &name,
                 Duration::from_secs(365 * 86400),
                 "abort",
-                |d, _| Ok(crate::cluster::api::annotation(&d.metadata, record::ABORT).map(|_| ())),
+                |d| Ok(crate::cluster::api::annotation(&d.metadata, record::ABORT).map(|_| ())),
             );
             if wait.await.is_ok() {
                 stopper.stop(Stop::Aborted);

@@ -132,11 +132,11 @@ impl Engine {
             self.cluster.json_patch(&name, Value::Array(ops)).await?;
         }
         self.cluster
-            .wait_deployment(
+            .wait_deployment_alone(
                 &name,
                 self.spec.progress_deadline.std(),
                 &format!("Deployment {name:?} back on its previous template"),
-                |d, _| Ok(super::steps::rolled_out(d).unwrap_or(false).then_some(())),
+                |d| Ok(super::steps::rolled_out(d).unwrap_or(false).then_some(())),
             )
             .await
     }

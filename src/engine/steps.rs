@@ -354,7 +354,7 @@ impl Engine {
         let name = self.plan.names.deployment.clone();
         let r = self
             .cluster
-            .wait_deployment(&name, limit, "rollout promote", |d, _| {
+            .wait_deployment_alone(&name, limit, "rollout promote", |d| {
                 Ok(annotation(&d.metadata, record::PROMOTE).map(str::to_owned))
             })
             .await;
