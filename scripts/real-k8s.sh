@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # A real Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager) on this
-# machine, for the conformance suite (tests/conformance.rs).
+# machine, for the conformance suite (tests/it/conformance.rs).
 #
 #   scripts/real-k8s.sh build          build the binaries once from Debian's `kubernetes` source
 #                                      package (1.20.2), cached in $K8S_CACHE
 #                                      (default ~/.cache/rollout-real-k8s), ~5 minutes on 2 cores
 #   scripts/real-k8s.sh test [ARGS]    inside a private network namespace: start the control
 #                                      plane, join the embedded cluster's node agent and ingress
-#                                      to it, run `cargo test --test conformance ARGS` against
-#                                      it, stop everything
+#                                      to it, run the conformance tests against it (ARGS: test
+#                                      filters and options, default `conformance::`), stop
+#                                      everything
 #
 # A real API server refuses Endpoints in 127.0.0.0/8, so the pods get addresses in
 # 10.244.0.0/16, which exist only on the loopback device of the namespace this script creates:
@@ -127,7 +128,8 @@ KC
   if [ -n "${RUN_INSTEAD:-}" ]; then
     (cd "$ROOT" && KUBECONFIG="$run/kubeconfig" bash -c "$RUN_INSTEAD" 2>&1 | tee "$run/suite.log"; exit "${PIPESTATUS[0]}")
   else
-    (cd "$ROOT" && cargo test --locked --test conformance "$@" 2>&1 | tee "$run/suite.log"; exit "${PIPESTATUS[0]}")
+    [ $# -gt 0 ] || set -- conformance::
+    (cd "$ROOT" && cargo test --locked --test it -- "$@" 2>&1 | tee "$run/suite.log"; exit "${PIPESTATUS[0]}")
   fi
   status=$?
   set -e

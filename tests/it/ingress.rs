@@ -1,6 +1,4 @@
-mod common;
-
-use common::TestCluster;
+use crate::common::TestCluster;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;

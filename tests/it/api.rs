@@ -1,9 +1,7 @@
 //! The embedded API server driven through kube::Api and kube::runtime::watcher: CRUD, patch
 //! types, conflicts, selectors, subresources, watches, garbage collection and bad input.
 
-mod common;
-
-use common::{TestCluster, eventually};
+use crate::common::{TestCluster, eventually};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Service};

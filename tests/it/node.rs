@@ -1,9 +1,7 @@
 //! The node agent: pods are scheduled, get their own loopback address, serve real HTTP, are
 //! probed, restarted and terminated like a kubelet does, and kubectl shows it all.
 
-mod common;
-
-use common::{TestCluster, eventually, have_kubectl};
+use crate::common::{TestCluster, eventually, have_kubectl};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams, PostParams};

@@ -1,9 +1,9 @@
 //! Through the embedded ingress: only ready pods get requests; ingress-nginx canary weights,
 //! header / cookie precedence; HTTPRoute weights and mirroring.
 
-mod common;
-
-use common::{TestCluster, app_deployment, app_service, eventually, http_client, via_ingress};
+use crate::common::{
+    TestCluster, app_deployment, app_service, eventually, http_client, via_ingress,
+};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;

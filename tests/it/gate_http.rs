@@ -2,9 +2,7 @@
 //! proxy and through the ingress; healthy, erroring and unreachable apps; body and JSON
 //! conditions.
 
-mod common;
-
-use common::{TestCluster, app_deployment, app_service, eventually};
+use crate::common::{TestCluster, app_deployment, app_service, eventually};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{EnvVar, Service};
 use k8s_openapi::api::networking::v1::Ingress;

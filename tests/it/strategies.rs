@@ -2,13 +2,12 @@
 //! own objects on the new template; a bad one (errors, crash loop, never ready) is rolled back
 //! and leaves the stable version serving, with no temporary object or pod left.
 
-mod common;
-
+use crate::common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::TestCluster;
-use common::rollouts::{
+use crate::common::TestCluster;
+use crate::common::rollouts::{
     Events, Front, HOST, deploy_web, leftovers, original_route_rules, request, route_rules, run,
     strategy_file, stray_pods,
 };

@@ -1,6 +1,5 @@
 //! Shared helpers for the integration tests: start an embedded cluster, talk to it with kube
 //! or with the real kubectl.
-#![allow(dead_code)]
 
 pub mod rollouts;
 

@@ -2,9 +2,10 @@
 //! `rollout sim ingress`), joined to an API server through a kubeconfig — as beside a real
 //! control plane.
 
-mod common;
-
-use common::{TestCluster, app_deployment, app_service, eventually, http_client, via_ingress};
+use crate::common;
+use crate::common::{
+    TestCluster, app_deployment, app_service, eventually, http_client, via_ingress,
+};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;

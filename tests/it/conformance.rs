@@ -4,8 +4,7 @@
 //! `ROLLOUT_CONFORMANCE_INGRESS` say where it is — `scripts/real-k8s.sh test` sets them.
 //! Each scenario works in a namespace of its own.
 
-mod common;
-
+use crate::common;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Command;

@@ -2,13 +2,12 @@
 //! `rollout resume` finishes it or `rollout abort` rolls it back; a second rollout of the same
 //! app is refused while one runs. The real binary runs against the in-process cluster.
 
-mod common;
-
+use crate::common;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::TestCluster;
-use common::rollouts::{Front, deploy_web, leftovers, strategy_file, stray_pods};
+use crate::common::TestCluster;
+use crate::common::rollouts::{Front, deploy_web, leftovers, strategy_file, stray_pods};
 use serde_json::json;
 
 /// A canary that waits long enough at 50% to be interrupted there.

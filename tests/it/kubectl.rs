@@ -1,9 +1,7 @@
 //! The real kubectl against the embedded cluster: each command works and prints what it
 //! prints on a real cluster.
 
-mod common;
-
-use common::{TestCluster, have_kubectl};
+use crate::common::{TestCluster, have_kubectl};
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::{Duration, Instant};

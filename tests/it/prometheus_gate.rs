@@ -2,9 +2,9 @@
 //! the embedded ingress's metrics. Needs the `prometheus` binary (Debian package
 //! `prometheus`); CI installs it, so its absence fails the test rather than skipping it.
 
-mod common;
-
-use common::{TestCluster, app_deployment, app_service, eventually, http_client, via_ingress};
+use crate::common::{
+    TestCluster, app_deployment, app_service, eventually, http_client, via_ingress,
+};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;

@@ -1,13 +1,11 @@
 //! Canary rollouts on the embedded cluster: weights through ingress-nginx, Gateway API and
 //! the replica ratio; a good image completes, bad ones are rolled back.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::TestCluster;
-use common::rollouts::{
+use crate::common::TestCluster;
+use crate::common::rollouts::{
     Events, Front, HOST, deploy_web, leftovers, original_route_rules, request, route_rules, run,
     strategy_file, stray_pods,
 };

@@ -2,9 +2,7 @@
 //! the embedded cluster: every object is accepted and stored, the Deployments become
 //! available, their Services get endpoints and the ingress routes to them.
 
-mod common;
-
-use common::{TestCluster, eventually, have_kubectl, http_client, via_ingress};
+use crate::common::{TestCluster, eventually, have_kubectl, http_client, via_ingress};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Endpoints, Pod};
 use kube::api::{Api, ListParams};

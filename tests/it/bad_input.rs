@@ -1,8 +1,6 @@
 //! Bad requests get the Status code and reason a real API server gives, and change nothing.
 
-mod common;
-
-use common::TestCluster;
+use crate::common::TestCluster;
 use serde_json::{Value, json};
 
 struct Raw {

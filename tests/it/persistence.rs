@@ -1,8 +1,6 @@
 //! `--data-dir`: objects survive a restart of the embedded cluster.
 
-mod common;
-
-use common::TestCluster;
+use crate::common::TestCluster;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DeleteParams, PostParams};
 use rollout::sim::SimOptions;

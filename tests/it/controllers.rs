@@ -2,9 +2,7 @@
 //! Endpoints. A small stand-in kubelet in the test marks pods Running and Ready, so the
 //! controller semantics are checked on their own.
 
-mod common;
-
-use common::{TestCluster, eventually};
+use crate::common::{TestCluster, eventually};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
