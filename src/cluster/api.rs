@@ -5,13 +5,13 @@
 
 use std::time::Duration;
 
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, watcher};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio::time::Instant;
@@ -26,6 +26,43 @@ pub fn http_route_resource() -> ApiResource {
         &GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "HTTPRoute"),
         "httproutes",
     )
+}
+
+type Wakeups = futures::stream::BoxStream<'static, Result<()>>;
+
+/// The wake-ups of one wait, merged from its watches, and the wait's deadline.
+struct Changes {
+    streams: futures::stream::SelectAll<Wakeups>,
+    stop: Instant,
+    what: String,
+    deadline: Duration,
+}
+
+impl Changes {
+    fn new(what: &str, deadline: Duration) -> Self {
+        Changes {
+            streams: futures::stream::SelectAll::new(),
+            stop: Instant::now() + deadline,
+            what: what.to_owned(),
+            deadline,
+        }
+    }
+
+    fn watch(&mut self, stream: Wakeups) {
+        self.streams.push(stream);
+    }
+
+    /// Returns at the next change; `Err` at the deadline or when a watch is refused.
+    async fn next(&mut self) -> Result<()> {
+        match tokio::time::timeout_at(self.stop, self.streams.next()).await {
+            Err(_) => Err(ClusterError::Timeout {
+                what: self.what.clone(),
+                after: self.deadline,
+            }),
+            Ok(Some(Err(e))) => Err(e),
+            Ok(_) => Ok(()),
+        }
+    }
 }
 
 /// One namespace of one cluster.
@@ -304,6 +341,9 @@ impl Cluster {
         .await
     }
 
+    /// Waits until `f` holds for the Deployment and its ReplicaSets, re-checking on every
+    /// change of either (the controller writes the Deployment's revision and
+    /// `observedGeneration` apart from the ReplicaSets).
     async fn wait_rs<T>(
         &self,
         deployment: &str,
@@ -311,9 +351,9 @@ impl Cluster {
         what: &str,
         mut f: impl FnMut(&Deployment, &[ReplicaSet]) -> Option<T>,
     ) -> Result<T> {
-        let stop = Instant::now() + deadline;
-        let rs_api = self.api::<ReplicaSet>();
-        let mut changes = watcher(rs_api, watcher::Config::default()).boxed();
+        let mut changes = Changes::new(what, deadline);
+        changes.watch(self.deployment_watch(deployment));
+        changes.watch(self.watch::<ReplicaSet>("replicasets", watcher::Config::default()));
         loop {
             let d = self.deployment(deployment).await?;
             let uid = d.metadata.uid.clone().unwrap_or_default();
@@ -332,16 +372,48 @@ impl Cluster {
             if let Some(t) = f(&d, &sets) {
                 return Ok(t);
             }
-            if tokio::time::timeout_at(stop, changes.try_next())
-                .await
-                .is_err()
-            {
-                return Err(ClusterError::Timeout {
-                    what: what.into(),
-                    after: deadline,
-                });
-            }
+            changes.next().await?;
         }
+    }
+
+    /// Changes of one kind of object in the namespace, as wake-ups for a wait. A watch the
+    /// identity may not make ends the wait with that "forbidden" error rather than spinning.
+    fn watch<K>(&self, resource: &'static str, config: watcher::Config) -> Wakeups
+    where
+        K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>,
+        K: Clone + DeserializeOwned + std::fmt::Debug + Send + 'static,
+    {
+        let namespace = self.namespace.clone();
+        watcher(self.api::<K>(), config)
+            .default_backoff()
+            .map(move |event| match event {
+                Ok(_) => Ok(()),
+                Err(e) => {
+                    let call = Call {
+                        verb: "watch",
+                        resource,
+                        namespace: &namespace,
+                        name: "",
+                    };
+                    let e = match e {
+                        watcher::Error::InitialListFailed(e)
+                        | watcher::Error::WatchStartFailed(e)
+                        | watcher::Error::WatchFailed(e) => call.error(e),
+                        watcher::Error::WatchError(status) => call.error(kube::Error::Api(status)),
+                        other => ClusterError::Other(other.to_string()),
+                    };
+                    // Anything but a refusal is worth another look: wake up and re-read.
+                    if e.is_forbidden() { Err(e) } else { Ok(()) }
+                }
+            })
+            .boxed()
+    }
+
+    fn deployment_watch(&self, name: &str) -> Wakeups {
+        self.watch::<Deployment>(
+            "deployments",
+            watcher::Config::default().fields(&format!("metadata.name={name}")),
+        )
     }
 
     /// Waits until `done` holds for the Deployment, re-checking on every change of it or of
@@ -376,18 +448,11 @@ impl Cluster {
         with_pods: bool,
         mut done: impl FnMut(&Deployment, &[Pod]) -> std::result::Result<Option<T>, String>,
     ) -> Result<T> {
-        let stop = Instant::now() + deadline;
-        let deployments = watcher(
-            self.api::<Deployment>(),
-            watcher::Config::default().fields(&format!("metadata.name={name}")),
-        )
-        .map(|_| ());
-        let mut changes = if with_pods {
-            let pods = watcher(self.api::<Pod>(), watcher::Config::default()).map(|_| ());
-            futures::stream::select(deployments, pods).boxed()
-        } else {
-            deployments.boxed()
-        };
+        let mut changes = Changes::new(what, deadline);
+        changes.watch(self.deployment_watch(name));
+        if with_pods {
+            changes.watch(self.watch::<Pod>("pods", watcher::Config::default()));
+        }
         loop {
             let d = self.deployment(name).await?;
             let pods = if with_pods {
@@ -400,12 +465,7 @@ impl Cluster {
                 Ok(None) => {}
                 Err(why) => return Err(ClusterError::Other(why)),
             }
-            if tokio::time::timeout_at(stop, changes.next()).await.is_err() {
-                return Err(ClusterError::Timeout {
-                    what: what.into(),
-                    after: deadline,
-                });
-            }
+            changes.next().await?;
         }
     }
 
@@ -431,49 +491,26 @@ impl Cluster {
     /// Waits until the Deployment `name` is gone (a foreground deletion keeps it until the
     /// garbage collector has removed its ReplicaSets and pods).
     pub async fn wait_deployment_gone(&self, name: &str, deadline: Duration) -> Result<()> {
-        let stop = Instant::now() + deadline;
-        let mut changes = watcher(
-            self.api::<Deployment>(),
-            watcher::Config::default().fields(&format!("metadata.name={name}")),
-        )
-        .boxed();
-        loop {
-            if self
-                .get_opt::<Deployment>("deployments", name)
-                .await?
-                .is_none()
-            {
-                return Ok(());
-            }
-            if tokio::time::timeout_at(stop, changes.next()).await.is_err() {
-                return Err(ClusterError::Timeout {
-                    what: format!("Deployment {name:?} to be deleted"),
-                    after: deadline,
-                });
-            }
+        let mut changes = Changes::new(&format!("Deployment {name:?} to be deleted"), deadline);
+        changes.watch(self.deployment_watch(name));
+        while self
+            .get_opt::<Deployment>("deployments", name)
+            .await?
+            .is_some()
+        {
+            changes.next().await?;
         }
+        Ok(())
     }
 
     /// Waits until no pod matches `selector`.
     pub async fn wait_no_pods(&self, selector: &str, deadline: Duration, what: &str) -> Result<()> {
-        let stop = Instant::now() + deadline;
-        let mut changes = watcher(
-            self.api::<Pod>(),
-            watcher::Config::default().labels(selector),
-        )
-        .boxed();
-        loop {
-            let pods: Vec<Pod> = self.list("pods", Some(selector)).await?;
-            if pods.is_empty() {
-                return Ok(());
-            }
-            if tokio::time::timeout_at(stop, changes.next()).await.is_err() {
-                return Err(ClusterError::Timeout {
-                    what: what.into(),
-                    after: deadline,
-                });
-            }
+        let mut changes = Changes::new(what, deadline);
+        changes.watch(self.watch::<Pod>("pods", watcher::Config::default().labels(selector)));
+        while !self.list::<Pod>("pods", Some(selector)).await?.is_empty() {
+            changes.next().await?;
         }
+        Ok(())
     }
 }
 
