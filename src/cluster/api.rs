@@ -5,16 +5,13 @@
 
 use std::time::Duration;
 
-use futures::StreamExt;
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
-use kube::runtime::{WatchStreamExt, watcher};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use tokio::time::Instant;
 
 use super::error::{Call, ClusterError};
 
@@ -26,43 +23,6 @@ pub fn http_route_resource() -> ApiResource {
         &GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "HTTPRoute"),
         "httproutes",
     )
-}
-
-type Wakeups = futures::stream::BoxStream<'static, Result<()>>;
-
-/// The wake-ups of one wait, merged from its watches, and the wait's deadline.
-struct Changes {
-    streams: futures::stream::SelectAll<Wakeups>,
-    stop: Instant,
-    what: String,
-    deadline: Duration,
-}
-
-impl Changes {
-    fn new(what: &str, deadline: Duration) -> Self {
-        Changes {
-            streams: futures::stream::SelectAll::new(),
-            stop: Instant::now() + deadline,
-            what: what.to_owned(),
-            deadline,
-        }
-    }
-
-    fn watch(&mut self, stream: Wakeups) {
-        self.streams.push(stream);
-    }
-
-    /// Returns at the next change; `Err` at the deadline or when a watch is refused.
-    async fn next(&mut self) -> Result<()> {
-        match tokio::time::timeout_at(self.stop, self.streams.next()).await {
-            Err(_) => Err(ClusterError::Timeout {
-                what: self.what.clone(),
-                after: self.deadline,
-            }),
-            Ok(Some(Err(e))) => Err(e),
-            Ok(_) => Ok(()),
-        }
-    }
 }
 
 /// One namespace of one cluster.
@@ -102,7 +62,7 @@ impl Cluster {
         }
     }
 
-    fn api<K>(&self) -> Api<K>
+    pub(super) fn api<K>(&self) -> Api<K>
     where
         K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
         <K as kube::Resource>::DynamicType: Default,
@@ -114,7 +74,7 @@ impl Cluster {
         Api::namespaced_with(self.client.clone(), &self.namespace, &http_route_resource())
     }
 
-    fn call<'a>(&'a self, verb: &'a str, resource: &'a str, name: &'a str) -> Call<'a> {
+    pub(super) fn call<'a>(&'a self, verb: &'a str, resource: &'a str, name: &'a str) -> Call<'a> {
         Call {
             verb,
             resource,
@@ -311,164 +271,6 @@ impl Cluster {
         .await
     }
 
-    /// The `pod-template-hash` of the Deployment's current ReplicaSet (the one whose
-    /// revision is the Deployment's), once the controller has made it.
-    pub async fn current_hash(&self, deployment: &str, deadline: Duration) -> Result<String> {
-        let what = format!("ReplicaSet of Deployment {deployment:?} for its current template");
-        self.wait_rs(deployment, deadline, &what, |d, sets| {
-            let revision = annotation(&d.metadata, "deployment.kubernetes.io/revision")?;
-            let generation_seen = d
-                .status
-                .as_ref()
-                .and_then(|s| s.observed_generation)
-                .unwrap_or(0)
-                >= d.metadata.generation.unwrap_or(0);
-            if !generation_seen {
-                return None;
-            }
-            sets.iter()
-                .find(|rs| {
-                    annotation(&rs.metadata, "deployment.kubernetes.io/revision") == Some(revision)
-                })
-                .and_then(|rs| {
-                    rs.metadata
-                        .labels
-                        .as_ref()?
-                        .get("pod-template-hash")
-                        .cloned()
-                })
-        })
-        .await
-    }
-
-    /// Waits until `f` holds for the Deployment and its ReplicaSets, re-checking on every
-    /// change of either (the controller writes the Deployment's revision and
-    /// `observedGeneration` apart from the ReplicaSets).
-    async fn wait_rs<T>(
-        &self,
-        deployment: &str,
-        deadline: Duration,
-        what: &str,
-        mut f: impl FnMut(&Deployment, &[ReplicaSet]) -> Option<T>,
-    ) -> Result<T> {
-        let mut changes = Changes::new(what, deadline);
-        changes.watch(self.deployment_watch(deployment));
-        changes.watch(self.watch::<ReplicaSet>("replicasets", watcher::Config::default()));
-        loop {
-            let d = self.deployment(deployment).await?;
-            let uid = d.metadata.uid.clone().unwrap_or_default();
-            let sets: Vec<ReplicaSet> = self
-                .list::<ReplicaSet>("replicasets", None)
-                .await?
-                .into_iter()
-                .filter(|rs| {
-                    rs.metadata
-                        .owner_references
-                        .iter()
-                        .flatten()
-                        .any(|o| o.uid == uid)
-                })
-                .collect();
-            if let Some(t) = f(&d, &sets) {
-                return Ok(t);
-            }
-            changes.next().await?;
-        }
-    }
-
-    /// Changes of one kind of object in the namespace, as wake-ups for a wait. A watch the
-    /// identity may not make ends the wait with that "forbidden" error rather than spinning.
-    fn watch<K>(&self, resource: &'static str, config: watcher::Config) -> Wakeups
-    where
-        K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>,
-        K: Clone + DeserializeOwned + std::fmt::Debug + Send + 'static,
-    {
-        let namespace = self.namespace.clone();
-        watcher(self.api::<K>(), config)
-            .default_backoff()
-            .map(move |event| match event {
-                Ok(_) => Ok(()),
-                Err(e) => {
-                    let call = Call {
-                        verb: "watch",
-                        resource,
-                        namespace: &namespace,
-                        name: "",
-                    };
-                    let e = match e {
-                        watcher::Error::InitialListFailed(e)
-                        | watcher::Error::WatchStartFailed(e)
-                        | watcher::Error::WatchFailed(e) => call.error(e),
-                        watcher::Error::WatchError(status) => call.error(kube::Error::Api(status)),
-                        other => ClusterError::Other(other.to_string()),
-                    };
-                    // Anything but a refusal is worth another look: wake up and re-read.
-                    if e.is_forbidden() { Err(e) } else { Ok(()) }
-                }
-            })
-            .boxed()
-    }
-
-    fn deployment_watch(&self, name: &str) -> Wakeups {
-        self.watch::<Deployment>(
-            "deployments",
-            watcher::Config::default().fields(&format!("metadata.name={name}")),
-        )
-    }
-
-    /// Waits until `done` holds for the Deployment, re-checking on every change of it or of
-    /// its pods. `done` returns `Err` to stop the wait with a failure (a crash-looping pod).
-    pub async fn wait_deployment<T>(
-        &self,
-        name: &str,
-        deadline: Duration,
-        what: &str,
-        done: impl FnMut(&Deployment, &[Pod]) -> std::result::Result<Option<T>, String>,
-    ) -> Result<T> {
-        self.wait(name, deadline, what, true, done).await
-    }
-
-    /// Like [`Cluster::wait_deployment`] for a condition on the Deployment alone (an
-    /// annotation, its status): neither watches nor lists pods.
-    pub async fn wait_deployment_alone<T>(
-        &self,
-        name: &str,
-        deadline: Duration,
-        what: &str,
-        mut done: impl FnMut(&Deployment) -> std::result::Result<Option<T>, String>,
-    ) -> Result<T> {
-        self.wait(name, deadline, what, false, |d, _| done(d)).await
-    }
-
-    async fn wait<T>(
-        &self,
-        name: &str,
-        deadline: Duration,
-        what: &str,
-        with_pods: bool,
-        mut done: impl FnMut(&Deployment, &[Pod]) -> std::result::Result<Option<T>, String>,
-    ) -> Result<T> {
-        let mut changes = Changes::new(what, deadline);
-        changes.watch(self.deployment_watch(name));
-        if with_pods {
-            changes.watch(self.watch::<Pod>("pods", watcher::Config::default()));
-        }
-        loop {
-            let d = self.deployment(name).await?;
-            let pods = if with_pods {
-                self.pods_of(&d).await?
-            } else {
-                Vec::new()
-            };
-            match done(&d, &pods) {
-                Ok(Some(t)) => return Ok(t),
-                Ok(None) => {}
-                Err(why) => return Err(ClusterError::Other(why)),
-            }
-            changes.next().await?;
-        }
-    }
-
     /// The pods of a Deployment: those its selector matches, owned by one of its
     /// ReplicaSets (not the pods of another Deployment sharing the labels).
     pub async fn pods_of(&self, d: &Deployment) -> Result<Vec<Pod>> {
@@ -486,31 +288,6 @@ impl Cluster {
                 })
             })
             .collect())
-    }
-
-    /// Waits until the Deployment `name` is gone (a foreground deletion keeps it until the
-    /// garbage collector has removed its ReplicaSets and pods).
-    pub async fn wait_deployment_gone(&self, name: &str, deadline: Duration) -> Result<()> {
-        let mut changes = Changes::new(&format!("Deployment {name:?} to be deleted"), deadline);
-        changes.watch(self.deployment_watch(name));
-        while self
-            .get_opt::<Deployment>("deployments", name)
-            .await?
-            .is_some()
-        {
-            changes.next().await?;
-        }
-        Ok(())
-    }
-
-    /// Waits until no pod matches `selector`.
-    pub async fn wait_no_pods(&self, selector: &str, deadline: Duration, what: &str) -> Result<()> {
-        let mut changes = Changes::new(what, deadline);
-        changes.watch(self.watch::<Pod>("pods", watcher::Config::default().labels(selector)));
-        while !self.list::<Pod>("pods", Some(selector)).await?.is_empty() {
-            changes.next().await?;
-        }
-        Ok(())
     }
 }
 

@@ -134,9 +134,16 @@ impl Holder {
                             remaining: left,
                         });
                     }
+                    // A merge patch that carries the resourceVersion read: it conflicts if
+                    // someone else wrote the Lease since (one write verb, patch, for taking
+                    // over and renewing).
                     holder
                         .api
-                        .replace(&lease_name, &PostParams::default(), &body)
+                        .patch(
+                            &lease_name,
+                            &kube::api::PatchParams::default(),
+                            &kube::api::Patch::Merge(&body),
+                        )
                         .await
                 }
             };
@@ -146,7 +153,7 @@ impl Holder {
                 Err(kube::Error::Api(s)) if s.code == 409 => continue,
                 Err(e) => {
                     let verb = if existing.is_some() {
-                        "update"
+                        "patch"
                     } else {
                         "create"
                     };

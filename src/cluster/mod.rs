@@ -4,10 +4,12 @@
 
 pub mod api;
 pub mod connect;
+pub mod endpoints;
 pub mod error;
 pub mod lease;
 pub mod record;
 pub mod target;
+pub mod wait;
 
 pub use api::Cluster;
 pub use error::ClusterError;

@@ -261,17 +261,29 @@ impl Engine {
                         }
                         tokio::time::sleep(check.interval.std()).await;
                     }
+                    let mut last_error = None;
                     for k in 0..check.count {
                         let m = measurer.measure(check, &mut comparer).await;
                         self.measured(Some(step), &m);
                         if tally.record(&m) == Verdict::Failed {
                             return Err(tally.reason.unwrap_or_default());
                         }
+                        if m.outcome == Outcome::Error {
+                            last_error = Some(m.summary);
+                        }
                         if k + 1 < check.count {
                             tokio::time::sleep(check.interval.std()).await;
                         }
                     }
-                    Ok(())
+                    // Errors under the limit are tolerated among real measurements, but a
+                    // step where nothing could be measured has shown nothing.
+                    match last_error {
+                        Some(why) if tally.nothing_measured() => Err(format!(
+                            "check {:?} could not measure any of {} time(s): {why}",
+                            check.name, check.count
+                        )),
+                        _ => Ok(()),
+                    }
                 }
             });
         let results = futures::future::join_all(runs).await;

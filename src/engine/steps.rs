@@ -159,6 +159,10 @@ impl Engine {
                 &traffic::service::pin_patch(Some(&hash)),
             )
             .await
+            .map_err(|e| e.to_string())?;
+        self.cluster
+            .wait_service_endpoints(&service, self.deadline())
+            .await
             .map_err(|e| e.to_string())
     }
 
@@ -222,6 +226,10 @@ impl Engine {
         );
         self.cluster
             .create_or_merge("services", &object)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.cluster
+            .wait_service_endpoints(new_service, self.deadline())
             .await
             .map_err(|e| e.to_string())
     }

@@ -307,11 +307,7 @@ async fn send_kube(
             }
         }
     }
-    // The API server answers 502/503 with a Status object of its own when it cannot reach
-    // the Service (no ready endpoints, connection refused); that is no answer from the app.
-    if matches!(status, 502 | 503)
-        && let Some(message) = api_server_status(&body)
-    {
+    if let Some(message) = api_server_refusal(status, &body) {
         return Err(message);
     }
     Ok(Answer {
@@ -319,6 +315,23 @@ async fn send_kube(
         body,
         latency: start.elapsed(),
         problem,
+    })
+}
+
+/// Why the API server itself answered instead of the app, if it did: it sends a Status object
+/// of its own when it cannot reach the Service (502/503: no ready endpoints, connection
+/// refused) or refuses the identity (401/403).
+fn api_server_refusal(status: u16, body: &[u8]) -> Option<String> {
+    if !matches!(status, 401 | 403 | 502 | 503) {
+        return None;
+    }
+    let message = api_server_status(body)?;
+    Some(if status == 403 {
+        format!(
+            "forbidden by the API server: {message}; the orchestrator needs the Role in manifests/rbac.yaml"
+        )
+    } else {
+        message
     })
 }
 
@@ -627,6 +640,17 @@ mod tests {
         );
         assert_eq!(api_server_status(b"Service Unavailable"), None);
         assert_eq!(api_server_status(br#"{"kind":"Pod"}"#), None);
+    }
+
+    #[test]
+    fn the_api_server_refusing_is_no_answer_from_the_app() {
+        let refused = br#"{"kind":"Status","message":"services \"web\" is forbidden: User \"system:serviceaccount:ns:rollout\" cannot get resource \"services/proxy\"","code":403}"#;
+        let why = api_server_refusal(403, refused).unwrap_or_default();
+        assert!(why.starts_with("forbidden by the API server: services \"web\" is forbidden"));
+        assert!(why.contains("manifests/rbac.yaml"));
+        // The app's own 403 and 500 are answers, judged by the check.
+        assert_eq!(api_server_refusal(403, b"go away"), None);
+        assert_eq!(api_server_refusal(500, refused), None);
     }
 
     #[test]

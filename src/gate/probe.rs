@@ -17,7 +17,7 @@ const STUCK: [&str; 6] = [
     "CreateContainerError",
 ];
 
-fn is_ready(p: &Pod) -> bool {
+pub fn is_ready(p: &Pod) -> bool {
     p.status
         .as_ref()
         .and_then(|s| s.conditions.as_ref())

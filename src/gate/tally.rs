@@ -67,6 +67,11 @@ impl Tally {
         self.verdict()
     }
 
+    /// Every measurement so far was an error: the check has shown nothing either way.
+    pub fn nothing_measured(&self) -> bool {
+        self.measurements > 0 && self.passed + self.failed + self.inconclusive == 0
+    }
+
     pub fn verdict(&self) -> Verdict {
         if self.reason.is_some() {
             Verdict::Failed
@@ -114,5 +119,17 @@ mod tests {
         t.record(&m(Outcome::Error));
         t.record(&m(Outcome::Error));
         assert_eq!(t.record(&m(Outcome::Error)), Verdict::Failed);
+    }
+
+    #[test]
+    fn errors_alone_have_measured_nothing() {
+        let mut t = Tally::new(0, 5);
+        assert!(!t.nothing_measured());
+        t.record(&m(Outcome::Error));
+        t.record(&m(Outcome::Error));
+        assert_eq!(t.verdict(), Verdict::Running);
+        assert!(t.nothing_measured());
+        t.record(&m(Outcome::Inconclusive));
+        assert!(!t.nothing_measured());
     }
 }

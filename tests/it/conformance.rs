@@ -19,6 +19,7 @@ use kube::api::PostParams;
 use rollout::cluster::Cluster;
 use rollout::engine::start::Request;
 use rollout::report::Finish;
+use rollout::sim::traffic::{Traffic, TrafficSpec};
 use serde_json::{Value, json};
 
 const HOST: &str = "web.conformance";
@@ -65,6 +66,14 @@ impl Target {
         }
     }
 
+    /// Deletes a scenario's namespace (without waiting): its pods stop taking the node's
+    /// resources.
+    async fn forget(&self, ns: &str) {
+        let _ = Api::<Namespace>::all(self.client.clone())
+            .delete(ns, &Default::default())
+            .await;
+    }
+
     /// A fresh namespace for one scenario.
     async fn namespace(&self, prefix: &str) -> String {
         let name = format!(
@@ -87,6 +96,43 @@ impl Target {
         )
         .await;
         name
+    }
+
+    /// The identity the orchestrator runs as in `ns`. On a real control plane: the
+    /// ServiceAccount of manifests/rbac.yaml bound to `role` (that Role, or a variant of it),
+    /// with a token for it. The embedded cluster does not authorize: its own kubeconfig.
+    async fn orchestrator(&self, ns: &str, role: Option<&Value>) -> Identity {
+        let dir = tempfile::tempdir().expect("tempdir");
+        if !self.real {
+            return Identity {
+                kubeconfig: self.kubeconfig.clone(),
+                _dir: dir,
+            };
+        }
+        for d in rbac_documents() {
+            let mut d = match (d["kind"].as_str(), role) {
+                (Some("Role"), Some(role)) => role.clone(),
+                _ => d,
+            };
+            d["metadata"]["namespace"] = json!(ns);
+            rollout::lab::apply::apply_texts(&self.client, &[("rbac.yaml", &d.to_string())])
+                .await
+                .expect("apply manifests/rbac.yaml");
+        }
+        let token = service_account_token(self, ns).await;
+        let kubeconfig = dir.path().join("kubeconfig");
+        let server = self.client_server();
+        std::fs::write(
+            &kubeconfig,
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters: [{{name: c, cluster: {{server: \"{server}\", insecure-skip-tls-verify: true}}}}]\nusers: [{{name: u, user: {{token: \"{token}\"}}}}]\ncontexts: [{{name: c, context: {{cluster: c, user: u, namespace: {ns}}}}}]\ncurrent-context: c\n"
+            ),
+        )
+        .expect("kubeconfig");
+        Identity {
+            kubeconfig,
+            _dir: dir,
+        }
     }
 
     fn options(&self) -> rollout::engine::Options {
@@ -128,6 +174,28 @@ impl Target {
         })
         .await;
     }
+}
+
+/// A kubeconfig for the orchestrator (and the directory that holds it).
+struct Identity {
+    kubeconfig: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Identity {
+    async fn connect(&self) -> rollout::cluster::connect::Connection {
+        rollout::cluster::connect::connect(&rollout::cli::KubeArgs {
+            kubeconfig: Some(self.kubeconfig.clone()),
+            context: None,
+        })
+        .await
+        .expect("connect as the orchestrator")
+    }
+}
+
+fn rbac_documents() -> Vec<Value> {
+    let rbac = std::fs::read_to_string("manifests/rbac.yaml").expect("rbac.yaml");
+    rollout::lab::apply::documents(&rbac, "manifests/rbac.yaml").expect("rbac documents")
 }
 
 /// The ingress's metrics listen beside it: the embedded cluster's on a port of its own, the
@@ -319,15 +387,23 @@ async fn scenario(strategy_head: &str, front: Front, image: &str, expect: Finish
         app: Some("web".into()),
         ..Default::default()
     };
+    // Users, half of them in group B: what A/B and shadow compare.
+    let mut spec = TrafficSpec::new(t.ingress, format!("{ns}.{HOST}"));
+    spec.rate_per_second = 100.0;
+    spec.duration = Some(Duration::from_secs(60));
+    spec.groups
+        .push(rollout::sim::traffic::parse_group("50%:header:X-Variant=b").expect("group"));
+    let load = Traffic::start(spec).expect("traffic");
+    let identity = t.orchestrator(&ns, None).await;
+    let conn = identity.connect().await;
+    let mut options = t.options();
+    options.proxy_client = Some(conn.proxy_client);
     let events = Arc::new(common::rollouts::Events::default());
-    let outcome = rollout::engine::start::run(
-        Cluster::new(t.client.clone(), &ns),
-        &req,
-        t.options(),
-        events,
-    )
-    .await
-    .expect("rollout starts");
+    let outcome =
+        rollout::engine::start::run(Cluster::new(conn.client, &ns), &req, options, events)
+            .await
+            .expect("rollout starts");
+    load.stop().await;
     assert_eq!(
         outcome.finish, expect,
         "{strategy_head} {image}: {:?}",
@@ -343,6 +419,7 @@ async fn scenario(strategy_head: &str, front: Front, image: &str, expect: Finish
         clean(front, image),
         "{strategy_head}"
     );
+    t.forget(&ns).await;
 }
 
 const CANARY: &str =
@@ -350,7 +427,8 @@ const CANARY: &str =
 const BLUE_GREEN: &str = "strategy: blue-green\nprePromotion: [smoke-new]\npostPromotion: [smoke]\npostPromotionWindow: 500ms\nscaleDownDelay: 0s";
 const ROLLING: &str = "strategy: rolling\nmaxSurge: 1\nmaxUnavailable: 0\nverify: [smoke-new]";
 const RECREATE: &str = "strategy: recreate\nverify: [smoke-new]";
-const SHADOW: &str = "strategy: shadow\nmirror: 100%\nduration: 2s\ncompare:\n  metric: [error-rate]\n  maxErrorRateIncrease: 5%\n  minSamples: 1\npromote: always";
+const SHADOW: &str = "strategy: shadow\nmirror: 100%\nduration: 3s\ncompare:\n  metric: [error-rate]\n  maxErrorRateIncrease: 5%\n  minSamples: 10\npromote: if-no-worse";
+const AB: &str = "strategy: ab\nmatch:\n  - header: X-Variant\n    value: b\nduration: 3s\ncompare:\n  metric: [error-rate]\n  maxErrorRateIncrease: 5%\n  minSamples: 10\npromote: if-no-worse";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn canary_completes_and_rolls_back() {
@@ -380,8 +458,15 @@ async fn rolling_and_recreate_complete_and_roll_back() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shadow_through_an_httproute() {
+async fn shadow_through_an_httproute_completes_and_rolls_back() {
     scenario(SHADOW, Front::Route, "v2", Finish::Done).await;
+    scenario(SHADOW, Front::Route, "v2-errors", Finish::RolledBack).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ab_completes_and_rolls_back() {
+    scenario(AB, Front::Nginx, "v2", Finish::Done).await;
+    scenario(AB, Front::Nginx, "v2-errors", Finish::RolledBack).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -438,8 +523,10 @@ async fn kubectl_rollout_status_undo_and_endpoints() {
     assert_eq!((status, version.as_str()), (200, "v1"));
 }
 
-/// The orchestrator with only the Role of manifests/rbac.yaml: it completes and rolls back;
-/// without one of the Role's verbs it stops with a "forbidden" message naming what it lacked.
+/// The orchestrator with only the Role of manifests/rbac.yaml: it completes; without any one
+/// of the Role's verbs it stops with a "forbidden" message. Two runs between them use every
+/// verb: a canary through ingress-nginx that finds the app by itself and takes over the
+/// expired Lease of a run that died, and a canary through an HTTPRoute from scratch.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_rbac_role_is_enough_and_each_verb_is_needed() {
     let t = Target::get().await;
@@ -449,99 +536,126 @@ async fn the_rbac_role_is_enough_and_each_verb_is_needed() {
         );
         return;
     }
-    let rbac = std::fs::read_to_string("manifests/rbac.yaml").expect("rbac.yaml");
-    let docs = rollout::lab::apply::documents(&rbac, "manifests/rbac.yaml").expect("docs");
-    let role = docs
-        .iter()
+    let role = rbac_documents()
+        .into_iter()
         .find(|d| d["kind"] == "Role")
-        .cloned()
         .expect("a Role");
+    let full = [RbacRun::IngressTakeover, RbacRun::RouteFresh];
+    for run in full {
+        let (code, stderr) = run.exec(&t, &role).await;
+        assert_eq!(code, Some(0), "{run:?} with the whole Role: {stderr}");
+    }
+    let mut unneeded = Vec::new();
+    for (what, role) in without_each_verb(&role) {
+        let mut refused = false;
+        for run in full {
+            let (code, stderr) = run.exec(&t, &role).await;
+            if code != Some(0) {
+                assert!(
+                    stderr.contains("forbidden"),
+                    "{run:?} without {what}: exit {code:?}, no \"forbidden\" in: {stderr}"
+                );
+                refused = true;
+                break;
+            }
+        }
+        if !refused {
+            unneeded.push(what);
+        }
+    }
+    assert!(unneeded.is_empty(), "verbs no run needed: {unneeded:?}");
+}
+
+/// The Role with one verb taken away, for every verb it has (a rule whose only verb goes,
+/// goes: a rule needs a verb).
+fn without_each_verb(role: &Value) -> Vec<(String, Value)> {
     let rules = role["rules"].as_array().cloned().unwrap_or_default();
-    // Every (rule, verb) pair, then the whole Role.
-    let mut variants: Vec<(Option<(usize, String)>, Value)> = Vec::new();
+    let mut variants = Vec::new();
     for (i, rule) in rules.iter().enumerate() {
-        for verb in rule["verbs"].as_array().cloned().unwrap_or_default() {
-            let verb = verb.as_str().unwrap_or_default().to_owned();
+        let verbs: Vec<String> = rule["verbs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect();
+        for verb in &verbs {
+            let rest: Vec<&String> = verbs.iter().filter(|v| *v != verb).collect();
             let mut r = role.clone();
-            let verbs: Vec<Value> = rule["verbs"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|v| v.as_str() != Some(&verb))
-                .collect();
-            if verbs.is_empty() {
-                // A rule needs a verb: without its only one, the rule goes.
+            if rest.is_empty() {
                 if let Some(rules) = r["rules"].as_array_mut() {
                     rules.remove(i);
                 }
             } else {
-                r["rules"][i]["verbs"] = Value::Array(verbs);
+                r["rules"][i]["verbs"] = json!(rest);
             }
-            variants.push((Some((i, verb)), r));
+            variants.push((format!("{verb} {}", rule["resources"]), r));
         }
     }
-    variants.push((None, role.clone()));
-    let mut unneeded = Vec::new();
-    for (removed, role) in variants {
+    variants
+}
+
+#[derive(Debug, Clone, Copy)]
+enum RbacRun {
+    IngressTakeover,
+    RouteFresh,
+}
+
+impl RbacRun {
+    /// Runs the binary as the ServiceAccount bound to `role` in a fresh namespace: its exit
+    /// code and what it printed on stderr.
+    async fn exec(self, t: &Target, role: &Value) -> (Option<i32>, String) {
         let ns = t.namespace("rbac").await;
-        deploy_web(&t, &ns, "web:v1", Front::Nginx).await;
-        for d in &docs {
-            let mut d = if d["kind"] == "Role" {
-                role.clone()
-            } else {
-                d.clone()
-            };
-            d["metadata"]["namespace"] = json!(ns);
-            rollout::lab::apply::apply_texts(&t.client, &[("rbac", &d.to_string())])
-                .await
-                .expect("apply rbac");
+        let front = match self {
+            RbacRun::IngressTakeover => Front::Nginx,
+            RbacRun::RouteFresh => Front::Route,
+        };
+        deploy_web(t, &ns, "web:v1", front).await;
+        if let RbacRun::IngressTakeover = self {
+            expired_lease(t, &ns).await;
         }
-        let token = service_account_token(&t, &ns).await;
+        let identity = t.orchestrator(&ns, Some(role)).await;
         let dir = tempfile::tempdir().expect("tempdir");
-        let kubeconfig = dir.path().join("kubeconfig");
-        let server = t.client_server();
-        std::fs::write(
-            &kubeconfig,
-            format!(
-                "apiVersion: v1\nkind: Config\nclusters: [{{name: c, cluster: {{server: \"{server}\", insecure-skip-tls-verify: true}}}}]\nusers: [{{name: u, user: {{token: \"{token}\"}}}}]\ncontexts: [{{name: c, context: {{cluster: c, user: u, namespace: {ns}}}}}]\ncurrent-context: c\n"
-            ),
-        )
-        .expect("kubeconfig");
         let strategy = dir.path().join("s.yaml");
         std::fs::write(&strategy, format!("{CANARY}\n{CHECKS}")).expect("strategy");
-        let out = Command::new(env!("CARGO_BIN_EXE_rollout"))
-            .args([
-                "--strategy",
-                &strategy.display().to_string(),
-                "--image",
-                "v2",
-                "--app",
-                "web",
-            ])
-            .args(["--kubeconfig", &kubeconfig.display().to_string()])
-            .args(["--ingress-url", &format!("http://{}", t.ingress)])
-            .output()
-            .expect("rollout");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        match &removed {
-            None => assert_eq!(out.status.code(), Some(0), "the whole Role: {stderr}"),
-            Some((i, verb)) => {
-                if out.status.code() == Some(0) {
-                    unneeded.push(format!("rules[{i}] {verb}"));
-                } else {
-                    assert!(
-                        stderr.contains("forbidden"),
-                        "without rules[{i}] {verb}: {stderr}"
-                    );
-                }
-            }
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rollout"));
+        cmd.args([
+            "--strategy",
+            &strategy.display().to_string(),
+            "--image",
+            "v2",
+        ])
+        .args(["--kubeconfig", &identity.kubeconfig.display().to_string()])
+        .args(["--ingress-url", &format!("http://{}", t.ingress)]);
+        if let RbacRun::RouteFresh = self {
+            cmd.args(["--app", "web"]);
         }
+        let out = tokio::task::spawn_blocking(move || cmd.output())
+            .await
+            .expect("join")
+            .expect("rollout");
+        t.forget(&ns).await;
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     }
-    assert!(
-        unneeded.is_empty(),
-        "verbs the canary did not need: {unneeded:?}"
-    );
+}
+
+/// The Lease of a run that died an hour ago, as a crashed `rollout` leaves it.
+async fn expired_lease(t: &Target, ns: &str) {
+    let an_hour_ago = (jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1))
+        .strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
+        .to_string();
+    let lease: k8s_openapi::api::coordination::v1::Lease = serde_json::from_value(json!({
+        "metadata": {"name": rollout::cluster::lease::name("web")},
+        "spec": {"holderIdentity": "rollout@gone-1234", "leaseDurationSeconds": 15,
+                 "acquireTime": an_hour_ago, "renewTime": an_hour_ago}
+    }))
+    .expect("lease");
+    Api::<k8s_openapi::api::coordination::v1::Lease>::namespaced(t.client.clone(), ns)
+        .create(&PostParams::default(), &lease)
+        .await
+        .expect("create the expired lease");
 }
 
 impl Target {

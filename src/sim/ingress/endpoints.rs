@@ -28,8 +28,7 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 
 use super::routing::{Backend, ServicePort};
 
-/// Label that ties an EndpointSlice to its Service.
-pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+pub use crate::cluster::endpoints::SERVICE_NAME_LABEL;
 
 /// Turns a [`Backend`] into the addresses the proxy may send to. Implemented by the live,
 /// cluster-fed [`SharedEndpoints`] and, in tests, by anything that knows addresses.

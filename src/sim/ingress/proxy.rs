@@ -719,21 +719,6 @@ impl<R: Resolve> Handler<R> {
     }
 }
 
-/// The EndpointSlice resource the API server serves: v1, else v1beta1 (Kubernetes 1.20).
-async fn endpoint_slice_resource(client: &kube::Client) -> kube::core::ApiResource {
-    let v1 = kube::core::GroupVersionKind::gvk("discovery.k8s.io", "v1", "EndpointSlice");
-    let serves_v1 = client
-        .list_api_group_resources("discovery.k8s.io/v1")
-        .await
-        .is_ok_and(|l| l.resources.iter().any(|r| r.kind == "EndpointSlice"));
-    let gvk = if serves_v1 {
-        v1
-    } else {
-        kube::core::GroupVersionKind::gvk("discovery.k8s.io", "v1beta1", "EndpointSlice")
-    };
-    kube::core::ApiResource::from_gvk_with_plural(&gvk, "endpointslices")
-}
-
 fn request_labels(decision: &Decision, host_header: &str, method: &str) -> RequestLabels {
     RequestLabels {
         canary: decision.canary_label.clone(),
@@ -1221,7 +1206,7 @@ impl IngressProxy {
         let (service_store, service_writer) = reflector::store::<Service>();
         // EndpointSlices are discovery.k8s.io/v1 since Kubernetes 1.21; older API servers
         // (1.20) serve v1beta1, whose fields the proxy reads are the same.
-        let slice_resource = endpoint_slice_resource(&client).await;
+        let slice_resource = crate::cluster::endpoints::endpoint_slice_resource(&client).await;
         let slice_writer = Writer::<DynamicObject>::new(slice_resource.clone());
         let slice_store = slice_writer.as_reader();
         let route_resource = http_route_resource();
@@ -1489,12 +1474,7 @@ fn build_endpoints(stores: &Stores) -> EndpointIndex {
         .slices
         .state()
         .iter()
-        .filter_map(|o| serde_json::to_value(&**o).ok())
-        .filter_map(|mut v| {
-            // The typed v1 object insists on its own apiVersion.
-            v["apiVersion"] = serde_json::json!("discovery.k8s.io/v1");
-            serde_json::from_value(v).ok()
-        })
+        .filter_map(|o| crate::cluster::endpoints::slice_as_v1(o))
         .collect();
     EndpointIndex::build(services.iter().map(|s| &**s), slices.iter())
 }

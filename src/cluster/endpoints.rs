@@ -1,0 +1,185 @@
+//! A Service's endpoints as the data path sees them (its EndpointSlices), and the wait until
+//! they are exactly the ready pods its selector matches. A selector change or a new Service
+//! carries traffic only once the endpoints controller has written it, so the engine waits for
+//! that before it measures through the Service or removes the pods traffic left.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::api::{Api, ListParams};
+use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
+use kube::runtime::watcher;
+
+use super::api::{Cluster, Result};
+use super::wait::Changes;
+
+/// Label that ties an EndpointSlice to its Service.
+pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+
+/// The EndpointSlice resource the API server serves: v1, else v1beta1 (Kubernetes 1.20).
+pub async fn endpoint_slice_resource(client: &kube::Client) -> ApiResource {
+    let serves_v1 = client
+        .list_api_group_resources("discovery.k8s.io/v1")
+        .await
+        .is_ok_and(|l| l.resources.iter().any(|r| r.kind == "EndpointSlice"));
+    let version = if serves_v1 { "v1" } else { "v1beta1" };
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("discovery.k8s.io", version, "EndpointSlice"),
+        "endpointslices",
+    )
+}
+
+/// An EndpointSlice of either version read as v1: the fields read here (addresses,
+/// conditions, ports) are the same in v1beta1.
+pub fn slice_as_v1(object: &DynamicObject) -> Option<EndpointSlice> {
+    let mut v = serde_json::to_value(object).ok()?;
+    // The typed v1 object insists on its own apiVersion.
+    v["apiVersion"] = serde_json::json!("discovery.k8s.io/v1");
+    serde_json::from_value(v).ok()
+}
+
+/// The addresses the slices offer to traffic (an endpoint without conditions is ready).
+pub fn ready_addresses<'a>(
+    slices: impl IntoIterator<Item = &'a EndpointSlice>,
+) -> BTreeSet<String> {
+    slices
+        .into_iter()
+        .flat_map(|s| &s.endpoints)
+        .filter(|e| e.conditions.as_ref().and_then(|c| c.ready) != Some(false))
+        .flat_map(|e| e.addresses.iter().cloned())
+        .collect()
+}
+
+/// The addresses of the pods that should take traffic: ready (or any, for a Service that
+/// publishes not-ready addresses), not terminating, addressed.
+pub fn serving_pod_addresses<'a>(
+    pods: impl IntoIterator<Item = &'a Pod>,
+    publish_not_ready: bool,
+) -> BTreeSet<String> {
+    pods.into_iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .filter(|p| publish_not_ready || crate::gate::probe::is_ready(p))
+        .filter_map(|p| p.status.as_ref()?.pod_ip.clone())
+        .collect()
+}
+
+impl Cluster {
+    /// Waits until the ready endpoints of Service `name` are exactly the ready pods its
+    /// selector matches. A Service without a selector (endpoints kept by hand) is left alone.
+    pub async fn wait_service_endpoints(&self, name: &str, deadline: Duration) -> Result<()> {
+        let Some(service) = self.get_opt::<Service>("services", name).await? else {
+            return Ok(());
+        };
+        let selector = service
+            .spec
+            .as_ref()
+            .and_then(|s| s.selector.as_ref())
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            });
+        let Some(selector) = selector else {
+            return Ok(());
+        };
+        let publish_not_ready = service
+            .spec
+            .as_ref()
+            .and_then(|s| s.publish_not_ready_addresses)
+            .unwrap_or(false);
+        let resource = endpoint_slice_resource(&self.client).await;
+        let slices: Api<DynamicObject> =
+            Api::namespaced_with(self.client.clone(), &self.namespace, &resource);
+        let of_service = format!("{SERVICE_NAME_LABEL}={name}");
+        let mut changes = Changes::new(
+            &format!("the endpoints of Service {name:?} to be the ready pods it selects"),
+            deadline,
+        );
+        changes.add(self.watch::<Pod>("pods", watcher::Config::default().labels(&selector)));
+        changes.add(self.wakeups(
+            watcher(
+                slices.clone(),
+                watcher::Config::default().labels(&of_service),
+            ),
+            "endpointslices",
+        ));
+        loop {
+            let pods: Vec<Pod> = self.list("pods", Some(&selector)).await?;
+            let listed = slices
+                .list(&ListParams::default().labels(&of_service))
+                .await
+                .map_err(|e| self.call("list", "endpointslices", "").error(e))?;
+            let listed: Vec<EndpointSlice> = listed.items.iter().filter_map(slice_as_v1).collect();
+            let have = ready_addresses(&listed);
+            let want = serving_pod_addresses(&pods, publish_not_ready);
+            if have == want {
+                return Ok(());
+            }
+            changes.describe(&format!(
+                "the endpoints of Service {name:?} to be the ready pods it selects ({want:?}; they are {have:?})"
+            ));
+            changes.next().await?;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn slice(endpoints: serde_json::Value) -> EndpointSlice {
+        serde_json::from_value(json!({
+            "metadata": {"name": "web-abc"}, "addressType": "IPv4", "endpoints": endpoints,
+        }))
+        .expect("slice")
+    }
+
+    #[test]
+    fn only_ready_endpoints_carry_traffic() {
+        let s = slice(json!([
+            {"addresses": ["10.0.0.1"], "conditions": {"ready": true}},
+            {"addresses": ["10.0.0.2"], "conditions": {"ready": false, "terminating": true}},
+            {"addresses": ["10.0.0.3"]},
+        ]));
+        let got: Vec<String> = ready_addresses([&s]).into_iter().collect();
+        assert_eq!(got, ["10.0.0.1", "10.0.0.3"]);
+    }
+
+    #[test]
+    fn a_v1beta1_slice_reads_as_v1() {
+        let o: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "discovery.k8s.io/v1beta1", "kind": "EndpointSlice",
+            "metadata": {"name": "web-abc"}, "addressType": "IPv4",
+            "endpoints": [{"addresses": ["10.0.0.1"], "topology": {"kubernetes.io/hostname": "n1"}}],
+        }))
+        .expect("object");
+        let s = slice_as_v1(&o).expect("as v1");
+        assert_eq!(ready_addresses([&s]).len(), 1);
+    }
+
+    #[test]
+    fn serving_pods_are_ready_addressed_and_staying() {
+        let pod = |ip: Option<&str>, ready: &str, deleting: bool| -> Pod {
+            serde_json::from_value(json!({
+                "metadata": {"name": "p", "deletionTimestamp": deleting.then_some("2026-01-01T00:00:00Z")},
+                "status": {"podIP": ip, "conditions": [{"type": "Ready", "status": ready}]},
+            }))
+            .expect("pod")
+        };
+        let pods = [
+            pod(Some("10.0.0.1"), "True", false),
+            pod(Some("10.0.0.2"), "False", false),
+            pod(Some("10.0.0.3"), "True", true),
+            pod(None, "True", false),
+        ];
+        let got: Vec<String> = serving_pod_addresses(&pods, false).into_iter().collect();
+        assert_eq!(got, ["10.0.0.1"]);
+        let got: Vec<String> = serving_pod_addresses(&pods, true).into_iter().collect();
+        assert_eq!(got, ["10.0.0.1", "10.0.0.2"]);
+    }
+}
