@@ -22,7 +22,14 @@ pub struct Cli {
     pub run: RunArgs,
 
     /// Log filter (tracing syntax, e.g. `info`, `rollout=debug`); also RUST_LOG.
-    #[arg(long, global = true, env = "ROLLOUT_LOG", default_value = "warn")]
+    /// The default leaves out kube's per-request error lines (a check's 503 through the
+    /// service proxy is its result, reported as such) and its note on skipped TLS checks.
+    #[arg(
+        long,
+        global = true,
+        env = "ROLLOUT_LOG",
+        default_value = "warn,kube_client::client::builder=off,kube_client::client::tls=error"
+    )]
     pub log: String,
 }
 

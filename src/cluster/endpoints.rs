@@ -1,12 +1,13 @@
-//! A Service's endpoints as the data path sees them (its EndpointSlices), and the wait until
-//! they are exactly the ready pods its selector matches. A selector change or a new Service
-//! carries traffic only once the endpoints controller has written it, so the engine waits for
-//! that before it measures through the Service or removes the pods traffic left.
+//! A Service's endpoints as the data path sees them (its EndpointSlices, and the Endpoints
+//! object the API server's service proxy reads), and the wait until they are exactly the ready
+//! pods its selector matches. A selector change or a new Service carries traffic only once the
+//! endpoints controllers have written it, so the engine waits for that before it measures
+//! through the Service or removes the pods traffic left.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, ListParams};
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
@@ -49,6 +50,18 @@ pub fn ready_addresses<'a>(
         .flat_map(|s| &s.endpoints)
         .filter(|e| e.conditions.as_ref().and_then(|c| c.ready) != Some(false))
         .flat_map(|e| e.addresses.iter().cloned())
+        .collect()
+}
+
+/// The ready addresses of an Endpoints object (the one named after the Service).
+pub fn endpoints_addresses<'a>(
+    endpoints: impl IntoIterator<Item = &'a Endpoints>,
+) -> BTreeSet<String> {
+    endpoints
+        .into_iter()
+        .flat_map(|e| e.subsets.iter().flatten())
+        .flat_map(|s| s.addresses.iter().flatten())
+        .map(|a| a.ip.clone())
         .collect()
 }
 
@@ -107,8 +120,19 @@ impl Cluster {
             ),
             "endpointslices",
         ));
+        // The API server's service proxy reads the Endpoints object; kube-proxy and ingress
+        // controllers read the slices. Each has its own controller, and either can lag.
+        let by_name = format!("metadata.name={name}");
+        changes
+            .add(self.watch::<Endpoints>("endpoints", watcher::Config::default().fields(&by_name)));
         loop {
             let pods: Vec<Pod> = self.list("pods", Some(&selector)).await?;
+            let endpoints: Vec<Endpoints> = self
+                .api::<Endpoints>()
+                .list(&ListParams::default().fields(&by_name))
+                .await
+                .map_err(|e| self.call("list", "endpoints", name).error(e))?
+                .items;
             let listed = slices
                 .list(&ListParams::default().labels(&of_service))
                 .await
@@ -116,11 +140,12 @@ impl Cluster {
             let listed: Vec<EndpointSlice> = listed.items.iter().filter_map(slice_as_v1).collect();
             let have = ready_addresses(&listed);
             let want = serving_pod_addresses(&pods, publish_not_ready);
-            if have == want {
+            let proxied = endpoints_addresses(&endpoints);
+            if have == want && proxied == want {
                 return Ok(());
             }
             changes.describe(&format!(
-                "the endpoints of Service {name:?} to be the ready pods it selects ({want:?}; they are {have:?})"
+                "the endpoints of Service {name:?} to be the ready pods it selects ({want:?}; EndpointSlices have {have:?}, Endpoints {proxied:?})"
             ));
             changes.next().await?;
         }
@@ -148,6 +173,18 @@ mod tests {
         ]));
         let got: Vec<String> = ready_addresses([&s]).into_iter().collect();
         assert_eq!(got, ["10.0.0.1", "10.0.0.3"]);
+    }
+
+    #[test]
+    fn endpoints_offer_their_ready_addresses_only() {
+        let e: Endpoints = serde_json::from_value(json!({
+            "metadata": {"name": "web"},
+            "subsets": [{"addresses": [{"ip": "10.0.0.1"}], "notReadyAddresses": [{"ip": "10.0.0.2"}],
+                         "ports": [{"port": 8080}]}],
+        }))
+        .expect("endpoints");
+        let got: Vec<String> = endpoints_addresses([&e]).into_iter().collect();
+        assert_eq!(got, ["10.0.0.1"]);
     }
 
     #[test]

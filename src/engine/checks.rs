@@ -17,6 +17,10 @@ use crate::gate::{Measurement, Outcome, probe};
 use crate::spec::{Check, CheckKind, HttpTarget, Promote, VersionRef, Via};
 use crate::traffic::RouterKind;
 
+/// How long a check through a Service waits for the Service's endpoints to catch up with its
+/// selector before it counts as not measured.
+const ENDPOINTS_SETTLE: Duration = Duration::from_secs(30);
+
 /// What a check needs to measure, cloned into background tasks.
 #[derive(Clone)]
 pub(crate) struct Measurer {
@@ -174,6 +178,16 @@ impl Measurer {
                     }),
                     HttpTarget::Path { via, .. } => self.endpoint(h.version, *via).await,
                 };
+                // The API server proxies to a Service's endpoints: measure once they show
+                // the pods the Service selects now, not the ones it selected a moment ago.
+                if let Ok(Endpoint::ServiceProxy { service, .. }) = &endpoint
+                    && let Err(e) = self
+                        .cluster
+                        .wait_service_endpoints(service, ENDPOINTS_SETTLE)
+                        .await
+                {
+                    return Measurement::error(&check.name, e.to_string());
+                }
                 match endpoint {
                     Ok(ep) => crate::gate::http::measure(&check.name, h, &ep, http).await,
                     Err(e) => Measurement::error(&check.name, e),

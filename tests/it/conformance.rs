@@ -24,58 +24,66 @@ use serde_json::{Value, json};
 
 const HOST: &str = "web.conformance";
 
-struct Target {
-    client: kube::Client,
+pub(crate) struct Target {
+    pub(crate) client: kube::Client,
     kubeconfig: PathBuf,
     ingress: SocketAddr,
-    real: bool,
+    pub(crate) real: bool,
     _embedded: Option<common::TestCluster>,
 }
 
 impl Target {
-    async fn get() -> Target {
+    /// The real control plane when the environment names one, else the embedded cluster.
+    pub(crate) async fn get() -> Target {
+        match Target::real().await {
+            Some(t) => t,
+            None => Target::embedded().await,
+        }
+    }
+
+    /// The control plane `ROLLOUT_CONFORMANCE_KUBECONFIG` and `_INGRESS` point at, if any.
+    pub(crate) async fn real() -> Option<Target> {
         rollout::sim::init_crypto();
-        match std::env::var("ROLLOUT_CONFORMANCE_KUBECONFIG") {
-            Ok(path) => {
-                let kc = kube::config::Kubeconfig::read_from(&path).expect("kubeconfig");
-                let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
-                    .await
-                    .expect("config");
-                let ingress = std::env::var("ROLLOUT_CONFORMANCE_INGRESS")
-                    .expect("ROLLOUT_CONFORMANCE_INGRESS")
-                    .parse()
-                    .expect("ingress address");
-                Target {
-                    client: kube::Client::try_from(config).expect("client"),
-                    kubeconfig: path.into(),
-                    ingress,
-                    real: true,
-                    _embedded: None,
-                }
-            }
-            Err(_) => {
-                let tc = common::TestCluster::fast(20.0).await;
-                Target {
-                    client: tc.client.clone(),
-                    kubeconfig: tc.kubeconfig(),
-                    ingress: tc.cluster.ingress().expect("ingress").addr(),
-                    real: false,
-                    _embedded: Some(tc),
-                }
-            }
+        let path = std::env::var("ROLLOUT_CONFORMANCE_KUBECONFIG").ok()?;
+        let kc = kube::config::Kubeconfig::read_from(&path).expect("kubeconfig");
+        let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+            .await
+            .expect("config");
+        let ingress = std::env::var("ROLLOUT_CONFORMANCE_INGRESS")
+            .expect("ROLLOUT_CONFORMANCE_INGRESS")
+            .parse()
+            .expect("ingress address");
+        Some(Target {
+            client: kube::Client::try_from(config).expect("client"),
+            kubeconfig: path.into(),
+            ingress,
+            real: true,
+            _embedded: None,
+        })
+    }
+
+    pub(crate) async fn embedded() -> Target {
+        rollout::sim::init_crypto();
+        let tc = common::TestCluster::fast(20.0).await;
+        Target {
+            client: tc.client.clone(),
+            kubeconfig: tc.kubeconfig(),
+            ingress: tc.cluster.ingress().expect("ingress").addr(),
+            real: false,
+            _embedded: Some(tc),
         }
     }
 
     /// Deletes a scenario's namespace (without waiting): its pods stop taking the node's
     /// resources.
-    async fn forget(&self, ns: &str) {
+    pub(crate) async fn forget(&self, ns: &str) {
         let _ = Api::<Namespace>::all(self.client.clone())
             .delete(ns, &Default::default())
             .await;
     }
 
     /// A fresh namespace for one scenario.
-    async fn namespace(&self, prefix: &str) -> String {
+    pub(crate) async fn namespace(&self, prefix: &str) -> String {
         let name = format!(
             "{prefix}-{}",
             &uuid::Uuid::new_v4().simple().to_string()[..6]
@@ -142,7 +150,7 @@ impl Target {
         o
     }
 
-    fn kubectl(&self, ns: &str, args: &[&str]) -> String {
+    pub(crate) fn kubectl(&self, ns: &str, args: &[&str]) -> String {
         let out = Command::new("kubectl")
             .env("KUBECONFIG", &self.kubeconfig)
             .args(["-n", ns])

@@ -9,6 +9,7 @@ mod common;
 mod components;
 mod conformance;
 mod controllers;
+mod differential;
 mod gate_http;
 mod ingress;
 mod ingress_routing;
