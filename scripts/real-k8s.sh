@@ -152,7 +152,8 @@ test_real() {
   cargo build --locked --quiet
   local run; run=$(mktemp -d)
   cp "${CARGO_TARGET_DIR:-target}/debug/rollout" "$run/rollout-bin"
-  ROOT="$PWD" $SUDO unshare -n env ROOT="$PWD" PATH="$PATH" HOME="$HOME" RUN_INSTEAD="${RUN_INSTEAD:-}" INGRESS_LOG="${INGRESS_LOG:-}" CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}" \
+  ROOT="$PWD" $SUDO unshare -n env ROOT="$PWD" PATH="$PATH" HOME="$HOME" RUN_INSTEAD="${RUN_INSTEAD:-}" INGRESS_LOG="${INGRESS_LOG:-}" \
+    ROLLOUT_DIFFERENTIAL_RECORD="${ROLLOUT_DIFFERENTIAL_RECORD:-}" CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}" \
     RUSTUP_HOME="${RUSTUP_HOME:-$HOME/.rustup}" CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}" \
     bash "$0" __inside "$run" "$@"
 }

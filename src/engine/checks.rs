@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::runtime::watcher;
 
 use super::{Engine, Stop};
@@ -78,6 +78,28 @@ impl Measurer {
             .clone();
         let addr = lb.ip.or(lb.hostname)?;
         Some((format!("http://{addr}"), host))
+    }
+
+    /// The port of `service` to proxy a check to: its first, by number (the API server maps
+    /// a number to the port's name; no port at all would mean only an unnamed port). Returns
+    /// once the Service's endpoints show the pods it selects now, not the ones it selected a
+    /// moment ago.
+    async fn service_port(&self, service: &str) -> Result<String, String> {
+        let svc = self
+            .cluster
+            .get_opt::<Service>("services", service)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("Service {service:?} not found"))?;
+        let port = svc
+            .spec
+            .and_then(|s| s.ports?.first().map(|p| p.port))
+            .ok_or_else(|| format!("Service {service:?} has no port"))?;
+        self.cluster
+            .wait_service_endpoints(service, ENDPOINTS_SETTLE)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(port.to_string())
     }
 
     async fn endpoint(&self, version: VersionRef, via: Via) -> Result<Endpoint, String> {
@@ -178,16 +200,23 @@ impl Measurer {
                     }),
                     HttpTarget::Path { via, .. } => self.endpoint(h.version, *via).await,
                 };
-                // The API server proxies to a Service's endpoints: measure once they show
-                // the pods the Service selects now, not the ones it selected a moment ago.
-                if let Ok(Endpoint::ServiceProxy { service, .. }) = &endpoint
-                    && let Err(e) = self
-                        .cluster
-                        .wait_service_endpoints(service, ENDPOINTS_SETTLE)
-                        .await
-                {
-                    return Measurement::error(&check.name, e.to_string());
-                }
+                let endpoint = match endpoint {
+                    Ok(Endpoint::ServiceProxy {
+                        client,
+                        namespace,
+                        service,
+                        ..
+                    }) => match self.service_port(&service).await {
+                        Ok(port) => Ok(Endpoint::ServiceProxy {
+                            client,
+                            namespace,
+                            service,
+                            port,
+                        }),
+                        Err(e) => Err(e),
+                    },
+                    other => other,
+                };
                 match endpoint {
                     Ok(ep) => crate::gate::http::measure(&check.name, h, &ep, http).await,
                     Err(e) => Measurement::error(&check.name, e),

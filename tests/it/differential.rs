@@ -103,7 +103,10 @@ async fn deployment_updates_match_a_real_control_plane() {
             for s in scenarios() {
                 traces.insert(s.name.to_owned(), run(real, &s).await);
             }
-            if let Ok(path) = std::env::var("ROLLOUT_DIFFERENTIAL_RECORD") {
+            if let Some(path) = std::env::var("ROLLOUT_DIFFERENTIAL_RECORD")
+                .ok()
+                .filter(|p| !p.is_empty())
+            {
                 let text = serde_json::to_string_pretty(&traces).expect("json");
                 std::fs::write(&path, text + "\n").expect("record the traces");
             }
@@ -147,7 +150,7 @@ async fn deployment_updates_match_a_real_control_plane() {
 /// Runs one scenario in a fresh namespace of `t` and traces it.
 async fn run(t: &Target, s: &Scenario) -> Trace {
     let ns = t.namespace("diff").await;
-    let recorder = Recorder::start(t.client.clone(), &ns);
+    let recorder = Recorder::start(t.client.clone(), &ns).await;
     let api: Api<Deployment> = Api::namespaced(t.client.clone(), &ns);
     let d: Deployment = serde_json::from_value(json!({
         "metadata": {"name": "web"},
@@ -216,7 +219,11 @@ async fn settled(api: &Api<Deployment>, recorder: &Recorder) {
     let rs: Api<ReplicaSet> = Api::namespaced(api.clone().into_client(), recorder.namespace());
     common::eventually("the trace to catch up", Duration::from_secs(30), || async {
         let sets = rs.list(&Default::default()).await.ok()?.items;
-        (recorder.last_sizes() == Some(sizes(sets.iter()))).then_some(())
+        let d = api.get("web").await.ok()?;
+        let seen = recorder.seen.lock().ok()?;
+        (seen.sizes.last() == Some(&sizes(sets.iter()))
+            && seen.deployment_version == d.metadata.resource_version)
+            .then_some(())
     })
     .await;
 }
@@ -329,6 +336,10 @@ struct Recorder {
 #[derive(Default)]
 struct Seen {
     sets: BTreeMap<String, ReplicaSet>,
+    /// Watches that have delivered their initial state.
+    synced: usize,
+    /// The resourceVersion of the last Deployment seen.
+    deployment_version: Option<String>,
     /// ReplicaSet sizes by image, each change once.
     sizes: Vec<BTreeMap<String, i32>>,
     /// The Deployment's Progressing and Available conditions, each change once.
@@ -345,7 +356,9 @@ impl Seen {
 }
 
 impl Recorder {
-    fn start(client: kube::Client, ns: &str) -> Recorder {
+    /// Starts watching; returns once both watches are established, so that nothing done
+    /// after is missed.
+    async fn start(client: kube::Client, ns: &str) -> Recorder {
         let seen = Arc::new(Mutex::new(Seen::default()));
         let sets = watcher(
             Api::<ReplicaSet>::namespaced(client.clone(), ns),
@@ -364,6 +377,11 @@ impl Recorder {
                 let Ok(event) = event else { continue };
                 let mut seen = s.lock().expect("lock");
                 match event {
+                    Observed::Set(watcher::Event::InitDone)
+                    | Observed::Deployment(watcher::Event::InitDone) => {
+                        seen.synced += 1;
+                        continue;
+                    }
                     Observed::Set(watcher::Event::Apply(rs) | watcher::Event::InitApply(rs)) => {
                         let name = rs.metadata.name.clone().unwrap_or_default();
                         seen.sets.insert(name, rs);
@@ -375,6 +393,7 @@ impl Recorder {
                     Observed::Deployment(
                         watcher::Event::Apply(d) | watcher::Event::InitApply(d),
                     ) => {
+                        seen.deployment_version = d.metadata.resource_version.clone();
                         if let Some(c) = condition(&d, "Progressing") {
                             Seen::push(&mut seen.progressing, c);
                         }
@@ -389,19 +408,20 @@ impl Recorder {
                 Seen::push(&mut seen.sizes, now);
             }
         });
-        Recorder {
+        let recorder = Recorder {
             namespace: ns.to_owned(),
             seen,
             task,
-        }
+        };
+        common::eventually("the watches to start", Duration::from_secs(30), || async {
+            (recorder.seen.lock().ok()?.synced >= 2).then_some(())
+        })
+        .await;
+        recorder
     }
 
     fn namespace(&self) -> &str {
         &self.namespace
-    }
-
-    fn last_sizes(&self) -> Option<BTreeMap<String, i32>> {
-        self.seen.lock().expect("lock").sizes.last().cloned()
     }
 
     fn stop(self) -> Trace {

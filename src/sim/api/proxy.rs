@@ -3,7 +3,8 @@
 //! app without an Ingress or a port-forward.
 //!
 //! `services/[scheme:]NAME[:PORT]/proxy/PATH` picks a ready address from the Service's
-//! Endpoints (PORT is a Service port name or number; the first port when absent);
+//! Endpoints (PORT is a Service port name or number; the unnamed port when absent, as on a
+//! real API server);
 //! `pods/NAME[:PORT]/proxy/PATH` goes to the pod's IP (the first container port when absent).
 
 use super::status::ApiError;
@@ -47,32 +48,31 @@ pub fn service_backend(store: &Store, ns: &str, target: &str) -> Result<String, 
     let services = resources::find("", "v1", "services").ok_or_else(ApiError::not_found_path)?;
     let endpoints = resources::find("", "v1", "endpoints").ok_or_else(ApiError::not_found_path)?;
     let svc = store.get(services, ns, &name)?;
-    let ports: Vec<Value> = svc
-        .pointer("/spec/ports")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let sp = match &port {
-        None => ports.first().cloned(),
-        Some(p) => ports
-            .iter()
-            .find(|sp| {
-                sp.get("name").and_then(Value::as_str) == Some(p.as_str())
-                    || sp.get("port").map(|n| n.to_string()) == Some(p.clone())
-            })
-            .cloned(),
-    }
-    .ok_or_else(|| {
-        unavailable(format!(
-            "no service port {:?} found for service \"{name}\"",
-            port.unwrap_or_default()
-        ))
-    })?;
-    let port_name = sp
-        .get("name")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
+    // As the real API server: a port number names the Service port with that number; no
+    // port means the Service's unnamed port; a name is looked up in the endpoints as given.
+    let port_name = match port {
+        None => String::new(),
+        Some(p) => match p.parse::<i64>() {
+            Ok(number) => svc
+                .pointer("/spec/ports")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .find(|sp| sp.get("port").and_then(Value::as_i64) == Some(number))
+                .map(|sp| {
+                    sp.get("name")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string()
+                })
+                .ok_or_else(|| {
+                    unavailable(format!(
+                        "no service port {number} found for service \"{name}\""
+                    ))
+                })?,
+            Err(_) => p,
+        },
+    };
     let ep = store
         .get(endpoints, ns, &name)
         .map_err(|_| unavailable(format!("no endpoints available for service \"{name}\"")))?;
@@ -89,7 +89,6 @@ pub fn service_backend(store: &Store, ns: &str, target: &str) -> Result<String, 
             .and_then(|ps| {
                 ps.iter().find(|p| {
                     p.get("name").and_then(Value::as_str).unwrap_or_default() == port_name
-                        || ps.len() == 1
                 })
             })
             .and_then(|p| p.get("port").and_then(Value::as_i64))
