@@ -7,6 +7,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, ListParams};
@@ -15,6 +16,9 @@ use kube::runtime::watcher;
 
 use super::api::{Cluster, Result};
 use super::wait::Changes;
+
+/// How often [`Cluster::wait_service_endpoints`] re-reads the endpoints between pod changes.
+const RECHECK: Duration = Duration::from_millis(200);
 
 /// Label that ties an EndpointSlice to its Service.
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
@@ -112,21 +116,20 @@ impl Cluster {
             &format!("the endpoints of Service {name:?} to be the ready pods it selects"),
             deadline,
         );
+        // Re-read on every change of the pods, and every RECHECK: the endpoints controllers
+        // write shortly after the pods change, and watching their objects would take one
+        // more verb of the Role for a wait that is over in moments.
         changes.add(self.watch::<Pod>("pods", watcher::Config::default().labels(&selector)));
-        changes.add(self.wakeups(
-            watcher(
-                slices.clone(),
-                watcher::Config::default().labels(&of_service),
-            ),
-            "endpointslices",
-        ));
-        // The API server's service proxy reads the Endpoints object; kube-proxy and ingress
-        // controllers read the slices. Each has its own controller, and either can lag.
+        changes.add(
+            tokio_stream::wrappers::IntervalStream::new(tokio::time::interval(RECHECK))
+                .map(|_| Ok(()))
+                .boxed(),
+        );
         let by_name = format!("metadata.name={name}");
-        changes
-            .add(self.watch::<Endpoints>("endpoints", watcher::Config::default().fields(&by_name)));
         loop {
             let pods: Vec<Pod> = self.list("pods", Some(&selector)).await?;
+            // The API server's service proxy reads the Endpoints object; kube-proxy and
+            // ingress controllers read the slices. Each has its own controller; either can lag.
             let endpoints: Vec<Endpoints> = self
                 .api::<Endpoints>()
                 .list(&ListParams::default().fields(&by_name))

@@ -550,18 +550,23 @@ async fn the_rbac_role_is_enough_and_each_verb_is_needed() {
         .expect("a Role");
     let full = [RbacRun::IngressTakeover, RbacRun::RouteFresh];
     for run in full {
-        let (code, stderr) = run.exec(&t, &role).await;
+        let (code, stderr, clean) = run.exec(&t, &role).await;
         assert_eq!(code, Some(0), "{run:?} with the whole Role: {stderr}");
+        assert!(
+            clean,
+            "{run:?} with the whole Role left its Lease: {stderr}"
+        );
     }
     let mut unneeded = Vec::new();
     for (what, role) in without_each_verb(&role) {
         let mut refused = false;
         for run in full {
-            let (code, stderr) = run.exec(&t, &role).await;
-            if code != Some(0) {
+            let (code, stderr, clean) = run.exec(&t, &role).await;
+            // Refused outright, or done but unable to clean up after itself.
+            if code != Some(0) || !clean {
                 assert!(
                     stderr.contains("forbidden"),
-                    "{run:?} without {what}: exit {code:?}, no \"forbidden\" in: {stderr}"
+                    "{run:?} without {what}: exit {code:?}, clean: {clean}, no \"forbidden\" in: {stderr}"
                 );
                 refused = true;
                 break;
@@ -610,8 +615,8 @@ enum RbacRun {
 
 impl RbacRun {
     /// Runs the binary as the ServiceAccount bound to `role` in a fresh namespace: its exit
-    /// code and what it printed on stderr.
-    async fn exec(self, t: &Target, role: &Value) -> (Option<i32>, String) {
+    /// code, what it printed on stderr, and whether it left no Lease behind.
+    async fn exec(self, t: &Target, role: &Value) -> (Option<i32>, String, bool) {
         let ns = t.namespace("rbac").await;
         let front = match self {
             RbacRun::IngressTakeover => Front::Nginx,
@@ -641,10 +646,16 @@ impl RbacRun {
             .await
             .expect("join")
             .expect("rollout");
+        let leases =
+            Api::<k8s_openapi::api::coordination::v1::Lease>::namespaced(t.client.clone(), &ns)
+                .list(&Default::default())
+                .await
+                .expect("leases");
         t.forget(&ns).await;
         (
             out.status.code(),
             String::from_utf8_lossy(&out.stderr).into_owned(),
+            leases.items.is_empty(),
         )
     }
 }

@@ -323,7 +323,15 @@ struct Run {
     /// re-sync of unchanged state from producing a different status.
     now: DateTime<Utc>,
     old_pods_running: i32,
+    /// Set by a sync that resumed the Deployment: its status and annotations as written with
+    /// the resumed condition. Kubernetes writes that condition on its own and goes on with the
+    /// object it read before, so every later write of the Deployment in the same sync fails
+    /// on a conflict; what it does to ReplicaSets stands.
+    resumed: Option<Written>,
 }
+
+/// A Deployment's status and annotations as one write left them.
+type Written = (Option<DeploymentStatus>, Option<BTreeMap<String, String>>);
 
 /// The ReplicaSets as the Deployment sees them: the one running the current template, if any,
 /// and all the others (in creation order).
@@ -344,6 +352,7 @@ impl Run {
             actions: Vec::new(),
             now: now.trunc_subsecs(0),
             old_pods_running: observed.old_pods_running,
+            resumed: None,
         }
     }
 
@@ -367,7 +376,9 @@ impl Run {
             self.sync_deployment_status(&split);
             return Ok(());
         }
-        self.check_paused_conditions();
+        if self.check_paused_conditions() == Some(REASON_RESUMED) {
+            self.resumed = Some((self.d.status.clone(), self.d.metadata.annotations.clone()));
+        }
         if is_paused(&self.d) {
             let split = self.get_all_and_sync_revision()?;
             return self.sync_scale(split);
@@ -391,37 +402,30 @@ impl Run {
 
     /// `checkPausedConditions`: mark pausing and resuming with an Unknown Progressing
     /// condition, so time spent paused never counts against the progress deadline.
-    fn check_paused_conditions(&mut self) {
+    /// Returns the reason it set, if it set one.
+    fn check_paused_conditions(&mut self) -> Option<&'static str> {
         if !has_progress_deadline(&self.d) {
-            return;
+            return None;
         }
         let status = self.d.status.clone().unwrap_or_default();
         let cond = get_condition(&status, CONDITION_PROGRESSING);
         let reason = cond.and_then(|c| c.reason.as_deref());
         if reason == Some(REASON_TIMED_OUT) {
-            return;
+            return None;
         }
         let paused_exists = reason == Some(REASON_PAUSED);
         let paused = is_paused(&self.d);
-        let condition = if paused && !paused_exists {
-            self.new_condition(
-                CONDITION_PROGRESSING,
-                "Unknown",
-                REASON_PAUSED,
-                "Deployment is paused",
-            )
+        let (reason, message) = if paused && !paused_exists {
+            (REASON_PAUSED, "Deployment is paused")
         } else if !paused && paused_exists {
-            self.new_condition(
-                CONDITION_PROGRESSING,
-                "Unknown",
-                REASON_RESUMED,
-                "Deployment is resumed",
-            )
+            (REASON_RESUMED, "Deployment is resumed")
         } else {
-            return;
+            return None;
         };
+        let condition = self.new_condition(CONDITION_PROGRESSING, "Unknown", reason, message);
         let status = self.d.status.get_or_insert_with(Default::default);
         set_condition(status, condition);
+        Some(reason)
     }
 
     /// `getAllReplicaSetsAndSyncRevision` without creation: find the new ReplicaSet, bring its
@@ -557,6 +561,11 @@ impl Run {
             let cond =
                 self.new_condition(CONDITION_PROGRESSING, "True", REASON_NEW_RS_CREATED, &msg);
             set_condition(self.d.status.get_or_insert_with(Default::default), cond);
+        }
+        if self.resumed.is_some() {
+            // The status write that follows the creation is the one that fails (see
+            // `resumed`), and the sync ends there.
+            return Err(Stop);
         }
         Ok(idx)
     }
@@ -1199,6 +1208,10 @@ impl Run {
     /// The writes: the collected actions, then the Deployment's annotations and status if
     /// they differ from what was observed.
     fn finish(mut self, observed: &Deployment) -> Vec<Action> {
+        if let Some((status, annotations)) = self.resumed.take() {
+            self.d.status = status;
+            self.d.metadata.annotations = annotations;
+        }
         if self.d.metadata.annotations != observed.metadata.annotations {
             self.actions.push(Action::UpdateDeployment {
                 annotations: self.d.metadata.annotations.clone().unwrap_or_default(),
@@ -2622,20 +2635,27 @@ mod tests {
             progressing(&w.d).and_then(|c| c.reason),
             Some(REASON_PAUSED.to_string())
         );
-        // Resuming records DeploymentResumed and goes on with the rollout.
+        // Resuming records DeploymentResumed and creates the new ReplicaSet; the rest of the
+        // status waits for the next sync.
         set_paused(&mut w.d, false);
-        let actions = sync(&w.observed(), w.now);
+        let actions = w.tick();
         assert!(
             actions
                 .iter()
                 .any(|a| matches!(a, Action::CreateReplicaSet(_)))
         );
+        assert_eq!(
+            progressing(&w.d).map(|c| (c.status, c.reason)),
+            Some(("Unknown".into(), Some(REASON_RESUMED.to_string())))
+        );
+        let actions = sync(&w.observed(), w.now);
         let status = final_status(&actions).unwrap_or_default();
         let cond = get_condition(&status, CONDITION_PROGRESSING)
             .cloned()
             .unwrap_or_default();
-        // Unknown → True is a transition.
-        assert_eq!(cond.reason.as_deref(), Some(REASON_NEW_RS_CREATED));
+        // Never "NewReplicaSetCreated" after a resume, as in Kubernetes; Unknown → True is a
+        // transition.
+        assert_eq!(cond.reason.as_deref(), Some(REASON_REPLICA_SET_UPDATED));
         assert_eq!(cond.last_transition_time, Some(to_time(w.now)));
         w.settle(40);
         assert_eq!(w.old_new(), (0, 5));
@@ -2662,7 +2682,14 @@ mod tests {
             }
         }
         spec_mut(&mut d2).paused = Some(false);
-        // Without a new rollout the resumed Deployment is judged complete right away.
+        let resumed = sync(&observe(&d2, &rss), t0() + secs(5));
+        let status = final_status(&resumed).unwrap_or_default();
+        let cond = get_condition(&status, CONDITION_PROGRESSING)
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(cond.reason.as_deref(), Some(REASON_RESUMED));
+        d2.status = Some(status);
+        // Without a new rollout the resumed Deployment is judged complete at the next sync.
         let actions = sync(&observe(&d2, &rss), t0() + secs(5));
         let status = final_status(&actions).unwrap_or_default();
         let cond = get_condition(&status, CONDITION_PROGRESSING)
