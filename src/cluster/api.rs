@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
@@ -269,6 +269,23 @@ impl Cluster {
             }
         })
         .await
+    }
+
+    /// The ReplicaSets a Deployment owns.
+    pub async fn replica_sets_of(&self, d: &Deployment) -> Result<Vec<ReplicaSet>> {
+        let uid = d.metadata.uid.clone().unwrap_or_default();
+        Ok(self
+            .list::<ReplicaSet>("replicasets", None)
+            .await?
+            .into_iter()
+            .filter(|rs| {
+                rs.metadata
+                    .owner_references
+                    .iter()
+                    .flatten()
+                    .any(|o| o.uid == uid)
+            })
+            .collect())
     }
 
     /// The pods of a Deployment: those its selector matches, owned by one of its

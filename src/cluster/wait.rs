@@ -102,19 +102,7 @@ impl Cluster {
         changes.add(self.watch::<ReplicaSet>("replicasets", watcher::Config::default()));
         loop {
             let d = self.deployment(deployment).await?;
-            let uid = d.metadata.uid.clone().unwrap_or_default();
-            let sets: Vec<ReplicaSet> = self
-                .list::<ReplicaSet>("replicasets", None)
-                .await?
-                .into_iter()
-                .filter(|rs| {
-                    rs.metadata
-                        .owner_references
-                        .iter()
-                        .flatten()
-                        .any(|o| o.uid == uid)
-                })
-                .collect();
+            let sets = self.replica_sets_of(&d).await?;
             if let Some(t) = f(&d, &sets) {
                 return Ok(t);
             }

@@ -239,20 +239,11 @@ pub async fn status(a: &AppArgs, watch: bool) -> Result<i32, Exit> {
 }
 
 async fn revisions(c: &Cluster, d: &Deployment) -> Result<Vec<(i64, ReplicaSet)>, Exit> {
-    let uid = d.metadata.uid.clone().unwrap_or_default();
-    let sets: Vec<ReplicaSet> = c
-        .list("replicasets", None)
+    let mut out: Vec<(i64, ReplicaSet)> = c
+        .replica_sets_of(d)
         .await
-        .map_err(|e| failed(e.to_string()))?;
-    let mut out: Vec<(i64, ReplicaSet)> = sets
+        .map_err(|e| failed(e.to_string()))?
         .into_iter()
-        .filter(|rs| {
-            rs.metadata
-                .owner_references
-                .iter()
-                .flatten()
-                .any(|o| o.uid == uid)
-        })
         .filter_map(|rs| {
             let rev =
                 crate::cluster::api::annotation(&rs.metadata, "deployment.kubernetes.io/revision")?

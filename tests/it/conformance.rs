@@ -5,15 +5,14 @@
 //! Each scenario works in a namespace of its own.
 
 use crate::common;
+use crate::common::rollouts::{self, Front};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
-use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::core::v1::Namespace;
 use kube::Api;
 use kube::api::PostParams;
 use rollout::cluster::Cluster;
@@ -218,140 +217,19 @@ fn metrics_addr(t: &Target) -> SocketAddr {
     }
 }
 
-#[derive(Clone, Copy, PartialEq)]
-enum Front {
-    Nginx,
-    Route,
-}
-
+/// `web` (2 replicas of `image`), its Service and `front` in `ns`, rolled out.
 async fn deploy_web(t: &Target, ns: &str, image: &str, front: Front) {
-    let c = &t.client;
-    let d: Deployment = serde_json::from_value(json!({
-        "metadata": {"name": "web"},
-        "spec": {
-            "replicas": 2,
-            "selector": {"matchLabels": {"app": "web"}},
-            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
-            "template": {"metadata": {"labels": {"app": "web"}},
-                         "spec": {"terminationGracePeriodSeconds": 1,
-                                  "containers": [{"name": "app", "image": image, "ports": [{"name": "http", "containerPort": 8080}],
-                                                  "readinessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 1}}]}}
-        }
-    }))
-    .expect("deployment");
-    Api::<Deployment>::namespaced(c.clone(), ns)
-        .create(&PostParams::default(), &d)
-        .await
-        .expect("create deployment");
-    Api::<Service>::namespaced(c.clone(), ns)
-        .create(
-            &PostParams::default(),
-            &common::app_service("web", json!({"app": "web"})),
-        )
-        .await
-        .expect("create service");
-    match front {
-        Front::Nginx => {
-            let i: Ingress = serde_json::from_value(json!({
-                "metadata": {"name": "web"},
-                "spec": {"ingressClassName": "nginx", "rules": [{"host": format!("{ns}.{HOST}"), "http": {"paths": [
-                    {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}}]}
-            }))
-            .expect("ingress");
-            Api::<Ingress>::namespaced(c.clone(), ns)
-                .create(&PostParams::default(), &i)
-                .await
-                .expect("create ingress");
-        }
-        Front::Route => {
-            t.install_route_crd().await;
-            let api: Api<kube::core::DynamicObject> =
-                Api::namespaced_with(c.clone(), ns, &rollout::cluster::api::http_route_resource());
-            let r: kube::core::DynamicObject = serde_json::from_value(json!({
-                "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
-                "metadata": {"name": "web"},
-                "spec": {"hostnames": [format!("{ns}.{HOST}")], "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
-                          "backendRefs": [{"name": "web", "port": 80}]}]}
-            }))
-            .expect("route");
-            api.create(&PostParams::default(), &r)
-                .await
-                .expect("create route");
-        }
+    if front == Front::Route {
+        t.install_route_crd().await;
     }
-    wait_rolled_out(t, ns).await;
+    rollouts::deploy_web_in(&t.client, ns, &format!("{ns}.{HOST}"), image, 2, front).await;
 }
 
-async fn wait_rolled_out(t: &Target, ns: &str) {
-    let api: Api<Deployment> = Api::namespaced(t.client.clone(), ns);
-    common::eventually("web rolled out", Duration::from_secs(60), || async {
-        let d = api.get("web").await.ok()?;
-        rollout::engine::rolled_out(&d).ok()?.then_some(())
-    })
-    .await;
-}
-
-/// What is left in the namespace: object names, the Service selector, web's image, record.
+/// What a scenario leaves: its objects, and the temporary pods still there.
 async fn leftovers(t: &Target, ns: &str) -> Value {
-    let c = &t.client;
-    let mut deployments: Vec<String> = Api::<Deployment>::namespaced(c.clone(), ns)
-        .list(&Default::default())
-        .await
-        .expect("list")
-        .items
-        .iter()
-        .filter_map(|d| d.metadata.name.clone())
-        .collect();
-    deployments.sort();
-    let mut services: Vec<String> = Api::<Service>::namespaced(c.clone(), ns)
-        .list(&Default::default())
-        .await
-        .expect("list")
-        .items
-        .iter()
-        .filter_map(|d| d.metadata.name.clone())
-        .collect();
-    services.sort();
-    let mut ingresses: Vec<String> = Api::<Ingress>::namespaced(c.clone(), ns)
-        .list(&Default::default())
-        .await
-        .expect("list")
-        .items
-        .iter()
-        .filter_map(|d| d.metadata.name.clone())
-        .collect();
-    ingresses.sort();
-    let web = Api::<Deployment>::namespaced(c.clone(), ns)
-        .get("web")
-        .await
-        .expect("web");
-    let selector = Api::<Service>::namespaced(c.clone(), ns)
-        .get("web")
-        .await
-        .expect("svc")
-        .spec
-        .and_then(|s| s.selector);
-    let pods: Vec<String> = Api::<Pod>::namespaced(c.clone(), ns)
-        .list(&Default::default())
-        .await
-        .expect("pods")
-        .items
-        .iter()
-        .filter(|p| {
-            p.metadata
-                .labels
-                .as_ref()
-                .is_some_and(|l| l.contains_key("rollout.dev/role"))
-        })
-        .filter_map(|p| p.metadata.name.clone())
-        .collect();
-    json!({
-        "deployments": deployments, "services": services, "ingresses": ingresses,
-        "selector": selector,
-        "image": web.spec.and_then(|s| s.template.spec?.containers.first()?.image.clone()),
-        "record": web.metadata.annotations.and_then(|a| a.get("rollout.dev/state").cloned()),
-        "temporary pods": pods,
-    })
+    let mut left = rollouts::leftovers_in(&t.client, ns).await;
+    left["temporary pods"] = json!(rollouts::stray_pods_in(&t.client, ns).await);
+    left
 }
 
 fn clean(front: Front, image: &str) -> Value {
@@ -360,27 +238,14 @@ fn clean(front: Front, image: &str) -> Value {
     } else {
         vec![]
     };
-    json!({"deployments": ["web"], "services": ["web"], "ingresses": ingresses,
+    json!({"deployments": ["web"], "services": ["web"], "ingresses": ingresses, "leases": [],
            "selector": {"app": "web"}, "image": image, "record": null, "temporary pods": []})
 }
 
-const CHECKS: &str = r#"
-progressDeadline: 60s
-analysis:
-  interval: 300ms
-  background: [probes]
-  checks:
-    probes:
-      probe: { readinessDeadline: 8s }
-    smoke:
-      http: { path: /, requests: 20 }
-      count: 2
-      successRate: ">= 95%"
-    smoke-new:
-      http: { path: /, version: new, via: service, requests: 20 }
-      count: 2
-      successRate: ">= 95%"
-"#;
+/// The strategies' checks, with time for a real control plane.
+fn checks() -> String {
+    format!("progressDeadline: 60s\n{}", rollouts::checks("300ms", "8s"))
+}
 
 async fn scenario(strategy_head: &str, front: Front, image: &str, expect: Finish) {
     let t = Target::get().await;
@@ -388,7 +253,7 @@ async fn scenario(strategy_head: &str, front: Front, image: &str, expect: Finish
     deploy_web(&t, &ns, "web:v1", front).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("strategy.yaml");
-    std::fs::write(&path, format!("{strategy_head}\n{CHECKS}")).expect("write");
+    std::fs::write(&path, format!("{strategy_head}\n{}", checks())).expect("write");
     let req = Request {
         strategy: path.display().to_string(),
         image: image.into(),
@@ -629,7 +494,7 @@ impl RbacRun {
         let identity = t.orchestrator(&ns, Some(role)).await;
         let dir = tempfile::tempdir().expect("tempdir");
         let strategy = dir.path().join("s.yaml");
-        std::fs::write(&strategy, format!("{CANARY}\n{CHECKS}")).expect("strategy");
+        std::fs::write(&strategy, format!("{CANARY}\n{}", checks())).expect("strategy");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_rollout"));
         cmd.args([
             "--strategy",

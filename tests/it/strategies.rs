@@ -8,35 +8,18 @@ use std::time::Duration;
 
 use crate::common::TestCluster;
 use crate::common::rollouts::{
-    Events, Front, HOST, deploy_web, leftovers, original_route_rules, request, route_rules, run,
-    strategy_file, stray_pods,
+    Events, Front, HOST, checks, deploy_web, leftovers, original_route_rules, request, route_rules,
+    run, strategy_file, stray_pods,
 };
 use rollout::report::{Event, Finish};
 use rollout::sim::traffic::{Traffic, TrafficSpec};
 use serde_json::{Value, json};
 
-const PROBES: &str = r#"
-analysis:
-  interval: 200ms
-  background: [probes]
-  checks:
-    probes:
-      probe: { readinessDeadline: 4s }
-    smoke:
-      http: { path: /, requests: 20 }
-      count: 2
-      successRate: ">= 95%"
-    smoke-new:
-      http: { path: /, version: new, via: service, requests: 20 }
-      count: 2
-      successRate: ">= 95%"
-"#;
-
 fn file(tc: &TestCluster, name: &str, head: &str) -> String {
     strategy_file(
         tc,
         name,
-        &format!("{head}\nprogressDeadline: 20s\n{PROBES}"),
+        &format!("{head}\nprogressDeadline: 20s\n{}", checks("200ms", "4s")),
     )
 }
 

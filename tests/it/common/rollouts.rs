@@ -24,9 +24,21 @@ pub enum Front {
     Route,
 }
 
-/// `web`: a Deployment of `replicas` pods of `image`, its Service, and the front asked for.
+/// `web`: a Deployment of `replicas` pods of `image`, its Service, and the front asked for, in
+/// `default` with host [`HOST`].
 pub async fn deploy_web(tc: &TestCluster, image: &str, replicas: i32, front: Front) {
-    let c = &tc.client;
+    deploy_web_in(&tc.client, "default", HOST, image, replicas, front).await;
+}
+
+/// [`deploy_web`] in namespace `ns`, with `host` on the Ingress or HTTPRoute.
+pub async fn deploy_web_in(
+    c: &kube::Client,
+    ns: &str,
+    host: &str,
+    image: &str,
+    replicas: i32,
+    front: Front,
+) {
     let d: Deployment = serde_json::from_value(json!({
         "metadata": {"name": "web"},
         "spec": {
@@ -40,11 +52,11 @@ pub async fn deploy_web(tc: &TestCluster, image: &str, replicas: i32, front: Fro
         }
     }))
     .expect("deployment");
-    Api::<Deployment>::namespaced(c.clone(), "default")
+    Api::<Deployment>::namespaced(c.clone(), ns)
         .create(&PostParams::default(), &d)
         .await
         .expect("create deployment");
-    Api::<Service>::namespaced(c.clone(), "default")
+    Api::<Service>::namespaced(c.clone(), ns)
         .create(
             &PostParams::default(),
             &super::app_service("web", json!({"app": "web"})),
@@ -56,25 +68,22 @@ pub async fn deploy_web(tc: &TestCluster, image: &str, replicas: i32, front: Fro
         Front::Nginx => {
             let i: Ingress = serde_json::from_value(json!({
                 "metadata": {"name": "web"},
-                "spec": {"ingressClassName": "nginx", "rules": [{"host": HOST, "http": {"paths": [
+                "spec": {"ingressClassName": "nginx", "rules": [{"host": host, "http": {"paths": [
                     {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}}]}
             }))
             .expect("ingress");
-            Api::<Ingress>::namespaced(c.clone(), "default")
+            Api::<Ingress>::namespaced(c.clone(), ns)
                 .create(&PostParams::default(), &i)
                 .await
                 .expect("create ingress");
         }
         Front::Route => {
-            let api: Api<kube::core::DynamicObject> = Api::namespaced_with(
-                c.clone(),
-                "default",
-                &rollout::cluster::api::http_route_resource(),
-            );
+            let api: Api<kube::core::DynamicObject> =
+                Api::namespaced_with(c.clone(), ns, &rollout::cluster::api::http_route_resource());
             let r: kube::core::DynamicObject = serde_json::from_value(json!({
                 "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
                 "metadata": {"name": "web"},
-                "spec": {"hostnames": [HOST], "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                "spec": {"hostnames": [host], "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
                           "backendRefs": [{"name": "web", "port": 80}]}]}
             }))
             .expect("route");
@@ -83,23 +92,17 @@ pub async fn deploy_web(tc: &TestCluster, image: &str, replicas: i32, front: Fro
                 .expect("create route");
         }
     }
-    wait_rolled_out(tc, "web").await;
+    wait_rolled_out_in(c, ns, "web").await;
 }
 
-pub async fn wait_rolled_out(tc: &TestCluster, name: &str) {
-    let api: Api<Deployment> = Api::namespaced(tc.client.clone(), "default");
+pub async fn wait_rolled_out_in(c: &kube::Client, ns: &str, name: &str) {
+    let api: Api<Deployment> = Api::namespaced(c.clone(), ns);
     super::eventually(
         &format!("{name} rolled out"),
-        Duration::from_secs(30),
+        Duration::from_secs(60),
         || async {
             let d = api.get(name).await.ok()?;
-            let s = d.status?;
-            let want = d.spec?.replicas?;
-            (s.observed_generation >= d.metadata.generation
-                && s.updated_replicas == Some(want)
-                && s.available_replicas == Some(want)
-                && s.replicas == Some(want))
-            .then_some(())
+            rollout::engine::rolled_out(&d).ok()?.then_some(())
         },
     )
     .await;
@@ -171,53 +174,68 @@ pub async fn run(tc: &TestCluster, req: &Request, events: &Arc<Events>) -> Outco
         .expect("rollout starts")
 }
 
-/// Names of the Deployments, Services, Ingresses and HTTPRoutes in `default`, and the
-/// Service `web`'s selector, the image of `web`, and whether a record or lease is left.
+/// The checks the rollout tests' strategies use: probes in the background, `smoke` through
+/// the app's front and `smoke-new` at the new version through its Service (the API server's
+/// service proxy).
+pub fn checks(interval: &str, readiness_deadline: &str) -> String {
+    format!(
+        r#"
+analysis:
+  interval: {interval}
+  background: [probes]
+  checks:
+    probes:
+      probe: {{ readinessDeadline: {readiness_deadline} }}
+    smoke:
+      http: {{ path: /, requests: 20 }}
+      count: 2
+      successRate: ">= 95%"
+    smoke-new:
+      http: {{ path: /, version: new, via: service, requests: 20 }}
+      count: 2
+      successRate: ">= 95%"
+"#
+    )
+}
+
+/// What a rollout left in `default`: see [`leftovers_in`].
 pub async fn leftovers(tc: &TestCluster) -> serde_json::Value {
-    let c = &tc.client;
-    let names = |items: Vec<serde_json::Value>| -> Vec<String> {
-        let mut v: Vec<String> = items
-            .iter()
-            .filter_map(|o| o.pointer("/metadata/name")?.as_str().map(str::to_owned))
-            .collect();
-        v.sort();
-        v
-    };
-    let deployments: Vec<Deployment> = Api::<Deployment>::namespaced(c.clone(), "default")
-        .list(&Default::default())
-        .await
-        .expect("list")
-        .items;
-    let web = deployments
-        .iter()
-        .find(|d| d.metadata.name.as_deref() == Some("web"))
-        .cloned();
-    let services: Vec<Service> = Api::<Service>::namespaced(c.clone(), "default")
-        .list(&Default::default())
-        .await
-        .expect("list")
-        .items;
-    let selector = services
-        .iter()
-        .find(|s| s.metadata.name.as_deref() == Some("web"))
-        .and_then(|s| s.spec.clone()?.selector);
-    let ingresses: Vec<Ingress> = Api::<Ingress>::namespaced(c.clone(), "default")
-        .list(&Default::default())
-        .await
-        .expect("list")
-        .items;
-    let leases: Vec<k8s_openapi::api::coordination::v1::Lease> =
-        Api::namespaced(c.clone(), "default")
+    leftovers_in(&tc.client, "default").await
+}
+
+/// Names of the Deployments, Services, Ingresses and Leases in `ns`, the Service `web`'s
+/// selector, the image of `web`, and whether a rollout record is left.
+pub async fn leftovers_in(c: &kube::Client, ns: &str) -> serde_json::Value {
+    async fn names<K>(c: &kube::Client, ns: &str) -> Vec<String>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+        K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    {
+        let mut v: Vec<String> = Api::<K>::namespaced(c.clone(), ns)
             .list(&Default::default())
             .await
             .expect("list")
-            .items;
-    let to_values = |v: Vec<serde_json::Value>| names(v);
+            .items
+            .iter()
+            .filter_map(|o| o.meta().name.clone())
+            .collect();
+        v.sort();
+        v
+    }
+    let web = Api::<Deployment>::namespaced(c.clone(), ns)
+        .get_opt("web")
+        .await
+        .expect("get web");
+    let selector = Api::<Service>::namespaced(c.clone(), ns)
+        .get_opt("web")
+        .await
+        .expect("get service")
+        .and_then(|s| s.spec?.selector);
     json!({
-        "deployments": to_values(deployments.iter().map(|d| serde_json::to_value(d).expect("json")).collect()),
-        "services": to_values(services.iter().map(|d| serde_json::to_value(d).expect("json")).collect()),
-        "ingresses": to_values(ingresses.iter().map(|d| serde_json::to_value(d).expect("json")).collect()),
-        "leases": to_values(leases.iter().map(|d| serde_json::to_value(d).expect("json")).collect()),
+        "deployments": names::<Deployment>(c, ns).await,
+        "services": names::<Service>(c, ns).await,
+        "ingresses": names::<Ingress>(c, ns).await,
+        "leases": names::<k8s_openapi::api::coordination::v1::Lease>(c, ns).await,
         "selector": selector,
         "image": web.as_ref().and_then(|d| d.spec.clone()?.template.spec?.containers.first()?.image.clone()),
         "record": web.as_ref().and_then(|d| d.metadata.annotations.clone()?.get("rollout.dev/state").cloned()),
@@ -226,7 +244,11 @@ pub async fn leftovers(tc: &TestCluster) -> serde_json::Value {
 
 /// Pods left that are not the `web` Deployment's.
 pub async fn stray_pods(tc: &TestCluster) -> Vec<String> {
-    let pods: Vec<k8s_openapi::api::core::v1::Pod> = Api::namespaced(tc.client.clone(), "default")
+    stray_pods_in(&tc.client, "default").await
+}
+
+pub async fn stray_pods_in(c: &kube::Client, ns: &str) -> Vec<String> {
+    let pods: Vec<k8s_openapi::api::core::v1::Pod> = Api::namespaced(c.clone(), ns)
         .list(&Default::default())
         .await
         .expect("list")
