@@ -150,6 +150,14 @@ pub async fn execute(file: &Path, progress: bool) -> Result<Result_, Exit> {
                         .map_err(Exit::from)?;
                 }
             }
+            Action::ChangeProfile(text) => {
+                let extra =
+                    crate::lab::experiment::change_profile(text, &origin, i).map_err(bad)?;
+                lab.cluster.change_profiles(extra);
+                sink.emit(&crate::report::Event::Note {
+                    message: format!("changed the profiles (actions[{i}])"),
+                });
+            }
             Action::WaitForRollout(_) => {
                 if let Some((task, _, _)) = running.take() {
                     let _ = task.await;

@@ -34,7 +34,9 @@ pub async fn node(args: &SimNodeArgs) -> anyhow::Result<()> {
     let mut opts = NodeOptions::new(&args.name);
     opts.host_ip = args.node_ip.clone();
     opts.time_scale = args.speed;
-    opts.profiles = Arc::new(super::sim_up::load_profiles(args.profile.as_deref())?);
+    opts.profiles = Arc::new(crate::sim::node::behaviour::LiveProfiles::new(
+        super::sim_up::load_profiles(args.profile.as_deref())?,
+    ));
     if let Some(cidr) = &args.pod_cidr {
         opts.pool = Arc::new(AddressPool::from_cidr(cidr)?);
     }

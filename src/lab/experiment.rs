@@ -11,6 +11,8 @@
 //!   - rollout: { strategy: canary, image: v2-regression, app: microblog, maxPause: 3s }
 //!   - wait: 2s
 //!   - killPod: microblog
+//!   - changeProfile: |
+//!       "*:v2-regression": { latency: 200ms, errorRatio: 0.2 }
 //! expect:
 //!   - failed_percent < 5
 //!   - outcome == rolled-back
@@ -96,6 +98,10 @@ pub enum Action {
     Promote(String),
     /// Wait until the running rollout has ended.
     WaitForRollout(bool),
+    /// Change what images do from now on, in the format of `cluster.profiles`, on top of the
+    /// profiles so far: running pods answer by the new latency, error ratio, paths and
+    /// readiness at once (a dependency that degrades under load, say).
+    ChangeProfile(String),
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -125,13 +131,32 @@ pub fn parse(text: &str, origin: &str) -> Result<Experiment, String> {
         Expectation::parse(x).map_err(|m| format!("{origin}: expect[{i}]: {m}"))?;
     }
     for (i, a) in e.actions.iter().enumerate() {
-        if let Action::Wait(d) = a {
-            humantime::parse_duration(d).map_err(|_| {
-                format!("{origin}: actions[{i}].wait: expected a duration like 2s, got {d:?}")
-            })?;
+        match a {
+            Action::Wait(d) => {
+                humantime::parse_duration(d).map_err(|_| {
+                    format!("{origin}: actions[{i}].wait: expected a duration like 2s, got {d:?}")
+                })?;
+            }
+            Action::ChangeProfile(text) => {
+                change_profile(text, origin, i)?;
+            }
+            _ => {}
         }
     }
     Ok(e)
+}
+
+/// The profiles of a `changeProfile` action; errors name the action.
+pub fn change_profile(
+    text: &str,
+    origin: &str,
+    index: usize,
+) -> Result<crate::sim::node::behaviour::Profiles, String> {
+    crate::sim::node::behaviour::Profiles::from_yaml(
+        text,
+        &format!("{origin}: actions[{index}].changeProfile"),
+    )
+    .map_err(|e| e.to_string())
 }
 
 /// `NAME OP VALUE`, e.g. `failed_percent < 1`, `outcome == rolled-back`.
@@ -295,6 +320,14 @@ mod tests {
                 "x.yaml"
             )
             .is_err_and(|e| e.contains("actions[0].wait"))
+        );
+        let bad_profile = parse(
+            "manifests: []\nnamespace: n\ntraffic: {host: h}\nactions:\n  - wait: 1s\n  - changeProfile: |\n      web:v2: { errorRatio: lots }\n",
+            "x.yaml",
+        );
+        assert!(
+            bad_profile.is_err_and(|e| e.starts_with("x.yaml: actions[1].changeProfile:1:")),
+            "a bad profile names the action and its line"
         );
     }
 }

@@ -89,6 +89,8 @@ pub struct SimCluster {
     controllers: Option<controllers::Controllers>,
     node: Option<node::kubelet::NodeAgent>,
     ingress: Option<ingress::proxy::IngressProxy>,
+    /// What the node agent's apps do, by image; changeable while they run.
+    profiles: Arc<node::behaviour::LiveProfiles>,
 }
 
 /// Makes rustls use `ring` (the provider kube's TLS is built with), once per process.
@@ -168,14 +170,17 @@ impl SimCluster {
             controllers: None,
             node: None,
             ingress: None,
+            profiles: Arc::new(node::behaviour::LiveProfiles::new(
+                opts.profiles
+                    .clone()
+                    .unwrap_or_else(node::behaviour::Profiles::builtin),
+            )),
         };
         if opts.node_agent {
             let client = cluster.client().await?;
             let mut node_opts = node::kubelet::NodeOptions::new(node::kubelet::DEFAULT_NODE);
             node_opts.time_scale = opts.time_scale;
-            if let Some(p) = opts.profiles.clone() {
-                node_opts.profiles = Arc::new(p);
-            }
+            node_opts.profiles = cluster.profiles.clone();
             let agent = node::kubelet::NodeAgent::start(client, node_opts)
                 .await
                 .map_err(|e| SimError::Client(e.to_string()))?;
@@ -258,6 +263,12 @@ impl SimCluster {
                 .await
                 .map_err(|e| SimError::Client(e.to_string()))?;
         kube::Client::try_from(config).map_err(|e| SimError::Client(e.to_string()))
+    }
+
+    /// Puts `extra` on top of the node agent's profiles: running apps answer by the new
+    /// behaviour at once (see [`node::behaviour::LiveProfiles`]).
+    pub fn change_profiles(&self, extra: node::behaviour::Profiles) {
+        self.profiles.change(extra);
     }
 
     /// Stops serving: open watches end, connections close.

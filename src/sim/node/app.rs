@@ -29,7 +29,7 @@
 //! clock (latencies in `/metrics` are the sampled ones, memory grows per simulated minute), so
 //! gates written for real-world numbers judge a sped-up run the same way.
 
-use super::behaviour::Behaviour;
+use super::behaviour::{Behaviour, LiveProfiles};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -223,6 +223,17 @@ pub struct AppSpec {
     /// Durations in the behaviour are divided by this; anything not finite and positive is
     /// taken as 1.
     pub time_scale: f64,
+    /// Where to re-read the behaviour when the node's profiles change; `None` keeps
+    /// `behaviour` for good.
+    pub live: Option<Live>,
+}
+
+/// The node's changeable profiles and what, besides the image, picks a behaviour from them.
+#[derive(Debug, Clone)]
+pub struct Live {
+    pub profiles: Arc<LiveProfiles>,
+    /// The container's `SIM_*` environment.
+    pub env: Vec<(String, String)>,
 }
 
 /// A started container app.
@@ -298,7 +309,9 @@ impl RunningApp {
             scale,
             stats: stats.clone(),
             kill: kill_rx,
-            behaviour: spec.behaviour,
+            seen: AtomicU64::new(spec.live.as_ref().map_or(0, |l| l.profiles.generation())),
+            behaviour: arc_swap::ArcSwap::from_pointee(spec.behaviour),
+            live: spec.live.map(|l| (l, spec.image)),
         });
         let task = tokio::spawn(supervise(Lifecycle {
             socket,
@@ -428,7 +441,10 @@ struct Ctx {
     x_version: HeaderValue,
     /// The body template, filled in once.
     body: String,
-    behaviour: Behaviour,
+    behaviour: arc_swap::ArcSwap<Behaviour>,
+    /// The profiles' generation `behaviour` was read at.
+    seen: AtomicU64,
+    live: Option<(Live, String)>,
     scale: f64,
     stats: Arc<AppStats>,
     /// Becomes true when the process dies: in-flight requests are abandoned.
@@ -436,6 +452,19 @@ struct Ctx {
 }
 
 impl Ctx {
+    /// The behaviour now: re-read from the node's profiles when they have changed since.
+    fn behaviour(&self) -> Arc<Behaviour> {
+        if let Some((live, image)) = &self.live {
+            let generation = live.profiles.generation();
+            if self.seen.load(Ordering::Acquire) != generation {
+                let (behaviour, _) = live.profiles.resolve(image, &live.env);
+                self.behaviour.store(Arc::new(behaviour));
+                self.seen.store(generation, Ordering::Release);
+            }
+        }
+        self.behaviour.load_full()
+    }
+
     fn respond(
         &self,
         code: StatusCode,
@@ -459,7 +488,7 @@ const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 async fn handle(State(ctx): State<Arc<Ctx>>, request: Request) -> Response {
     let path = request.uri().path();
-    let b = &ctx.behaviour;
+    let b = ctx.behaviour();
     if path == b.health_path {
         let route = b.health_path.as_str();
         if b.never_ready {
@@ -477,7 +506,7 @@ async fn handle(State(ctx): State<Arc<Ctx>>, request: Request) -> Response {
         ctx.respond(StatusCode::OK, "/metrics", PROMETHEUS_TEXT, text)
     } else if let Some(route) = route_for(&b.paths, path) {
         let errors_here = b.error_paths.is_empty() || route_for(&b.error_paths, path).is_some();
-        app_request(&ctx, route, errors_here).await
+        app_request(&ctx, &b, route, errors_here).await
     } else {
         ctx.respond(
             StatusCode::NOT_FOUND,
@@ -498,7 +527,7 @@ impl Drop for InFlight<'_> {
 }
 
 /// A request to one of the app's paths: wait the sampled latency, then answer 200 or 500.
-async fn app_request(ctx: &Ctx, route: &str, errors_here: bool) -> Response {
+async fn app_request(ctx: &Ctx, b: &Behaviour, route: &str, errors_here: bool) -> Response {
     let stats = &ctx.stats;
     stats.in_flight.fetch_add(1, Ordering::Relaxed);
     let _in_flight = InFlight(stats);
@@ -506,11 +535,8 @@ async fn app_request(ctx: &Ctx, route: &str, errors_here: bool) -> Response {
     let (latency, fail) = {
         use rand::Rng as _;
         let mut rng = rand::rng();
-        let latency = ctx.behaviour.latency.sample(&mut rng);
-        (
-            latency,
-            errors_here && rng.random::<f64>() < ctx.behaviour.error_ratio,
-        )
+        let latency = b.latency.sample(&mut rng);
+        (latency, errors_here && rng.random::<f64>() < b.error_ratio)
     };
     let wait = scale_down(latency, ctx.scale);
     let mut kill = ctx.kill.clone();
@@ -765,7 +791,7 @@ impl AsyncWrite for KillableStream {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::node::behaviour::{Latency, Profiles};
+    use crate::sim::node::behaviour::{Latency, LiveProfiles, Profiles};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     fn spec(behaviour: Behaviour) -> AppSpec {
@@ -778,6 +804,7 @@ mod tests {
             port: 0,
             behaviour,
             time_scale: 1.0,
+            live: None,
         }
     }
 
@@ -859,6 +886,39 @@ mod tests {
         let app = RunningApp::start(spec(b)).await.expect("starts");
         wait_listening(app.addr()).await;
         app
+    }
+
+    #[tokio::test]
+    async fn a_running_app_answers_by_changed_profiles_at_once() {
+        let profiles = Arc::new(LiveProfiles::new(
+            Profiles::from_yaml("\"web:v2\": { startup: 0s, latency: 0s }\n", "p.yaml")
+                .expect("profiles"),
+        ));
+        let live = Live {
+            profiles: profiles.clone(),
+            env: Vec::new(),
+        };
+        let (b, _) = live.profiles.resolve("web:v2", &[]);
+        let app = RunningApp::start(AppSpec {
+            live: Some(live),
+            ..spec(b)
+        })
+        .await
+        .expect("starts");
+        wait_listening(app.addr()).await;
+        assert_eq!(get(app.addr(), "/").await.expect("reply").status, 200);
+        profiles.change(
+            Profiles::from_yaml(
+                "\"web:v2\": { startup: 0s, latency: 0s, errorRatio: 1.0 }\n",
+                "change.yaml",
+            )
+            .expect("change"),
+        );
+        assert_eq!(get(app.addr(), "/").await.expect("reply").status, 500);
+        assert_eq!(
+            get(app.addr(), "/healthz").await.expect("reply").status,
+            200
+        );
     }
 
     #[tokio::test]

@@ -985,6 +985,54 @@ pub const ENV_NAMES: &[&str] = &[
     "SIM_MEMORY_GROWTH",
 ];
 
+/// Profiles that can be replaced while pods run (an experiment's `changeProfile`): the node
+/// agent reads them when a container starts, and running apps re-read their behaviour when
+/// they change, so latency, error ratio, paths and readiness change at once; how an app
+/// starts, crashes and what its body says are fixed when it starts.
+#[derive(Debug)]
+pub struct LiveProfiles {
+    current: arc_swap::ArcSwap<Profiles>,
+    /// Bumped on every replacement, so that apps notice with one atomic read.
+    generation: std::sync::atomic::AtomicU64,
+}
+
+impl LiveProfiles {
+    pub fn new(profiles: Profiles) -> Self {
+        LiveProfiles {
+            current: arc_swap::ArcSwap::from_pointee(profiles),
+            generation: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    pub fn current(&self) -> std::sync::Arc<Profiles> {
+        self.current.load_full()
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Puts `extra` on top of the current profiles.
+    pub fn change(&self, extra: Profiles) {
+        let merged = (*self.current()).clone().merged_with(extra);
+        self.current.store(std::sync::Arc::new(merged));
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    /// A container's behaviour: its image's profile with its `SIM_*` environment applied
+    /// (the environment's error, if any, beside it).
+    pub fn resolve(
+        &self,
+        image: &str,
+        env: &[(String, String)],
+    ) -> (Behaviour, Option<ProfileError>) {
+        let mut behaviour = self.current().for_image(image);
+        let error = apply_env(&mut behaviour, env).err();
+        (behaviour, error)
+    }
+}
+
 /// Applies per-pod overrides from the container's environment, in order (a later duplicate
 /// wins, as in Kubernetes), all or nothing: on an error `b` is left as it was. Variables not
 /// starting with `SIM_` are ignored; an unknown `SIM_` name is an error, because a silently

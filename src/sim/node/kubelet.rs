@@ -7,8 +7,8 @@
 //! cluster or an external control plane alike.
 
 use super::addresses::AddressPool;
-use super::app::{AppSpec, AppStats, RunningApp};
-use super::behaviour::{self, Behaviour, Profiles};
+use super::app::{AppSpec, AppStats, Live, RunningApp};
+use super::behaviour::{self, Behaviour, LiveProfiles, Profiles};
 use super::pod_status::{self, State};
 use super::probe::{self, ProbeState};
 use futures::StreamExt;
@@ -31,7 +31,7 @@ pub struct NodeOptions {
     /// The node's own address (status.addresses InternalIP, pods' hostIP).
     pub host_ip: String,
     pub pool: Arc<AddressPool>,
-    pub profiles: Arc<Profiles>,
+    pub profiles: Arc<LiveProfiles>,
     /// Every simulated duration (probe periods and delays, back-off, grace periods, app
     /// start-up) is divided by this.
     pub time_scale: f64,
@@ -43,7 +43,7 @@ impl NodeOptions {
             node_name: node_name.to_string(),
             host_ip: "127.0.0.1".into(),
             pool: Arc::new(AddressPool::loopback()),
-            profiles: Arc::new(Profiles::builtin()),
+            profiles: Arc::new(LiveProfiles::new(Profiles::builtin())),
             time_scale: 1.0,
         }
     }
@@ -294,6 +294,8 @@ async fn finish_deletion(api: &Api<Pod>, name: &str, uid: &str) {
 struct Running {
     spec: Container,
     behaviour: Behaviour,
+    /// The container's `SIM_*` environment, for its apps to re-read their behaviour with.
+    env: Vec<(String, String)>,
     status: pod_status::Container,
     apps: Vec<RunningApp>,
     startup: Option<ProbeState>,
@@ -479,20 +481,20 @@ impl PodWorker {
 
     fn prepare(&self, c: &Container) -> Running {
         let image = c.image.clone().unwrap_or_default();
-        let mut behaviour = self.opts.profiles.for_image(&image);
         let env: Vec<(String, String)> = c
             .env
             .iter()
             .flatten()
             .filter_map(|e| Some((e.name.clone(), e.value.clone()?)))
             .collect();
-        let env_error = behaviour::apply_env(&mut behaviour, &env).err();
+        let (behaviour, env_error) = self.opts.profiles.resolve(&image, &env);
         if let Some(e) = env_error {
             tracing::warn!(pod = self.name(), container = c.name, error = %e, "ignoring SIM_* settings");
         }
         Running {
             spec: c.clone(),
             behaviour,
+            env,
             status: pod_status::Container {
                 name: c.name.clone(),
                 image,
@@ -588,6 +590,10 @@ impl PodWorker {
                 port,
                 behaviour: c.behaviour.clone(),
                 time_scale: self.opts.time_scale,
+                live: Some(Live {
+                    profiles: self.opts.profiles.clone(),
+                    env: c.env.clone(),
+                }),
             };
             match RunningApp::start(spec).await {
                 Ok(app) => apps.push(app),
