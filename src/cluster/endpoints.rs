@@ -7,7 +7,6 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, ListParams};
@@ -15,10 +14,7 @@ use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
 use kube::runtime::watcher;
 
 use super::api::{Cluster, Result};
-use super::wait::Changes;
-
-/// How often [`Cluster::wait_service_endpoints`] re-reads the endpoints between pod changes.
-const RECHECK: Duration = Duration::from_millis(200);
+use super::wait::{Changes, RECHECK};
 
 /// Label that ties an EndpointSlice to its Service.
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
@@ -120,11 +116,7 @@ impl Cluster {
         // write shortly after the pods change, and watching their objects would take one
         // more verb of the Role for a wait that is over in moments.
         changes.add(self.watch::<Pod>("pods", watcher::Config::default().labels(&selector)));
-        changes.add(
-            tokio_stream::wrappers::IntervalStream::new(tokio::time::interval(RECHECK))
-                .map(|_| Ok(()))
-                .boxed(),
-        );
+        changes.every(RECHECK);
         let by_name = format!("metadata.name={name}");
         loop {
             let pods: Vec<Pod> = self.list("pods", Some(&selector)).await?;

@@ -14,6 +14,9 @@ use tokio::time::Instant;
 use super::api::{Cluster, Result, annotation};
 use super::error::{Call, ClusterError};
 
+/// How often a wait re-reads what it does not watch.
+pub(super) const RECHECK: Duration = Duration::from_millis(200);
+
 pub(super) type Wakeups = futures::stream::BoxStream<'static, Result<()>>;
 
 /// The wake-ups of one wait, merged from its watches, and the wait's deadline.
@@ -37,6 +40,15 @@ impl Changes {
     /// What the wait is for, as its timeout will say (with what was last seen).
     pub(super) fn describe(&mut self, what: &str) {
         self.what = what.to_owned();
+    }
+
+    /// Also wake every `period`, for what is read without a watch.
+    pub(super) fn every(&mut self, period: Duration) {
+        self.add(
+            tokio_stream::wrappers::IntervalStream::new(tokio::time::interval(period))
+                .map(|_| Ok(()))
+                .boxed(),
+        );
     }
 
     pub(super) fn add(&mut self, stream: Wakeups) {
@@ -88,8 +100,8 @@ impl Cluster {
     }
 
     /// Waits until `f` holds for the Deployment and its ReplicaSets, re-checking on every
-    /// change of either (the controller writes the Deployment's revision and
-    /// `observedGeneration` apart from the ReplicaSets).
+    /// change of the Deployment and every [`RECHECK`] (the controller writes the Deployment's
+    /// revision and `observedGeneration` apart from the ReplicaSets).
     async fn wait_rs<T>(
         &self,
         deployment: &str,
@@ -99,7 +111,10 @@ impl Cluster {
     ) -> Result<T> {
         let mut changes = Changes::new(what, deadline);
         changes.add(self.deployment_watch(deployment));
-        changes.add(self.watch::<ReplicaSet>("replicasets", watcher::Config::default()));
+        // The controller makes the ReplicaSet, then writes the Deployment's revision: the
+        // Deployment's changes wake the wait, and a re-read every RECHECK covers the rest
+        // without a watch on ReplicaSets (one verb less in the Role).
+        changes.every(RECHECK);
         loop {
             let d = self.deployment(deployment).await?;
             let sets = self.replica_sets_of(&d).await?;
