@@ -344,6 +344,9 @@ async fn ab_completes_and_rolls_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_rollout_status_undo_and_endpoints() {
+    if !common::have_kubectl() {
+        return;
+    }
     let t = Target::get().await;
     let ns = t.namespace("kubectl").await;
     deploy_web(&t, &ns, "web:v1", Front::Nginx).await;
