@@ -22,8 +22,8 @@ pub struct Cli {
     pub run: RunArgs,
 
     /// Log filter (tracing syntax, e.g. `info`, `rollout=debug`); also RUST_LOG.
-    /// The default leaves out kube's per-request error lines (a check's 503 through the
-    /// service proxy is its result, reported as such) and its note on skipped TLS checks.
+    // The default leaves out kube's per-request error lines (a check's 503 through the
+    // service proxy is its result, reported as such) and its note on skipped TLS checks.
     #[arg(
         long,
         global = true,
