@@ -9,7 +9,7 @@
 #                                      plane, join the embedded cluster's node agent and ingress
 #                                      to it, run the conformance tests against it (ARGS: test
 #                                      filters and options, default `conformance::
-#                                      differential::`), stop
+#                                      differential:: interruption::`), stop
 #                                      everything
 #
 # A real API server refuses Endpoints in 127.0.0.0/8, so the pods get addresses in
@@ -131,7 +131,7 @@ KC
   if [ -n "${RUN_INSTEAD:-}" ]; then
     (cd "$ROOT" && KUBECONFIG="$run/kubeconfig" bash -c "$RUN_INSTEAD" 2>&1 | tee "$run/suite.log"; exit "${PIPESTATUS[0]}")
   else
-    [ $# -gt 0 ] || set -- conformance:: differential::
+    [ $# -gt 0 ] || set -- conformance:: differential:: interruption::
     (cd "$ROOT" && cargo test --locked --test it -- "$@" 2>&1 | tee "$run/suite.log"; exit "${PIPESTATUS[0]}")
   fi
   status=$?

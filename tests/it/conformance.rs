@@ -26,7 +26,7 @@ const HOST: &str = "web.conformance";
 pub(crate) struct Target {
     pub(crate) client: kube::Client,
     kubeconfig: PathBuf,
-    ingress: SocketAddr,
+    pub(crate) ingress: SocketAddr,
     pub(crate) real: bool,
     _embedded: Option<common::TestCluster>,
 }
@@ -108,7 +108,7 @@ impl Target {
     /// The identity the orchestrator runs as in `ns`. On a real control plane: the
     /// ServiceAccount of manifests/rbac.yaml bound to `role` (that Role, or a variant of it),
     /// with a token for it. The embedded cluster does not authorize: its own kubeconfig.
-    async fn orchestrator(&self, ns: &str, role: Option<&Value>) -> Identity {
+    pub(crate) async fn orchestrator(&self, ns: &str, role: Option<&Value>) -> Identity {
         let dir = tempfile::tempdir().expect("tempdir");
         if !self.real {
             return Identity {
@@ -184,8 +184,8 @@ impl Target {
 }
 
 /// A kubeconfig for the orchestrator (and the directory that holds it).
-struct Identity {
-    kubeconfig: PathBuf,
+pub(crate) struct Identity {
+    pub(crate) kubeconfig: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -218,7 +218,7 @@ fn metrics_addr(t: &Target) -> SocketAddr {
 }
 
 /// `web` (2 replicas of `image`), its Service and `front` in `ns`, rolled out.
-async fn deploy_web(t: &Target, ns: &str, image: &str, front: Front) {
+pub(crate) async fn deploy_web(t: &Target, ns: &str, image: &str, front: Front) {
     if front == Front::Route {
         t.install_route_crd().await;
     }

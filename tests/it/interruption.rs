@@ -1,13 +1,16 @@
 //! Interrupting a rollout: Ctrl-C rolls back; a killed process leaves its record, and
 //! `rollout resume` finishes it or `rollout abort` rolls it back; a second rollout of the same
-//! app is refused while one runs. The real binary runs against the in-process cluster.
+//! app is refused while one runs; bad input changes nothing. The real binary runs against the
+//! conformance target (the in-process cluster, or a real control plane where one is named —
+//! there as the ServiceAccount of manifests/rbac.yaml), each test in a namespace of its own.
 
 use crate::common;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::common::TestCluster;
-use crate::common::rollouts::{Front, deploy_web, leftovers, strategy_file, stray_pods};
+use crate::common::rollouts::{Front, leftovers_in, stray_pods_in};
+use crate::conformance::{Identity, Target};
 use serde_json::json;
 
 /// A canary that waits long enough at 50% to be interrupted there.
@@ -24,27 +27,52 @@ analysis:
       probe: { readinessDeadline: 10s }
 "#;
 
-fn rollout(tc: &TestCluster, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_rollout"));
-    c.args(args)
-        .args([
-            "--kubeconfig",
-            &tc.kubeconfig().display().to_string(),
-            "-n",
-            "default",
-        ])
-        .env(
-            "ROLLOUT_INGRESS_URL",
-            format!("http://{}", tc.cluster.ingress().expect("ingress").addr()),
-        )
-        .stdin(Stdio::null());
-    c
+/// One test's app: `web` at v1 behind ingress-nginx in a fresh namespace, the orchestrator's
+/// identity there, and a directory for strategy files.
+struct Setup {
+    t: Target,
+    ns: String,
+    identity: Identity,
+    dir: tempfile::TempDir,
 }
 
-fn start(tc: &TestCluster, strategy: &str) -> Child {
-    rollout(
-        tc,
-        &[
+impl Setup {
+    async fn new() -> Setup {
+        let t = Target::get().await;
+        let ns = t.namespace("intr").await;
+        crate::conformance::deploy_web(&t, &ns, "web:v1", Front::Nginx).await;
+        let identity = t.orchestrator(&ns, None).await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        Setup {
+            t,
+            ns,
+            identity,
+            dir,
+        }
+    }
+
+    fn strategy_file(&self, name: &str, yaml: &str) -> String {
+        let path: PathBuf = self.dir.path().join(format!("{name}.yaml"));
+        std::fs::write(&path, yaml).expect("write strategy");
+        path.display().to_string()
+    }
+
+    fn rollout(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_rollout"));
+        c.args(args)
+            .args([
+                "--kubeconfig",
+                &self.identity.kubeconfig.display().to_string(),
+                "-n",
+                &self.ns,
+            ])
+            .env("ROLLOUT_INGRESS_URL", format!("http://{}", self.t.ingress))
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn start(&self, strategy: &str) -> Child {
+        self.rollout(&[
             "--strategy",
             strategy,
             "--image",
@@ -53,29 +81,56 @@ fn start(tc: &TestCluster, strategy: &str) -> Child {
             "web",
             "--output",
             "json",
-        ],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .expect("start rollout")
-}
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start rollout")
+    }
 
-/// Waits until the record says the rollout reached weight 50.
-async fn at_weight_50(tc: &TestCluster) {
-    let api: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
-        kube::Api::namespaced(tc.client.clone(), "default");
-    common::eventually(
-        "the rollout at weight 50",
-        Duration::from_secs(30),
-        || async {
-            let d = api.get("web").await.ok()?;
-            let text = d.metadata.annotations?.get("rollout.dev/state")?.clone();
-            let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-            (v["routing"]["weight"] == 50).then_some(())
-        },
-    )
-    .await;
+    /// Waits until the record says the rollout reached weight 50.
+    async fn at_weight_50(&self) {
+        let api: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+            kube::Api::namespaced(self.t.client.clone(), &self.ns);
+        common::eventually(
+            "the rollout at weight 50",
+            Duration::from_secs(30),
+            || async {
+                let d = api.get("web").await.ok()?;
+                let text = d.metadata.annotations?.get("rollout.dev/state")?.clone();
+                let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+                (v["routing"]["weight"] == 50).then_some(())
+            },
+        )
+        .await;
+    }
+
+    async fn leftovers(&self) -> serde_json::Value {
+        leftovers_in(&self.t.client, &self.ns).await
+    }
+
+    /// Nothing left but `web` on `image`, and no temporary pod.
+    async fn assert_clean(&self, image: &str) {
+        assert_eq!(
+            self.leftovers().await,
+            json!({"deployments": ["web"], "services": ["web"], "ingresses": ["web"], "leases": [],
+                   "selector": {"app": "web"}, "image": image, "record": null})
+        );
+        assert!(stray_pods_in(&self.t.client, &self.ns).await.is_empty());
+        self.t.forget(&self.ns).await;
+    }
+
+    /// Runs `rollout ARGS` to its end off the async runtime: exit code and stderr.
+    async fn run(&self, args: &[&str]) -> (Option<i32>, String) {
+        let mut c = self.rollout(args);
+        let out = tokio::task::spawn_blocking(move || c.output().expect("run"))
+            .await
+            .expect("join");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
 }
 
 fn wait(mut child: Child, limit: Duration) -> (i32, String, String) {
@@ -97,18 +152,12 @@ fn wait(mut child: Child, limit: Duration) -> (i32, String, String) {
     }
 }
 
-fn clean(image: &str) -> serde_json::Value {
-    json!({"deployments": ["web"], "services": ["kubernetes", "web"], "ingresses": ["web"], "leases": [],
-           "selector": {"app": "web"}, "image": image, "record": null})
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_rolls_back_and_exits_130() {
-    let tc = TestCluster::fast(20.0).await;
-    deploy_web(&tc, "web:v1", 2, Front::Nginx).await;
-    let path = strategy_file(&tc, "slow", SLOW);
-    let child = start(&tc, &path);
-    at_weight_50(&tc).await;
+    let s = Setup::new().await;
+    let path = s.strategy_file("slow", SLOW);
+    let child = s.start(&path);
+    s.at_weight_50().await;
     // SIGINT, as Ctrl-C sends.
     let pid = child.id().to_string();
     assert!(
@@ -124,23 +173,20 @@ async fn ctrl_c_rolls_back_and_exits_130() {
             .expect("join");
     assert_eq!(code, 130, "{stderr}");
     assert!(stdout.contains("\"event\":\"rolling-back\""), "{stdout}");
-    assert_eq!(leftovers(&tc).await, clean("web:v1"));
-    assert!(stray_pods(&tc).await.is_empty());
+    s.assert_clean("web:v1").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_then_resumed_completes_and_a_second_rollout_is_refused() {
-    let tc = TestCluster::fast(20.0).await;
-    deploy_web(&tc, "web:v1", 2, Front::Nginx).await;
-    let path = strategy_file(&tc, "slow", SLOW);
-    let mut child = start(&tc, &path);
-    at_weight_50(&tc).await;
+    let s = Setup::new().await;
+    let path = s.strategy_file("slow", SLOW);
+    let mut child = s.start(&path);
+    s.at_weight_50().await;
     // While it runs, another rollout of the same app is refused, naming the holder.
-    let second = rollout(&tc, &["--strategy", &path, "--image", "v3", "--app", "web"])
-        .output()
-        .expect("second");
-    let text = String::from_utf8_lossy(&second.stderr);
-    assert_eq!(second.status.code(), Some(1), "{text}");
+    let (code, text) = s
+        .run(&["--strategy", &path, "--image", "v3", "--app", "web"])
+        .await;
+    assert_eq!(code, Some(1), "{text}");
     assert!(
         text.contains("another rollout of \"web\" is running") && text.contains("held by"),
         "{text}"
@@ -148,54 +194,30 @@ async fn killed_then_resumed_completes_and_a_second_rollout_is_refused() {
     child.kill().expect("SIGKILL");
     let _ = child.wait();
     // The record survives the process.
-    assert!(leftovers(&tc).await["record"].is_string());
-    let out = tokio::task::spawn_blocking({
-        let mut c = rollout(&tc, &["resume", "web"]);
-        move || c.output().expect("resume")
-    })
-    .await
-    .expect("join");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(leftovers(&tc).await, clean("web:v2"));
-    assert!(stray_pods(&tc).await.is_empty());
+    assert!(s.leftovers().await["record"].is_string());
+    let (code, stderr) = s.run(&["resume", "web"]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    s.assert_clean("web:v2").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_then_aborted_rolls_back() {
-    let tc = TestCluster::fast(20.0).await;
-    deploy_web(&tc, "web:v1", 2, Front::Nginx).await;
-    let path = strategy_file(&tc, "slow", SLOW);
-    let mut child = start(&tc, &path);
-    at_weight_50(&tc).await;
+    let s = Setup::new().await;
+    let path = s.strategy_file("slow", SLOW);
+    let mut child = s.start(&path);
+    s.at_weight_50().await;
     child.kill().expect("SIGKILL");
     let _ = child.wait();
-    let out = tokio::task::spawn_blocking({
-        let mut c = rollout(&tc, &["abort", "web"]);
-        move || c.output().expect("abort")
-    })
-    .await
-    .expect("join");
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(leftovers(&tc).await, clean("web:v1"));
-    assert!(stray_pods(&tc).await.is_empty());
+    let (code, stderr) = s.run(&["abort", "web"]).await;
+    assert_eq!(code, Some(3), "{stderr}");
+    s.assert_clean("web:v1").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_exits_2_and_changes_nothing() {
-    let tc = TestCluster::fast(20.0).await;
-    deploy_web(&tc, "web:v1", 2, Front::Nginx).await;
-    let before = leftovers(&tc).await;
-    let bad_file = strategy_file(&tc, "bad", "strategy: canary\nsteps:\n  - setWeight: 150\n");
+    let s = Setup::new().await;
+    let before = s.leftovers().await;
+    let bad_file = s.strategy_file("bad", "strategy: canary\nsteps:\n  - setWeight: 150\n");
     for (args, expected) in [
         (vec!["--strategy", "nope", "--image", "v2"], "nope"),
         (
@@ -215,10 +237,10 @@ async fn bad_input_exits_2_and_changes_nothing() {
             "request mirroring",
         ),
     ] {
-        let out = rollout(&tc, &args).output().expect("run");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        let (code, stderr) = s.run(&args).await;
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
-    assert_eq!(leftovers(&tc).await, before);
+    assert_eq!(s.leftovers().await, before);
+    s.t.forget(&s.ns).await;
 }
