@@ -106,41 +106,34 @@ pub fn render(r: &RunReport) -> Result<Vec<Chart>, String> {
     let colors = palette(versions.len());
     let x_range = x_range(&r.timeline, &r.markers);
 
-    let traffic: Vec<Series> = versions
-        .iter()
-        .zip(&colors)
-        .map(|(v, c)| Series {
-            name: v.clone(),
-            color: *c,
-            points: r
-                .timeline
-                .iter()
-                .map(|s| {
-                    let answered: u64 = s.by_version.values().map(|x| x.requests).sum();
-                    // A version absent from a second that others answered served none of it.
-                    let mine = s.by_version.get(v).map_or(0, |x| x.requests);
-                    percent(mine, answered).map(|p| (s.t, p))
-                })
-                .collect(),
-        })
-        .collect();
+    // One line per version, each point from that second's sample.
+    let per_version = |value: &dyn Fn(&SecondSample, &str) -> Option<f64>| -> Vec<Series> {
+        versions
+            .iter()
+            .zip(&colors)
+            .map(|(v, c)| Series {
+                name: v.clone(),
+                color: *c,
+                points: r
+                    .timeline
+                    .iter()
+                    .map(|s| value(s, v).map(|y| (s.t, y)))
+                    .collect(),
+            })
+            .collect()
+    };
 
-    let mut errors: Vec<Series> = versions
-        .iter()
-        .zip(&colors)
-        .map(|(v, c)| Series {
-            name: v.clone(),
-            color: *c,
-            points: r
-                .timeline
-                .iter()
-                .map(|s| {
-                    let x = s.by_version.get(v)?;
-                    percent(x.failed, x.requests).map(|p| (s.t, p))
-                })
-                .collect(),
-        })
-        .collect();
+    let traffic = per_version(&|s, v| {
+        let answered: u64 = s.by_version.values().map(|x| x.requests).sum();
+        // A version absent from a second that others answered served none of it.
+        let mine = s.by_version.get(v).map_or(0, |x| x.requests);
+        percent(mine, answered)
+    });
+
+    let mut errors = per_version(&|s, v| {
+        let x = s.by_version.get(v)?;
+        percent(x.failed, x.requests)
+    });
     if r.timeline.iter().any(|s| s.unanswered > 0) {
         errors.push(Series {
             name: NO_ANSWER.to_owned(),
@@ -161,25 +154,9 @@ pub fn render(r: &RunReport) -> Result<Vec<Chart>, String> {
         .map(|(_, y)| *y)
         .fold(0.0, f64::max);
 
-    let pods: Vec<Series> = versions
-        .iter()
-        .zip(&colors)
-        .map(|(v, c)| Series {
-            name: v.clone(),
-            color: *c,
-            points: r
-                .timeline
-                .iter()
-                // A version missing from a second had no pods then (not yet made, or gone).
-                .map(|s| {
-                    Some((
-                        s.t,
-                        f64::from(s.by_version.get(v).map_or(0, |x| x.ready_pods)),
-                    ))
-                })
-                .collect(),
-        })
-        .collect();
+    // A version missing from a second had no pods then (not yet made, or gone).
+    let pods =
+        per_version(&|s, v| Some(f64::from(s.by_version.get(v).map_or(0, |x| x.ready_pods))));
     let most_pods = r
         .timeline
         .iter()
