@@ -30,6 +30,9 @@ pub fn http_route_resource() -> ApiResource {
 pub struct Cluster {
     pub client: kube::Client,
     pub namespace: String,
+    /// The EndpointSlice version the server serves, asked once (see
+    /// [`super::endpoints::endpoint_slice_resource`]).
+    pub(super) slices: std::sync::Arc<tokio::sync::OnceCell<ApiResource>>,
 }
 
 const ATTEMPTS: u32 = 5;
@@ -59,6 +62,7 @@ impl Cluster {
         Cluster {
             client,
             namespace: namespace.into(),
+            slices: Default::default(),
         }
     }
 

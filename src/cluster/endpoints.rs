@@ -80,10 +80,15 @@ pub fn serving_pod_addresses<'a>(
 
 impl Cluster {
     /// Waits until the ready endpoints of Service `name` are exactly the ready pods its
-    /// selector matches. A Service without a selector (endpoints kept by hand) is left alone.
-    pub async fn wait_service_endpoints(&self, name: &str, deadline: Duration) -> Result<()> {
+    /// selector matches, and returns the Service as read (`None`: there is none). A Service
+    /// without a selector (endpoints kept by hand) is left alone.
+    pub async fn wait_service_endpoints(
+        &self,
+        name: &str,
+        deadline: Duration,
+    ) -> Result<Option<Service>> {
         let Some(service) = self.get_opt::<Service>("services", name).await? else {
-            return Ok(());
+            return Ok(None);
         };
         let selector = service
             .spec
@@ -97,16 +102,19 @@ impl Cluster {
                     .join(",")
             });
         let Some(selector) = selector else {
-            return Ok(());
+            return Ok(Some(service));
         };
         let publish_not_ready = service
             .spec
             .as_ref()
             .and_then(|s| s.publish_not_ready_addresses)
             .unwrap_or(false);
-        let resource = endpoint_slice_resource(&self.client).await;
+        let resource = self
+            .slices
+            .get_or_init(|| endpoint_slice_resource(&self.client))
+            .await;
         let slices: Api<DynamicObject> =
-            Api::namespaced_with(self.client.clone(), &self.namespace, &resource);
+            Api::namespaced_with(self.client.clone(), &self.namespace, resource);
         let of_service = format!("{SERVICE_NAME_LABEL}={name}");
         let mut changes = Changes::new(
             &format!("the endpoints of Service {name:?} to be the ready pods it selects"),
@@ -137,7 +145,7 @@ impl Cluster {
             let want = serving_pod_addresses(&pods, publish_not_ready);
             let proxied = endpoints_addresses(&endpoints);
             if have == want && proxied == want {
-                return Ok(());
+                return Ok(Some(service));
             }
             changes.describe(&format!(
                 "the endpoints of Service {name:?} to be the ready pods it selects ({want:?}; EndpointSlices have {have:?}, Endpoints {proxied:?})"

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::core::v1::Pod;
 use kube::runtime::watcher;
 
 use super::{Engine, Stop};
@@ -80,14 +80,16 @@ impl Measurer {
         Some((format!("http://{addr}"), host))
     }
 
-    /// The port of `service` to proxy a check to: its first, by number (the API server maps
+    /// The API server's proxy to `service`, on its first port by number (the API server maps
     /// a number to the port's name; no port at all would mean only an unnamed port). Returns
     /// once the Service's endpoints show the pods it selects now, not the ones it selected a
     /// moment ago.
-    async fn service_port(&self, service: &str) -> Result<String, String> {
+    async fn service_proxy(&self, service: Option<String>) -> Result<Endpoint, String> {
+        let service = service
+            .ok_or_else(|| "the app has no Service to send the check's requests to".to_owned())?;
         let svc = self
             .cluster
-            .get_opt::<Service>("services", service)
+            .wait_service_endpoints(&service, ENDPOINTS_SETTLE)
             .await
             .map_err(|e| e.to_string())?
             .ok_or_else(|| format!("Service {service:?} not found"))?;
@@ -95,11 +97,16 @@ impl Measurer {
             .spec
             .and_then(|s| s.ports?.first().map(|p| p.port))
             .ok_or_else(|| format!("Service {service:?} has no port"))?;
-        self.cluster
-            .wait_service_endpoints(service, ENDPOINTS_SETTLE)
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(port.to_string())
+        Ok(Endpoint::ServiceProxy {
+            client: self
+                .opts
+                .proxy_client
+                .clone()
+                .unwrap_or_else(|| self.cluster.client.clone()),
+            namespace: self.plan.namespace.clone(),
+            service,
+            port: port.to_string(),
+        })
     }
 
     async fn endpoint(&self, version: VersionRef, via: Via) -> Result<Endpoint, String> {
@@ -107,20 +114,6 @@ impl Measurer {
         let service = match version {
             VersionRef::New => names.new_service.clone().or_else(|| names.service.clone()),
             VersionRef::Stable => names.service.clone(),
-        };
-        let proxy = |service: Option<String>| {
-            service
-                .map(|service| Endpoint::ServiceProxy {
-                    client: self
-                        .opts
-                        .proxy_client
-                        .clone()
-                        .unwrap_or_else(|| self.cluster.client.clone()),
-                    namespace: self.plan.namespace.clone(),
-                    service,
-                    port: String::new(),
-                })
-                .ok_or_else(|| "the app has no Service to send the check's requests to".to_owned())
         };
         let routed = matches!(
             self.plan.router,
@@ -139,13 +132,13 @@ impl Measurer {
             }
         };
         if !through_ingress {
-            return proxy(service);
+            return self.service_proxy(service).await;
         }
         let Some((base, host)) = self.ingress_base().await else {
             if via == Via::Ingress {
                 return Err("the app's Ingress has no address yet (give --ingress-url)".into());
             }
-            return proxy(service);
+            return self.service_proxy(service).await;
         };
         let headers = if version == VersionRef::New && routed {
             self.new_headers.clone()
@@ -199,23 +192,6 @@ impl Measurer {
                         headers: Vec::new(),
                     }),
                     HttpTarget::Path { via, .. } => self.endpoint(h.version, *via).await,
-                };
-                let endpoint = match endpoint {
-                    Ok(Endpoint::ServiceProxy {
-                        client,
-                        namespace,
-                        service,
-                        ..
-                    }) => match self.service_port(&service).await {
-                        Ok(port) => Ok(Endpoint::ServiceProxy {
-                            client,
-                            namespace,
-                            service,
-                            port,
-                        }),
-                        Err(e) => Err(e),
-                    },
-                    other => other,
                 };
                 match endpoint {
                     Ok(ep) => crate::gate::http::measure(&check.name, h, &ep, http).await,

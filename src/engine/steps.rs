@@ -163,6 +163,7 @@ impl Engine {
         self.cluster
             .wait_service_endpoints(&service, self.deadline())
             .await
+            .map(|_| ())
             .map_err(|e| e.to_string())
     }
 
@@ -231,6 +232,7 @@ impl Engine {
         self.cluster
             .wait_service_endpoints(new_service, self.deadline())
             .await
+            .map(|_| ())
             .map_err(|e| e.to_string())
     }
 
