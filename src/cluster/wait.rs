@@ -241,6 +241,22 @@ impl Cluster {
         Ok(())
     }
 
+    /// Waits until `done` holds for all the Deployments of the namespace, re-checking on every
+    /// change of one.
+    pub async fn wait_deployments(
+        &self,
+        deadline: Duration,
+        what: &str,
+        mut done: impl FnMut(&[Deployment]) -> bool,
+    ) -> Result<()> {
+        let mut changes = Changes::new(what, deadline);
+        changes.add(self.watch::<Deployment>("deployments", watcher::Config::default()));
+        while !done(&self.list::<Deployment>("deployments", None).await?) {
+            changes.next().await?;
+        }
+        Ok(())
+    }
+
     /// Waits until no pod matches `selector`.
     pub async fn wait_no_pods(&self, selector: &str, deadline: Duration, what: &str) -> Result<()> {
         let mut changes = Changes::new(what, deadline);

@@ -103,29 +103,17 @@ impl Lab {
 
     /// Waits until every Deployment of `namespace` has rolled out.
     pub async fn wait_ready(&self, namespace: &str, deadline: Duration) -> Result<(), String> {
-        let api: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
-            kube::Api::namespaced(self.client.clone(), namespace);
-        let stop = Instant::now() + deadline;
-        loop {
-            let list = api
-                .list(&Default::default())
-                .await
-                .map_err(|e| e.to_string())?;
-            if list
-                .items
-                .iter()
-                .all(|d| crate::engine::rolled_out(d).unwrap_or(false))
-            {
-                return Ok(());
-            }
-            if Instant::now() > stop {
-                return Err(format!(
-                    "the Deployments of namespace {namespace:?} were not ready within {}s",
-                    deadline.as_secs()
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        crate::cluster::Cluster::new(self.client.clone(), namespace)
+            .wait_deployments(
+                deadline,
+                &format!("the Deployments of namespace {namespace:?} to roll out"),
+                |all| {
+                    all.iter()
+                        .all(|d| crate::engine::rolled_out(d).unwrap_or(false))
+                },
+            )
+            .await
+            .map_err(|e| e.to_string())
     }
 }
 
