@@ -547,12 +547,12 @@ async fn expired_lease(t: &Target, ns: &str) {
 
 impl Target {
     fn client_server(&self) -> String {
-        let text = std::fs::read_to_string(&self.kubeconfig).expect("kubeconfig");
-        text.lines()
-            .find_map(|l| l.split("server: \"").nth(1))
-            .and_then(|s| s.split('"').next())
-            .expect("server")
-            .to_owned()
+        kube::config::Kubeconfig::read_from(&self.kubeconfig)
+            .expect("kubeconfig")
+            .clusters
+            .into_iter()
+            .find_map(|c| c.cluster?.server)
+            .expect("a server in the kubeconfig")
     }
 }
 
