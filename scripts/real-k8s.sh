@@ -132,7 +132,7 @@ KC
     (cd "$ROOT" && KUBECONFIG="$run/kubeconfig" bash -c "$RUN_INSTEAD" 2>&1 | tee "$run/suite.log"; exit "${PIPESTATUS[0]}")
   else
     [ $# -gt 0 ] || set -- conformance:: differential:: interruption::
-    (cd "$ROOT" && cargo test --locked --test it -- "$@" 2>&1 | tee "$run/suite.log"; exit "${PIPESTATUS[0]}")
+    (cd "$ROOT" && cargo test --locked -p rollout --test it -- "$@" 2>&1 | tee "$run/suite.log"; exit "${PIPESTATUS[0]}")
   fi
   status=$?
   set -e

@@ -260,6 +260,16 @@ pub struct KubeArgs {
     pub context: Option<String>,
 }
 
+impl KubeArgs {
+    /// The credentials these flags name.
+    pub fn source(&self) -> rollout_core::cluster::connect::KubeSource {
+        rollout_core::cluster::connect::KubeSource {
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct SimNodeArgs {
     #[command(flatten)]

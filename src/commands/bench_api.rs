@@ -2,10 +2,10 @@
 //! takes, measured through the same `kube` client the orchestrator uses.
 
 use crate::cli::BenchApiArgs;
-use crate::sim::{SimCluster, SimOptions};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams, WatchParams};
+use kubesim::{SimCluster, SimOptions};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -223,8 +223,8 @@ pub async fn watch_fanout(
 /// Puts `deployments` Deployments with 10 Pods each into the store, shaped like what a real
 /// cluster holds (status, conditions, owner references), and returns how many objects it made.
 fn fill_store(cluster: &SimCluster, deployments: usize) -> anyhow::Result<usize> {
-    use crate::sim::resources::find;
-    use crate::sim::store::WriteOptions;
+    use kubesim::resources::find;
+    use kubesim::store::WriteOptions;
     let store = cluster.store();
     let opts = WriteOptions::system();
     let deploy_rt = find("apps", "v1", "deployments")

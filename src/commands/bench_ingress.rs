@@ -7,11 +7,11 @@
 
 use super::bench_api::Figures;
 use crate::cli::BenchIngressArgs;
-use crate::sim::{SimCluster, SimOptions};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Endpoints, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{Api, PostParams};
+use kubesim::{SimCluster, SimOptions};
 use serde_json::json;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -51,7 +51,7 @@ pub async fn load(
     seconds: u64,
     connections: usize,
 ) -> anyhow::Result<(Figures, u64)> {
-    crate::sim::init_crypto();
+    kube_util::tls::install_crypto_provider();
     let http = reqwest::Client::builder()
         .no_proxy()
         .pool_max_idle_per_host(connections)

@@ -2,9 +2,9 @@
 //! (Deployment → ReplicaSet → pods → scheduling → app listening → readiness probe → Ready).
 
 use crate::cli::BenchPodsArgs;
-use crate::sim::{SimCluster, SimOptions};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, PostParams};
+use kubesim::{SimCluster, SimOptions};
 use serde_json::json;
 use std::time::{Duration, Instant};
 

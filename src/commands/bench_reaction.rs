@@ -13,13 +13,13 @@ use kube::api::{Api, PostParams};
 use serde_json::json;
 
 use crate::cli::BenchReactionArgs;
-use crate::cluster::Cluster;
-use crate::engine::Options;
-use crate::engine::start::Request;
-use crate::gate::Outcome;
-use crate::report::Event;
-use crate::report::event::Recorder;
-use crate::sim::{SimCluster, SimOptions};
+use kubesim::{SimCluster, SimOptions};
+use rollout_core::cluster::Cluster;
+use rollout_core::engine::Options;
+use rollout_core::engine::start::Request;
+use rollout_core::gate::Outcome;
+use rollout_core::report::Event;
+use rollout_core::report::event::Recorder;
 
 const STRATEGY: &str = "strategy: canary
 steps:
@@ -96,7 +96,7 @@ async fn once(dir: &std::path::Path) -> anyhow::Result<f64> {
     };
     let mut opts = Options::new().map_err(anyhow::Error::msg)?;
     opts.ingress_url = Some(format!("http://{ingress}"));
-    let engine = crate::engine::start::begin(
+    let engine = rollout_core::engine::start::begin(
         Cluster::new(client.clone(), "default"),
         &req,
         opts,
@@ -137,7 +137,7 @@ async fn once(dir: &std::path::Path) -> anyhow::Result<f64> {
     }
     cluster.stop().await;
     anyhow::ensure!(
-        outcome.finish == crate::report::Finish::RolledBack,
+        outcome.finish == rollout_core::report::Finish::RolledBack,
         "expected a rollback, got {:?}",
         outcome.finish
     );

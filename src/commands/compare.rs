@@ -7,7 +7,7 @@ use crate::cli::CompareArgs;
 use crate::commands::demo;
 use crate::commands::rollout::Exit;
 use crate::lab;
-use crate::report::run::RunFigures;
+use rollout_core::report::run::RunFigures;
 
 /// Runs each strategy `runs` times; returns the figures per strategy.
 pub async fn measure(

@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use crate::cli::DemoArgs;
 use crate::commands::rollout::Exit;
-use crate::engine::start::Request;
 use crate::lab::{self, Lab, Load};
-use crate::report::Progress;
-use crate::report::run::RunReport;
-use crate::spec::{Duration as SpecDuration, Overrides};
+use rollout_core::engine::start::Request;
+use rollout_core::report::Progress;
+use rollout_core::report::run::RunReport;
+use rollout_core::spec::{Duration as SpecDuration, Overrides};
 
 pub const NAMESPACE: &str = "microblog";
 pub const APP: &str = "microblog";
@@ -115,7 +115,7 @@ pub async fn run(args: &DemoArgs) -> Result<i32, Exit> {
     );
     let lab = microblog(args.speed).await?;
     let req = quick(&args.strategy, &args.image);
-    let progress: Arc<dyn crate::report::Sink> = Arc::new(Progress::for_stderr());
+    let progress: Arc<dyn rollout_core::report::Sink> = Arc::new(Progress::for_stderr());
     let run = lab::run(
         &lab,
         NAMESPACE,
@@ -127,7 +127,7 @@ pub async fn run(args: &DemoArgs) -> Result<i32, Exit> {
     .await
     .map_err(Exit::from)?;
     let dir = report_dir(&args.report_dir, &format!("demo-{}", args.strategy));
-    crate::report::run::write(&dir, &run.report).map_err(|e| Exit {
+    rollout_core::report::run::write(&dir, &run.report).map_err(|e| Exit {
         code: 1,
         message: format!("cannot write the report in {}: {e}", dir.display()),
     })?;

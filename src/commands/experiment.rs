@@ -9,13 +9,13 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 
 use crate::cli::ExperimentArgs;
-use crate::cluster::Cluster;
 use crate::commands::rollout::Exit;
-use crate::engine::start::{self, Request};
-use crate::engine::{Outcome, Stop, Stopper};
 use crate::lab::experiment::{self, Action, Expectation};
 use crate::lab::{self, Lab, Load, Session};
-use crate::report::Progress;
+use rollout_core::cluster::Cluster;
+use rollout_core::engine::start::{self, Request};
+use rollout_core::engine::{Outcome, Stop, Stopper};
+use rollout_core::report::Progress;
 
 fn bad(m: impl Into<String>) -> Exit {
     Exit {
@@ -45,7 +45,7 @@ async fn apply(lab: &Lab, manifests: &[String], base: &Path) -> Result<(), Exit>
 
 /// What one experiment found.
 pub struct Result_ {
-    pub report: crate::report::run::RunReport,
+    pub report: rollout_core::report::run::RunReport,
     /// Each expectation, the measured value, and whether it held.
     pub checks: Vec<(Expectation, String, bool)>,
 }
@@ -74,8 +74,8 @@ pub async fn execute(file: &Path, progress: bool) -> Result<Result_, Exit> {
         groups: e.traffic.groups.clone(),
     };
     let session = Session::start(&lab, &e.namespace, &load).map_err(failed)?;
-    let extra: Option<Arc<dyn crate::report::Sink>> =
-        progress.then(|| Arc::new(Progress::for_stderr()) as Arc<dyn crate::report::Sink>);
+    let extra: Option<Arc<dyn rollout_core::report::Sink>> =
+        progress.then(|| Arc::new(Progress::for_stderr()) as Arc<dyn rollout_core::report::Sink>);
     let sink = session.sink(extra);
     let cluster = Cluster::new(lab.client.clone(), e.namespace.clone());
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -123,7 +123,7 @@ pub async fn execute(file: &Path, progress: bool) -> Result<Result_, Exit> {
                     .deployment(app)
                     .await
                     .map_err(|e| failed(e.to_string()))?;
-                let selector = crate::cluster::api::selector_query(&d);
+                let selector = rollout_core::cluster::api::selector_query(&d);
                 let pods: Api<Pod> = Api::namespaced(lab.client.clone(), &e.namespace);
                 let list = pods
                     .list(&kube::api::ListParams::default().labels(&selector))
@@ -133,7 +133,7 @@ pub async fn execute(file: &Path, progress: bool) -> Result<Result_, Exit> {
                     pods.delete(&name, &Default::default())
                         .await
                         .map_err(|e| failed(e.to_string()))?;
-                    sink.emit(&crate::report::Event::Note {
+                    sink.emit(&rollout_core::report::Event::Note {
                         message: format!("killed pod {name}"),
                     });
                 }
@@ -154,7 +154,7 @@ pub async fn execute(file: &Path, progress: bool) -> Result<Result_, Exit> {
                 let extra =
                     crate::lab::experiment::change_profile(text, &origin, i).map_err(bad)?;
                 lab.cluster.change_profiles(extra);
-                sink.emit(&crate::report::Event::Note {
+                sink.emit(&rollout_core::report::Event::Note {
                     message: format!("changed the profiles (actions[{i}])"),
                 });
             }
@@ -195,7 +195,7 @@ pub async fn run(args: &ExperimentArgs) -> Result<i32, Exit> {
         let stamp = jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S").to_string();
         PathBuf::from("rollout-report").join(format!("experiment-{name}-{stamp}"))
     });
-    crate::report::run::write(&dir, &result.report)
+    rollout_core::report::run::write(&dir, &result.report)
         .map_err(|e| failed(format!("cannot write the report in {}: {e}", dir.display())))?;
     let mut all = true;
     let mut lines = String::from("\n## Expectations\n\n");

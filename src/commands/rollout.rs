@@ -8,12 +8,12 @@ use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use serde_json::json;
 
 use crate::cli::{AppArgs, EndpointArgs, OverrideArgs, RunArgs, TargetArgs};
-use crate::cluster::Cluster;
-use crate::cluster::record;
-use crate::engine::start::{self, Request, StartError};
-use crate::engine::{Options, Outcome};
-use crate::report::{JsonLines, Progress, Sink};
-use crate::spec::Overrides;
+use rollout_core::cluster::Cluster;
+use rollout_core::cluster::record;
+use rollout_core::engine::start::{self, Request, StartError};
+use rollout_core::engine::{Options, Outcome};
+use rollout_core::report::{JsonLines, Progress, Sink};
+use rollout_core::spec::Overrides;
 
 /// A command's end with its exit code (0 done, 1 error, 2 bad input, 3 rolled back,
 /// 4 rollback failed, 130 interrupted).
@@ -49,7 +49,7 @@ fn failed(message: impl Into<String>) -> Exit {
 
 /// The cluster and the client for checks through its service proxy.
 async fn cluster(t: &TargetArgs) -> Result<(Cluster, kube::Client), Exit> {
-    let conn = crate::cluster::connect::connect(&t.kube)
+    let conn = rollout_core::cluster::connect::connect(&t.kube.source())
         .await
         .map_err(bad)?;
     let ns = t.namespace.clone().unwrap_or(conn.default_namespace);
@@ -173,7 +173,7 @@ pub async fn promote(a: &AppArgs, full: bool) -> Result<i32, Exit> {
 }
 
 fn status_value(d: &Deployment) -> serde_json::Value {
-    let last = crate::cluster::api::annotation(&d.metadata, record::LAST)
+    let last = rollout_core::cluster::api::annotation(&d.metadata, record::LAST)
         .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok());
     let image = d
         .spec
@@ -245,10 +245,12 @@ async fn revisions(c: &Cluster, d: &Deployment) -> Result<Vec<(i64, ReplicaSet)>
         .map_err(|e| failed(e.to_string()))?
         .into_iter()
         .filter_map(|rs| {
-            let rev =
-                crate::cluster::api::annotation(&rs.metadata, "deployment.kubernetes.io/revision")?
-                    .parse()
-                    .ok()?;
+            let rev = rollout_core::cluster::api::annotation(
+                &rs.metadata,
+                "deployment.kubernetes.io/revision",
+            )?
+            .parse()
+            .ok()?;
             Some((rev, rs))
         })
         .collect();
@@ -272,7 +274,7 @@ pub async fn history(a: &AppArgs) -> Result<i32, Exit> {
             .unwrap_or_default();
         println!("{rev:<9} {image}");
     }
-    if let Some(last) = crate::cluster::api::annotation(&d.metadata, record::LAST) {
+    if let Some(last) = rollout_core::cluster::api::annotation(&d.metadata, record::LAST) {
         println!("last rollout: {last}");
     }
     Ok(0)
@@ -291,9 +293,10 @@ pub async fn undo(a: &AppArgs, to_revision: Option<i64>) -> Result<i32, Exit> {
         )));
     }
     let revs = revisions(&c, &d).await?;
-    let current = crate::cluster::api::annotation(&d.metadata, "deployment.kubernetes.io/revision")
-        .and_then(|r| r.parse::<i64>().ok())
-        .unwrap_or(0);
+    let current =
+        rollout_core::cluster::api::annotation(&d.metadata, "deployment.kubernetes.io/revision")
+            .and_then(|r| r.parse::<i64>().ok())
+            .unwrap_or(0);
     let wanted = match to_revision {
         Some(r) => revs.iter().find(|(rev, _)| *rev == r),
         None => revs.iter().rev().find(|(rev, _)| *rev < current),
@@ -316,7 +319,7 @@ pub async fn undo(a: &AppArgs, to_revision: Option<i64>) -> Result<i32, Exit> {
         .pointer_mut("/metadata/labels")
         .and_then(|l| l.as_object_mut())
     {
-        labels.remove(crate::plan::HASH_LABEL);
+        labels.remove(rollout_core::plan::HASH_LABEL);
     }
     c.json_patch(
         &app,

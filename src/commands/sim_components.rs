@@ -2,14 +2,14 @@
 //! proxy on their own, joined to any API server — how they run beside a real control plane.
 
 use crate::cli::{KubeArgs, SimIngressArgs, SimNodeArgs};
-use crate::sim::ingress::proxy::{IngressOptions, IngressProxy};
-use crate::sim::node::addresses::AddressPool;
-use crate::sim::node::kubelet::{NodeAgent, NodeOptions};
+use kubesim::ingress::proxy::{IngressOptions, IngressProxy};
+use kubesim::node::addresses::AddressPool;
+use kubesim::node::kubelet::{NodeAgent, NodeOptions};
 use std::sync::Arc;
 
 /// A client for the cluster the flags (or KUBECONFIG / ~/.kube/config) name.
 pub async fn client(args: &KubeArgs) -> anyhow::Result<kube::Client> {
-    crate::cluster::connect::connect(args)
+    rollout_core::cluster::connect::connect(&args.source())
         .await
         .map(|c| c.client)
         .map_err(anyhow::Error::msg)
@@ -34,7 +34,7 @@ pub async fn node(args: &SimNodeArgs) -> anyhow::Result<()> {
     let mut opts = NodeOptions::new(&args.name);
     opts.host_ip = args.node_ip.clone();
     opts.time_scale = args.speed;
-    opts.profiles = Arc::new(crate::sim::node::behaviour::LiveProfiles::new(
+    opts.profiles = Arc::new(kubesim::node::behaviour::LiveProfiles::new(
         super::sim_up::load_profiles(args.profile.as_deref())?,
     ));
     if let Some(cidr) = &args.pod_cidr {

@@ -2,7 +2,7 @@
 //! (requests, failures, share per version) and a final report.
 
 use crate::cli::SimTrafficArgs;
-use crate::sim::traffic::{Traffic, TrafficSpec, parse_group};
+use kubesim::traffic::{Traffic, TrafficSpec, parse_group};
 use std::time::Duration;
 
 pub async fn run(args: &SimTrafficArgs) -> anyhow::Result<()> {

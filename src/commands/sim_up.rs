@@ -1,8 +1,8 @@
 //! `rollout sim up`: run the embedded cluster in the foreground.
 
 use crate::cli::{SimImagesArgs, SimUpArgs};
-use crate::sim::node::behaviour::Profiles;
-use crate::sim::{SimCluster, SimOptions, kubeconfig};
+use kubesim::node::behaviour::Profiles;
+use kubesim::{SimCluster, SimOptions, kubeconfig};
 use std::path::Path;
 
 /// The built-in profiles, with a user's file on top.

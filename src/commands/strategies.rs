@@ -1,7 +1,7 @@
 //! `rollout strategies`: the built-in strategy files, or one file checked and shown in full.
 
 use crate::cli::StrategiesArgs;
-use crate::spec;
+use rollout_core::spec;
 
 pub fn run(args: &StrategiesArgs) -> anyhow::Result<()> {
     if let Some(which) = &args.check {

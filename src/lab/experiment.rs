@@ -22,7 +22,7 @@ use std::fmt;
 
 use serde::Deserialize;
 
-use crate::report::run::RunFigures;
+use rollout_core::report::run::RunFigures;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -151,8 +151,8 @@ pub fn change_profile(
     text: &str,
     origin: &str,
     index: usize,
-) -> Result<crate::sim::node::behaviour::Profiles, String> {
-    crate::sim::node::behaviour::Profiles::from_yaml(
+) -> Result<kubesim::node::behaviour::Profiles, String> {
+    kubesim::node::behaviour::Profiles::from_yaml(
         text,
         &format!("{origin}: actions[{index}].changeProfile"),
     )

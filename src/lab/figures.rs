@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use super::PodSample;
-use crate::gate::Outcome as GateOutcome;
-use crate::report::Event;
-use crate::report::run::{Marker, RunFigures, RunReport, SecondSample};
-use crate::sim::traffic::Outcome;
+use kubesim::traffic::Outcome;
+use rollout_core::gate::Outcome as GateOutcome;
+use rollout_core::report::Event;
+use rollout_core::report::run::{Marker, RunFigures, RunReport, SecondSample};
 
 pub struct Inputs<'a> {
     /// The run's clock: every time is in seconds since it.
@@ -50,7 +50,7 @@ pub fn report(i: Inputs) -> RunReport {
                 started = Some(at(*t));
             }
             Event::Step {
-                state: crate::report::StepState::Running,
+                state: rollout_core::report::StepState::Running,
                 description,
                 ..
             } => markers.push(Marker {
@@ -78,7 +78,7 @@ pub fn report(i: Inputs) -> RunReport {
     if let (Some(s), Some(f)) = (started, finished) {
         figures.seconds = f - s;
     }
-    let new_version = crate::sim::node::behaviour::version_of(&figures.to_image);
+    let new_version = kubesim::node::behaviour::version_of(&figures.to_image);
     let mut timeline: BTreeMap<u64, SecondSample> = BTreeMap::new();
     let mut windows: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
     let mut first_new: Option<f64> = None;
@@ -169,7 +169,7 @@ pub fn report(i: Inputs) -> RunReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::Finish;
+    use rollout_core::report::Finish;
     use std::time::Duration;
 
     fn outcome(at_ms: u64, version: &str, status: u16) -> Outcome {
@@ -214,7 +214,11 @@ mod tests {
                 s(1.5),
                 Event::Gate {
                     step: Some(3),
-                    measurement: crate::gate::Measurement::new("smoke", GateOutcome::Fail, "x"),
+                    measurement: rollout_core::gate::Measurement::new(
+                        "smoke",
+                        GateOutcome::Fail,
+                        "x",
+                    ),
                 },
             ),
             (s(1.6), Event::RollingBack { reason: "x".into() }),

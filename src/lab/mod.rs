@@ -15,14 +15,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::cluster::Cluster;
-use crate::engine::start::Request;
-use crate::engine::{Options, Outcome};
-use crate::report::event::Recorder;
-use crate::report::run::RunReport;
-use crate::report::{Sink, event::Tee};
-use crate::sim::traffic::{Traffic, TrafficSpec, parse_group};
-use crate::sim::{SimCluster, SimOptions};
+use kubesim::traffic::{Traffic, TrafficSpec, parse_group};
+use kubesim::{SimCluster, SimOptions};
+use rollout_core::cluster::Cluster;
+use rollout_core::engine::start::Request;
+use rollout_core::engine::{Options, Outcome};
+use rollout_core::report::event::Recorder;
+use rollout_core::report::run::RunReport;
+use rollout_core::report::{Sink, event::Tee};
 
 /// The example app `demo` and `compare` use, built into the binary so they run from anywhere.
 pub const MICROBLOG: [(&str, &str); 7] = [
@@ -72,10 +72,9 @@ impl Lab {
             ..Default::default()
         };
         if let Some((origin, text)) = profiles {
-            let extra = crate::sim::node::behaviour::Profiles::from_yaml(text, origin)
+            let extra = kubesim::node::behaviour::Profiles::from_yaml(text, origin)
                 .map_err(|e| e.to_string())?;
-            opts.profiles =
-                Some(crate::sim::node::behaviour::Profiles::builtin().merged_with(extra));
+            opts.profiles = Some(kubesim::node::behaviour::Profiles::builtin().merged_with(extra));
         }
         let cluster = SimCluster::start(opts)
             .await
@@ -103,13 +102,13 @@ impl Lab {
 
     /// Waits until every Deployment of `namespace` has rolled out.
     pub async fn wait_ready(&self, namespace: &str, deadline: Duration) -> Result<(), String> {
-        crate::cluster::Cluster::new(self.client.clone(), namespace)
+        rollout_core::cluster::Cluster::new(self.client.clone(), namespace)
             .wait_deployments(
                 deadline,
                 &format!("the Deployments of namespace {namespace:?} to roll out"),
                 |all| {
                     all.iter()
-                        .all(|d| crate::engine::rolled_out(d).unwrap_or(false))
+                        .all(|d| rollout_core::engine::rolled_out(d).unwrap_or(false))
                 },
             )
             .await
@@ -204,14 +203,14 @@ pub async fn run(
     load: &Load,
     after: Duration,
     sink: Option<Arc<dyn Sink>>,
-) -> Result<Run, crate::engine::start::StartError> {
-    use crate::engine::start::StartError;
+) -> Result<Run, rollout_core::engine::start::StartError> {
+    use rollout_core::engine::start::StartError;
     let session = Session::start(lab, namespace, load).map_err(StartError::Failed)?;
     let opts = lab.options().map_err(StartError::Failed)?;
     let cluster = Cluster::new(lab.client.clone(), namespace);
     // A moment of steady traffic first, so the charts show where the run started from.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let outcome = crate::engine::start::run(cluster, req, opts, session.sink(sink)).await?;
+    let outcome = rollout_core::engine::start::run(cluster, req, opts, session.sink(sink)).await?;
     tokio::time::sleep(after).await;
     let report = session.finish().await;
     Ok(Run { outcome, report })

@@ -20,7 +20,7 @@ fn version(p: &Pod) -> String {
         .as_ref()
         .and_then(|s| s.containers.first())
         .and_then(|c| c.image.as_deref())
-        .map(crate::sim::node::behaviour::version_of)
+        .map(kubesim::node::behaviour::version_of)
         .unwrap_or_else(|| "unknown".into())
 }
 

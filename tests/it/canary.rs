@@ -9,8 +9,8 @@ use crate::common::rollouts::{
     Events, Front, HOST, deploy_web, leftovers, original_route_rules, request, route_rules, run,
     strategy_file, stray_pods,
 };
-use rollout::report::Finish;
-use rollout::sim::traffic::{Traffic, TrafficSpec};
+use kubesim::traffic::{Traffic, TrafficSpec};
+use rollout_core::report::Finish;
 use serde_json::json;
 
 const CANARY: &str = r#"

@@ -15,10 +15,10 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::Api;
 use kube::api::PostParams;
-use rollout::cluster::Cluster;
-use rollout::engine::start::Request;
-use rollout::report::Finish;
-use rollout::sim::traffic::{Traffic, TrafficSpec};
+use kubesim::traffic::{Traffic, TrafficSpec};
+use rollout_core::cluster::Cluster;
+use rollout_core::engine::start::Request;
+use rollout_core::report::Finish;
 use serde_json::{Value, json};
 
 const HOST: &str = "web.conformance";
@@ -42,7 +42,7 @@ impl Target {
 
     /// The control plane `ROLLOUT_CONFORMANCE_KUBECONFIG` and `_INGRESS` point at, if any.
     pub(crate) async fn real() -> Option<Target> {
-        rollout::sim::init_crypto();
+        kube_util::tls::install_crypto_provider();
         let path = std::env::var("ROLLOUT_CONFORMANCE_KUBECONFIG").ok()?;
         let kc = kube::config::Kubeconfig::read_from(&path).expect("kubeconfig");
         let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
@@ -62,7 +62,7 @@ impl Target {
     }
 
     pub(crate) async fn embedded() -> Target {
-        rollout::sim::init_crypto();
+        kube_util::tls::install_crypto_provider();
         let tc = common::TestCluster::fast(20.0).await;
         Target {
             client: tc.client.clone(),
@@ -142,8 +142,8 @@ impl Target {
         }
     }
 
-    fn options(&self) -> rollout::engine::Options {
-        let mut o = rollout::engine::Options::new().expect("options");
+    fn options(&self) -> rollout_core::engine::Options {
+        let mut o = rollout_core::engine::Options::new().expect("options");
         o.ingress_url = Some(format!("http://{}", self.ingress));
         o.metrics_url = Some(format!("http://{}/metrics", metrics_addr(self)));
         o
@@ -174,7 +174,7 @@ impl Target {
             .expect("install the HTTPRoute CRD");
         let api: Api<kube::core::DynamicObject> = Api::all_with(
             self.client.clone(),
-            &rollout::cluster::api::http_route_resource(),
+            &rollout_core::cluster::api::http_route_resource(),
         );
         common::eventually("HTTPRoute served", Duration::from_secs(30), || async {
             api.list(&Default::default()).await.ok().map(|_| ())
@@ -190,8 +190,8 @@ pub(crate) struct Identity {
 }
 
 impl Identity {
-    async fn connect(&self) -> rollout::cluster::connect::Connection {
-        rollout::cluster::connect::connect(&rollout::cli::KubeArgs {
+    async fn connect(&self) -> rollout_core::cluster::connect::Connection {
+        rollout_core::cluster::connect::connect(&rollout_core::cluster::connect::KubeSource {
             kubeconfig: Some(self.kubeconfig.clone()),
             context: None,
         })
@@ -265,7 +265,7 @@ async fn scenario(strategy_head: &str, front: Front, image: &str, expect: Finish
     spec.rate_per_second = 100.0;
     spec.duration = Some(Duration::from_secs(60));
     spec.groups
-        .push(rollout::sim::traffic::parse_group("50%:header:X-Variant=b").expect("group"));
+        .push(kubesim::traffic::parse_group("50%:header:X-Variant=b").expect("group"));
     let load = Traffic::start(spec).expect("traffic");
     let identity = t.orchestrator(&ns, None).await;
     let conn = identity.connect().await;
@@ -273,7 +273,7 @@ async fn scenario(strategy_head: &str, front: Front, image: &str, expect: Finish
     options.proxy_client = Some(conn.proxy_client);
     let events = Arc::new(common::rollouts::Events::default());
     let outcome =
-        rollout::engine::start::run(Cluster::new(conn.client, &ns), &req, options, events)
+        rollout_core::engine::start::run(Cluster::new(conn.client, &ns), &req, options, events)
             .await
             .expect("rollout starts");
     load.stop().await;
@@ -534,7 +534,7 @@ async fn expired_lease(t: &Target, ns: &str) {
         .strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
         .to_string();
     let lease: k8s_openapi::api::coordination::v1::Lease = serde_json::from_value(json!({
-        "metadata": {"name": rollout::cluster::lease::name("web")},
+        "metadata": {"name": rollout_core::cluster::lease::name("web")},
         "spec": {"holderIdentity": "rollout@gone-1234", "leaseDurationSeconds": 15,
                  "acquireTime": an_hour_ago, "renewTime": an_hour_ago}
     }))

@@ -263,7 +263,7 @@ async fn run(t: &Target, s: &Scenario) -> Trace {
 async fn settled(api: &Api<Deployment>, recorder: &Recorder) {
     common::eventually("the rollout to finish", Duration::from_secs(90), || async {
         let d = api.get("web").await.ok()?;
-        rollout::engine::rolled_out(&d).ok()?.then_some(())
+        rollout_core::engine::rolled_out(&d).ok()?.then_some(())
     })
     .await;
     let rs: Api<ReplicaSet> = Api::namespaced(api.clone().into_client(), recorder.namespace());

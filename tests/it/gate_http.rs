@@ -7,9 +7,9 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{EnvVar, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{Api, PostParams};
-use rollout::gate::Outcome;
-use rollout::gate::http::{self, Endpoint};
-use rollout::spec::{HttpCheck, HttpTarget, VersionRef, Via};
+use rollout_core::gate::Outcome;
+use rollout_core::gate::http::{self, Endpoint};
+use rollout_core::spec::{HttpCheck, HttpTarget, VersionRef, Via};
 use serde_json::json;
 use std::time::Duration;
 
@@ -71,14 +71,14 @@ fn check(path: &str, requests: u32) -> HttpCheck {
         headers: vec![],
         body: None,
         requests,
-        timeout: rollout::spec::Duration::from_secs(2),
+        timeout: rollout_core::spec::Duration::from_secs(2),
         tls_verify: true,
-        status: "in [200, 299]".parse().unwrap(),
+        status: "in [200, 299]".parse().expect("valid"),
         body_match: None,
         json: vec![],
-        success_rate: ">= 99%".parse().unwrap(),
+        success_rate: ">= 99%".parse().expect("valid"),
         p50: None,
-        p95: Some("< 2s".parse().unwrap()),
+        p95: Some("< 2s".parse().expect("valid")),
         p99: None,
     }
 }
@@ -102,7 +102,7 @@ async fn proxy(tc: &TestCluster, service: &str) -> Endpoint {
 }
 
 fn client() -> reqwest::Client {
-    rollout::sim::init_crypto();
+    kube_util::tls::install_crypto_provider();
     http::client(true).expect("http client")
 }
 
@@ -127,8 +127,14 @@ async fn healthy_app_passes_via_service_proxy_and_ingress() {
     let mut good = check("/", 20);
     good.body_match = Some(r#""status":\s*"ok""#.into());
     good.json = vec![
-        ("$.status".parse().unwrap(), "== ok".parse().unwrap()),
-        ("$.version".parse().unwrap(), "== v1".parse().unwrap()),
+        (
+            "$.status".parse().expect("valid"),
+            "== ok".parse().expect("valid"),
+        ),
+        (
+            "$.version".parse().expect("valid"),
+            "== v1".parse().expect("valid"),
+        ),
     ];
     let m = http::measure("smoke", &good, &via_proxy, &http).await;
     assert_eq!(m.outcome, Outcome::Pass, "{}", m.summary);
@@ -157,7 +163,7 @@ async fn healthy_app_passes_via_service_proxy_and_ingress() {
 
     // A JSON field with another value fails every answer, and says which and why.
     let mut wrong_version = good.clone();
-    wrong_version.json[1].1 = "== v2".parse().unwrap();
+    wrong_version.json[1].1 = "== v2".parse().expect("valid");
     let m = http::measure("smoke", &wrong_version, &via_proxy, &http).await;
     assert_eq!(m.outcome, Outcome::Fail, "{}", m.summary);
     assert_eq!(
@@ -178,7 +184,7 @@ async fn healthy_app_passes_via_service_proxy_and_ingress() {
     // A latency nobody meets.
     let mut too_fast = check("/", 5);
     too_fast.p95 = None;
-    too_fast.p50 = Some("< 1us".parse().unwrap());
+    too_fast.p50 = Some("< 1us".parse().expect("valid"));
     let m = http::measure("smoke", &too_fast, &via_proxy, &http).await;
     assert_eq!(m.outcome, Outcome::Fail, "{}", m.summary);
     assert!(m.summary.starts_with("5/5 ok, p50 "), "{}", m.summary);
@@ -263,7 +269,7 @@ async fn nothing_listening_is_an_error() {
         }
     });
     let mut quick = check("/", 2);
-    quick.timeout = rollout::spec::Duration::from_millis(200);
+    quick.timeout = rollout_core::spec::Duration::from_millis(200);
     let endpoint = Endpoint::Url {
         base: format!("http://{addr}"),
         host: None,

@@ -11,8 +11,8 @@ use crate::common::rollouts::{
     Events, Front, HOST, checks, deploy_web, leftovers, original_route_rules, request, route_rules,
     run, strategy_file, stray_pods,
 };
-use rollout::report::{Event, Finish};
-use rollout::sim::traffic::{Traffic, TrafficSpec};
+use kubesim::traffic::{Traffic, TrafficSpec};
+use rollout_core::report::{Event, Finish};
 use serde_json::{Value, json};
 
 fn file(tc: &TestCluster, name: &str, head: &str) -> String {
@@ -31,7 +31,7 @@ fn traffic(tc: &TestCluster, groups: &[&str]) -> Traffic {
     spec.duration = Some(Duration::from_secs(60));
     for g in groups {
         spec.groups
-            .push(rollout::sim::traffic::parse_group(g).expect("group"));
+            .push(kubesim::traffic::parse_group(g).expect("group"));
     }
     Traffic::start(spec).expect("traffic")
 }
@@ -50,7 +50,7 @@ async fn good(
     name: &str,
     head: &str,
     front: Front,
-) -> (TestCluster, Arc<Events>, rollout::sim::traffic::Report) {
+) -> (TestCluster, Arc<Events>, kubesim::traffic::Report) {
     let tc = TestCluster::fast(20.0).await;
     deploy_web(&tc, "web:v1", 2, front).await;
     let load = traffic(&tc, &["50%:header:X-Variant=b"]);

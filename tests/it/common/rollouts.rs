@@ -8,9 +8,9 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{Api, PostParams};
-use rollout::engine::start::Request;
-use rollout::engine::{Options, Outcome};
-use rollout::report::{Event, Sink};
+use rollout_core::engine::start::Request;
+use rollout_core::engine::{Options, Outcome};
+use rollout_core::report::{Event, Sink};
 use serde_json::json;
 
 use super::TestCluster;
@@ -78,8 +78,11 @@ pub async fn deploy_web_in(
                 .expect("create ingress");
         }
         Front::Route => {
-            let api: Api<kube::core::DynamicObject> =
-                Api::namespaced_with(c.clone(), ns, &rollout::cluster::api::http_route_resource());
+            let api: Api<kube::core::DynamicObject> = Api::namespaced_with(
+                c.clone(),
+                ns,
+                &rollout_core::cluster::api::http_route_resource(),
+            );
             let r: kube::core::DynamicObject = serde_json::from_value(json!({
                 "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
                 "metadata": {"name": "web"},
@@ -102,7 +105,7 @@ pub async fn wait_rolled_out_in(c: &kube::Client, ns: &str, name: &str) {
         Duration::from_secs(60),
         || async {
             let d = api.get(name).await.ok()?;
-            rollout::engine::rolled_out(&d).ok()?.then_some(())
+            rollout_core::engine::rolled_out(&d).ok()?.then_some(())
         },
     )
     .await;
@@ -168,8 +171,8 @@ pub fn request(strategy: &str, image: &str) -> Request {
 }
 
 pub async fn run(tc: &TestCluster, req: &Request, events: &Arc<Events>) -> Outcome {
-    let cluster = rollout::cluster::Cluster::new(tc.client.clone(), "default");
-    rollout::engine::start::run(cluster, req, options(tc), events.clone())
+    let cluster = rollout_core::cluster::Cluster::new(tc.client.clone(), "default");
+    rollout_core::engine::start::run(cluster, req, options(tc), events.clone())
         .await
         .expect("rollout starts")
 }
@@ -269,7 +272,7 @@ pub async fn route_rules(tc: &TestCluster) -> Option<serde_json::Value> {
     let api: Api<kube::core::DynamicObject> = Api::namespaced_with(
         tc.client.clone(),
         "default",
-        &rollout::cluster::api::http_route_resource(),
+        &rollout_core::cluster::api::http_route_resource(),
     );
     let r = api.get_opt("web").await.expect("get route")?;
     Some(r.data.pointer("/spec/rules")?.clone())

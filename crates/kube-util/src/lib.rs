@@ -1,0 +1,12 @@
+//! Kubernetes facts that both sides of the project need, in one copy each: the embedded
+//! cluster (`kubesim`) enforces them as an API server and its controllers would, and the
+//! orchestrator (`rollout-core`) relies on them as a client would.
+//!
+//! - [`selector`]: label and field selectors, parsed and matched as the API server does;
+//! - [`endpoints`]: a Service's EndpointSlices and Endpoints against its serving pods;
+//! - [`pod`]: pod readiness.
+
+pub mod endpoints;
+pub mod pod;
+pub mod selector;
+pub mod tls;

@@ -1,0 +1,312 @@
+//! The embedded cluster: an in-process Kubernetes API server (and, built on it, the controllers,
+//! node agent and ingress) that real clients — kubectl, the `kube` crate — use unchanged.
+//!
+//! What is inside, from the bottom up:
+//!
+//! - [`store`]: the objects, their resourceVersions and watch history, selectors, garbage
+//!   collection through ownerReferences, optional write-through to disk;
+//! - [`admission`]: defaults and validation with Kubernetes' own rules and messages;
+//! - [`api`]: the HTTPS API server (CRUD, the four patch types, watch, discovery, OpenAPI,
+//!   Tables, subresources, proxies, protobuf request bodies);
+//! - [`controllers`]: Deployment, ReplicaSet, Endpoints and EndpointSlice, HPA, events;
+//! - [`node`]: the node agent, whose pods are in-process HTTP servers on loopback addresses
+//!   with real probes, restarts and back-off; what each image does comes from
+//!   [`node::behaviour`] profiles;
+//! - [`ingress`]: an ingress controller for Ingress (with ingress-nginx's canary annotations)
+//!   and Gateway API HTTPRoutes, with per-version metrics;
+//! - [`traffic`]: a generator of users' requests, with per-version results.
+//!
+//! It meets the orchestrator only at the Kubernetes API: nothing here knows about strategies,
+//! plans or gates, and the crate graph keeps it that way (this crate depends on `kube-util`
+//! alone among the project's crates).
+
+pub mod admission;
+pub mod api;
+pub mod controllers;
+pub mod ingress;
+pub mod kubeconfig;
+pub mod node;
+pub mod resources;
+pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
+pub mod tls;
+pub mod traffic;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use store::Store;
+
+/// How to start an embedded cluster.
+#[derive(Debug, Clone)]
+pub struct SimOptions {
+    /// Port on 127.0.0.1; 0 picks a free one.
+    pub port: u16,
+    /// Persist objects here (write-through); memory only when absent.
+    pub data_dir: Option<PathBuf>,
+    /// How often idle watches get a bookmark.
+    pub bookmark_interval: Duration,
+    /// How many changes a watch can resume from before it gets 410 Expired.
+    pub history: usize,
+    /// Run the controllers (Deployment, ReplicaSet, Endpoints). Off gives a bare API server,
+    /// where objects stay exactly as clients write them.
+    pub controllers: bool,
+    /// Run a node agent (node `sim-node-1`) that schedules pods and runs them as HTTP servers.
+    pub node_agent: bool,
+    /// Divides every simulated duration (probe timings, back-off, grace periods, app
+    /// start-up); real HTTP still flows.
+    pub time_scale: f64,
+    /// Image behaviour profiles; the built-in ones when absent.
+    pub profiles: Option<node::behaviour::Profiles>,
+    /// Run the ingress proxy (class `nginx`) on 127.0.0.1 at this port (0 picks a free one);
+    /// None runs no ingress.
+    pub ingress_port: Option<u16>,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        Self {
+            port: 0,
+            data_dir: None,
+            bookmark_interval: Duration::from_secs(10),
+            history: store::HISTORY,
+            controllers: true,
+            node_agent: true,
+            time_scale: 1.0,
+            profiles: None,
+            ingress_port: Some(0),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error("cannot listen on 127.0.0.1:{port}: {source}")]
+    Listen { port: u16, source: std::io::Error },
+    #[error("cannot make the cluster's TLS certificates: {0}")]
+    Certificates(#[source] rcgen::Error),
+    #[error("cannot load the TLS configuration: {0}")]
+    Tls(#[source] std::io::Error),
+    #[error("cannot open the data dir: {0}")]
+    DataDir(String),
+    #[error("cannot build a client for the embedded cluster: {0}")]
+    Client(String),
+}
+
+/// A running embedded cluster.
+pub struct SimCluster {
+    url: String,
+    addr: SocketAddr,
+    kubeconfig: String,
+    store: Arc<Store>,
+    stop: tokio::sync::watch::Sender<bool>,
+    handle: axum_server::Handle<SocketAddr>,
+    server: tokio::task::JoinHandle<()>,
+    controllers: Option<controllers::Controllers>,
+    node: Option<node::kubelet::NodeAgent>,
+    ingress: Option<ingress::proxy::IngressProxy>,
+    /// What the node agent's apps do, by image; changeable while they run.
+    profiles: Arc<node::behaviour::LiveProfiles>,
+}
+
+impl SimCluster {
+    /// Starts the cluster. The process's TLS provider must be installed first
+    /// ([`kube_util::tls::install_crypto_provider`]).
+    pub async fn start(opts: SimOptions) -> Result<Self, SimError> {
+        let store = match &opts.data_dir {
+            Some(dir) => Store::open(dir, opts.history).map_err(SimError::DataDir)?,
+            None => Store::with_history(opts.history),
+        };
+        let certs = tls::generate().map_err(SimError::Certificates)?;
+        let listener = std::net::TcpListener::bind(("127.0.0.1", opts.port)).map_err(|source| {
+            SimError::Listen {
+                port: opts.port,
+                source,
+            }
+        })?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|source| SimError::Listen {
+                port: opts.port,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| SimError::Listen {
+            port: opts.port,
+            source,
+        })?;
+        let url = format!("https://{addr}");
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let kubeconfig = kubeconfig::render(&url, &certs.ca_pem, &token, "default");
+
+        let (stop, stopping) = tokio::sync::watch::channel(false);
+        let state = Arc::new(api::ApiState {
+            store: store.clone(),
+            token,
+            address: addr.to_string(),
+            stopping,
+            bookmark_interval: opts.bookmark_interval,
+            http: reqwest::Client::builder()
+                .no_proxy()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .map_err(|e| SimError::Client(e.to_string()))?,
+        });
+        let config = axum_server::tls_rustls::RustlsConfig::from_pem(
+            certs.server_cert_pem.into_bytes(),
+            certs.server_key_pem.into_bytes(),
+        )
+        .await
+        .map_err(SimError::Tls)?;
+        let handle = axum_server::Handle::new();
+        let server = axum_server::tls_rustls::from_tcp_rustls(listener, config)
+            .map_err(|source| SimError::Listen {
+                port: opts.port,
+                source,
+            })?
+            .handle(handle.clone());
+        let app = api::router(state);
+        let server = tokio::spawn(async move {
+            if let Err(e) = server.serve(app.into_make_service()).await {
+                tracing::error!(error = %e, "embedded API server stopped");
+            }
+        });
+        let mut cluster = Self {
+            url,
+            addr,
+            kubeconfig,
+            store,
+            stop,
+            handle,
+            server,
+            controllers: None,
+            node: None,
+            ingress: None,
+            profiles: Arc::new(node::behaviour::LiveProfiles::new(
+                opts.profiles
+                    .clone()
+                    .unwrap_or_else(node::behaviour::Profiles::builtin),
+            )),
+        };
+        if opts.node_agent {
+            let client = cluster.client().await?;
+            let mut node_opts = node::kubelet::NodeOptions::new(node::kubelet::DEFAULT_NODE);
+            node_opts.time_scale = opts.time_scale;
+            node_opts.profiles = cluster.profiles.clone();
+            let agent = node::kubelet::NodeAgent::start(client, node_opts)
+                .await
+                .map_err(|e| SimError::Client(e.to_string()))?;
+            cluster.node = Some(agent);
+        }
+        if let Some(port) = opts.ingress_port {
+            let client = cluster.client().await?;
+            let listen = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+            let proxy = ingress::proxy::IngressProxy::start(
+                client,
+                ingress::proxy::IngressOptions {
+                    listen,
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| SimError::Listen {
+                port,
+                source: std::io::Error::other(e.to_string()),
+            })?;
+            cluster.ingress = Some(proxy);
+        }
+        if opts.controllers {
+            // The autoscaler reads load from the node agent's apps (see controllers::autoscaler).
+            let busy = cluster.node.as_ref().map(|n| {
+                let stats = n.stats();
+                let f: controllers::autoscaler::BusyMicros =
+                    Arc::new(move |ns: &str, pod: &str| {
+                        let registry = stats.lock().unwrap_or_else(|p| p.into_inner());
+                        let apps = registry.get(&(ns.to_string(), pod.to_string()))?;
+                        Some(
+                            apps.iter()
+                                .map(|a| a.busy_micros.load(std::sync::atomic::Ordering::Relaxed))
+                                .sum(),
+                        )
+                    });
+                f
+            });
+            cluster.controllers = Some(controllers::Controllers::start(
+                cluster.store.clone(),
+                busy,
+                opts.time_scale,
+            ));
+        }
+        Ok(cluster)
+    }
+
+    /// `https://127.0.0.1:PORT`
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The kubeconfig (YAML) with context `rollout-sim`.
+    pub fn kubeconfig(&self) -> &str {
+        &self.kubeconfig
+    }
+
+    pub fn write_kubeconfig(&self, path: &Path) -> std::io::Result<()> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(path, &self.kubeconfig)
+    }
+
+    /// The store behind the API, for the cluster's own components.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// A `kube::Client` for this cluster, built from its kubeconfig like any other.
+    pub async fn client(&self) -> Result<kube::Client, SimError> {
+        let kc = kube::config::Kubeconfig::from_yaml(&self.kubeconfig)
+            .map_err(|e| SimError::Client(e.to_string()))?;
+        let config =
+            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+                .await
+                .map_err(|e| SimError::Client(e.to_string()))?;
+        kube::Client::try_from(config).map_err(|e| SimError::Client(e.to_string()))
+    }
+
+    /// Puts `extra` on top of the node agent's profiles: running apps answer by the new
+    /// behaviour at once (see [`node::behaviour::LiveProfiles`]).
+    pub fn change_profiles(&self, extra: node::behaviour::Profiles) {
+        self.profiles.change(extra);
+    }
+
+    /// Stops serving: open watches end, connections close.
+    /// The ingress proxy, when the cluster runs one.
+    pub fn ingress(&self) -> Option<&ingress::proxy::IngressProxy> {
+        self.ingress.as_ref()
+    }
+
+    /// The node agent, when the cluster runs one.
+    pub fn node(&self) -> Option<&node::kubelet::NodeAgent> {
+        self.node.as_ref()
+    }
+
+    pub async fn stop(self) {
+        if let Some(i) = self.ingress {
+            i.stop().await;
+        }
+        if let Some(n) = self.node {
+            n.stop().await;
+        }
+        if let Some(c) = self.controllers {
+            c.stop().await;
+        }
+        let _ = self.stop.send(true);
+        self.handle.graceful_shutdown(Some(Duration::from_secs(2)));
+        let _ = self.server.await;
+    }
+}

@@ -1,0 +1,388 @@
+//! The executor: takes the Lease, records progress on the app's Deployment, runs the plan's
+//! steps with their gates, runs the background checks for the whole rollout, and on a failed
+//! gate, `rollout abort` or Ctrl-C rolls back — traffic back to the stable version first,
+//! then the temporary objects removed.
+
+mod checks;
+mod restore;
+pub mod start;
+
+pub use steps::rolled_out;
+mod steps;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::cluster::lease::Holder;
+use crate::cluster::record::{self, Phase, Record};
+use crate::cluster::{Cluster, ClusterError};
+use crate::plan::{Plan, Step};
+use crate::report::{Event, Finish, Sink, StepState};
+use crate::spec::Spec;
+use crate::traffic::Routing;
+
+/// What the engine needs besides the plan: how to reach the app and its metrics.
+#[derive(Clone)]
+pub struct Options {
+    /// HTTP client for checks (TLS verified).
+    pub http: reqwest::Client,
+    /// HTTP client for checks with `tlsVerify: false`.
+    pub http_insecure: reqwest::Client,
+    /// Base URL of the ingress (`http://127.0.0.1:8080`); else the Ingress status address.
+    pub ingress_url: Option<String>,
+    /// The ingress controller's metrics (Prometheus text), for comparisons.
+    pub metrics_url: Option<String>,
+    /// A Prometheus server, for Prometheus checks and comparisons.
+    pub prometheus: Option<String>,
+    /// How long a `pause: {}` waits for `rollout promote` before it gives up and rolls back.
+    pub promotion_timeout: Duration,
+    /// Roll back on Ctrl-C (the CLI); tests stop the engine through [`Stopper`].
+    pub handle_signals: bool,
+    /// Client for checks through the API server's service proxy (one that does not retry
+    /// 503s); the cluster's client when `None`.
+    pub proxy_client: Option<kube::Client>,
+}
+
+impl Options {
+    pub fn new() -> Result<Options, String> {
+        let http = crate::gate::http::client(true).map_err(|e| format!("HTTP client: {e}"))?;
+        let http_insecure =
+            crate::gate::http::client(false).map_err(|e| format!("HTTP client: {e}"))?;
+        Ok(Options {
+            http,
+            http_insecure,
+            ingress_url: None,
+            metrics_url: None,
+            prometheus: None,
+            promotion_timeout: Duration::from_secs(24 * 3600),
+            handle_signals: false,
+            proxy_client: None,
+        })
+    }
+}
+
+/// Why a rollout stops before its last step.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Stop {
+    /// A gate failed (or a step could not be done): roll back.
+    Failed(String),
+    /// `rollout abort`: roll back.
+    Aborted,
+    /// Ctrl-C: roll back, then exit 130.
+    Interrupted,
+}
+
+impl Stop {
+    fn reason(&self) -> String {
+        match self {
+            Stop::Failed(r) => r.clone(),
+            Stop::Aborted => "aborted with `rollout abort`".into(),
+            Stop::Interrupted => "interrupted (Ctrl-C)".into(),
+        }
+    }
+}
+
+/// Stops a running engine from outside (tests, `demo`).
+#[derive(Clone)]
+pub struct Stopper(watch::Sender<Option<Stop>>);
+
+impl Stopper {
+    pub fn stop(&self, why: Stop) {
+        self.0.send_if_modified(|s| {
+            if s.is_none() {
+                *s = Some(why);
+                true
+            } else {
+                false
+            }
+        });
+    }
+}
+
+/// A rollout in progress.
+pub struct Engine {
+    pub(crate) cluster: Cluster,
+    pub(crate) spec: Spec,
+    pub(crate) plan: Plan,
+    pub(crate) record: Record,
+    pub(crate) sink: Arc<dyn Sink>,
+    pub(crate) opts: Options,
+    pub(crate) lease: Arc<Holder>,
+    stop_tx: watch::Sender<Option<Stop>>,
+    pub(crate) stop_rx: watch::Receiver<Option<Stop>>,
+    /// `rollout promote --full`: pauses and analyses left are skipped.
+    pub(crate) skip_to_end: bool,
+    started: Instant,
+}
+
+/// The outcome of a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub finish: Finish,
+    pub reason: Option<String>,
+}
+
+impl Engine {
+    pub fn new(
+        cluster: Cluster,
+        spec: Spec,
+        plan: Plan,
+        record: Record,
+        sink: Arc<dyn Sink>,
+        opts: Options,
+        lease: Arc<Holder>,
+    ) -> Engine {
+        let (stop_tx, stop_rx) = watch::channel(None);
+        Engine {
+            cluster,
+            spec,
+            plan,
+            record,
+            sink,
+            opts,
+            lease,
+            stop_tx,
+            stop_rx,
+            skip_to_end: false,
+            started: Instant::now(),
+        }
+    }
+
+    pub fn stopper(&self) -> Stopper {
+        Stopper(self.stop_tx.clone())
+    }
+
+    pub(crate) fn emit(&self, e: Event) {
+        self.sink.emit(&e);
+    }
+
+    pub(crate) fn note(&self, message: impl Into<String>) {
+        self.emit(Event::Note {
+            message: message.into(),
+        });
+    }
+
+    /// Writes the record on the app's Deployment.
+    pub(crate) async fn save(&self) -> Result<(), ClusterError> {
+        self.cluster
+            .merge(
+                "deployments",
+                &self.plan.names.deployment,
+                &self.record.patch(),
+            )
+            .await
+    }
+
+    pub(crate) fn routing(&self) -> &Routing {
+        &self.record.routing
+    }
+
+    /// Runs the plan from the record's step to the end, or rolls back.
+    pub async fn run(mut self) -> Outcome {
+        let renew = self.lease.keep_renewed();
+        let mut tasks = vec![renew];
+        if self.opts.handle_signals {
+            let stopper = self.stopper();
+            tasks.push(tokio::spawn(async move {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    stopper.stop(Stop::Interrupted);
+                }
+            }));
+        }
+        tasks.push(self.watch_abort());
+        if self.record.phase == Phase::RollingBack {
+            let reason = self
+                .record
+                .reason
+                .clone()
+                .unwrap_or_else(|| "aborted".into());
+            return self.finish_rollback(Stop::Failed(reason), tasks).await;
+        }
+        self.emit(Event::Started {
+            app: self.plan.names.deployment.clone(),
+            namespace: self.plan.namespace.clone(),
+            strategy: self.plan.strategy.to_string(),
+            router: self.plan.router.to_string(),
+            from_image: self.plan.from_image.clone(),
+            to_image: self.plan.to_image.clone(),
+            steps: self.plan.steps.iter().map(ToString::to_string).collect(),
+            first_step: self.record.step,
+        });
+        for note in self.plan.notes.clone() {
+            self.note(note);
+        }
+        tasks.extend(self.start_background());
+        let mut failure: Option<Stop> = None;
+        let steps = self.plan.steps.clone();
+        for (index, step) in steps.iter().enumerate().skip(self.record.step) {
+            self.record.step = index;
+            if self.record.phase != Phase::WaitingForPromotion {
+                self.record.phase = Phase::Running;
+            }
+            if let Err(e) = self.save().await {
+                failure = Some(Stop::Failed(e.to_string()));
+                break;
+            }
+            let description = step.to_string();
+            if self.skip_to_end && is_skippable(step) {
+                self.emit(Event::Step {
+                    index,
+                    state: StepState::Skipped,
+                    description,
+                });
+                continue;
+            }
+            self.emit(Event::Step {
+                index,
+                state: StepState::Running,
+                description: description.clone(),
+            });
+            if let Some(stop) = self.stop_rx.borrow().clone() {
+                failure = Some(stop);
+                break;
+            }
+            let mut stop_rx = self.stop_rx.clone();
+            let result = tokio::select! {
+                r = self.execute(index, step) => r.map_err(Stop::Failed),
+                s = stop_rx.wait_for(Option::is_some) => Err(s.ok().and_then(|s| s.clone()).unwrap_or(Stop::Interrupted)),
+            };
+            match result {
+                Ok(()) => self.emit(Event::Step {
+                    index,
+                    state: StepState::Done,
+                    description,
+                }),
+                Err(stop) => {
+                    self.emit(Event::Step {
+                        index,
+                        state: StepState::Failed,
+                        description,
+                    });
+                    failure = Some(stop);
+                    break;
+                }
+            }
+        }
+        match failure {
+            Some(stop) => self.finish_rollback(stop, tasks).await,
+            None => {
+                for t in &tasks {
+                    t.abort();
+                }
+                let finish = Finish::Done;
+                let reason = None;
+                self.close(finish, &reason).await;
+                self.finished(finish, reason)
+            }
+        }
+    }
+
+    async fn finish_rollback(
+        mut self,
+        stop: Stop,
+        tasks: Vec<tokio::task::JoinHandle<()>>,
+    ) -> Outcome {
+        // Background checks stop; the lease keeps being renewed while rolling back.
+        for t in tasks.iter().skip(1) {
+            t.abort();
+        }
+        let reason = stop.reason();
+        self.emit(Event::RollingBack {
+            reason: reason.clone(),
+        });
+        self.record.phase = Phase::RollingBack;
+        self.record.reason = Some(reason.clone());
+        let _ = self.save().await;
+        let result = self.rollback().await;
+        if let Some(t) = tasks.first() {
+            t.abort();
+        }
+        match result {
+            Ok(()) => {
+                let finish = if stop == Stop::Interrupted {
+                    Finish::Interrupted
+                } else {
+                    Finish::RolledBack
+                };
+                let reason = Some(reason);
+                self.close(finish, &reason).await;
+                self.finished(finish, reason)
+            }
+            Err(e) => {
+                let _ = self.lease.release().await;
+                let reason = Some(format!(
+                    "{reason}; rolling back failed: {e} (run `rollout abort {}` to try again)",
+                    self.plan.names.deployment
+                ));
+                self.finished(Finish::RollbackFailed, reason)
+            }
+        }
+    }
+
+    /// Clears the record (keeping a one-line summary), releases the lease.
+    async fn close(&self, finish: Finish, reason: &Option<String>) {
+        let last = json!({
+            "result": finish.as_str(),
+            "strategy": self.plan.strategy.as_str(),
+            "image": self.plan.to_image,
+            "from": self.plan.from_image,
+            "reason": reason,
+            "at": jiff::Timestamp::now().to_string(),
+        });
+        if let Err(e) = self
+            .cluster
+            .merge(
+                "deployments",
+                &self.plan.names.deployment,
+                &record::clear_patch(&last),
+            )
+            .await
+        {
+            self.note(format!("could not clear the rollout record: {e}"));
+        }
+        if let Err(e) = self.lease.release().await {
+            self.note(format!("could not release the lease: {e}"));
+        }
+    }
+
+    fn finished(&self, finish: Finish, reason: Option<String>) -> Outcome {
+        self.emit(Event::Finished {
+            finish,
+            reason: reason.clone(),
+            elapsed_seconds: self.started.elapsed().as_secs_f64(),
+        });
+        Outcome { finish, reason }
+    }
+
+    /// Watches the app's Deployment for `rollout abort` (the abort annotation).
+    fn watch_abort(&self) -> tokio::task::JoinHandle<()> {
+        let cluster = self.cluster.clone();
+        let name = self.plan.names.deployment.clone();
+        let stopper = self.stopper();
+        tokio::spawn(async move {
+            let wait = cluster.wait_deployment_alone(
+                &name,
+                Duration::from_secs(365 * 86400),
+                "abort",
+                |d| Ok(crate::cluster::api::annotation(&d.metadata, record::ABORT).map(|_| ())),
+            );
+            if wait.await.is_ok() {
+                stopper.stop(Stop::Aborted);
+            }
+        })
+    }
+}
+
+fn is_skippable(step: &Step) -> bool {
+    matches!(
+        step,
+        Step::Pause { .. }
+            | Step::WaitForPromotion
+            | Step::Analysis { .. }
+            | Step::Experiment { .. }
+    )
+}
