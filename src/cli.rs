@@ -80,19 +80,19 @@ pub struct OverrideArgs {
     pub no_pause: bool,
     /// Shorten every timed pause to at most this (`0s` drops them).
     #[arg(long)]
-    pub max_pause: Option<String>,
+    pub max_pause: Option<rollout_core::spec::Duration>,
     /// Time between two measurements of every check.
     #[arg(long)]
-    pub analysis_interval: Option<String>,
+    pub analysis_interval: Option<rollout_core::spec::Duration>,
     /// Deadline of every rollout wait.
     #[arg(long)]
-    pub progress_deadline: Option<String>,
-    /// Traffic router: auto, ingress-nginx, gateway-api, replicas, service.
+    pub progress_deadline: Option<rollout_core::spec::Duration>,
+    /// Traffic router: auto, gateway-api, ingress-nginx, replicas, service.
     #[arg(long)]
-    pub traffic: Option<String>,
+    pub traffic: Option<rollout_core::spec::Traffic>,
     /// How long A/B and shadow compare the versions.
     #[arg(long)]
-    pub duration: Option<String>,
+    pub duration: Option<rollout_core::spec::Duration>,
 }
 
 /// How checks reach the app and its metrics.

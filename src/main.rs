@@ -22,10 +22,10 @@ fn main() -> ExitCode {
     // Background tasks (watches, lease renewal) must not hold the exit.
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     match result {
-        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        Ok(code) => code.into(),
         Err(e) => {
             eprintln!("error: {}", e.message);
-            ExitCode::from(u8::try_from(e.code).unwrap_or(1))
+            e.code.into()
         }
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::cli::CompareArgs;
 use crate::commands::demo;
-use crate::commands::rollout::Exit;
+use crate::commands::exit::{Exit, ExitCode};
 use crate::lab;
 use rollout_core::report::run::RunFigures;
 
@@ -41,12 +41,11 @@ pub async fn measure(
     Ok(rows)
 }
 
-pub async fn run(args: &CompareArgs) -> Result<i32, Exit> {
+pub async fn run(args: &CompareArgs) -> Result<ExitCode, Exit> {
     if args.runs == 0 || !(args.speed.is_finite() && args.speed > 0.0) {
-        return Err(Exit {
-            code: 2,
-            message: "--runs must be at least 1 and --speed a positive number".into(),
-        });
+        return Err(Exit::bad(
+            "--runs must be at least 1 and --speed a positive number",
+        ));
     }
     let rows = measure(&args.image, &args.strategies, args.runs, args.speed).await?;
     if args.json {
@@ -63,5 +62,5 @@ pub async fn run(args: &CompareArgs) -> Result<i32, Exit> {
         );
         print!("{}", lab::table::markdown(&rows));
     }
-    Ok(0)
+    Ok(ExitCode::Done)
 }

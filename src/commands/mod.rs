@@ -6,6 +6,7 @@ pub mod bench_pods;
 pub mod bench_reaction;
 pub mod compare;
 pub mod demo;
+pub mod exit;
 pub mod experiment;
 pub mod rollout;
 pub mod sim_components;
@@ -14,9 +15,10 @@ pub mod sim_up;
 pub mod strategies;
 
 use crate::cli::{BenchCommand, Command, SimCommand};
+use exit::{Exit, ExitCode};
 
 /// Runs the command line; the result is the exit code, or an error with its exit code.
-pub async fn main(cli: &crate::cli::Cli) -> Result<i32, rollout::Exit> {
+pub async fn main(cli: &crate::cli::Cli) -> Result<ExitCode, Exit> {
     match &cli.command {
         None => rollout::run(&cli.run).await,
         Some(Command::Demo(a)) => demo::run(a).await,
@@ -29,10 +31,10 @@ pub async fn main(cli: &crate::cli::Cli) -> Result<i32, rollout::Exit> {
         Some(Command::Resume { app }) => rollout::resume(app).await,
         Some(Command::Undo { app, to_revision }) => rollout::undo(app, *to_revision).await,
         Some(Command::History { app }) => rollout::history(app).await,
-        Some(other) => run(other).await.map(|()| 0).map_err(|e| rollout::Exit {
-            code: 1,
-            message: format!("{e:#}"),
-        }),
+        Some(other) => run(other)
+            .await
+            .map(|()| ExitCode::Done)
+            .map_err(|e| Exit::failed(format!("{e:#}"))),
     }
 }
 

@@ -111,13 +111,26 @@ pub struct RolloutAction {
     pub image: String,
     pub app: String,
     #[serde(default)]
-    pub max_pause: Option<String>,
+    pub max_pause: Option<rollout_core::spec::Duration>,
     #[serde(default)]
-    pub analysis_interval: Option<String>,
+    pub analysis_interval: Option<rollout_core::spec::Duration>,
     #[serde(default)]
-    pub duration: Option<String>,
+    pub duration: Option<rollout_core::spec::Duration>,
     #[serde(default)]
     pub no_pause: bool,
+}
+
+impl RolloutAction {
+    /// The strategy-file values the action replaces.
+    pub fn overrides(&self) -> rollout_core::spec::Overrides {
+        rollout_core::spec::Overrides {
+            max_pause: self.max_pause,
+            analysis_interval: self.analysis_interval,
+            duration: self.duration,
+            no_pause: self.no_pause,
+            ..Default::default()
+        }
+    }
 }
 
 pub fn parse(text: &str, origin: &str) -> Result<Experiment, String> {

@@ -174,7 +174,7 @@ impl Target {
             .expect("install the HTTPRoute CRD");
         let api: Api<kube::core::DynamicObject> = Api::all_with(
             self.client.clone(),
-            &rollout_core::cluster::api::http_route_resource(),
+            &kube::core::ApiResource::erase::<rollout_core::cluster::httproute::HttpRoute>(&()),
         );
         common::eventually("HTTPRoute served", Duration::from_secs(30), || async {
             api.list(&Default::default()).await.ok().map(|_| ())

@@ -9,9 +9,11 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{Api, PostParams};
-use rollout_core::gate::compare::{Comparer, Source};
+use rollout_core::gate::compare::Comparer;
 use rollout_core::gate::prometheus::{self, Vars};
 use rollout_core::gate::{Measurement, Outcome};
+use rollout_core::metrics::Source;
+use rollout_core::metrics::observer::IngressNginx;
 use rollout_core::spec::{Compare, CompareMetric, Percent, PrometheusCheck, StatTest};
 use serde_json::json;
 use std::process::{Child, Command, Stdio};
@@ -189,6 +191,7 @@ async fn prometheus_gate_and_comparison_on_live_traffic() {
         Source::Scrape {
             url: format!("http://{metrics_addr}/metrics"),
         },
+        &IngressNginx,
         namespace.clone(),
         "stable",
         "canary",
@@ -197,6 +200,7 @@ async fn prometheus_gate_and_comparison_on_live_traffic() {
         Source::Prometheus {
             address: server.address.clone(),
         },
+        &IngressNginx,
         namespace.clone(),
         "stable",
         "canary",
@@ -291,7 +295,7 @@ async fn prometheus_gate_and_comparison_on_live_traffic() {
             let q = format!(
                 r#"sum(nginx_ingress_controller_requests{{namespace="{namespace}",canary!=""}})"#
             );
-            let v = prometheus::query(&http, &server.address, &q)
+            let v = rollout_core::metrics::prometheus::query(&http, &server.address, &q)
                 .await
                 .expect("query");
             v.filter(|v| *v > 0.0)

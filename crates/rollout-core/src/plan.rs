@@ -6,37 +6,9 @@ use std::fmt;
 
 use serde::Serialize;
 
+pub use crate::app::Names;
 use crate::spec::{Compare, Duration, IntOrPercent, Promote, RequestMatch, StrategyKind};
-use crate::traffic::RouterKind;
-
-/// Label on every object a rollout creates, with the app's name as value.
-pub const APP_LABEL: &str = "rollout.dev/app";
-/// Label (in the pod template and selector) of a temporary Deployment: `canary` or `green`.
-pub const ROLE_LABEL: &str = "rollout.dev/role";
-/// `app.kubernetes.io/managed-by` value of objects a rollout creates.
-pub const MANAGED_BY: &str = "rollout";
-/// The label the ReplicaSet controller gives each pod template; the Service is pinned on it.
-pub const HASH_LABEL: &str = "pod-template-hash";
-
-/// The names of the objects a rollout works on and creates.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Names {
-    /// The app's Deployment (the stable version).
-    pub deployment: String,
-    /// The app's Service, when it has one.
-    pub service: Option<String>,
-    /// The app's Ingress / HTTPRoute, when the router uses one.
-    pub ingress: Option<String>,
-    pub http_route: Option<String>,
-    /// The temporary Deployment of the new version (`<app>-canary`, `<app>-green`).
-    pub new_deployment: String,
-    /// The temporary Service selecting only the new version (`<service>-canary`,
-    /// `<service>-preview`).
-    pub new_service: Option<String>,
-    /// The temporary canary Ingress (ingress-nginx).
-    pub new_ingress: Option<String>,
-}
+use crate::traffic::RouterRef;
 
 /// How the stable Deployment takes the new template.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -224,7 +196,7 @@ pub struct Plan {
     pub strategy: StrategyKind,
     /// Where the strategy was read from.
     pub origin: String,
-    pub router: RouterKind,
+    pub router: RouterRef,
     pub container: String,
     pub from_image: String,
     pub to_image: String,
@@ -266,7 +238,7 @@ impl Plan {
             self.container
         );
         let _ = writeln!(out, "strategy file: {}", self.origin);
-        let _ = writeln!(out, "traffic: {}", self.router.describe());
+        let _ = writeln!(out, "traffic: {}", self.router.summary());
         if !self.background.is_empty() {
             let _ = writeln!(out, "background checks: {}", self.background.join(", "));
         }

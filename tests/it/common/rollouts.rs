@@ -81,7 +81,7 @@ pub async fn deploy_web_in(
             let api: Api<kube::core::DynamicObject> = Api::namespaced_with(
                 c.clone(),
                 ns,
-                &rollout_core::cluster::api::http_route_resource(),
+                &kube::core::ApiResource::erase::<rollout_core::cluster::httproute::HttpRoute>(&()),
             );
             let r: kube::core::DynamicObject = serde_json::from_value(json!({
                 "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
@@ -272,7 +272,7 @@ pub async fn route_rules(tc: &TestCluster) -> Option<serde_json::Value> {
     let api: Api<kube::core::DynamicObject> = Api::namespaced_with(
         tc.client.clone(),
         "default",
-        &rollout_core::cluster::api::http_route_resource(),
+        &kube::core::ApiResource::erase::<rollout_core::cluster::httproute::HttpRoute>(&()),
     );
     let r = api.get_opt("web").await.expect("get route")?;
     Some(r.data.pointer("/spec/rules")?.clone())

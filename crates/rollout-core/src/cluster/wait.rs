@@ -8,11 +8,15 @@ use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Pod;
 use kube::runtime::{WatchStreamExt, watcher};
-use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
-use super::api::{Cluster, Result, annotation};
-use super::error::{Call, ClusterError};
+use super::api::{Cluster, Object, Result, annotation};
+use super::error::{ClusterError, Verb};
+
+/// Why a wait's condition will never hold (a crash-looping pod, an exceeded progress
+/// deadline): the wait ends at once with [`ClusterError::Stuck`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stuck(pub String);
 
 /// How often a wait re-reads what it does not watch.
 pub(super) const RECHECK: Duration = Duration::from_millis(200);
@@ -126,40 +130,34 @@ impl Cluster {
     }
 
     /// Changes of one kind of object in the namespace, as wake-ups for a wait.
-    pub(super) fn watch<K>(&self, resource: &'static str, config: watcher::Config) -> Wakeups
-    where
-        K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>,
-        K: Clone + DeserializeOwned + std::fmt::Debug + Send + 'static,
-    {
-        self.wakeups(watcher(self.api::<K>(), config), resource)
+    pub(super) fn watch<K: Object>(&self, config: watcher::Config) -> Wakeups {
+        self.wakeups::<K>(watcher(self.api::<K>(), config))
     }
 
     /// A watch's events as wake-ups: a refusal ends the wait rather than spinning on it;
     /// any other error is worth another look (wake up and re-read).
-    pub(super) fn wakeups<K>(
+    pub(super) fn wakeups<K: Object>(
         &self,
         events: impl futures::Stream<Item = std::result::Result<watcher::Event<K>, watcher::Error>>
         + Send
         + 'static,
-        resource: &'static str,
     ) -> Wakeups {
-        let namespace = self.namespace.clone();
+        let me = self.clone();
         events
             .default_backoff()
             .map(move |event| {
-                let Err(e) = event else { return Ok(()) };
-                let call = Call {
-                    verb: "watch",
-                    resource,
-                    namespace: &namespace,
-                    name: "",
-                };
-                let e = match e {
-                    watcher::Error::InitialListFailed(e)
-                    | watcher::Error::WatchStartFailed(e)
-                    | watcher::Error::WatchFailed(e) => call.error(e),
-                    watcher::Error::WatchError(status) => call.error(kube::Error::Api(status)),
-                    other => ClusterError::Other(other.to_string()),
+                let e = match event {
+                    Ok(_) => return Ok(()),
+                    Err(
+                        watcher::Error::InitialListFailed(e)
+                        | watcher::Error::WatchStartFailed(e)
+                        | watcher::Error::WatchFailed(e),
+                    ) => me.error::<K>(Verb::Watch, "", e),
+                    Err(watcher::Error::WatchError(status)) => {
+                        me.error::<K>(Verb::Watch, "", kube::Error::Api(status))
+                    }
+                    // Anything else is worth another look: wake up and re-read.
+                    Err(_) => return Ok(()),
                 };
                 if e.is_forbidden() { Err(e) } else { Ok(()) }
             })
@@ -168,7 +166,6 @@ impl Cluster {
 
     fn deployment_watch(&self, name: &str) -> Wakeups {
         self.watch::<Deployment>(
-            "deployments",
             watcher::Config::default().fields(&format!("metadata.name={name}")),
         )
     }
@@ -180,7 +177,7 @@ impl Cluster {
         name: &str,
         deadline: Duration,
         what: &str,
-        done: impl FnMut(&Deployment, &[Pod]) -> std::result::Result<Option<T>, String>,
+        done: impl FnMut(&Deployment, &[Pod]) -> std::result::Result<Option<T>, Stuck>,
     ) -> Result<T> {
         self.wait(name, deadline, what, true, done).await
     }
@@ -192,7 +189,7 @@ impl Cluster {
         name: &str,
         deadline: Duration,
         what: &str,
-        mut done: impl FnMut(&Deployment) -> std::result::Result<Option<T>, String>,
+        mut done: impl FnMut(&Deployment) -> std::result::Result<Option<T>, Stuck>,
     ) -> Result<T> {
         self.wait(name, deadline, what, false, |d, _| done(d)).await
     }
@@ -203,12 +200,12 @@ impl Cluster {
         deadline: Duration,
         what: &str,
         with_pods: bool,
-        mut done: impl FnMut(&Deployment, &[Pod]) -> std::result::Result<Option<T>, String>,
+        mut done: impl FnMut(&Deployment, &[Pod]) -> std::result::Result<Option<T>, Stuck>,
     ) -> Result<T> {
         let mut changes = Changes::new(what, deadline);
         changes.add(self.deployment_watch(name));
         if with_pods {
-            changes.add(self.watch::<Pod>("pods", watcher::Config::default()));
+            changes.add(self.watch::<Pod>(watcher::Config::default()));
         }
         loop {
             let d = self.deployment(name).await?;
@@ -220,7 +217,12 @@ impl Cluster {
             match done(&d, &pods) {
                 Ok(Some(t)) => return Ok(t),
                 Ok(None) => {}
-                Err(why) => return Err(ClusterError::Other(why)),
+                Err(Stuck(reason)) => {
+                    return Err(ClusterError::Stuck {
+                        what: what.to_owned(),
+                        reason,
+                    });
+                }
             }
             changes.next().await?;
         }
@@ -231,11 +233,7 @@ impl Cluster {
     pub async fn wait_deployment_gone(&self, name: &str, deadline: Duration) -> Result<()> {
         let mut changes = Changes::new(&format!("Deployment {name:?} to be deleted"), deadline);
         changes.add(self.deployment_watch(name));
-        while self
-            .get_opt::<Deployment>("deployments", name)
-            .await?
-            .is_some()
-        {
+        while self.get_opt::<Deployment>(name).await?.is_some() {
             changes.next().await?;
         }
         Ok(())
@@ -250,8 +248,8 @@ impl Cluster {
         mut done: impl FnMut(&[Deployment]) -> bool,
     ) -> Result<()> {
         let mut changes = Changes::new(what, deadline);
-        changes.add(self.watch::<Deployment>("deployments", watcher::Config::default()));
-        while !done(&self.list::<Deployment>("deployments", None).await?) {
+        changes.add(self.watch::<Deployment>(watcher::Config::default()));
+        while !done(&self.list::<Deployment>(None).await?) {
             changes.next().await?;
         }
         Ok(())
@@ -260,8 +258,8 @@ impl Cluster {
     /// Waits until no pod matches `selector`.
     pub async fn wait_no_pods(&self, selector: &str, deadline: Duration, what: &str) -> Result<()> {
         let mut changes = Changes::new(what, deadline);
-        changes.add(self.watch::<Pod>("pods", watcher::Config::default().labels(selector)));
-        while !self.list::<Pod>("pods", Some(selector)).await?.is_empty() {
+        changes.add(self.watch::<Pod>(watcher::Config::default().labels(selector)));
+        while !self.list::<Pod>(Some(selector)).await?.is_empty() {
             changes.next().await?;
         }
         Ok(())

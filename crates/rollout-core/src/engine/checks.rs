@@ -6,16 +6,19 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::Pod;
+use futures::future::BoxFuture;
+use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::networking::v1::Ingress;
 use kube::runtime::watcher;
 
-use super::{Engine, Stop};
-use crate::gate::compare::{Comparer, Source};
+use super::{Engine, StepError, Stop};
+use crate::cluster::ClusterError;
+use crate::gate::compare::Comparer;
 use crate::gate::http::Endpoint;
 use crate::gate::tally::{Tally, Verdict};
-use crate::gate::{Measurement, Outcome, probe};
-use crate::spec::{Check, CheckKind, HttpTarget, Promote, VersionRef, Via};
-use crate::traffic::RouterKind;
+use crate::gate::{self, Context, GateError, Measurement, Outcome, Span};
+use crate::metrics::Source;
+use crate::spec::{Check, CheckKind, Promote, VersionRef, Via};
 
 /// How long a check through a Service waits for the Service's endpoints to catch up with its
 /// selector before it counts as not measured.
@@ -27,24 +30,15 @@ pub(crate) struct Measurer {
     cluster: crate::cluster::Cluster,
     plan: crate::plan::Plan,
     opts: super::Options,
-    /// The new version's header match for ingress checks (the A/B header when it holds the
-    /// only header slot of ingress-nginx).
+    /// Headers that reach the new version through the router at any weight.
     new_headers: Vec<(String, String)>,
 }
 
 impl Measurer {
-    async fn new_pods(&self) -> Result<Vec<Pod>, String> {
-        let d = self
-            .cluster
-            .deployment(&self.plan.names.deployment)
-            .await
-            .map_err(|e| e.to_string())?;
+    async fn pods_of_new(&self) -> Result<Vec<Pod>, ClusterError> {
+        let d = self.cluster.deployment(&self.plan.names.deployment).await?;
         let selector = crate::cluster::api::selector_query(&d);
-        let pods: Vec<Pod> = self
-            .cluster
-            .list("pods", Some(&selector))
-            .await
-            .map_err(|e| e.to_string())?;
+        let pods: Vec<Pod> = self.cluster.list(Some(&selector)).await?;
         Ok(pods
             .into_iter()
             .filter(|p| super::steps::runs_image(p, &self.plan.container, &self.plan.to_image))
@@ -53,11 +47,7 @@ impl Measurer {
 
     async fn ingress_base(&self) -> Option<(String, Option<String>)> {
         let ingress_name = self.plan.names.ingress.as_deref()?;
-        let ingress: k8s_openapi::api::networking::v1::Ingress = self
-            .cluster
-            .get_opt("ingresses", ingress_name)
-            .await
-            .ok()??;
+        let ingress: Ingress = self.cluster.get_opt(ingress_name).await.ok()??;
         let host = ingress
             .spec
             .as_ref()
@@ -84,19 +74,17 @@ impl Measurer {
     /// a number to the port's name; no port at all would mean only an unnamed port). Returns
     /// once the Service's endpoints show the pods it selects now, not the ones it selected a
     /// moment ago.
-    async fn service_proxy(&self, service: Option<String>) -> Result<Endpoint, String> {
-        let service = service
-            .ok_or_else(|| "the app has no Service to send the check's requests to".to_owned())?;
-        let svc = self
+    async fn service_proxy(&self, service: Option<String>) -> Result<Endpoint, GateError> {
+        let service = service.ok_or(GateError::NoService)?;
+        let svc: Service = self
             .cluster
             .wait_service_endpoints(&service, ENDPOINTS_SETTLE)
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("Service {service:?} not found"))?;
+            .await?
+            .ok_or_else(|| GateError::NoPort(service.clone()))?;
         let port = svc
             .spec
             .and_then(|s| s.ports?.first().map(|p| p.port))
-            .ok_or_else(|| format!("Service {service:?} has no port"))?;
+            .ok_or_else(|| GateError::NoPort(service.clone()))?;
         Ok(Endpoint::ServiceProxy {
             client: self
                 .opts
@@ -109,26 +97,25 @@ impl Measurer {
         })
     }
 
-    async fn endpoint(&self, version: VersionRef, via: Via) -> Result<Endpoint, String> {
+    async fn find_endpoint(&self, version: VersionRef, via: Via) -> Result<Endpoint, GateError> {
         let names = &self.plan.names;
         let service = match version {
             VersionRef::New => names.new_service.clone().or_else(|| names.service.clone()),
             VersionRef::Stable => names.service.clone(),
         };
-        let routed = matches!(
-            self.plan.router,
-            RouterKind::IngressNginx | RouterKind::GatewayApi
-        );
+        // The router can send a request to the new version by its headers (ingress-nginx,
+        // Gateway API); the others split by pods or not at all.
+        let routed = !self.new_headers.is_empty();
+        let splits = !self.plan.router.capabilities().is_empty();
         let through_ingress = match via {
             Via::Service => false,
             Via::Ingress => true,
             // Through the ingress the way users come, when it can target the version.
             Via::Auto => {
-                self.plan.names.ingress.is_some()
+                names.ingress.is_some()
                     && (version == VersionRef::Stable && !routed
-                        || version == VersionRef::New && routed)
-                    || self.plan.router == RouterKind::Deployment
-                        && self.plan.names.ingress.is_some()
+                        || version == VersionRef::New && routed
+                        || !splits)
             }
         };
         if !through_ingress {
@@ -136,7 +123,7 @@ impl Measurer {
         }
         let Some((base, host)) = self.ingress_base().await else {
             if via == Via::Ingress {
-                return Err("the app's Ingress has no address yet (give --ingress-url)".into());
+                return Err(GateError::NoIngressAddress);
             }
             return self.service_proxy(service).await;
         };
@@ -152,7 +139,7 @@ impl Measurer {
         })
     }
 
-    fn comparer(&self) -> Option<Comparer> {
+    fn make_comparer(&self) -> Option<Comparer> {
         let source = if let Some(url) = &self.opts.metrics_url {
             Source::Scrape { url: url.clone() }
         } else {
@@ -162,96 +149,62 @@ impl Measurer {
         };
         Some(Comparer::new(
             source,
+            self.plan.router.observer()?,
             self.plan.namespace.clone(),
             self.plan.names.service.clone()?,
             self.plan.names.new_service.clone()?,
         ))
     }
+}
 
-    /// One measurement of `check` (`comparer` keeps a comparison's window between calls).
-    pub(crate) async fn measure(
+impl Context for Measurer {
+    fn new_pods(&self) -> BoxFuture<'_, Result<Vec<Pod>, ClusterError>> {
+        Box::pin(self.pods_of_new())
+    }
+
+    fn endpoint(
         &self,
-        check: &Check,
-        comparer: &mut Option<Comparer>,
-    ) -> Measurement {
-        match &check.kind {
-            CheckKind::Probe(p) => match self.new_pods().await {
-                Ok(pods) => probe::evaluate(&check.name, p, &pods, jiff::Timestamp::now()),
-                Err(e) => Measurement::error(&check.name, e),
-            },
-            CheckKind::Http(h) => {
-                let http = if h.tls_verify {
-                    &self.opts.http
-                } else {
-                    &self.opts.http_insecure
-                };
-                let endpoint = match &h.target {
-                    HttpTarget::Url(u) => Ok(Endpoint::Url {
-                        base: u.clone(),
-                        host: None,
-                        headers: Vec::new(),
-                    }),
-                    HttpTarget::Path { via, .. } => self.endpoint(h.version, *via).await,
-                };
-                match endpoint {
-                    Ok(ep) => crate::gate::http::measure(&check.name, h, &ep, http).await,
-                    Err(e) => Measurement::error(&check.name, e),
-                }
-            }
-            CheckKind::Prometheus(p) => {
-                let Some(address) = p.address.clone().or_else(|| self.opts.prometheus.clone())
-                else {
-                    return Measurement::error(
-                        &check.name,
-                        "no Prometheus address (set `address` in the check or give --prometheus)",
-                    );
-                };
-                let vars = crate::gate::prometheus::Vars {
-                    namespace: self.plan.namespace.clone(),
-                    app: self.plan.names.deployment.clone(),
-                    service: self.plan.names.service.clone().unwrap_or_default(),
-                    new: self.plan.names.new_service.clone().unwrap_or_default(),
-                    stable: self.plan.names.service.clone().unwrap_or_default(),
-                    interval: format!("{}s", check.interval.std().as_secs().max(1)),
-                };
-                crate::gate::prometheus::measure(&check.name, p, &address, &vars, &self.opts.http)
-                    .await
-            }
-            CheckKind::Compare(c) => {
-                if comparer.is_none() {
-                    let Some(mut fresh) = self.comparer() else {
-                        return Measurement::error(
-                            &check.name,
-                            "no metrics to compare the versions with",
-                        );
-                    };
-                    if let Err(e) = fresh.start(&self.opts.http).await {
-                        return Measurement::error(&check.name, e);
-                    }
-                    *comparer = Some(fresh);
-                    return Measurement::new(&check.name, Outcome::Inconclusive, "window started");
-                }
-                match comparer.as_mut() {
-                    Some(cmp) => cmp.measure(&check.name, c, &self.opts.http).await,
-                    None => Measurement::error(&check.name, "no comparer"),
-                }
-            }
+        version: VersionRef,
+        via: Via,
+    ) -> BoxFuture<'_, Result<Endpoint, GateError>> {
+        Box::pin(self.find_endpoint(version, via))
+    }
+
+    fn http(&self, tls_verify: bool) -> &reqwest::Client {
+        if tls_verify {
+            &self.opts.http
+        } else {
+            &self.opts.http_insecure
         }
+    }
+
+    fn prometheus(&self) -> Option<&str> {
+        self.opts.prometheus.as_deref()
+    }
+
+    fn vars(&self, check: &Check) -> crate::gate::prometheus::Vars {
+        let names = &self.plan.names;
+        crate::gate::prometheus::Vars {
+            namespace: self.plan.namespace.clone(),
+            app: names.deployment.clone(),
+            service: names.service.clone().unwrap_or_default(),
+            new: names.new_service.clone().unwrap_or_default(),
+            stable: names.service.clone().unwrap_or_default(),
+            interval: format!("{}s", check.interval.std().as_secs().max(1)),
+        }
+    }
+
+    fn comparer(&self) -> Option<Comparer> {
+        self.make_comparer()
     }
 }
 
 impl Engine {
     pub(crate) fn measurer(&self) -> Measurer {
         let new_headers = self
-            .record
-            .routing
-            .matches
-            .iter()
-            .find(|m| m.header.is_some() && !m.regex)
-            .and_then(|m| Some((m.header.clone()?, m.value.clone())))
-            .filter(|_| self.plan.router == RouterKind::IngressNginx)
-            .map(|h| vec![h])
-            .unwrap_or_else(|| vec![(self.spec.canary_header.clone(), "always".into())]);
+            .plan
+            .router
+            .new_version_headers(&self.record.routing, &self.spec.canary_header);
         Measurer {
             cluster: self.cluster.clone(),
             plan: self.plan.clone(),
@@ -261,7 +214,7 @@ impl Engine {
     }
 
     /// Runs `checks` now, all at once; fails on the first check that fails.
-    pub(crate) async fn analysis(&self, step: usize, checks: &[String]) -> Result<(), String> {
+    pub(crate) async fn analysis(&self, step: usize, checks: &[String]) -> Result<(), StepError> {
         let measurer = self.measurer();
         let runs = checks
             .iter()
@@ -270,22 +223,22 @@ impl Engine {
                 let measurer = measurer.clone();
                 async move {
                     let mut tally = Tally::new(check.failure_limit, check.consecutive_error_limit);
-                    let mut comparer = None;
+                    let mut gate = gate::gate(check, Span::Windows);
+                    if let Err(e) = gate.start(&measurer).await {
+                        let m = Measurement::error(&check.name, crate::error::chain(&e));
+                        self.measured(Some(step), &m);
+                        tally.record(&m);
+                    }
                     if matches!(check.kind, CheckKind::Compare(_)) {
-                        // The first measurement opens the window.
-                        let m = measurer.measure(check, &mut comparer).await;
-                        if m.outcome == Outcome::Error {
-                            self.measured(Some(step), &m);
-                            tally.record(&m);
-                        }
+                        // The first window takes one interval.
                         tokio::time::sleep(check.interval.std()).await;
                     }
                     let mut last_error = None;
                     for k in 0..check.count {
-                        let m = measurer.measure(check, &mut comparer).await;
+                        let m = gate.measure(&measurer).await;
                         self.measured(Some(step), &m);
                         if tally.record(&m) == Verdict::Failed {
-                            return Err(tally.reason.unwrap_or_default());
+                            return Err(StepError::Check(tally.reason.unwrap_or_default()));
                         }
                         if m.outcome == Outcome::Error {
                             last_error = Some(m.summary);
@@ -297,10 +250,10 @@ impl Engine {
                     // Errors under the limit are tolerated among real measurements, but a
                     // step where nothing could be measured has shown nothing.
                     match last_error {
-                        Some(why) if tally.nothing_measured() => Err(format!(
+                        Some(why) if tally.nothing_measured() => Err(StepError::Check(format!(
                             "check {:?} could not measure any of {} time(s): {why}",
                             check.name, check.count
-                        )),
+                        ))),
                         _ => Ok(()),
                     }
                 }
@@ -308,7 +261,7 @@ impl Engine {
         let results = futures::future::join_all(runs).await;
         results
             .into_iter()
-            .collect::<Result<Vec<()>, String>>()
+            .collect::<Result<Vec<()>, _>>()
             .map(|_| ())
     }
 
@@ -330,7 +283,16 @@ impl Engine {
             };
             tasks.push(tokio::spawn(async move {
                 let mut tally = Tally::new(check.failure_limit, check.consecutive_error_limit);
-                if let CheckKind::Probe(p) = &check.kind {
+                let mut gate = gate::gate(&check, Span::Cumulative);
+                let fail = |m: &Measurement, tally: &mut Tally| {
+                    emit(m);
+                    if tally.record(m) == Verdict::Failed {
+                        stopper.stop(Stop::Failed(tally.reason.clone().unwrap_or_default()));
+                        return true;
+                    }
+                    false
+                };
+                if let CheckKind::Probe(_) = &check.kind {
                     // Re-evaluated on every pod change, and at least every interval for the
                     // readiness deadline.
                     let api: kube::Api<Pod> = kube::Api::namespaced(
@@ -341,42 +303,34 @@ impl Engine {
                     let mut last_summary = String::new();
                     loop {
                         let _ = tokio::time::timeout(check.interval.std(), changes.next()).await;
-                        let m = match measurer.new_pods().await {
-                            Ok(pods) => {
-                                probe::evaluate(&check.name, p, &pods, jiff::Timestamp::now())
-                            }
-                            Err(e) => Measurement::error(&check.name, e),
-                        };
+                        let m = gate.measure(&measurer).await;
                         // Only failures count for each pod change; passes once per summary.
                         if m.outcome == Outcome::Pass && m.summary == last_summary {
                             continue;
                         }
                         last_summary = m.summary.clone();
-                        emit(&m);
-                        if tally.record(&m) == Verdict::Failed {
-                            stopper.stop(Stop::Failed(tally.reason.clone().unwrap_or_default()));
+                        if fail(&m, &mut tally) {
                             return;
                         }
                     }
                 }
-                // A comparison in the background covers everything since the check began
-                // (each measurement works on a copy of the comparer started then), so a
-                // version that gets little traffic still gathers enough requests to judge.
-                let mut comparer = None;
+                let interval = check.interval.std().max(Duration::from_millis(50));
+                if let Err(e) = gate.start(&measurer).await {
+                    let m = Measurement::error(&check.name, crate::error::chain(&e));
+                    if fail(&m, &mut tally) {
+                        return;
+                    }
+                }
+                if matches!(check.kind, CheckKind::Compare(_)) {
+                    // A comparison's first window takes one interval.
+                    tokio::time::sleep(interval).await;
+                }
                 loop {
-                    let mut current = comparer.clone();
-                    let m = measurer.measure(&check, &mut current).await;
-                    if comparer.is_none() {
-                        comparer = current;
+                    let m = gate.measure(&measurer).await;
+                    if fail(&m, &mut tally) {
+                        return;
                     }
-                    if !(m.summary == "window started" && m.outcome == Outcome::Inconclusive) {
-                        emit(&m);
-                        if tally.record(&m) == Verdict::Failed {
-                            stopper.stop(Stop::Failed(tally.reason.clone().unwrap_or_default()));
-                            return;
-                        }
-                    }
-                    tokio::time::sleep(check.interval.std().max(Duration::from_millis(50))).await;
+                    tokio::time::sleep(interval).await;
                 }
             }));
         }
@@ -390,15 +344,17 @@ impl Engine {
         duration: crate::spec::Duration,
         compare: &crate::spec::Compare,
         promote: Promote,
-    ) -> Result<(), String> {
+    ) -> Result<(), StepError> {
         let measurer = self.measurer();
-        let Some(mut comparer) = measurer.comparer() else {
-            return Err("no metrics to compare the versions with".into());
-        };
-        comparer.start(&self.opts.http).await?;
+        let mut baseline = measurer
+            .make_comparer()
+            .ok_or_else(|| StepError::Check(GateError::NoMetrics.to_string()))?;
+        baseline
+            .start(&self.opts.http)
+            .await
+            .map_err(|e| StepError::Check(crate::error::chain(&e)))?;
         // Every measurement covers the whole experiment so far (a copy of the comparer
         // started at its beginning): the verdict grows firmer as requests add up.
-        let baseline = comparer;
         let interval = self.spec.analysis.interval.std().min(duration.std());
         let end = tokio::time::Instant::now() + duration.std();
         let mut passes = 0;
@@ -416,7 +372,10 @@ impl Engine {
             self.measured(Some(step), &m);
             match m.outcome {
                 Outcome::Fail if promote != Promote::Always => {
-                    return Err(format!("the new version is worse: {}", m.summary));
+                    return Err(StepError::Check(format!(
+                        "the new version is worse: {}",
+                        m.summary
+                    )));
                 }
                 Outcome::Pass => passes += 1,
                 _ => {}
@@ -426,11 +385,13 @@ impl Engine {
         let summary = last.map(|m| m.summary).unwrap_or_default();
         match promote {
             Promote::Always => Ok(()),
-            Promote::Never => Err(format!("promote: never — the comparison said: {summary}")),
+            Promote::Never => Err(StepError::Check(format!(
+                "promote: never — the comparison said: {summary}"
+            ))),
             Promote::IfNoWorse if passes > 0 => Ok(()),
-            Promote::IfNoWorse => Err(format!(
+            Promote::IfNoWorse => Err(StepError::Check(format!(
                 "not enough data to show the new version is no worse: {summary}"
-            )),
+            ))),
         }
     }
 }

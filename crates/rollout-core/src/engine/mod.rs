@@ -4,6 +4,7 @@
 //! then the temporary objects removed.
 
 mod checks;
+pub mod record;
 mod restore;
 pub mod start;
 
@@ -17,13 +18,37 @@ use serde_json::json;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use k8s_openapi::api::apps::v1::Deployment;
+
 use crate::cluster::lease::Holder;
-use crate::cluster::record::{self, Phase, Record};
+use crate::cluster::wait::Stuck;
 use crate::cluster::{Cluster, ClusterError};
 use crate::plan::{Plan, Step};
 use crate::report::{Event, Finish, Sink, StepState};
 use crate::spec::Spec;
-use crate::traffic::Routing;
+use crate::traffic::{Routing, TrafficError};
+use record::{Phase, Record};
+
+/// Why a step could not be done.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    #[error(transparent)]
+    Traffic(#[from] TrafficError),
+    /// A check failed (or could not measure anything): the reason, with its figures.
+    #[error("{0}")]
+    Check(String),
+    #[error("Deployment {deployment:?} has no container {container:?}")]
+    NoContainer {
+        deployment: String,
+        container: String,
+    },
+    #[error("Service {0:?} is gone")]
+    ServiceGone(String),
+    #[error("the pod template of Deployment {0:?} cannot be read")]
+    Template(String, #[source] serde_json::Error),
+}
 
 /// What the engine needs besides the plan: how to reach the app and its metrics.
 #[derive(Clone)]
@@ -48,10 +73,9 @@ pub struct Options {
 }
 
 impl Options {
-    pub fn new() -> Result<Options, String> {
-        let http = crate::gate::http::client(true).map_err(|e| format!("HTTP client: {e}"))?;
-        let http_insecure =
-            crate::gate::http::client(false).map_err(|e| format!("HTTP client: {e}"))?;
+    pub fn new() -> Result<Options, reqwest::Error> {
+        let http = crate::gate::http::client(true)?;
+        let http_insecure = crate::gate::http::client(false)?;
         Ok(Options {
             http,
             http_insecure,
@@ -169,12 +193,9 @@ impl Engine {
     /// Writes the record on the app's Deployment.
     pub(crate) async fn save(&self) -> Result<(), ClusterError> {
         self.cluster
-            .merge(
-                "deployments",
-                &self.plan.names.deployment,
-                &self.record.patch(),
-            )
+            .merge::<Deployment>(&self.plan.names.deployment, &self.record.patch())
             .await
+            .map(|_| ())
     }
 
     pub(crate) fn routing(&self) -> &Routing {
@@ -224,7 +245,7 @@ impl Engine {
                 self.record.phase = Phase::Running;
             }
             if let Err(e) = self.save().await {
-                failure = Some(Stop::Failed(e.to_string()));
+                failure = Some(Stop::Failed(crate::error::chain(&e)));
                 break;
             }
             let description = step.to_string();
@@ -247,7 +268,7 @@ impl Engine {
             }
             let mut stop_rx = self.stop_rx.clone();
             let result = tokio::select! {
-                r = self.execute(index, step) => r.map_err(Stop::Failed),
+                r = self.execute(index, step) => r.map_err(|e| Stop::Failed(crate::error::chain(&e))),
                 s = stop_rx.wait_for(Option::is_some) => Err(s.ok().and_then(|s| s.clone()).unwrap_or(Stop::Interrupted)),
             };
             match result {
@@ -315,7 +336,8 @@ impl Engine {
             Err(e) => {
                 let _ = self.lease.release().await;
                 let reason = Some(format!(
-                    "{reason}; rolling back failed: {e} (run `rollout abort {}` to try again)",
+                    "{reason}; rolling back failed: {} (run `rollout abort {}` to try again)",
+                    crate::error::chain(&e),
                     self.plan.names.deployment
                 ));
                 self.finished(Finish::RollbackFailed, reason)
@@ -335,17 +357,19 @@ impl Engine {
         });
         if let Err(e) = self
             .cluster
-            .merge(
-                "deployments",
-                &self.plan.names.deployment,
-                &record::clear_patch(&last),
-            )
+            .merge::<Deployment>(&self.plan.names.deployment, &record::clear_patch(&last))
             .await
         {
-            self.note(format!("could not clear the rollout record: {e}"));
+            self.note(format!(
+                "could not clear the rollout record: {}",
+                crate::error::chain(&e)
+            ));
         }
         if let Err(e) = self.lease.release().await {
-            self.note(format!("could not release the lease: {e}"));
+            self.note(format!(
+                "could not release the lease: {}",
+                crate::error::chain(&e)
+            ));
         }
     }
 
@@ -368,7 +392,9 @@ impl Engine {
                 &name,
                 Duration::from_secs(365 * 86400),
                 "abort",
-                |d| Ok(crate::cluster::api::annotation(&d.metadata, record::ABORT).map(|_| ())),
+                |d| -> Result<Option<()>, Stuck> {
+                    Ok(crate::cluster::api::annotation(&d.metadata, record::ABORT).map(|_| ()))
+                },
             );
             if wait.await.is_ok() {
                 stopper.stop(Stop::Aborted);

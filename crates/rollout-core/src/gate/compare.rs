@@ -8,37 +8,83 @@
 //! The counts come either straight from the controller's `/metrics` ([`Source::Scrape`]: two
 //! snapshots, their difference) or from a Prometheus server that scrapes it
 //! ([`Source::Prometheus`]: `increase(...)` over the time since the previous measurement).
-//! Either way a version's requests are those its Service *served*, which for an ingress-nginx
-//! canary means the series whose `canary` label names its upstream (see [`metrics`]).
+//! Either way a version's requests are those its Service *served*, as the router's observer
+//! tells them apart (see [`crate::metrics::observer`]).
 
 use std::time::Instant;
 
-use super::metrics::{self, ServiceCounters, Window};
+use futures::future::BoxFuture;
+
 use super::stats::{self, ErrorCounts, ErrorRatePolicy, LatencyPolicy, Verdict, percentile};
-use super::{Measurement, Outcome, format, prometheus};
+use super::{Context, Gate, GateError, Measurement, Outcome, Span, format};
+use crate::metrics::observer::Observer;
+use crate::metrics::{Counters, MetricsError, Source};
 use crate::spec::{Compare, CompareMetric, StatTest};
 
-/// Where the request counts come from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
-    /// The ingress controller's metrics endpoint (`http://.../metrics`), read directly.
-    Scrape { url: String },
-    /// A Prometheus server (base URL) that scrapes the controller.
-    Prometheus { address: String },
+/// The comparison as a gate. In [`Span::Windows`] each measurement covers the traffic since
+/// the previous one; in [`Span::Cumulative`] every measurement covers everything since the
+/// gate started (each works on a copy of the comparer started then), so a version that gets
+/// little traffic still gathers enough requests to judge.
+pub struct CompareGate {
+    name: String,
+    compare: Compare,
+    span: Span,
+    comparer: Option<Comparer>,
+}
+
+impl CompareGate {
+    pub fn new(name: String, compare: Compare, span: Span) -> Self {
+        CompareGate {
+            name,
+            compare,
+            span,
+            comparer: None,
+        }
+    }
+}
+
+impl Gate for CompareGate {
+    fn start<'a>(&'a mut self, cx: &'a dyn Context) -> BoxFuture<'a, Result<(), GateError>> {
+        Box::pin(async move {
+            let mut comparer = cx.comparer().ok_or(GateError::NoMetrics)?;
+            comparer.start(cx.http(true)).await?;
+            self.comparer = Some(comparer);
+            Ok(())
+        })
+    }
+
+    fn measure<'a>(&'a mut self, cx: &'a dyn Context) -> BoxFuture<'a, Measurement> {
+        Box::pin(async move {
+            if self.comparer.is_none()
+                && let Err(e) = self.start(cx).await
+            {
+                return Measurement::error(&self.name, crate::error::chain(&e));
+            }
+            let http = cx.http(true);
+            match (&mut self.comparer, self.span) {
+                (Some(c), Span::Windows) => c.measure(&self.name, &self.compare, http).await,
+                (Some(c), Span::Cumulative) => {
+                    c.clone().measure(&self.name, &self.compare, http).await
+                }
+                (None, _) => Measurement::error(&self.name, GateError::NoMetrics),
+            }
+        })
+    }
 }
 
 /// How far back the first Prometheus window looks when [`Comparer::start`] was not called.
 const DEFAULT_RANGE_SECS: u64 = 60;
 
 /// Compares the new version's Service with the stable one's, window by window.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Comparer {
     source: Source,
+    observer: &'static dyn Observer,
     namespace: String,
     stable_service: String,
     new_service: String,
-    /// Counters at the end of the previous window (Scrape).
-    last: Option<metrics::Snapshot>,
+    /// Counters at the end of the previous window (Scrape): new, stable.
+    last: Option<(Counters, Counters)>,
     /// When the current window began (Prometheus).
     since: Option<Instant>,
 }
@@ -46,12 +92,14 @@ pub struct Comparer {
 impl Comparer {
     pub fn new(
         source: Source,
+        observer: &'static dyn Observer,
         namespace: impl Into<String>,
         stable_service: impl Into<String>,
         new_service: impl Into<String>,
     ) -> Self {
         Comparer {
             source,
+            observer,
             namespace: namespace.into(),
             stable_service: stable_service.into(),
             new_service: new_service.into(),
@@ -60,12 +108,33 @@ impl Comparer {
         }
     }
 
+    async fn read(
+        &self,
+        http: &reqwest::Client,
+        range_secs: u64,
+    ) -> Result<(Counters, Counters), MetricsError> {
+        let mut both = self
+            .source
+            .counters(
+                http,
+                self.observer,
+                &self.namespace,
+                &[&self.new_service, &self.stable_service],
+                range_secs,
+            )
+            .await?
+            .into_iter();
+        let new = both.next().unwrap_or_default();
+        let stable = both.next().unwrap_or_default();
+        Ok((new, stable))
+    }
+
     /// Starts the window: remembers the counters now (Scrape) or the time (Prometheus). Call
     /// it before the first [`Comparer::measure`]; without it the first window counts from
     /// the controller's start (Scrape) or looks back a minute (Prometheus).
-    pub async fn start(&mut self, http: &reqwest::Client) -> Result<(), String> {
-        if let Source::Scrape { url } = &self.source {
-            self.last = Some(metrics::scrape(http, url).await?);
+    pub async fn start(&mut self, http: &reqwest::Client) -> Result<(), MetricsError> {
+        if let Source::Scrape { .. } = &self.source {
+            self.last = Some(self.read(http, 0).await?);
         }
         self.since = Some(Instant::now());
         Ok(())
@@ -79,142 +148,89 @@ impl Comparer {
         compare: &Compare,
         http: &reqwest::Client,
     ) -> Measurement {
-        let windows = match self.source.clone() {
-            Source::Scrape { url } => self.scrape_windows(http, &url).await,
-            Source::Prometheus { address } => self.prometheus_windows(http, &address).await,
-        };
-        match windows {
+        match self.windows(http).await {
             Ok((new, stable)) => judge(name, compare, &new, &stable),
-            Err(e) => Measurement::error(name, e),
+            Err(e) => Measurement::error(name, crate::error::chain(&e)),
         }
     }
 
-    /// Both versions' windows from the difference between the last snapshot and a new one.
-    async fn scrape_windows(
-        &mut self,
-        http: &reqwest::Client,
-        url: &str,
-    ) -> Result<(Window, Window), String> {
-        let now = metrics::scrape(http, url).await?;
-        let side = |service: &str| {
-            let before = self
-                .last
-                .as_ref()
-                .and_then(|s| s.served_by(&self.namespace, service));
-            let after = now.served_by(&self.namespace, service).unwrap_or_default();
-            metrics::window(before.as_ref(), &after)
-        };
-        let windows = (side(&self.new_service), side(&self.stable_service));
-        self.last = Some(now);
-        self.since = Some(Instant::now());
-        Ok(windows)
-    }
-
-    /// Both versions' windows from Prometheus: increases over the time since the last window.
-    async fn prometheus_windows(
-        &mut self,
-        http: &reqwest::Client,
-        address: &str,
-    ) -> Result<(Window, Window), String> {
+    /// Both versions' windows: the difference between the last snapshot and a new one
+    /// (Scrape), or the increases over the time since the last window (Prometheus).
+    async fn windows(&mut self, http: &reqwest::Client) -> Result<(Window, Window), MetricsError> {
         let began = Instant::now();
         // Whole seconds, rounded up so that no traffic falls between two windows; at least
         // one second, since a zero range is not valid PromQL.
         let range = self.since.map_or(DEFAULT_RANGE_SECS, |since| {
             since.elapsed().as_secs_f64().ceil().max(1.0) as u64
         });
-        let (new, stable) = futures::try_join!(
-            self.prometheus_counters(http, address, &self.new_service, range),
-            self.prometheus_counters(http, address, &self.stable_service, range),
-        )?;
-        self.since = Some(began);
-        Ok((metrics::window(None, &new), metrics::window(None, &stable)))
-    }
-
-    /// One Service's requests, 5xx answers and duration buckets over the last `range` seconds.
-    async fn prometheus_counters(
-        &self,
-        http: &reqwest::Client,
-        address: &str,
-        service: &str,
-        range: u64,
-    ) -> Result<ServiceCounters, String> {
-        let served = |metric: &str, extra: &str| {
-            served_selector(metric, &self.namespace, service, extra, range)
+        let (new, stable) = self.read(http, range).await?;
+        let windows = match (&self.source, &self.last) {
+            (Source::Scrape { .. }, Some((new_before, stable_before))) => (
+                window(Some(new_before), &new),
+                window(Some(stable_before), &stable),
+            ),
+            _ => (window(None, &new), window(None, &stable)),
         };
-        let requests = format!("sum({})", served(metrics::REQUESTS, ""));
-        let errors = format!("sum({})", served(metrics::REQUESTS, r#",status=~"5..""#));
-        let buckets = format!(
-            "sum by (le) ({})",
-            served(&format!("{}_bucket", metrics::REQUEST_DURATION), "")
-        );
-        let (requests, errors, buckets) = futures::try_join!(
-            prometheus::query(http, address, &requests),
-            prometheus::query(http, address, &errors),
-            prometheus::query_vector(http, address, &buckets),
-        )?;
-        // No series means no requests in the window.
-        let count = |v: Option<f64>| v.and_then(metrics::to_count).unwrap_or(0);
-        let mut counters = ServiceCounters {
-            requests: count(requests),
-            errors: count(errors),
-            buckets: Vec::new(),
-        };
-        let mut bounds: Vec<(f64, u64)> = buckets
-            .iter()
-            .filter_map(|s| {
-                let le = parse_le(s.labels.get("le")?)?;
-                Some((le, metrics::to_count(s.value)?))
-            })
-            .collect();
-        bounds.sort_by(|a, b| a.0.total_cmp(&b.0));
-        counters.buckets = bounds;
-        Ok(counters)
-    }
-}
-
-/// `increase(metric{...}[Ns])` of the requests `service` served: its own series (empty
-/// `canary` label) or those of an ingress-nginx canary upstream `<namespace>-<service>-<port>`.
-/// `or` unites the two (their label sets differ in `canary`).
-fn served_selector(
-    metric: &str,
-    namespace: &str,
-    service: &str,
-    extra: &str,
-    range: u64,
-) -> String {
-    let ns = promql_string(namespace);
-    let own = promql_string(service);
-    let upstream = promql_string(&format!(
-        "{}-{}-[^-]+",
-        regex_literal(namespace),
-        regex_literal(service)
-    ));
-    format!(
-        r#"increase({metric}{{namespace="{ns}",service="{own}",canary=""{extra}}}[{range}s]) or increase({metric}{{namespace="{ns}",canary=~"{upstream}"{extra}}}[{range}s])"#
-    )
-}
-
-/// Escapes a text for a double-quoted PromQL string.
-fn promql_string(s: &str) -> String {
-    s.replace('\\', r"\\").replace('"', "\\\"")
-}
-
-/// Escapes a text so that a regular expression matches it literally.
-fn regex_literal(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if r"\.+*?()|[]{}^$".contains(c) {
-            out.push('\\');
+        if let Source::Scrape { .. } = &self.source {
+            self.last = Some((new, stable));
         }
-        out.push(c);
+        self.since = Some(began);
+        Ok(windows)
     }
-    out
 }
 
-fn parse_le(s: &str) -> Option<f64> {
-    match s {
-        "+Inf" | "Inf" => Some(f64::INFINITY),
-        _ => s.parse().ok().filter(|x: &f64| !x.is_nan()),
+/// The traffic of one Service between two snapshots.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Window {
+    pub requests: u64,
+    /// 5xx answers; never more than `requests`.
+    pub errors: u64,
+    /// Request durations in seconds, one per request counted in the histogram, each at its
+    /// bucket's midpoint (the upper bound for the first bucket, the last finite bound for
+    /// `+Inf`): what is left of the latencies after bucketing.
+    pub latencies: Vec<f64>,
+}
+
+/// The traffic counted between `before` (`None`: from zero) and `after`.
+///
+/// When a counter went down the controller restarted in between (its counters began again at
+/// zero), so `after` is taken whole as the window; the counters of one Service reset together,
+/// hence one decision for all of them.
+pub fn window(before: Option<&Counters>, after: &Counters) -> Window {
+    let empty = Counters::default();
+    let mut before = before.unwrap_or(&empty);
+    if after.reset_since(before) {
+        before = &empty;
+    }
+    let requests = after.requests - before.requests;
+    let errors = (after.errors - before.errors).min(requests);
+
+    let mut latencies = Vec::new();
+    let mut cumulative_before = 0u64;
+    let mut lower: Option<f64> = None;
+    let mut last_finite: Option<f64> = None;
+    for &(le, n) in &after.buckets {
+        // Cumulative counts never go down along `le`; extrapolated ones (Prometheus'
+        // `increase()`) can, by rounding, and must not make a negative bucket.
+        let cumulative = n.saturating_sub(before.bucket(le)).max(cumulative_before);
+        let in_bucket = cumulative - cumulative_before;
+        cumulative_before = cumulative;
+        let sample = if le.is_finite() {
+            let at = lower.map_or(le, |low| (low + le) / 2.0);
+            lower = Some(le);
+            last_finite = Some(le);
+            Some(at)
+        } else {
+            last_finite
+        };
+        if let Some(at) = sample {
+            latencies.extend(std::iter::repeat_n(at, in_bucket as usize));
+        }
+    }
+    Window {
+        requests,
+        errors,
+        latencies,
     }
 }
 
@@ -530,14 +546,61 @@ mod tests {
     }
 
     #[test]
-    fn selectors_cover_own_and_canary_series() {
-        let q = served_selector("m", "shop", "web.v2", "", 30);
-        assert_eq!(
-            q,
-            r#"increase(m{namespace="shop",service="web.v2",canary=""}[30s]) or increase(m{namespace="shop",canary=~"shop-web\\.v2-[^-]+"}[30s])"#
-        );
-        assert_eq!(promql_string(r#"a"b\c"#), r#"a\"b\\c"#);
+    fn changes_read_as_percentages() {
         assert_eq!(change(12.0, 10.0), "+20%");
         assert_eq!(change(9.5, 10.0), "-5%");
+    }
+
+    fn counters(requests: u64, errors: u64, buckets: &[(f64, u64)]) -> Counters {
+        Counters {
+            requests,
+            errors,
+            buckets: buckets.to_vec(),
+        }
+    }
+
+    #[test]
+    fn window_takes_deltas_and_rebuilds_latencies() {
+        let inf = f64::INFINITY;
+        let before = counters(100, 10, &[(0.005, 60), (0.01, 90), (0.1, 95), (inf, 100)]);
+        let after = counters(110, 12, &[(0.005, 63), (0.01, 97), (0.1, 103), (inf, 110)]);
+        let w = super::window(Some(&before), &after);
+        assert_eq!((w.requests, w.errors), (10, 2));
+        // 3 in the first bucket (at its bound), 4 between 5 and 10ms, 1 between 10 and
+        // 100ms, 2 above 100ms (at the last finite bound).
+        let mut expected = vec![0.005; 3];
+        expected.extend([0.0075; 4]);
+        expected.push(0.055);
+        expected.extend([0.1; 2]);
+        assert_eq!(w.latencies, expected);
+        // From zero.
+        let w = super::window(None, &before);
+        assert_eq!((w.requests, w.errors, w.latencies.len()), (100, 10, 100));
+    }
+
+    #[test]
+    fn window_after_a_reset_counts_from_zero() {
+        let inf = f64::INFINITY;
+        let before = counters(1000, 50, &[(0.005, 900), (0.01, 1000), (inf, 1000)]);
+        let after = counters(30, 3, &[(0.005, 20), (0.01, 30), (inf, 30)]);
+        let w = super::window(Some(&before), &after);
+        assert_eq!((w.requests, w.errors), (30, 3));
+        let mut expected = vec![0.005; 20];
+        expected.extend([0.0075; 10]);
+        assert_eq!(w.latencies, expected);
+    }
+
+    #[test]
+    fn window_tolerates_uneven_buckets() {
+        // Extrapolated increases can leave a cumulative count below the one before it, and a
+        // bucket missing on one side.
+        let after = counters(10, 0, &[(0.005, 6), (0.01, 5), (0.025, 10)]);
+        let w = super::window(None, &after);
+        assert_eq!(w.latencies.len(), 10);
+        let w = super::window(Some(&counters(0, 0, &[(0.01, 0)])), &after);
+        assert_eq!(w.latencies.len(), 10);
+        // Errors never exceed requests.
+        let w = super::window(None, &counters(3, 5, &[]));
+        assert_eq!((w.requests, w.errors), (3, 3));
     }
 }

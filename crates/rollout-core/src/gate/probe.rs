@@ -6,8 +6,33 @@ use k8s_openapi::api::core::v1::Pod;
 
 use kube_util::pod::is_ready;
 
-use super::{Measurement, Outcome};
+use futures::future::BoxFuture;
+
+use super::{Context, Gate, Measurement, Outcome};
 use crate::spec::ProbeCheck;
+
+/// The probe check as a gate: each measurement reads the new version's pods.
+pub struct ProbeGate {
+    name: String,
+    check: ProbeCheck,
+}
+
+impl ProbeGate {
+    pub fn new(name: String, check: ProbeCheck) -> Self {
+        ProbeGate { name, check }
+    }
+}
+
+impl Gate for ProbeGate {
+    fn measure<'a>(&'a mut self, cx: &'a dyn Context) -> BoxFuture<'a, Measurement> {
+        Box::pin(async move {
+            match cx.new_pods().await {
+                Ok(pods) => evaluate(&self.name, &self.check, &pods, jiff::Timestamp::now()),
+                Err(e) => Measurement::error(&self.name, crate::error::chain(&e)),
+            }
+        })
+    }
+}
 
 /// Waiting reasons that mean the pod will not become ready by waiting.
 const STUCK: [&str; 6] = [

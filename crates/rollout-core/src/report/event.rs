@@ -22,14 +22,14 @@ pub enum Finish {
 }
 
 impl Finish {
-    /// 0 done (or paused for promotion), 3 rolled back, 4 rollback failed, 130 interrupted.
-    /// (1 error and 2 bad input are returned before a rollout starts.)
-    pub fn exit_code(self) -> i32 {
+    /// The exit code of a run that ended this way.
+    pub fn exit_code(self) -> crate::exit::ExitCode {
+        use crate::exit::ExitCode;
         match self {
-            Finish::Done | Finish::Paused => 0,
-            Finish::RolledBack => 3,
-            Finish::RollbackFailed => 4,
-            Finish::Interrupted => 130,
+            Finish::Done | Finish::Paused => ExitCode::Done,
+            Finish::RolledBack => ExitCode::RolledBack,
+            Finish::RollbackFailed => ExitCode::RollbackFailed,
+            Finish::Interrupted => ExitCode::Interrupted,
         }
     }
 

@@ -19,7 +19,7 @@ pub struct Spec {
     pub origin: String,
     pub description: Option<String>,
     /// Which traffic router to use.
-    pub traffic: TrafficRouter,
+    pub traffic: Traffic,
     /// Header (with value `always`) that sends a request to the new version through the
     /// ingress; used by HTTP checks that target the new version via the ingress.
     pub canary_header: String,
@@ -63,56 +63,69 @@ impl Spec {
     }
 }
 
-/// The traffic router: how requests are split between the stable and the new version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum TrafficRouter {
+/// The traffic router a strategy file asks for: how requests are split between the stable
+/// and the new version (see [`crate::traffic::ROUTERS`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Traffic {
     /// Chosen from what the app has: an HTTPRoute → gateway-api, an Ingress of class nginx →
     /// ingress-nginx, otherwise the replica ratio.
     Auto,
-    /// ingress-nginx canary annotations (weights, header/cookie routing, mirroring).
-    IngressNginx,
-    /// A Gateway API HTTPRoute (weights, header matches, request mirroring).
-    GatewayApi,
-    /// The ratio of new to stable replicas behind one Service (weights only, approximate).
-    Replicas,
-    /// The Service's selector: all traffic to one version or the other.
-    Service,
+    /// The router of this name.
+    Router(&'static str),
 }
 
-impl TrafficRouter {
-    pub const NAMES: [(&'static str, TrafficRouter); 5] = [
-        ("auto", TrafficRouter::Auto),
-        ("ingress-nginx", TrafficRouter::IngressNginx),
-        ("gateway-api", TrafficRouter::GatewayApi),
-        ("replicas", TrafficRouter::Replicas),
-        ("service", TrafficRouter::Service),
-    ];
+impl Traffic {
+    /// The names a strategy file may give: `auto` and every router that routes traffic.
+    pub fn table() -> Vec<(&'static str, Traffic)> {
+        std::iter::once(("auto", Traffic::Auto))
+            .chain(
+                crate::traffic::ROUTERS
+                    .iter()
+                    .filter(|r| !r.capabilities().is_empty())
+                    .map(|r| (r.name(), Traffic::Router(r.name()))),
+            )
+            .collect()
+    }
 
     pub fn as_str(self) -> &'static str {
-        Self::NAMES
-            .iter()
-            .find(|(_, r)| *r == self)
-            .map_or("auto", |(n, _)| n)
+        match self {
+            Traffic::Auto => "auto",
+            Traffic::Router(name) => name,
+        }
     }
 }
 
-impl fmt::Display for TrafficRouter {
+impl Serialize for Traffic {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+super::values::deserialize_from_str!(Traffic);
+
+impl fmt::Display for Traffic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
 }
 
-impl std::str::FromStr for TrafficRouter {
-    type Err = String;
+impl std::str::FromStr for Traffic {
+    type Err = super::error::ValueError;
 
-    fn from_str(s: &str) -> Result<Self, String> {
-        let names: Vec<&str> = Self::NAMES.iter().map(|(n, _)| *n).collect();
-        Self::NAMES
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let table = Self::table();
+        let names: Vec<&str> = table.iter().map(|(n, _)| *n).collect();
+        table
             .iter()
             .find(|(n, _)| *n == s.trim())
             .map(|(_, r)| *r)
-            .ok_or_else(|| super::error::unknown_word("traffic router", s.trim(), &names))
+            .ok_or_else(|| {
+                super::error::ValueError(super::error::unknown_word(
+                    "traffic router",
+                    s.trim(),
+                    &names,
+                ))
+            })
     }
 }
 
@@ -278,6 +291,26 @@ pub struct Ab {
 pub struct RequestMatch {
     pub on: MatchOn,
     pub value: MatchValue,
+}
+
+impl RequestMatch {
+    /// The match in the form routers consume.
+    pub fn route(&self) -> crate::traffic::RouteMatch {
+        let (value, regex) = match &self.value {
+            MatchValue::Exact(v) => (v.clone(), false),
+            MatchValue::Regex(r) => (r.clone(), true),
+        };
+        let (header, cookie) = match &self.on {
+            MatchOn::Header(h) => (Some(h.clone()), None),
+            MatchOn::Cookie(c) => (None, Some(c.clone())),
+        };
+        crate::traffic::RouteMatch {
+            header,
+            cookie,
+            value,
+            regex,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -5,17 +5,19 @@
 //! and editing it.
 
 use super::error::SpecError;
-use super::model::{CanaryStep, Pause, Spec, Strategy, TrafficRouter};
+use super::model::{CanaryStep, Pause, Spec, Strategy, Traffic};
 use super::values::Duration;
 
 /// Origin of override errors.
 pub const OVERRIDE_ORIGIN: &str = "command line";
 
-/// Values given on the command line that replace those of the strategy file.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// Values given on the command line that replace those of the strategy file. Stored with the
+/// rollout's record, so that a resumed rollout runs with the same ones.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
 pub struct Overrides {
     /// Replaces `traffic`.
-    pub traffic: Option<TrafficRouter>,
+    pub traffic: Option<Traffic>,
     /// Replaces `analysis.interval` and the `interval` of every check.
     pub analysis_interval: Option<Duration>,
     /// Replaces `progressDeadline`.

@@ -67,7 +67,7 @@ fn builtin_aliases() {
 #[test]
 fn builtin_canary_matches_the_issue() {
     let spec = load("canary", None).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(spec.traffic, TrafficRouter::Auto);
+    assert_eq!(spec.traffic, Traffic::Auto);
     let steps = canary_steps(&spec);
     assert_eq!(
         steps.first(),
@@ -306,7 +306,7 @@ const ERRORS: &[(&str, &str)] = &[
     ),
     (
         "strategy: canary\ntraffic: nginx\nsteps: [{setWeight: 1}]\n",
-        "t.yaml:2:10: traffic: unknown traffic router `nginx`; expected one of: auto, ingress-nginx, gateway-api, replicas, service",
+        "t.yaml:2:10: traffic: unknown traffic router `nginx`; expected one of: auto, gateway-api, ingress-nginx, replicas, service",
     ),
     (
         "strategy: canry\n",
@@ -567,7 +567,7 @@ fn positions_follow_aliases_to_where_the_value_is_used() {
 #[test]
 fn defaults_of_a_minimal_file() {
     let spec = ok("strategy: canary\nsteps:\n  - setWeight: 20\n");
-    assert_eq!(spec.traffic, TrafficRouter::Auto);
+    assert_eq!(spec.traffic, Traffic::Auto);
     assert_eq!(spec.canary_header, "X-Rollout-Canary");
     assert_eq!(spec.progress_deadline, Duration::from_secs(600));
     assert_eq!(spec.description, None);
@@ -817,7 +817,7 @@ fn overrides_apply() {
         "strategy: canary\nsteps:\n  - setWeight: 10\n  - pause: 5m\n  - pause: {}\n  - setWeight: 50\n  - pause: 10s\nanalysis:\n  checks:\n    smoke: {http: {path: /}, interval: 1m}\n",
     );
     let o = Overrides {
-        traffic: Some(TrafficRouter::GatewayApi),
+        traffic: Some(Traffic::Router("gateway-api")),
         analysis_interval: Some(Duration::from_secs(2)),
         progress_deadline: Some(Duration::from_secs(60)),
         no_pause: true,
@@ -825,7 +825,7 @@ fn overrides_apply() {
         ..Overrides::default()
     };
     let spec = spec.with_overrides(&o).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(spec.traffic, TrafficRouter::GatewayApi);
+    assert_eq!(spec.traffic, Traffic::Router("gateway-api"));
     assert_eq!(spec.progress_deadline, Duration::from_secs(60));
     assert!(
         spec.analysis

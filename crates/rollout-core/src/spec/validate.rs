@@ -8,7 +8,7 @@ use std::str::FromStr;
 use serde_saphyr::{Location, Spanned};
 
 use super::condition::{Condition, JsonPath, Quantity, QuantityKind};
-use super::error::{SpecError, unknown_word};
+use super::error::{SpecError, ValueError, unknown_word};
 use super::locate::{SourceIndex, index, join};
 use super::model::*;
 use super::raw::*;
@@ -227,9 +227,9 @@ impl Cx<'_> {
         )
     }
 
-    fn parse<T: FromStr<Err = String>>(&self, node: &Node, path: &str, what: &str) -> R<T> {
+    fn parse<T: FromStr<Err = ValueError>>(&self, node: &Node, path: &str, what: &str) -> R<T> {
         match self.text(node) {
-            Some(t) => t.parse().map_err(|m| self.err(node, path, m)),
+            Some(t) => t.parse().map_err(|m: ValueError| self.err(node, path, m.0)),
             None => Err(self.expected(node, path, what)),
         }
     }
@@ -452,8 +452,8 @@ impl Cx<'_> {
             raw.traffic.as_ref(),
             "traffic",
             "traffic router",
-            &TrafficRouter::NAMES,
-            TrafficRouter::Auto,
+            &Traffic::table(),
+            Traffic::Auto,
         )?;
         let canary_header = match &raw.canary_header {
             Some(n) => self.header_name(n, "canaryHeader")?,

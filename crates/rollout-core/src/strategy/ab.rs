@@ -4,7 +4,7 @@
 use super::Ctx;
 use crate::plan::Step;
 use crate::spec::{Ab, MatchOn, SpecError};
-use crate::traffic::{Capability, RouteMatch, RouterKind, Routing};
+use crate::traffic::{Capability, Routing};
 
 pub(crate) fn steps(ctx: &mut Ctx, s: &Ab) -> Result<Vec<Step>, SpecError> {
     ctx.require_service()?;
@@ -14,15 +14,13 @@ pub(crate) fn steps(ctx: &mut Ctx, s: &Ab) -> Result<Vec<Step>, SpecError> {
     if s.matches.iter().any(|m| matches!(m.on, MatchOn::Cookie(_))) {
         ctx.require(Capability::CookieRouting, "to route a group by cookie")?;
     }
-    if ctx.router == RouterKind::IngressNginx {
-        let routing = Routing {
-            weight: 0,
-            matches: s.matches.iter().map(RouteMatch::from_spec).collect(),
-            mirror_percent: None,
-        };
-        if let Some(why) = crate::traffic::nginx::unsupported(&routing) {
-            return Err(ctx.spec.error_at("match", why));
-        }
+    let routing = Routing {
+        weight: 0,
+        matches: s.matches.iter().map(|m| m.route()).collect(),
+        mirror_percent: None,
+    };
+    if let Some(why) = ctx.router.unsupported(&routing) {
+        return Err(ctx.spec.error_at("match", why));
     }
     experiment_steps(
         ctx,

@@ -8,7 +8,8 @@
 //! Service is switched to it, and green is removed.
 
 use super::Ctx;
-use crate::plan::{HASH_LABEL, Step};
+use crate::labels::HASH_LABEL;
+use crate::plan::Step;
 use crate::spec::{BlueGreen, SpecError};
 
 pub(crate) fn steps(ctx: &mut Ctx, s: &BlueGreen) -> Result<Vec<Step>, SpecError> {

@@ -5,7 +5,7 @@
 use super::Ctx;
 use crate::plan::Step;
 use crate::spec::{Canary, CanaryScale, CanaryStep, Pause, SpecError};
-use crate::traffic::{Capability, RouterKind};
+use crate::traffic::Capability;
 
 pub(crate) fn steps(ctx: &mut Ctx, s: &Canary) -> Result<Vec<Step>, SpecError> {
     ctx.require_service()?;
@@ -91,7 +91,7 @@ pub(crate) fn steps(ctx: &mut Ctx, s: &Canary) -> Result<Vec<Step>, SpecError> {
         steps.push(Step::SetWeight { weight: 100 });
     }
     steps.extend(ctx.finish_through_new());
-    if ctx.router == RouterKind::Replicas {
+    if ctx.weights_by_pods() {
         // Nothing was pinned: the Service selects both versions by the app's labels.
         steps.retain(|s| !matches!(s, Step::RestoreTraffic));
     }

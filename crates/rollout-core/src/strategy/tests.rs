@@ -38,7 +38,7 @@ fn plans_of_the_builtin_strategies() {
 #[test]
 fn canary_without_ingress_uses_replica_ratio_and_says_so() {
     let plan = plan(&builtin("canary"), &input(false, false, false)).expect("plan");
-    assert_eq!(plan.router, RouterKind::Replicas);
+    assert_eq!(plan.router.name(), "replicas");
     insta::assert_snapshot!("plan_canary_replicas", plan.render());
 }
 

@@ -2,15 +2,140 @@
 //! backends are the new version's Service. The weight, header and cookie annotations decide
 //! which requests it takes (ingress-nginx allows one header rule and one cookie rule).
 
+use futures::future::BoxFuture;
 use k8s_openapi::api::networking::v1::Ingress;
 use serde_json::{Map, Value, json};
 
-use super::{RouteMatch, Routing};
+use super::{Capability, Need, RouteContext, RouteMatch, Router, Routing, TrafficError};
+use crate::app::PlanInput;
+use crate::metrics::observer::{self, Observer};
+
+pub struct IngressNginx;
+
+impl Router for IngressNginx {
+    fn name(&self) -> &'static str {
+        "ingress-nginx"
+    }
+
+    fn describe(&self) -> &'static str {
+        "a canary Ingress with ingress-nginx canary annotations"
+    }
+
+    fn capabilities(&self) -> &'static [Capability] {
+        use Capability::*;
+        &[
+            Weights,
+            HeaderRouting,
+            CookieRouting,
+            PerVersionMetrics,
+            Switch,
+        ]
+    }
+
+    fn fits(&self, input: &PlanInput) -> Result<(), String> {
+        match &input.ingress {
+            Some(_) => Ok(()),
+            None => Err("an Ingress".into()),
+        }
+    }
+
+    fn picks(&self, need: Need, input: &PlanInput) -> bool {
+        need == Need::Split && input.ingress.is_some() && input.ingress_is_nginx
+    }
+
+    fn temporary_front(&self, input: &PlanInput) -> Option<String> {
+        input.ingress.as_ref().map(|i| format!("{i}-canary"))
+    }
+
+    fn unsupported(&self, routing: &Routing) -> Option<String> {
+        unsupported(routing)
+    }
+
+    /// The A/B match when it holds the only header slot, else the canary header.
+    fn new_version_headers(&self, routing: &Routing, canary_header: &str) -> Vec<(String, String)> {
+        let ab = routing
+            .matches
+            .iter()
+            .find(|m| m.header.is_some() && !m.regex)
+            .and_then(|m| Some((m.header.clone()?, m.value.clone())));
+        vec![ab.unwrap_or_else(|| (canary_header.to_owned(), "always".to_owned()))]
+    }
+
+    fn observer(&self) -> Option<&'static dyn Observer> {
+        Some(&observer::IngressNginx)
+    }
+
+    fn apply<'a>(
+        &'a self,
+        cx: &'a RouteContext<'a>,
+        routing: &'a Routing,
+    ) -> BoxFuture<'a, Result<(), TrafficError>> {
+        Box::pin(async move {
+            let names = cx.names;
+            let (Some(service), Some(new_service), Some(ingress), Some(canary)) = (
+                &names.service,
+                &names.new_service,
+                &names.ingress,
+                &names.new_ingress,
+            ) else {
+                return Ok(());
+            };
+            let mut routing = routing.clone();
+            // Checks reach the new version at any weight with the canary header, unless the
+            // header slot is taken by the A/B match.
+            if !routing.matches.iter().any(|m| m.header.is_some()) {
+                routing
+                    .matches
+                    .push(RouteMatch::header(cx.canary_header, "always"));
+            }
+            if cx.cluster.get_opt::<Ingress>(canary).await?.is_some() {
+                cx.cluster
+                    .merge::<Ingress>(canary, &annotations_patch(&routing))
+                    .await?;
+                return Ok(());
+            }
+            let stable = cx
+                .cluster
+                .get_opt::<Ingress>(ingress)
+                .await?
+                .ok_or_else(|| TrafficError::Gone {
+                    kind: "Ingress",
+                    name: ingress.clone(),
+                })?;
+            let object = canary_ingress(
+                &stable,
+                canary,
+                &names.deployment,
+                service,
+                new_service,
+                &routing,
+            );
+            cx.cluster.create_or_merge(&object).await?;
+            Ok(())
+        })
+    }
+
+    fn restore<'a>(&'a self, cx: &'a RouteContext<'a>) -> BoxFuture<'a, Result<(), TrafficError>> {
+        Box::pin(async move {
+            let Some(canary) = &cx.names.new_ingress else {
+                return Ok(());
+            };
+            if cx.cluster.get_opt::<Ingress>(canary).await?.is_some() {
+                // Weight zero first: deleting is not instant everywhere, zero is.
+                cx.cluster
+                    .merge::<Ingress>(canary, &annotations_patch(&Routing::default()))
+                    .await?;
+                cx.cluster.delete::<Ingress>(canary, None).await?;
+            }
+            Ok(())
+        })
+    }
+}
 
 const PREFIX: &str = "nginx.ingress.kubernetes.io/";
 
 /// Why a routing cannot be expressed with ingress-nginx annotations.
-pub fn unsupported(routing: &Routing) -> Option<String> {
+fn unsupported(routing: &Routing) -> Option<String> {
     let headers = routing
         .matches
         .iter()
@@ -43,7 +168,7 @@ pub fn unsupported(routing: &Routing) -> Option<String> {
 }
 
 /// The annotations of the canary Ingress for `routing`.
-pub fn annotations(routing: &Routing) -> Map<String, Value> {
+fn annotations(routing: &Routing) -> Map<String, Value> {
     let mut a = Map::new();
     a.insert(format!("{PREFIX}canary"), json!("true"));
     a.insert(
@@ -68,31 +193,41 @@ pub fn annotations(routing: &Routing) -> Map<String, Value> {
 
 /// The canary Ingress: the app's Ingress with the backends that pointed at `stable_service`
 /// pointed at `new_service`, and the canary annotations of `routing`.
-pub fn canary_ingress(
+fn canary_ingress(
     stable: &Ingress,
     name: &str,
     app: &str,
     stable_service: &str,
     new_service: &str,
     routing: &Routing,
-) -> Value {
+) -> Ingress {
     let namespace = stable.metadata.namespace.clone().unwrap_or_default();
-    let mut spec =
-        serde_json::to_value(stable.spec.clone().unwrap_or_default()).unwrap_or_else(|_| json!({}));
-    retarget(&mut spec, stable_service, new_service);
-    let mut metadata = super::owned_metadata(name, &namespace, app);
-    metadata["annotations"] = Value::Object(annotations(routing));
-    json!({
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "Ingress",
-        "metadata": metadata,
-        "spec": spec,
-    })
+    let mut spec = stable.spec.clone().unwrap_or_default();
+    for rule in spec.rules.iter_mut().flatten() {
+        for path in rule.http.iter_mut().flat_map(|h| h.paths.iter_mut()) {
+            retarget(&mut path.backend, stable_service, new_service);
+        }
+    }
+    if let Some(backend) = spec.default_backend.as_mut() {
+        retarget(backend, stable_service, new_service);
+    }
+    let mut metadata = crate::labels::owned_metadata(name, &namespace, app);
+    metadata.annotations = Some(
+        annotations(routing)
+            .into_iter()
+            .filter_map(|(k, v)| Some((k, v.as_str()?.to_owned())))
+            .collect(),
+    );
+    Ingress {
+        metadata,
+        spec: Some(spec),
+        status: None,
+    }
 }
 
 /// Merge patch of the canary Ingress's annotations for `routing` (keys no longer wanted are
 /// removed).
-pub fn annotations_patch(routing: &Routing) -> Value {
+fn annotations_patch(routing: &Routing) -> Value {
     let mut a = annotations(routing);
     for key in [
         "canary-by-header",
@@ -105,20 +240,12 @@ pub fn annotations_patch(routing: &Routing) -> Value {
     json!({"metadata": {"annotations": a}})
 }
 
-fn retarget(v: &mut Value, from: &str, to: &str) {
-    match v {
-        Value::Object(map) => {
-            if let Some(Value::Object(service)) = map.get_mut("service")
-                && service.get("name").and_then(Value::as_str) == Some(from)
-            {
-                service.insert("name".into(), json!(to));
-            }
-            for (_, child) in map.iter_mut() {
-                retarget(child, from, to);
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(|i| retarget(i, from, to)),
-        _ => {}
+/// Points a backend at `to` when it points at `from`.
+fn retarget(backend: &mut k8s_openapi::api::networking::v1::IngressBackend, from: &str, to: &str) {
+    if let Some(service) = backend.service.as_mut()
+        && service.name == from
+    {
+        service.name = to.to_owned();
     }
 }
 
@@ -154,6 +281,7 @@ mod tests {
             "web-canary",
             &routing,
         );
+        let c = serde_json::to_value(&c).expect("json");
         assert_eq!(c["metadata"]["name"], "web-canary");
         assert_eq!(c["metadata"]["namespace"], "prod");
         assert!(c["metadata"].get("uid").is_none() && c.get("status").is_none());

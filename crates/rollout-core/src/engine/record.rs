@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::strategy::PlanInput;
+use crate::app::PlanInput;
+use crate::cluster::api::annotation;
+use crate::spec::Overrides;
 use crate::traffic::Routing;
 
 /// Annotation holding the record.
@@ -38,7 +40,7 @@ pub struct Saved {
     /// The Deployment's `spec.strategy`.
     pub strategy: Value,
     pub service_selector: Option<BTreeMap<String, String>>,
-    pub route_rules: Option<Value>,
+    pub route_rules: Option<Vec<Value>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -48,8 +50,9 @@ pub struct Record {
     pub started_at: String,
     pub strategy_text: String,
     pub strategy_origin: String,
-    /// Command-line overrides, as `key=value` texts (see [`crate::spec::Overrides`]).
-    pub overrides: BTreeMap<String, String>,
+    /// Command-line overrides.
+    #[serde(default)]
+    pub overrides: Overrides,
     pub input: PlanInput,
     /// The step running (or to run next).
     pub step: usize,
@@ -61,10 +64,14 @@ pub struct Record {
     pub reason: Option<String>,
 }
 
+/// An annotation that does not hold a record this version can read.
+#[derive(Debug, thiserror::Error)]
+#[error("annotation {STATE} is not a rollout record")]
+pub struct BadRecord(#[source] serde_json::Error);
+
 impl Record {
-    pub fn parse(text: &str) -> Result<Record, String> {
-        serde_json::from_str(text)
-            .map_err(|e| format!("annotation {STATE} is not a rollout record: {e}"))
+    pub fn parse(text: &str) -> Result<Record, BadRecord> {
+        serde_json::from_str(text).map_err(BadRecord)
     }
 
     /// Merge patch writing this record on the Deployment.
@@ -82,8 +89,8 @@ pub fn clear_patch(last: &Value) -> Value {
 }
 
 /// The record on a Deployment, if any.
-pub fn of(d: &k8s_openapi::api::apps::v1::Deployment) -> Option<Result<Record, String>> {
-    super::api::annotation(&d.metadata, STATE).map(Record::parse)
+pub fn of(d: &k8s_openapi::api::apps::v1::Deployment) -> Option<Result<Record, BadRecord>> {
+    annotation(&d.metadata, STATE).map(Record::parse)
 }
 
 #[cfg(test)]
@@ -97,7 +104,10 @@ mod tests {
             started_at: "now".into(),
             strategy_text: "strategy: canary\n".into(),
             strategy_origin: "strategies/canary.yaml".into(),
-            overrides: BTreeMap::from([("max-pause".into(), "1s".into())]),
+            overrides: Overrides {
+                max_pause: Some("1s".parse().expect("duration")),
+                ..Overrides::default()
+            },
             input: PlanInput {
                 namespace: "n".into(),
                 app: "web".into(),

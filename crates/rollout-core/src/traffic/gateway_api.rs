@@ -4,9 +4,96 @@
 //! and cookie routing — a copy placed before it whose matches also require the header.
 //! Restoring is writing the original rules back.
 
+use futures::future::BoxFuture;
 use serde_json::{Value, json};
 
-use super::{RouteMatch, Routing};
+use super::{Capability, Need, RouteContext, RouteMatch, Router, Routing, TrafficError};
+use crate::app::PlanInput;
+use crate::cluster::httproute::HttpRoute;
+use crate::metrics::observer::{self, Observer};
+
+pub struct GatewayApi;
+
+impl Router for GatewayApi {
+    fn name(&self) -> &'static str {
+        "gateway-api"
+    }
+
+    fn describe(&self) -> &'static str {
+        "the HTTPRoute's backend weights, matches and mirror filter"
+    }
+
+    fn capabilities(&self) -> &'static [Capability] {
+        use Capability::*;
+        &[
+            Weights,
+            HeaderRouting,
+            CookieRouting,
+            Mirroring,
+            PerVersionMetrics,
+            Switch,
+        ]
+    }
+
+    fn fits(&self, input: &PlanInput) -> Result<(), String> {
+        match &input.http_route {
+            Some(_) => Ok(()),
+            None => Err("an HTTPRoute".into()),
+        }
+    }
+
+    fn picks(&self, need: Need, input: &PlanInput) -> bool {
+        need == Need::Split && input.http_route.is_some()
+    }
+
+    fn new_version_headers(
+        &self,
+        _routing: &Routing,
+        canary_header: &str,
+    ) -> Vec<(String, String)> {
+        vec![(canary_header.to_owned(), "always".to_owned())]
+    }
+
+    fn observer(&self) -> Option<&'static dyn Observer> {
+        Some(&observer::IngressNginx)
+    }
+
+    fn apply<'a>(
+        &'a self,
+        cx: &'a RouteContext<'a>,
+        routing: &'a Routing,
+    ) -> BoxFuture<'a, Result<(), TrafficError>> {
+        Box::pin(async move {
+            let names = cx.names;
+            let (Some(service), Some(new_service), Some(route)) =
+                (&names.service, &names.new_service, &names.http_route)
+            else {
+                return Ok(());
+            };
+            let mut routing = routing.clone();
+            routing
+                .matches
+                .push(RouteMatch::header(cx.canary_header, "always"));
+            let original = cx.saved_rules.unwrap_or_default();
+            let rules = rules(original, service, new_service, &routing);
+            cx.cluster
+                .merge::<HttpRoute>(route, &rules_patch(rules))
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn restore<'a>(&'a self, cx: &'a RouteContext<'a>) -> BoxFuture<'a, Result<(), TrafficError>> {
+        Box::pin(async move {
+            if let (Some(route), Some(rules)) = (&cx.names.http_route, cx.saved_rules) {
+                cx.cluster
+                    .merge::<HttpRoute>(route, &rules_patch(rules.to_vec()))
+                    .await?;
+            }
+            Ok(())
+        })
+    }
+}
 
 fn points_at(backend: &Value, service: &str) -> bool {
     backend
@@ -43,15 +130,12 @@ fn header_match(m: &RouteMatch) -> Value {
 
 /// The rules of the HTTPRoute for `routing`, built from `original` (the route's
 /// `spec.rules` before the rollout).
-pub fn rules(
-    original: &Value,
+fn rules(
+    rules: &[Value],
     stable_service: &str,
     new_service: &str,
     routing: &Routing,
-) -> Value {
-    let Some(rules) = original.as_array() else {
-        return original.clone();
-    };
+) -> Vec<Value> {
     let mut out = Vec::new();
     for rule in rules {
         let backends = rule
@@ -128,11 +212,11 @@ pub fn rules(
         }
         out.push(rule);
     }
-    Value::Array(out)
+    out
 }
 
 /// Merge patch writing `rules` as the route's rules.
-pub fn rules_patch(rules: Value) -> Value {
+fn rules_patch(rules: Vec<Value>) -> Value {
     json!({"spec": {"rules": rules}})
 }
 
@@ -140,12 +224,13 @@ pub fn rules_patch(rules: Value) -> Value {
 mod tests {
     use super::*;
 
-    fn original() -> Value {
-        json!([
+    fn original() -> Vec<Value> {
+        serde_json::from_value(json!([
             {"matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
              "backendRefs": [{"name": "web", "port": 80}]},
             {"backendRefs": [{"name": "other", "port": 80}]}
-        ])
+        ]))
+        .expect("rules")
     }
 
     #[test]
@@ -155,7 +240,7 @@ mod tests {
             matches: vec![RouteMatch::header("X-Canary", "always")],
             mirror_percent: None,
         };
-        let r = rules(&original(), "web", "web-canary", &routing);
+        let r = Value::Array(rules(&original(), "web", "web-canary", &routing));
         assert_eq!(
             r,
             json!([
@@ -182,7 +267,7 @@ mod tests {
             }],
             mirror_percent: Some(50.0),
         };
-        let r = rules(&original(), "web", "web-canary", &routing);
+        let r = Value::Array(rules(&original(), "web", "web-canary", &routing));
         assert_eq!(
             r[0]["matches"][0]["headers"][0]["value"],
             "(^|;\\s*)variant=(b)(;|$)"
