@@ -7,7 +7,7 @@ use crate::cli::CompareArgs;
 use crate::commands::demo;
 use crate::commands::exit::{Exit, ExitCode};
 use crate::lab;
-use rollout_core::report::run::RunFigures;
+use rollout_core::report::data::RunFigures;
 
 /// Runs each strategy `runs` times; returns the figures per strategy.
 pub async fn measure(

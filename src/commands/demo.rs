@@ -11,8 +11,8 @@ use crate::commands::exit::{Exit, ExitCode};
 use crate::lab::{self, Lab, Load};
 use rollout_core::engine::start::Request;
 use rollout_core::report::Progress;
-use rollout_core::report::run::RunReport;
-use rollout_core::spec::{Duration as SpecDuration, Overrides};
+use rollout_core::report::data::RunReport;
+use rollout_core::spec::{Duration as SpecDuration, Overrides, StrategyKind};
 
 pub const NAMESPACE: &str = "microblog";
 pub const APP: &str = "microblog";
@@ -33,7 +33,11 @@ pub fn quick(strategy: &str, image: &str) -> Request {
     let overrides = Overrides {
         max_pause: Some(SpecDuration::from_secs(3)),
         analysis_interval: Some(SpecDuration::from_secs(1)),
-        duration: matches!(strategy, "ab" | "a-b" | "shadow").then(|| SpecDuration::from_secs(10)),
+        duration: matches!(
+            StrategyKind::named(strategy),
+            Some(StrategyKind::Ab | StrategyKind::Shadow)
+        )
+        .then(|| SpecDuration::from_secs(10)),
         ..Default::default()
     };
     Request {

@@ -14,7 +14,7 @@ use crate::lab::experiment::{self, Action, Expectation};
 use crate::lab::{self, Lab, Load, Session};
 use rollout_core::cluster::Cluster;
 use rollout_core::engine::start::{self, Request};
-use rollout_core::engine::{Outcome, Stop, Stopper};
+use rollout_core::engine::{RunEnd, Stop, Stopper};
 use rollout_core::report::Progress;
 
 fn bad(m: impl Into<String>) -> Exit {
@@ -39,7 +39,7 @@ async fn apply(lab: &Lab, manifests: &[String], base: &Path) -> Result<(), Exit>
 
 /// What one experiment found.
 pub struct Result_ {
-    pub report: rollout_core::report::run::RunReport,
+    pub report: rollout_core::report::data::RunReport,
     /// Each expectation, the measured value, and whether it held.
     pub checks: Vec<(Expectation, String, bool)>,
 }
@@ -71,7 +71,7 @@ pub async fn execute(file: &Path, progress: bool) -> Result<Result_, Exit> {
     let sink = session.sink(extra);
     let cluster = Cluster::new(lab.client.clone(), e.namespace.clone());
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let mut running: Option<(tokio::task::JoinHandle<Outcome>, Stopper, String)> = None;
+    let mut running: Option<(tokio::task::JoinHandle<RunEnd>, Stopper, String)> = None;
     for (i, action) in e.actions.iter().enumerate() {
         match action {
             Action::Rollout(r) => {

@@ -11,7 +11,7 @@ use crate::cli::{AppArgs, EndpointArgs, OverrideArgs, RunArgs, TargetArgs};
 use rollout_core::cluster::Cluster;
 use rollout_core::engine::record;
 use rollout_core::engine::start::{self, Request};
-use rollout_core::engine::{Options, Outcome};
+use rollout_core::engine::{Options, RunEnd};
 use rollout_core::report::{JsonLines, Progress, Sink};
 use rollout_core::spec::Overrides;
 
@@ -79,7 +79,7 @@ fn request(a: &RunArgs) -> Result<Request, Exit> {
     })
 }
 
-fn finish(outcome: Outcome) -> Result<ExitCode, Exit> {
+fn finish(outcome: RunEnd) -> Result<ExitCode, Exit> {
     Ok(outcome.finish.exit_code())
 }
 

@@ -22,7 +22,7 @@ use std::fmt;
 
 use serde::Deserialize;
 
-use rollout_core::report::run::RunFigures;
+use rollout_core::report::data::RunFigures;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]

@@ -19,9 +19,9 @@ use kubesim::traffic::{Traffic, TrafficSpec, parse_group};
 use kubesim::{SimCluster, SimOptions};
 use rollout_core::cluster::{Cluster, ClusterError};
 use rollout_core::engine::start::{Request, StartError};
-use rollout_core::engine::{Options, Outcome};
+use rollout_core::engine::{Options, RunEnd};
+use rollout_core::report::data::RunReport;
 use rollout_core::report::event::Recorder;
-use rollout_core::report::run::RunReport;
 use rollout_core::report::{Sink, event::Tee};
 
 /// The example app `demo` and `compare` use, built into the binary so they run from anywhere.
@@ -168,7 +168,7 @@ impl Load {
 
 /// What a scripted rollout gives back.
 pub struct Run {
-    pub outcome: Outcome,
+    pub outcome: RunEnd,
     pub report: RunReport,
 }
 

@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::common::rollouts::{Front, leftovers_in, stray_pods_in};
-use crate::conformance::{Identity, Target};
+use crate::conformance::{Identity, Platform};
 use serde_json::json;
 
 /// A canary that waits long enough at 50% to be interrupted there.
@@ -30,7 +30,7 @@ analysis:
 /// One test's app: `web` at v1 behind ingress-nginx in a fresh namespace, the orchestrator's
 /// identity there, and a directory for strategy files.
 struct Setup {
-    t: Target,
+    t: Platform,
     ns: String,
     identity: Identity,
     dir: tempfile::TempDir,
@@ -38,7 +38,7 @@ struct Setup {
 
 impl Setup {
     async fn new() -> Setup {
-        let t = Target::get().await;
+        let t = Platform::get().await;
         let ns = t.namespace("intr").await;
         crate::conformance::deploy_web(&t, &ns, "web:v1", Front::Nginx).await;
         let identity = t.orchestrator(&ns, None).await;

@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{Api, PostParams};
 use rollout_core::engine::start::Request;
-use rollout_core::engine::{Options, Outcome};
+use rollout_core::engine::{Options, RunEnd};
 use rollout_core::report::{Event, Sink};
 use serde_json::json;
 
@@ -170,7 +170,7 @@ pub fn request(strategy: &str, image: &str) -> Request {
     }
 }
 
-pub async fn run(tc: &TestCluster, req: &Request, events: &Arc<Events>) -> Outcome {
+pub async fn run(tc: &TestCluster, req: &Request, events: &Arc<Events>) -> RunEnd {
     let cluster = rollout_core::cluster::Cluster::new(tc.client.clone(), "default");
     rollout_core::engine::start::run(cluster, req, options(tc), events.clone())
         .await

@@ -15,7 +15,7 @@ use super::{Engine, StepError, Stop};
 use crate::cluster::ClusterError;
 use crate::gate::compare::Comparer;
 use crate::gate::http::Endpoint;
-use crate::gate::tally::{Tally, Verdict};
+use crate::gate::tally::{Standing, Tally};
 use crate::gate::{self, Context, GateError, Measurement, Outcome, Span};
 use crate::metrics::Source;
 use crate::spec::{Check, CheckKind, Promote, VersionRef, Via};
@@ -237,7 +237,7 @@ impl Engine {
                     for k in 0..check.count {
                         let m = gate.measure(&measurer).await;
                         self.measured(Some(step), &m);
-                        if tally.record(&m) == Verdict::Failed {
+                        if tally.record(&m) == Standing::Failed {
                             return Err(StepError::Check(tally.reason.unwrap_or_default()));
                         }
                         if m.outcome == Outcome::Error {
@@ -286,7 +286,7 @@ impl Engine {
                 let mut gate = gate::gate(&check, Span::Cumulative);
                 let fail = |m: &Measurement, tally: &mut Tally| {
                     emit(m);
-                    if tally.record(m) == Verdict::Failed {
+                    if tally.record(m) == Standing::Failed {
                         stopper.stop(Stop::Failed(tally.reason.clone().unwrap_or_default()));
                         return true;
                     }

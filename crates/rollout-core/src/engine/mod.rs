@@ -145,7 +145,7 @@ pub struct Engine {
 
 /// The outcome of a run.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Outcome {
+pub struct RunEnd {
     pub finish: Finish,
     pub reason: Option<String>,
 }
@@ -203,7 +203,7 @@ impl Engine {
     }
 
     /// Runs the plan from the record's step to the end, or rolls back.
-    pub async fn run(mut self) -> Outcome {
+    pub async fn run(mut self) -> RunEnd {
         let renew = self.lease.keep_renewed();
         let mut tasks = vec![renew];
         if self.opts.handle_signals {
@@ -306,7 +306,7 @@ impl Engine {
         mut self,
         stop: Stop,
         tasks: Vec<tokio::task::JoinHandle<()>>,
-    ) -> Outcome {
+    ) -> RunEnd {
         // Background checks stop; the lease keeps being renewed while rolling back.
         for t in tasks.iter().skip(1) {
             t.abort();
@@ -373,13 +373,13 @@ impl Engine {
         }
     }
 
-    fn finished(&self, finish: Finish, reason: Option<String>) -> Outcome {
+    fn finished(&self, finish: Finish, reason: Option<String>) -> RunEnd {
         self.emit(Event::Finished {
             finish,
             reason: reason.clone(),
             elapsed_seconds: self.started.elapsed().as_secs_f64(),
         });
-        Outcome { finish, reason }
+        RunEnd { finish, reason }
     }
 
     /// Watches the app's Deployment for `rollout abort` (the abort annotation).

@@ -9,7 +9,7 @@ use k8s_openapi::api::networking::v1::Ingress;
 use serde_json::{Value, json};
 
 use super::record::{self, BadRecord, Phase, Record, Saved};
-use super::{Engine, Options, Outcome};
+use super::{Engine, Options, RunEnd};
 use crate::app::PlanInput;
 use crate::cluster::lease::{self, Holder, LeaseError};
 use crate::cluster::target::{self, Target, TargetError};
@@ -250,7 +250,7 @@ pub async fn run(
     req: &Request,
     opts: Options,
     sink: Arc<dyn Sink>,
-) -> Result<Outcome, StartError> {
+) -> Result<RunEnd, StartError> {
     Ok(begin(cluster, req, opts, sink).await?.run().await)
 }
 
@@ -382,7 +382,7 @@ pub async fn resume(
     app: &str,
     opts: Options,
     sink: Arc<dyn Sink>,
-) -> Result<Outcome, StartError> {
+) -> Result<RunEnd, StartError> {
     Ok(recorded(cluster, app, opts, sink).await?.run().await)
 }
 
@@ -393,7 +393,7 @@ pub async fn abort(
     app: &str,
     opts: Options,
     sink: Arc<dyn Sink>,
-) -> Result<Option<Outcome>, StartError> {
+) -> Result<Option<RunEnd>, StartError> {
     if lease::current(&cluster, app).await?.is_some() {
         cluster
             .merge::<Deployment>(

@@ -141,16 +141,50 @@ pub enum StrategyKind {
 }
 
 impl StrategyKind {
-    /// Names accepted after `strategy:` (`ramped` is another name for `rolling`).
-    pub const NAMES: [(&'static str, StrategyKind); 7] = [
+    /// The strategies, by their names.
+    pub const NAMES: [(&'static str, StrategyKind); 6] = [
         ("recreate", StrategyKind::Recreate),
         ("rolling", StrategyKind::Rolling),
-        ("ramped", StrategyKind::Rolling),
         ("blue-green", StrategyKind::BlueGreen),
         ("canary", StrategyKind::Canary),
         ("ab", StrategyKind::Ab),
         ("shadow", StrategyKind::Shadow),
     ];
+
+    /// Other names a strategy is known by (`ramped`, as the classic article calls rolling).
+    pub const ALIASES: [(&'static str, &'static str); 3] = [
+        ("ramped", "rolling"),
+        ("bluegreen", "blue-green"),
+        ("a-b", "ab"),
+    ];
+
+    /// The name `name` stands for: itself, or what an alias means.
+    pub fn canonical(name: &str) -> &str {
+        Self::ALIASES
+            .iter()
+            .find(|(alias, _)| *alias == name)
+            .map_or(name, |(_, target)| *target)
+    }
+
+    /// Names accepted after `strategy:`: the names and the aliases.
+    pub fn accepted() -> Vec<(&'static str, StrategyKind)> {
+        let mut all = Self::NAMES.to_vec();
+        for (alias, target) in Self::ALIASES {
+            if let Some((_, kind)) = Self::NAMES.iter().find(|(n, _)| *n == target) {
+                all.push((alias, *kind));
+            }
+        }
+        all
+    }
+
+    /// The strategy a name (or alias) names.
+    pub fn named(name: &str) -> Option<StrategyKind> {
+        let name = Self::canonical(name);
+        Self::NAMES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, k)| *k)
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {

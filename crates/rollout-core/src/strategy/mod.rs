@@ -241,15 +241,15 @@ pub fn choose_router(spec: &Spec, input: &PlanInput) -> Result<RouterRef, SpecEr
             let router = traffic::by_name(name).ok_or_else(|| {
                 spec.error_at("traffic", format!("unknown traffic router `{name}`"))
             })?;
-            router.fits(input).map_err(|what| {
-                spec.error_at(
+            if let Some(what) = router.missing(input) {
+                return Err(spec.error_at(
                     "traffic",
                     format!(
                         "traffic: {name} needs {what} in front of the app's Service, and namespace {:?} has none for Deployment {:?}",
                         input.namespace, input.app
                     ),
-                )
-            })?;
+                ));
+            }
             Ok(router)
         }
     }

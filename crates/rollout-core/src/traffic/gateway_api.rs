@@ -35,11 +35,8 @@ impl Router for GatewayApi {
         ]
     }
 
-    fn fits(&self, input: &PlanInput) -> Result<(), String> {
-        match &input.http_route {
-            Some(_) => Ok(()),
-            None => Err("an HTTPRoute".into()),
-        }
+    fn missing(&self, input: &PlanInput) -> Option<&'static str> {
+        input.http_route.is_none().then_some("an HTTPRoute")
     }
 
     fn picks(&self, need: Need, input: &PlanInput) -> bool {

@@ -32,11 +32,8 @@ impl Router for IngressNginx {
         ]
     }
 
-    fn fits(&self, input: &PlanInput) -> Result<(), String> {
-        match &input.ingress {
-            Some(_) => Ok(()),
-            None => Err("an Ingress".into()),
-        }
+    fn missing(&self, input: &PlanInput) -> Option<&'static str> {
+        input.ingress.is_none().then_some("an Ingress")
     }
 
     fn picks(&self, need: Need, input: &PlanInput) -> bool {

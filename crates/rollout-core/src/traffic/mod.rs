@@ -146,9 +146,8 @@ pub trait Router: Send + Sync + 'static {
         self.capabilities().contains(&c)
     }
 
-    /// Whether it can route for this app when a strategy file names it; `Err` says what the
-    /// app lacks (`an Ingress`).
-    fn fits(&self, input: &PlanInput) -> Result<(), String>;
+    /// What the app lacks for it to route (`an Ingress`) when a strategy file names it.
+    fn missing(&self, input: &PlanInput) -> Option<&'static str>;
 
     /// Whether `traffic: auto` picks it for `need` on this app (routers are tried in the
     /// order of [`ROUTERS`]).
@@ -336,13 +335,13 @@ mod tests {
     fn a_named_router_says_what_the_app_lacks() {
         let plain = input(false, false, false);
         assert_eq!(
-            by_name("ingress-nginx").map(|r| r.fits(&plain)),
-            Some(Err("an Ingress".into()))
+            by_name("ingress-nginx").and_then(|r| r.missing(&plain)),
+            Some("an Ingress")
         );
         assert_eq!(
-            by_name("gateway-api").map(|r| r.fits(&plain)),
-            Some(Err("an HTTPRoute".into()))
+            by_name("gateway-api").and_then(|r| r.missing(&plain)),
+            Some("an HTTPRoute")
         );
-        assert_eq!(by_name("replicas").map(|r| r.fits(&plain)), Some(Ok(())));
+        assert_eq!(by_name("replicas").and_then(|r| r.missing(&plain)), None);
     }
 }

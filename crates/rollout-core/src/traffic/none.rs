@@ -20,8 +20,8 @@ impl Router for NoRouting {
         &[]
     }
 
-    fn fits(&self, _input: &PlanInput) -> Result<(), String> {
-        Ok(())
+    fn missing(&self, _input: &PlanInput) -> Option<&'static str> {
+        None
     }
 
     fn picks(&self, need: Need, _input: &PlanInput) -> bool {

@@ -32,8 +32,8 @@ impl Router for Replicas {
         &[Capability::ApproximateWeights]
     }
 
-    fn fits(&self, _input: &PlanInput) -> Result<(), String> {
-        Ok(())
+    fn missing(&self, _input: &PlanInput) -> Option<&'static str> {
+        None
     }
 
     fn picks(&self, need: Need, _input: &PlanInput) -> bool {

@@ -28,11 +28,8 @@ impl Router for ServiceSwitch {
         &[Capability::Switch]
     }
 
-    fn fits(&self, input: &PlanInput) -> Result<(), String> {
-        match &input.service {
-            Some(_) => Ok(()),
-            None => Err("a Service".into()),
-        }
+    fn missing(&self, input: &PlanInput) -> Option<&'static str> {
+        input.service.is_none().then_some("a Service")
     }
 
     fn picks(&self, need: Need, _input: &PlanInput) -> bool {
