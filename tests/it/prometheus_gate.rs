@@ -12,8 +12,19 @@ use kube::api::{Api, PostParams};
 use rollout_core::gate::compare::Comparer;
 use rollout_core::gate::prometheus::{self, Vars};
 use rollout_core::gate::{Measurement, Outcome};
-use rollout_core::metrics::Source;
+use rollout_core::metrics::Access;
 use rollout_core::metrics::observer::IngressNginx;
+
+/// The source `access` names (neither needs the API server's client).
+fn open(access: &Access) -> std::sync::Arc<dyn rollout_core::metrics::Source> {
+    let client = kube::Client::try_from(kube::Config::new(
+        "https://127.0.0.1:1".parse().expect("url"),
+    ))
+    .expect("client");
+    rollout_core::metrics::source::open(access, &client)
+        .expect("a source")
+        .into()
+}
 use rollout_core::spec::{Compare, CompareMetric, Percent, PrometheusCheck, StatTest};
 use serde_json::json;
 use std::process::{Child, Command, Stdio};
@@ -188,18 +199,18 @@ async fn prometheus_gate_and_comparison_on_live_traffic() {
     server.ready(&http).await;
 
     let mut scraped = Comparer::new(
-        Source::Scrape {
+        open(&Access::Url {
             url: format!("http://{metrics_addr}/metrics"),
-        },
+        }),
         &IngressNginx,
         namespace.clone(),
         "stable",
         "canary",
     );
     let mut queried = Comparer::new(
-        Source::Prometheus {
+        open(&Access::Prometheus {
             address: server.address.clone(),
-        },
+        }),
         &IngressNginx,
         namespace.clone(),
         "stable",

@@ -21,8 +21,9 @@ pub struct PlanInput {
     pub ingress: Option<String>,
     pub ingress_is_nginx: bool,
     pub http_route: Option<String>,
-    /// Whether per-version request metrics can be read (ingress metrics URL or Prometheus).
-    pub metrics: bool,
+    /// How per-version request metrics are read, or why they cannot be.
+    #[serde(default)]
+    pub metrics: crate::metrics::Access,
 }
 
 /// The names of the objects a rollout works on and creates.

@@ -206,6 +206,8 @@ pub struct Plan {
     pub steps: Vec<Step>,
     /// Checks that run from the first step to the end.
     pub background: Vec<String>,
+    /// How per-version request metrics are read (for comparisons), or why they cannot be.
+    pub metrics: crate::metrics::Access,
     /// What the user should know before running it (approximate weights, skipped checks).
     pub notes: Vec<String>,
 }
@@ -239,6 +241,13 @@ impl Plan {
         );
         let _ = writeln!(out, "strategy file: {}", self.origin);
         let _ = writeln!(out, "traffic: {}", self.router.summary());
+        if let Some(observer) = self.router.observer() {
+            let _ = writeln!(
+                out,
+                "per-version metrics: {}",
+                self.metrics.describe(observer.name())
+            );
+        }
         if !self.background.is_empty() {
             let _ = writeln!(out, "background checks: {}", self.background.join(", "));
         }

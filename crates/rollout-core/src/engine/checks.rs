@@ -17,7 +17,6 @@ use crate::gate::compare::Comparer;
 use crate::gate::http::Endpoint;
 use crate::gate::tally::{Standing, Tally};
 use crate::gate::{self, Context, GateError, Measurement, Outcome, Span};
-use crate::metrics::Source;
 use crate::spec::{Check, CheckKind, Promote, VersionRef, Via};
 
 /// How long a check through a Service waits for the Service's endpoints to catch up with its
@@ -140,15 +139,9 @@ impl Measurer {
     }
 
     fn make_comparer(&self) -> Option<Comparer> {
-        let source = if let Some(url) = &self.opts.metrics_url {
-            Source::Scrape { url: url.clone() }
-        } else {
-            Source::Prometheus {
-                address: self.opts.prometheus.clone()?,
-            }
-        };
+        let source = crate::metrics::source::open(&self.plan.metrics, &self.cluster.client)?;
         Some(Comparer::new(
-            source,
+            source.into(),
             self.plan.router.observer()?,
             self.plan.namespace.clone(),
             self.plan.names.service.clone()?,

@@ -119,7 +119,7 @@ mod tests {
                 ingress: None,
                 ingress_is_nginx: false,
                 http_route: None,
-                metrics: false,
+                metrics: crate::metrics::Access::default(),
             },
             step: 3,
             phase: Phase::Running,

@@ -18,6 +18,7 @@ use crate::cluster::{Cluster, ClusterError};
 use crate::exit::ExitCode;
 use crate::image::ImageError;
 use crate::labels::made_by_rollout;
+use crate::metrics::Access;
 use crate::plan::Plan;
 use crate::report::Sink;
 use crate::spec::{Overrides, Spec, SpecError};
@@ -221,7 +222,7 @@ pub async fn prepare(
         });
     }
     let ingress = target.ingresses.first();
-    let input = PlanInput {
+    let mut input = PlanInput {
         namespace: cluster.namespace.clone(),
         app,
         container: container.name.clone(),
@@ -238,10 +239,39 @@ pub async fn prepare(
             .http_routes
             .first()
             .and_then(|r| r.metadata.name.clone()),
-        metrics: opts.metrics_url.is_some() || opts.prometheus.is_some(),
+        metrics: Access::default(),
     };
+    input.metrics = metrics_access(cluster, opts, &spec, &input).await?;
     let plan = crate::strategy::plan(&spec, &input)?;
     Ok((spec, plan, target, input))
+}
+
+/// How this rollout will read per-version metrics: the flags' source, else the router's
+/// controller found in the cluster.
+async fn metrics_access(
+    cluster: &Cluster,
+    opts: &Options,
+    spec: &Spec,
+    input: &PlanInput,
+) -> Result<Access, StartError> {
+    if let Some(url) = &opts.metrics_url {
+        return Ok(Access::Url { url: url.clone() });
+    }
+    if let Some(address) = &opts.prometheus {
+        return Ok(Access::Prometheus {
+            address: address.clone(),
+        });
+    }
+    let router = crate::strategy::choose_router(spec, input)?;
+    Ok(match router.observer() {
+        Some(observer) => crate::metrics::source::discover(&cluster.client, observer).await,
+        None => Access::None {
+            why: format!(
+                "router {} sends both versions through one Service",
+                router.name()
+            ),
+        },
+    })
 }
 
 /// Checks `req`, takes the Lease, writes the record and runs the rollout to its end.

@@ -18,6 +18,8 @@ use futures::future::BoxFuture;
 use super::stats::{self, ErrorCounts, ErrorRatePolicy, LatencyPolicy, Verdict, percentile};
 use super::{Context, Gate, GateError, Measurement, Outcome, Span, format};
 use crate::metrics::observer::Observer;
+use std::sync::Arc;
+
 use crate::metrics::{Counters, MetricsError, Source};
 use crate::spec::{Compare, CompareMetric, StatTest};
 
@@ -78,7 +80,7 @@ const DEFAULT_RANGE_SECS: u64 = 60;
 /// Compares the new version's Service with the stable one's, window by window.
 #[derive(Clone)]
 pub struct Comparer {
-    source: Source,
+    source: Arc<dyn Source>,
     observer: &'static dyn Observer,
     namespace: String,
     stable_service: String,
@@ -91,7 +93,7 @@ pub struct Comparer {
 
 impl Comparer {
     pub fn new(
-        source: Source,
+        source: Arc<dyn Source>,
         observer: &'static dyn Observer,
         namespace: impl Into<String>,
         stable_service: impl Into<String>,
@@ -133,7 +135,7 @@ impl Comparer {
     /// it before the first [`Comparer::measure`]; without it the first window counts from
     /// the controller's start (Scrape) or looks back a minute (Prometheus).
     pub async fn start(&mut self, http: &reqwest::Client) -> Result<(), MetricsError> {
-        if let Source::Scrape { .. } = &self.source {
+        if self.source.totals() {
             self.last = Some(self.read(http, 0).await?);
         }
         self.since = Some(Instant::now());
@@ -164,14 +166,14 @@ impl Comparer {
             since.elapsed().as_secs_f64().ceil().max(1.0) as u64
         });
         let (new, stable) = self.read(http, range).await?;
-        let windows = match (&self.source, &self.last) {
-            (Source::Scrape { .. }, Some((new_before, stable_before))) => (
+        let windows = match (self.source.totals(), &self.last) {
+            (true, Some((new_before, stable_before))) => (
                 window(Some(new_before), &new),
                 window(Some(stable_before), &stable),
             ),
             _ => (window(None, &new), window(None, &stable)),
         };
-        if let Source::Scrape { .. } = &self.source {
+        if self.source.totals() {
             self.last = Some((new, stable));
         }
         self.since = Some(began);

@@ -43,10 +43,12 @@ pub(crate) fn experiment_steps(
     promote: crate::spec::Promote,
 ) -> Result<Vec<Step>, SpecError> {
     ctx.require(Capability::PerVersionMetrics, "to compare the two versions")?;
-    if !ctx.input.metrics {
+    if let crate::metrics::Access::None { why } = &ctx.input.metrics {
         return Err(ctx.spec.error_at(
             "compare",
-            "comparing the versions needs their request metrics: give --metrics-url (the ingress controller's metrics) or --prometheus",
+            format!(
+                "comparing the versions needs their request metrics, and there are none: {why}"
+            ),
         ));
     }
     let half = (ctx.input.replicas + 1) / 2;

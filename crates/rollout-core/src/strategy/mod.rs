@@ -49,6 +49,7 @@ pub fn plan(spec: &Spec, input: &PlanInput) -> Result<Plan, SpecError> {
         names,
         steps,
         background,
+        metrics: input.metrics.clone(),
         notes: ctx.notes,
     })
 }
@@ -147,14 +148,20 @@ impl Ctx<'_> {
     pub fn cannot_run(&self, name: &str) -> Option<String> {
         let check = self.spec.check(name)?;
         match &check.kind {
-            CheckKind::Compare(_) if !self.router.can(Capability::PerVersionMetrics) => Some(format!(
-                "router {} sends both versions through one Service, so their requests cannot be counted apart",
-                self.router
-            )),
-            CheckKind::Compare(_) if !self.input.metrics => Some(
-                "no per-version metrics to read (give --metrics-url with the ingress controller's metrics, or --prometheus)"
-                    .into(),
-            ),
+            CheckKind::Compare(_) if !self.router.can(Capability::PerVersionMetrics) => {
+                Some(format!(
+                    "router {} sends both versions through one Service, so their requests cannot be counted apart",
+                    self.router
+                ))
+            }
+            CheckKind::Compare(_) if !self.input.metrics.is_readable() => {
+                Some(match &self.input.metrics {
+                    crate::metrics::Access::None { why } => {
+                        format!("no per-version metrics: {why}")
+                    }
+                    _ => "no per-version metrics".into(),
+                })
+            }
             _ => None,
         }
     }

@@ -13,7 +13,15 @@ fn input(ingress: bool, route: bool, metrics: bool) -> PlanInput {
         ingress: ingress.then(|| "web".into()),
         ingress_is_nginx: ingress,
         http_route: route.then(|| "web".into()),
-        metrics,
+        metrics: if metrics {
+            crate::metrics::Access::Url {
+                url: "http://ingress/metrics".into(),
+            }
+        } else {
+            crate::metrics::Access::None {
+                why: "no ingress controller pod found".into(),
+            }
+        },
     }
 }
 
@@ -61,7 +69,10 @@ fn a_router_without_a_capability_is_rejected_naming_both() {
     assert!(e.to_string().starts_with("my-ab.yaml:3:"), "{e}");
     assert!(e.to_string().contains("`always`"), "{e}");
     let e = plan(&builtin("ab"), &input(false, true, false)).expect_err("no metrics");
-    assert!(e.to_string().contains("--metrics-url"), "{e}");
+    assert!(
+        e.to_string().contains("no ingress controller pod found"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -292,7 +292,7 @@ mod tests {
             ingress: ingress.then(|| "web".into()),
             ingress_is_nginx: nginx,
             http_route: route.then(|| "web".into()),
-            metrics: false,
+            metrics: crate::metrics::Access::default(),
         }
     }
 

@@ -7,7 +7,7 @@
 //! upstream (`<namespace>-<service>-<port>`). So a Service served the series with an empty
 //! `canary` label that name it, plus those whose `canary` label is one of its upstreams.
 
-use super::{Observer, Queries, promql_string, regex_literal};
+use super::{Controller, Observer, Queries, promql_string, regex_literal};
 use crate::metrics::Counters;
 use crate::metrics::exposition::{Sample, parse_float, to_count};
 
@@ -30,6 +30,18 @@ fn is_upstream_of(upstream: &str, namespace: &str, service: &str) -> bool {
 impl Observer for IngressNginx {
     fn name(&self) -> &'static str {
         "ingress-nginx"
+    }
+
+    /// The official manifests and Helm chart: pods labelled as the controller in namespace
+    /// `ingress-nginx`, Prometheus metrics on port 10254.
+    fn controller(&self) -> Controller {
+        Controller {
+            namespace: "ingress-nginx",
+            selector: "app.kubernetes.io/name=ingress-nginx,app.kubernetes.io/component=controller",
+            port_name: "metrics",
+            port: 10254,
+            path: "/metrics",
+        }
     }
 
     fn reads(&self, name: &str) -> bool {

@@ -22,9 +22,24 @@ pub struct Queries {
     pub buckets: String,
 }
 
+/// Where the data path's controller runs, as it is installed on real clusters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Controller {
+    pub namespace: &'static str,
+    /// Labels of its pods, as a selector.
+    pub selector: &'static str,
+    /// The container port that serves metrics: the one of this name, else this number.
+    pub port_name: &'static str,
+    pub port: u16,
+    pub path: &'static str,
+}
+
 pub trait Observer: Send + Sync + 'static {
     /// Whose series these are (`ingress-nginx`).
     fn name(&self) -> &'static str;
+
+    /// Where its controller runs, so that its metrics are found with no flags.
+    fn controller(&self) -> Controller;
 
     /// Whether a scrape needs the samples of metric `name`.
     fn reads(&self, name: &str) -> bool;
