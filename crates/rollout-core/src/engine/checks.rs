@@ -23,6 +23,28 @@ use crate::spec::{Check, CheckKind, Promote, VersionRef, Via};
 /// selector before it counts as not measured.
 const ENDPOINTS_SETTLE: Duration = Duration::from_secs(30);
 
+/// Where users reach the app through its Ingress.
+enum Front {
+    /// `http://address:port` (or `--ingress-url`), with the rule's host as the Host header.
+    Plain { base: String, host: Option<String> },
+    /// `https://host:port`, connecting to `address`.
+    Tls {
+        base: String,
+        host: String,
+        address: std::net::SocketAddr,
+        ca: Option<Vec<u8>>,
+    },
+}
+
+/// `host:port`, with an IPv6 address in brackets.
+fn join_host_port(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
 /// What a check needs to measure, cloned into background tasks.
 #[derive(Clone)]
 pub(crate) struct Measurer {
@@ -44,29 +66,98 @@ impl Measurer {
             .collect())
     }
 
-    async fn ingress_base(&self) -> Option<(String, Option<String>)> {
-        let ingress_name = self.plan.names.ingress.as_deref()?;
-        let ingress: Ingress = self.cluster.get_opt(ingress_name).await.ok()??;
-        let host = ingress
-            .spec
-            .as_ref()
-            .and_then(|s| s.rules.as_ref())
-            .and_then(|r| r.first())
-            .and_then(|r| r.host.clone());
+    /// Where users reach the app: the Ingress's status address and ports, the host of its
+    /// first rule, and HTTPS when its `tls` covers that host (`--ingress-url` overrides the
+    /// address). `None` while the Ingress has no address.
+    async fn ingress_front(&self) -> Result<Option<Front>, GateError> {
+        let Some(ingress_name) = self.plan.names.ingress.as_deref() else {
+            return Ok(None);
+        };
+        let Some(ingress) = self.cluster.get_opt::<Ingress>(ingress_name).await? else {
+            return Ok(None);
+        };
+        let spec = ingress.spec.clone().unwrap_or_default();
+        let host = spec.rules.iter().flatten().find_map(|r| r.host.clone());
         if let Some(url) = &self.opts.ingress_url {
-            return Some((url.trim_end_matches('/').to_owned(), host));
+            return Ok(Some(Front::Plain {
+                base: url.trim_end_matches('/').to_owned(),
+                host,
+            }));
         }
-        let lb = ingress
+        let Some(lb) = ingress
             .status
-            .as_ref()?
-            .load_balancer
-            .as_ref()?
-            .ingress
-            .as_ref()?
-            .first()?
-            .clone();
-        let addr = lb.ip.or(lb.hostname)?;
-        Some((format!("http://{addr}"), host))
+            .and_then(|s| s.load_balancer)
+            .and_then(|lb| lb.ingress)
+            .and_then(|i| i.into_iter().next())
+        else {
+            return Ok(None);
+        };
+        let Some(at) = lb.ip.clone().or(lb.hostname.clone()) else {
+            return Ok(None);
+        };
+        let ports: Vec<u16> = lb
+            .ports
+            .iter()
+            .flatten()
+            .filter_map(|p| u16::try_from(p.port).ok())
+            .collect();
+        let tls = spec.tls.iter().flatten().find(|t| {
+            let hosts = t.hosts.as_deref().unwrap_or_default();
+            hosts.is_empty() || host.as_ref().is_some_and(|h| hosts.contains(h))
+        });
+        let Some(tls) = tls else {
+            // The HTTP port: 80 when listed, else the first listed.
+            let port = ports
+                .iter()
+                .copied()
+                .find(|p| *p == 80)
+                .or(ports.first().copied())
+                .unwrap_or(80);
+            return Ok(Some(Front::Plain {
+                base: format!("http://{}", join_host_port(&at, port)),
+                host,
+            }));
+        };
+        // The HTTPS port: 443 when listed, else the second listed (an ingress that lists
+        // its own ports writes the HTTP one first), else 443.
+        let port = ports
+            .iter()
+            .copied()
+            .find(|p| *p == 443)
+            .or(ports.get(1).copied())
+            .unwrap_or(443);
+        let address = tokio::net::lookup_host(join_host_port(&at, port))
+            .await
+            .ok()
+            .and_then(|mut a| a.next());
+        let Some(address) = address else {
+            return Ok(None);
+        };
+        // The CA that signed the certificate, when the Secret carries it (cert-manager's
+        // `ca.crt`); reading Secrets is not in the orchestrator's Role, so a refusal means
+        // the system's roots alone.
+        let ca = match &tls.secret_name {
+            Some(name) => self
+                .cluster
+                .get_opt::<k8s_openapi::api::core::v1::Secret>(name)
+                .await
+                .ok()
+                .flatten()
+                .and_then(|s| s.data?.get("ca.crt").map(|b| b.0.clone())),
+            None => None,
+        };
+        Ok(Some(match host {
+            Some(host) => Front::Tls {
+                base: format!("https://{}", join_host_port(&host, port)),
+                host,
+                address,
+                ca,
+            },
+            None => Front::Plain {
+                base: format!("https://{address}"),
+                host: None,
+            },
+        }))
     }
 
     /// The API server's proxy to `service`, on its first port by number (the API server maps
@@ -120,7 +211,7 @@ impl Measurer {
         if !through_ingress {
             return self.service_proxy(service).await;
         }
-        let Some((base, host)) = self.ingress_base().await else {
+        let Some(front) = self.ingress_front().await? else {
             if via == Via::Ingress {
                 return Err(GateError::NoIngressAddress);
             }
@@ -131,10 +222,24 @@ impl Measurer {
         } else {
             Vec::new()
         };
-        Ok(Endpoint::Url {
-            base,
-            host,
-            headers,
+        Ok(match front {
+            Front::Plain { base, host } => Endpoint::Url {
+                base,
+                host,
+                headers,
+            },
+            Front::Tls {
+                base,
+                host,
+                address,
+                ca,
+            } => Endpoint::Tls {
+                base,
+                host,
+                address,
+                ca,
+                headers,
+            },
         })
     }
 

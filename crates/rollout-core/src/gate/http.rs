@@ -76,6 +76,16 @@ pub enum Endpoint {
         /// Service port name or number; empty for the Service's first port.
         port: String,
     },
+    /// An HTTPS address by its host name (`https://shop.example:443`), reached at `address`
+    /// (the ingress's), so that the TLS handshake names the host (SNI) and the certificate is
+    /// checked against it; `ca` (PEM) is trusted besides the system's roots.
+    Tls {
+        base: String,
+        host: String,
+        address: std::net::SocketAddr,
+        ca: Option<Vec<u8>>,
+        headers: Vec<(String, String)>,
+    },
 }
 
 /// Requests of one measurement in flight at once: enough that a slow app does not stretch a
@@ -94,10 +104,32 @@ const REASONS_SHOWN: usize = 3;
 /// that a status condition sees what the endpoint itself answered. Needs the process's TLS
 /// provider ([`kube_util::tls::install_crypto_provider`]).
 pub fn client(tls_verify: bool) -> reqwest::Result<reqwest::Client> {
+    builder(tls_verify).build()
+}
+
+fn builder(tls_verify: bool) -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .danger_accept_invalid_certs(!tls_verify)
         .redirect(reqwest::redirect::Policy::none())
-        .build()
+}
+
+/// A client for [`Endpoint::Tls`]: `host` resolves to `address`, `ca` is trusted too.
+fn tls_client(
+    tls_verify: bool,
+    host: &str,
+    address: std::net::SocketAddr,
+    ca: Option<&[u8]>,
+) -> Result<reqwest::Client, NoAnswer> {
+    let mut b = builder(tls_verify).resolve(host, address);
+    if let Some(pem) = ca {
+        let certs = reqwest::Certificate::from_pem_bundle(pem)
+            .map_err(|e| NoAnswer(format!("the ingress's CA certificate: {e}")))?;
+        for c in certs {
+            b = b.add_root_certificate(c);
+        }
+    }
+    b.build()
+        .map_err(|e| NoAnswer(format!("cannot make the HTTPS client: {e}")))
 }
 
 /// A kube client for [`Endpoint::ServiceProxy`] from the cluster's configuration.
@@ -184,6 +216,8 @@ enum Target<'a> {
         url: String,
         host: Option<&'a str>,
         headers: &'a [(String, String)],
+        /// The endpoint's own client, when it needs one (TLS by host name).
+        client: Option<reqwest::Client>,
     },
     Kube {
         client: &'a kube::Client,
@@ -199,6 +233,7 @@ impl<'a> Target<'a> {
                     url: url.clone(),
                     host: None,
                     headers: &[],
+                    client: None,
                 });
             }
             HttpTarget::Path { path, .. } => path,
@@ -212,6 +247,19 @@ impl<'a> Target<'a> {
                 url: format!("{}{path}", base.trim_end_matches('/')),
                 host: host.as_deref(),
                 headers,
+                client: None,
+            },
+            Endpoint::Tls {
+                base,
+                host,
+                address,
+                ca,
+                headers,
+            } => Target::Reqwest {
+                url: format!("{}{path}", base.trim_end_matches('/')),
+                host: None,
+                headers,
+                client: Some(tls_client(check.tls_verify, host, *address, ca.as_deref())?),
             },
             Endpoint::ServiceProxy {
                 client,
@@ -247,7 +295,13 @@ impl<'a> Target<'a> {
         http: &reqwest::Client,
     ) -> Result<Answer, NoAnswer> {
         match self {
-            Target::Reqwest { url, host, headers } => {
+            Target::Reqwest {
+                url,
+                host,
+                headers,
+                client,
+            } => {
+                let http = client.as_ref().unwrap_or(http);
                 send_reqwest(http, url, *host, headers, check, method).await
             }
             Target::Kube { client, path } => send_kube(client, path, check, method).await,
