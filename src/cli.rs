@@ -11,7 +11,7 @@ use std::path::PathBuf;
 )]
 #[command(
     args_conflicts_with_subcommands = true,
-    after_help = "Exit codes: 0 done, 1 error, 2 bad input (nothing changed), 3 rolled back, 4 rollback failed, 130 interrupted (rolled back)."
+    after_help = rollout_core::exit::ExitCode::table()
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -230,9 +230,12 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct StrategiesArgs {
-    /// Check a strategy file (or built-in name) and print it in full instead.
+    /// Check a strategy file (or built-in name): `ok`, or where it is wrong (exit 2).
     #[arg(long)]
     pub check: Option<String>,
+    /// With --check: print the file as it was read (every default filled in), as JSON.
+    #[arg(long, requires = "check")]
+    pub show: bool,
 }
 
 #[derive(Debug, Subcommand)]

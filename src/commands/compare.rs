@@ -54,13 +54,15 @@ pub async fn run(args: &CompareArgs) -> Result<ExitCode, Exit> {
             .map(|(name, runs)| (name.clone(), serde_json::to_value(runs).unwrap_or_default()))
             .collect::<serde_json::Map<_, _>>()
             .into();
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        crate::outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     } else {
-        println!(
+        crate::outln!(
             "Microblog, 50 requests/s to /explore, new image {} ({} run(s) per strategy, speed {}):\n",
-            args.image, args.runs, args.speed
+            args.image,
+            args.runs,
+            args.speed
         );
-        print!("{}", lab::table::markdown(&rows));
+        crate::out!("{}", lab::table::markdown(&rows));
     }
     Ok(ExitCode::Done)
 }

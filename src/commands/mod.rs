@@ -31,6 +31,7 @@ pub async fn main(cli: &crate::cli::Cli) -> Result<ExitCode, Exit> {
         Some(Command::Resume { app }) => rollout::resume(app).await,
         Some(Command::Undo { app, to_revision }) => rollout::undo(app, *to_revision).await,
         Some(Command::History { app }) => rollout::history(app).await,
+        Some(Command::Strategies(args)) => strategies::run(args),
         Some(other) => run(other)
             .await
             .map(|()| ExitCode::Done)
@@ -50,7 +51,6 @@ pub async fn run(command: &Command) -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Pods(args)) => bench_pods::run(args).await,
         Command::Bench(BenchCommand::Ingress(args)) => bench_ingress::run(args).await,
         Command::Bench(BenchCommand::Reaction(args)) => bench_reaction::run(args).await,
-        Command::Strategies(args) => strategies::run(args),
         _ => anyhow::bail!("not handled here"),
     }
 }

@@ -70,12 +70,17 @@ fn request(a: &RunArgs) -> Result<Request, Exit> {
         .image
         .clone()
         .ok_or_else(|| bad("--image is required (a tag like v2, or an image reference)"))?;
+    let overrides = overrides(&a.overrides);
+    // A bad strategy file is said before any cluster is looked for.
+    rollout_core::spec::load(&strategy, None)
+        .and_then(|s| s.with_overrides(&overrides))
+        .map_err(|e| Exit::error(ExitCode::BadInput, &e))?;
     Ok(Request {
         strategy,
         image,
         app: a.app.clone(),
         container: a.container.clone(),
-        overrides: overrides(&a.overrides),
+        overrides,
     })
 }
 
@@ -95,12 +100,12 @@ pub async fn plan(a: &RunArgs) -> Result<ExitCode, Exit> {
     let opts = options(&a.endpoints, proxy)?;
     let (_, plan, _, _) = start::prepare(&c, &req, &opts).await?;
     if a.target.output == "json" {
-        println!(
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(&plan).unwrap_or_default()
         );
     } else {
-        print!("{}", plan.render());
+        crate::out!("{}", plan.render());
     }
     Ok(ExitCode::Done)
 }
@@ -190,7 +195,7 @@ pub async fn status(a: &AppArgs, watch: bool) -> Result<ExitCode, Exit> {
             }
         };
         if text != previous {
-            println!("{text}");
+            crate::outln!("{text}");
             previous = text;
         }
         if !watch || v["rollout"].is_null() {
@@ -224,17 +229,17 @@ pub async fn history(a: &AppArgs) -> Result<ExitCode, Exit> {
     let (c, _) = cluster(&a.target).await?;
     let app = app_name(&c, a).await?;
     let d = c.deployment(&app).await.map_err(|e| failed(&e))?;
-    println!("REVISION  IMAGE");
+    crate::outln!("REVISION  IMAGE");
     for (rev, rs) in revisions(&c, &d).await? {
         let image = rs
             .spec
             .and_then(|s| s.template?.spec)
             .and_then(|s| s.containers.first().and_then(|c| c.image.clone()))
             .unwrap_or_default();
-        println!("{rev:<9} {image}");
+        crate::outln!("{rev:<9} {image}");
     }
     if let Some(last) = rollout_core::cluster::api::annotation(&d.metadata, record::LAST) {
-        println!("last rollout: {last}");
+        crate::outln!("last rollout: {last}");
     }
     Ok(ExitCode::Done)
 }

@@ -152,17 +152,17 @@ fn wait(mut child: Child, limit: Duration) -> (i32, String, String) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ctrl_c_rolls_back_and_exits_130() {
+/// Sends `signal` to a canary at 50%: it rolls back, says why and exits 130, leaving the app
+/// as it was.
+async fn signal_rolls_back_and_exits_130(signal: &str, named: &str) {
     let s = Setup::new().await;
     let path = s.strategy_file("slow", SLOW);
     let child = s.start(&path);
     s.at_weight_50().await;
-    // SIGINT, as Ctrl-C sends.
     let pid = child.id().to_string();
     assert!(
         Command::new("kill")
-            .args(["-INT", &pid])
+            .args([signal, &pid])
             .status()
             .expect("kill")
             .success()
@@ -173,7 +173,23 @@ async fn ctrl_c_rolls_back_and_exits_130() {
             .expect("join");
     assert_eq!(code, 130, "{stderr}");
     assert!(stdout.contains("\"event\":\"rolling-back\""), "{stdout}");
+    assert!(
+        stdout.contains(&format!("interrupted ({named})")),
+        "the reason names the signal: {stdout}"
+    );
     s.assert_clean("web:v1").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_rolls_back_and_exits_130() {
+    // SIGINT, as Ctrl-C sends.
+    signal_rolls_back_and_exits_130("-INT", "Ctrl-C").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_rolls_back_and_exits_130() {
+    // What CI runners, `timeout` and Kubernetes Jobs send on cancellation.
+    signal_rolls_back_and_exits_130("-TERM", "SIGTERM").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,6 +15,8 @@ pub struct KubeSource {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
+    #[error("kubeconfig {} does not exist", path.display())]
+    Missing { path: PathBuf },
     #[error("cannot read kubeconfig {}", path.display())]
     Read {
         path: PathBuf,
@@ -55,6 +57,9 @@ pub async fn connect(args: &KubeSource) -> Result<Connection, ConnectError> {
     };
     let config = match &args.kubeconfig {
         Some(path) => {
+            if !path.exists() {
+                return Err(ConnectError::Missing { path: path.clone() });
+            }
             let kc =
                 kube::config::Kubeconfig::read_from(path).map_err(|source| ConnectError::Read {
                     path: path.clone(),

@@ -96,8 +96,8 @@ pub enum Stop {
     Failed(String),
     /// `rollout abort`: roll back.
     Aborted,
-    /// Ctrl-C: roll back, then exit 130.
-    Interrupted,
+    /// A signal (Ctrl-C, SIGTERM, SIGHUP; its name): roll back, then exit 130.
+    Interrupted(&'static str),
 }
 
 impl Stop {
@@ -105,7 +105,7 @@ impl Stop {
         match self {
             Stop::Failed(r) => r.clone(),
             Stop::Aborted => "aborted with `rollout abort`".into(),
-            Stop::Interrupted => "interrupted (Ctrl-C)".into(),
+            Stop::Interrupted(signal) => format!("interrupted ({signal})"),
         }
     }
 }
@@ -207,12 +207,7 @@ impl Engine {
         let renew = self.lease.keep_renewed();
         let mut tasks = vec![renew];
         if self.opts.handle_signals {
-            let stopper = self.stopper();
-            tasks.push(tokio::spawn(async move {
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    stopper.stop(Stop::Interrupted);
-                }
-            }));
+            tasks.push(self.handle_signals());
         }
         tasks.push(self.watch_abort());
         if self.record.phase == Phase::RollingBack {
@@ -269,7 +264,7 @@ impl Engine {
             let mut stop_rx = self.stop_rx.clone();
             let result = tokio::select! {
                 r = self.execute(index, step) => r.map_err(|e| Stop::Failed(crate::error::chain(&e))),
-                s = stop_rx.wait_for(Option::is_some) => Err(s.ok().and_then(|s| s.clone()).unwrap_or(Stop::Interrupted)),
+                s = stop_rx.wait_for(Option::is_some) => Err(s.ok().and_then(|s| s.clone()).unwrap_or(Stop::Aborted)),
             };
             match result {
                 Ok(()) => self.emit(Event::Step {
@@ -324,7 +319,7 @@ impl Engine {
         }
         match result {
             Ok(()) => {
-                let finish = if stop == Stop::Interrupted {
+                let finish = if matches!(stop, Stop::Interrupted(_)) {
                     Finish::Interrupted
                 } else {
                     Finish::RolledBack
@@ -382,6 +377,32 @@ impl Engine {
         RunEnd { finish, reason }
     }
 
+    /// Ctrl-C, SIGTERM (what CI runners, `timeout` and Kubernetes Jobs send) and SIGHUP roll
+    /// back; a second signal stops at once, leaving the record for `abort` or `resume`.
+    fn handle_signals(&self) -> tokio::task::JoinHandle<()> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let stopper = self.stopper();
+        let app = self.plan.names.deployment.clone();
+        let sink = self.sink.clone();
+        tokio::spawn(async move {
+            let (Ok(mut term), Ok(mut hup)) = (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::hangup()),
+            ) else {
+                return;
+            };
+            let first = next_signal(&mut term, &mut hup).await;
+            stopper.stop(Stop::Interrupted(first));
+            let second = next_signal(&mut term, &mut hup).await;
+            sink.emit(&Event::Note {
+                message: format!(
+                    "{second} again: stopping at once; the rollout stays recorded — `rollout abort {app}` rolls it back, `rollout resume {app}` goes on"
+                ),
+            });
+            std::process::exit(i32::from(crate::exit::ExitCode::Interrupted.code()));
+        })
+    }
+
     /// Watches the app's Deployment for `rollout abort` (the abort annotation).
     fn watch_abort(&self) -> tokio::task::JoinHandle<()> {
         let cluster = self.cluster.clone();
@@ -400,6 +421,18 @@ impl Engine {
                 stopper.stop(Stop::Aborted);
             }
         })
+    }
+}
+
+/// The next of Ctrl-C, SIGTERM or SIGHUP, by name.
+async fn next_signal(
+    term: &mut tokio::signal::unix::Signal,
+    hup: &mut tokio::signal::unix::Signal,
+) -> &'static str {
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "Ctrl-C",
+        _ = term.recv() => "SIGTERM",
+        _ = hup.recv() => "SIGHUP",
     }
 }
 
