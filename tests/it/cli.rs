@@ -79,3 +79,55 @@ fn a_good_strategy_file_is_ok_in_one_line() {
     assert_eq!(shown["strategy"]["name"], "canary");
     assert_eq!(shown["strategy"]["steps"][0]["setWeight"], 10);
 }
+
+#[test]
+fn a_cluster_that_is_not_there_is_named_with_its_address_and_no_colour() {
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {{server: \"https://127.0.0.1:{port}\", insecure-skip-tls-verify: true}}\nusers:\n- name: u\n  user: {{token: t}}\ncontexts:\n- name: c\n  context: {{cluster: c, user: u, namespace: default}}\ncurrent-context: c\n"
+        ),
+    )
+    .expect("write kubeconfig");
+    let (code, _, err) = rollout_code(&[
+        "--strategy",
+        "canary",
+        "--image",
+        "v2",
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap_or_default(),
+    ]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains(&format!("cannot reach the API server at 127.0.0.1:{port}; is the cluster running? (`rollout sim up` starts an embedded one)")),
+        "{err}"
+    );
+    assert!(err.contains("Connection refused"), "{err}");
+    assert!(
+        !err.contains('\u{1b}'),
+        "no colour codes when stderr is not a terminal: {err:?}"
+    );
+    assert!(!err.contains("\"\""), "no empty names: {err}");
+    assert_eq!(err.lines().count(), 1, "one line, said once: {err}");
+}
+
+#[test]
+fn a_missing_kubeconfig_is_named_once() {
+    let (code, _, err) = rollout_code(&[
+        "--strategy",
+        "canary",
+        "--image",
+        "v2",
+        "--kubeconfig",
+        "/nonexistent",
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert_eq!(err.trim(), "error: kubeconfig /nonexistent does not exist");
+}

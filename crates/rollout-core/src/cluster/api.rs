@@ -73,7 +73,7 @@ where
     loop {
         match f().await {
             Err(e) if e.is_transient() && attempt < ATTEMPTS => {
-                tracing::warn!(error = %crate::error::chain(&e), attempt, "retrying");
+                tracing::debug!(error = %crate::error::chain(&e), attempt, "retrying");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(3));
                 attempt += 1;

@@ -79,7 +79,7 @@ pub enum ClusterError {
     #[error("{} {:?} not found in namespace {:?}", call.resource, call.name, call.namespace)]
     NotFound { call: Call },
     #[error(
-        "{call}: the connection to the server {server} failed — is the cluster running? (the embedded one: `rollout sim up`)"
+        "{call}: cannot reach the API server at {server}; is the cluster running? (`rollout sim up` starts an embedded one)"
     )]
     Unreachable {
         call: Call,
