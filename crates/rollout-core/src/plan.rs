@@ -7,7 +7,9 @@ use std::fmt;
 use serde::Serialize;
 
 pub use crate::app::Names;
-use crate::spec::{Compare, Duration, IntOrPercent, Promote, RequestMatch, StrategyKind};
+use crate::spec::{
+    Compare, Duration, IntOrPercent, OnInconclusive, Promote, RequestMatch, StrategyKind,
+};
 use crate::traffic::RouterRef;
 
 /// How the stable Deployment takes the new template.
@@ -76,15 +78,21 @@ pub enum Step {
     },
     /// Wait for `rollout promote`.
     WaitForPromotion,
-    /// Run these checks now; fail the rollout if one fails.
+    /// Run these checks now; fail the rollout if one fails. A check still inconclusive at
+    /// `timeout` ends the step as `on_inconclusive` says.
     Analysis {
         checks: Vec<String>,
+        timeout: Duration,
+        on_inconclusive: OnInconclusive,
     },
-    /// Compare the new version with the stable one for `duration`, then decide per `promote`.
+    /// Compare the new version with the stable one for `duration` (on to `max_duration`
+    /// while inconclusive), then decide per `promote`.
     Experiment {
         duration: Duration,
+        max_duration: Duration,
         compare: Compare,
         promote: Promote,
+        on_inconclusive: OnInconclusive,
     },
     /// The stable Deployment takes the new template (and its replica count back).
     UpdateStable {
@@ -123,7 +131,7 @@ impl fmt::Display for Step {
             Step::Mirror { percent } => write!(f, "mirror {percent}% of requests"),
             Step::Pause { duration } => write!(f, "pause {duration}"),
             Step::WaitForPromotion => write!(f, "wait for `rollout promote`"),
-            Step::Analysis { checks } => write!(f, "analysis: {}", checks.join(", ")),
+            Step::Analysis { checks, .. } => write!(f, "analysis: {}", checks.join(", ")),
             Step::Experiment {
                 duration, promote, ..
             } => {

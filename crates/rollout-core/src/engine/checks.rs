@@ -17,7 +17,14 @@ use crate::gate::compare::Comparer;
 use crate::gate::http::Endpoint;
 use crate::gate::tally::{Standing, Tally};
 use crate::gate::{self, Context, GateError, Measurement, Outcome, Span};
-use crate::spec::{Check, CheckKind, Promote, VersionRef, Via};
+use crate::spec::{Check, CheckKind, OnInconclusive, Promote, VersionRef, Via};
+
+/// How a check of an analysis step ended, when it did not fail.
+enum Conclusion {
+    Decided,
+    /// Still inconclusive at the step's deadline: why, with its figures.
+    Undecided(String),
+}
 
 /// How long a check through a Service waits for the Service's endpoints to catch up with its
 /// selector before it counts as not measured.
@@ -311,56 +318,110 @@ impl Engine {
         }
     }
 
-    /// Runs `checks` now, all at once; fails on the first check that fails.
-    pub(crate) async fn analysis(&self, step: usize, checks: &[String]) -> Result<(), StepError> {
+    /// Runs `checks` now, all at once: each `count` measurements `interval` apart, and on
+    /// while it is inconclusive, up to `timeout`. Fails on the first check that fails; a check
+    /// still inconclusive at `timeout` ends the step as `on_inconclusive` says.
+    pub(crate) async fn analysis(
+        &mut self,
+        step: usize,
+        checks: &[String],
+        timeout: Duration,
+        on_inconclusive: OnInconclusive,
+    ) -> Result<(), StepError> {
         let measurer = self.measurer();
+        let deadline = tokio::time::Instant::now() + timeout;
+        let me: &Engine = self;
         let runs = checks
             .iter()
-            .filter_map(|n| self.spec.check(n))
-            .map(|check| {
-                let measurer = measurer.clone();
-                async move {
-                    let mut tally = Tally::new(check.failure_limit, check.consecutive_error_limit);
-                    let mut gate = gate::gate(check, Span::Windows);
-                    if let Err(e) = gate.start(&measurer).await {
-                        let m = Measurement::error(&check.name, crate::error::chain(&e));
-                        self.measured(Some(step), &m);
-                        tally.record(&m);
-                    }
-                    if matches!(check.kind, CheckKind::Compare(_)) {
-                        // The first window takes one interval.
-                        tokio::time::sleep(check.interval.std()).await;
-                    }
-                    let mut last_error = None;
-                    for k in 0..check.count {
-                        let m = gate.measure(&measurer).await;
-                        self.measured(Some(step), &m);
-                        if tally.record(&m) == Standing::Failed {
-                            return Err(StepError::Check(tally.reason.unwrap_or_default()));
-                        }
-                        if m.outcome == Outcome::Error {
-                            last_error = Some(m.summary);
-                        }
-                        if k + 1 < check.count {
-                            tokio::time::sleep(check.interval.std()).await;
-                        }
-                    }
-                    // Errors under the limit are tolerated among real measurements, but a
-                    // step where nothing could be measured has shown nothing.
-                    match last_error {
-                        Some(why) if tally.nothing_measured() => Err(StepError::Check(format!(
-                            "check {:?} could not measure any of {} time(s): {why}",
-                            check.name, check.count
-                        ))),
-                        _ => Ok(()),
-                    }
-                }
-            });
+            .filter_map(|n| me.spec.check(n))
+            .map(|check| me.run_check(step, check, &measurer, deadline));
         let results = futures::future::join_all(runs).await;
-        results
-            .into_iter()
-            .collect::<Result<Vec<()>, _>>()
-            .map(|_| ())
+        let mut undecided = Vec::new();
+        for r in results {
+            match r? {
+                Conclusion::Decided => {}
+                Conclusion::Undecided(why) => undecided.push(why),
+            }
+        }
+        if undecided.is_empty() {
+            return Ok(());
+        }
+        let why = undecided.join("; ");
+        let waited = humantime::format_duration(timeout);
+        match on_inconclusive {
+            OnInconclusive::Fail => Err(StepError::Check(format!(
+                "inconclusive after {waited} (onInconclusive: fail): {why}"
+            ))),
+            OnInconclusive::Pass => {
+                self.note(format!(
+                    "going on although inconclusive after {waited} (onInconclusive: pass): {why}"
+                ));
+                Ok(())
+            }
+            OnInconclusive::Pause => {
+                self.note(format!(
+                    "inconclusive after {waited}: {why}; waiting for `rollout promote` (or `rollout abort`)"
+                ));
+                self.hold_for_promotion().await
+            }
+        }
+    }
+
+    /// One check of an analysis step, measured until it has decided (or `deadline`).
+    async fn run_check(
+        &self,
+        step: usize,
+        check: &Check,
+        measurer: &Measurer,
+        deadline: tokio::time::Instant,
+    ) -> Result<Conclusion, StepError> {
+        let mut tally = Tally::new(check.failure_limit, check.consecutive_error_limit);
+        let mut gate = gate::gate(check, Span::Cumulative);
+        if let Err(e) = gate.start(measurer).await {
+            let m = Measurement::error(&check.name, crate::error::chain(&e));
+            self.measured(Some(step), &m);
+            tally.record(&m);
+        }
+        if matches!(check.kind, CheckKind::Compare(_)) {
+            // The first window takes one interval.
+            tokio::time::sleep(check.interval.std()).await;
+        }
+        let mut last_error = None;
+        let mut taken = 0;
+        loop {
+            let m = gate.measure(measurer).await;
+            self.measured(Some(step), &m);
+            if tally.record(&m) == Standing::Failed {
+                return Err(StepError::Check(tally.reason.unwrap_or_default()));
+            }
+            if m.outcome == Outcome::Error {
+                last_error = Some(m.summary.clone());
+            }
+            taken += 1;
+            if taken >= check.count {
+                // Errors under the limit are tolerated among real measurements, but a
+                // step where nothing could be measured has shown nothing.
+                if tally.nothing_measured()
+                    && let Some(why) = last_error
+                {
+                    return Err(StepError::Check(format!(
+                        "check {:?} could not measure any of {taken} time(s): {why}",
+                        check.name
+                    )));
+                }
+                // Inconclusive is never a pass: go on measuring until the check decides.
+                if m.outcome != Outcome::Inconclusive {
+                    return Ok(Conclusion::Decided);
+                }
+                if tokio::time::Instant::now() + check.interval.std() > deadline {
+                    return Ok(Conclusion::Undecided(format!(
+                        "check {:?}: {}",
+                        check.name, m.summary
+                    )));
+                }
+            }
+            tokio::time::sleep(check.interval.std()).await;
+        }
     }
 
     /// Starts the background checks; each stops the rollout when it fails.
@@ -435,13 +496,18 @@ impl Engine {
         tasks
     }
 
-    /// Compares the new version with the stable one for `duration`, then decides.
+    /// Compares the new version with the stable one over the whole experiment: a
+    /// conclusive "worse" ends it at once; at `duration` a conclusive "not worse" promotes (as
+    /// `promote` says); while inconclusive it goes on up to `max_duration`, then does what
+    /// `on_inconclusive` says.
     pub(crate) async fn experiment(
-        &self,
+        &mut self,
         step: usize,
-        duration: crate::spec::Duration,
+        duration: Duration,
+        max_duration: Duration,
         compare: &crate::spec::Compare,
         promote: Promote,
+        on_inconclusive: OnInconclusive,
     ) -> Result<(), StepError> {
         let measurer = self.measurer();
         let mut baseline = measurer
@@ -453,43 +519,87 @@ impl Engine {
             .map_err(|e| StepError::Check(crate::error::chain(&e)))?;
         // Every measurement covers the whole experiment so far (a copy of the comparer
         // started at its beginning): the verdict grows firmer as requests add up.
-        let interval = self.spec.analysis.interval.std().min(duration.std());
-        let end = tokio::time::Instant::now() + duration.std();
-        let mut passes = 0;
-        let mut last = None;
-        loop {
-            let now = tokio::time::Instant::now();
-            if now >= end {
-                break;
-            }
-            tokio::time::sleep(interval.min(end - now)).await;
+        let interval = self.spec.analysis.interval.std().min(duration);
+        let began = tokio::time::Instant::now();
+        let mut silent_notice = false;
+        let last = loop {
+            tokio::time::sleep(interval).await;
             let m = baseline
                 .clone()
                 .measure("compare", compare, &self.opts.http)
                 .await;
             self.measured(Some(step), &m);
-            match m.outcome {
-                Outcome::Fail if promote != Promote::Always => {
-                    return Err(StepError::Check(format!(
-                        "the new version is worse: {}",
-                        m.summary
-                    )));
-                }
-                Outcome::Pass => passes += 1,
-                _ => {}
+            let elapsed = began.elapsed();
+            if m.outcome == Outcome::Fail && promote != Promote::Always {
+                return Err(StepError::Check(format!(
+                    "the new version is worse: {}",
+                    m.summary
+                )));
             }
-            last = Some(m);
-        }
-        let summary = last.map(|m| m.summary).unwrap_or_default();
-        match promote {
-            Promote::Always => Ok(()),
-            Promote::Never => Err(StepError::Check(format!(
-                "promote: never — the comparison said: {summary}"
+            if !silent_notice && elapsed >= interval * 3 {
+                silent_notice = self.say_if_new_gets_nothing(&m);
+            }
+            let decided = matches!(m.outcome, Outcome::Pass | Outcome::Fail);
+            if elapsed >= duration && (decided || elapsed >= max_duration) {
+                break m;
+            }
+        };
+        match (promote, last.outcome) {
+            (Promote::Always, _) => Ok(()),
+            (Promote::Never, _) => Err(StepError::Check(format!(
+                "promote: never — the comparison said: {}",
+                last.summary
             ))),
-            Promote::IfNoWorse if passes > 0 => Ok(()),
-            Promote::IfNoWorse => Err(StepError::Check(format!(
-                "not enough data to show the new version is no worse: {summary}"
-            ))),
+            (Promote::IfNoWorse, Outcome::Pass) => Ok(()),
+            (Promote::IfNoWorse, _) => {
+                let waited = humantime::format_duration(max_duration);
+                let why = format!("the comparison is inconclusive after {waited}: {}", last.summary);
+                match on_inconclusive {
+                    OnInconclusive::Fail => Err(StepError::Check(format!(
+                        "{why} (onInconclusive: fail)"
+                    ))),
+                    OnInconclusive::Pass => {
+                        self.note(format!("promoting anyway (onInconclusive: pass): {why}"));
+                        Ok(())
+                    }
+                    OnInconclusive::Pause => {
+                        self.note(format!(
+                            "{why}; waiting for `rollout promote` (or `rollout abort`)"
+                        ));
+                        self.hold_for_promotion().await
+                    }
+                }
+            }
         }
+    }
+
+    /// Says once, early, when the new version has had no request at all while the stable one
+    /// has: the route to it is not taken (the header or cookie users do not send), which no
+    /// amount of waiting fixes. Returns whether it said so.
+    fn say_if_new_gets_nothing(&self, m: &Measurement) -> bool {
+        let new = m.figures.get("new_requests").copied().unwrap_or(0.0);
+        let stable = m.figures.get("stable_requests").copied().unwrap_or(0.0);
+        if new > 0.0 || stable == 0.0 {
+            return false;
+        }
+        let route = if self.record.routing.matches.is_empty() {
+            "its route".to_owned()
+        } else {
+            self.record
+                .routing
+                .matches
+                .iter()
+                .map(|r| match (&r.header, &r.cookie) {
+                    (Some(h), _) => format!("header {h}: {}", r.value),
+                    (None, Some(c)) => format!("cookie {c}={}", r.value),
+                    (None, None) => String::new(),
+                })
+                .collect::<Vec<_>>()
+                .join(" or ")
+        };
+        self.note(format!(
+            "the new version has received no request yet, while the stable one answered {stable:.0}: only requests with {route} reach it — are users sending it?"
+        ));
+        true
     }
 }

@@ -101,23 +101,32 @@ impl Engine {
                 });
                 self.wait_promotion(duration.std(), false).await
             }
-            Step::WaitForPromotion => {
-                self.record.phase = Phase::WaitingForPromotion;
-                self.save().await?;
-                self.emit(Event::Paused {
-                    until_promoted: true,
-                    seconds: None,
-                });
-                let r = self.wait_promotion(self.opts.promotion_timeout, true).await;
-                self.record.phase = Phase::Running;
-                r
+            Step::WaitForPromotion => self.hold_for_promotion().await,
+            Step::Analysis {
+                checks,
+                timeout,
+                on_inconclusive,
+            } => {
+                self.analysis(index, checks, timeout.std(), *on_inconclusive)
+                    .await
             }
-            Step::Analysis { checks } => self.analysis(index, checks).await,
             Step::Experiment {
                 duration,
+                max_duration,
                 compare,
                 promote,
-            } => self.experiment(index, *duration, compare, *promote).await,
+                on_inconclusive,
+            } => {
+                self.experiment(
+                    index,
+                    duration.std(),
+                    max_duration.std(),
+                    compare,
+                    *promote,
+                    *on_inconclusive,
+                )
+                .await
+            }
             Step::UpdateStable { update, replicas } => self.update_stable(*update, *replicas).await,
             Step::RestoreTraffic => self.restore_traffic().await,
             Step::RemoveNew => Ok(self.remove_new().await?),
@@ -272,6 +281,19 @@ impl Engine {
                 },
             )
             .await
+    }
+
+    /// Waits for `rollout promote`, recorded as waiting (`rollout abort` rolls back).
+    pub(crate) async fn hold_for_promotion(&mut self) -> Result<(), StepError> {
+        self.record.phase = Phase::WaitingForPromotion;
+        self.save().await?;
+        self.emit(Event::Paused {
+            until_promoted: true,
+            seconds: None,
+        });
+        let r = self.wait_promotion(self.opts.promotion_timeout, true).await;
+        self.record.phase = Phase::Running;
+        r
     }
 
     /// Waits `limit`, ending early on `rollout promote`; with `required`, reaching the

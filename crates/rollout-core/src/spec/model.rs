@@ -282,11 +282,52 @@ pub enum CanaryStep {
     /// Send this percentage of requests to the new version.
     SetWeight(Weight),
     Pause(Pause),
-    /// Run these checks (each `count` measurements, `interval` apart); fail the rollout if
-    /// one fails.
-    Analysis(Vec<String>),
+    /// Run these checks (each `count` measurements, `interval` apart, and on until each is
+    /// conclusive); fail the rollout if one fails.
+    Analysis(AnalysisStep),
     /// Size the new version independently of its traffic weight.
     SetCanaryScale(CanaryScale),
+}
+
+/// An analysis step: its checks, and what it does when one stays inconclusive (the
+/// section's `timeout` and `onInconclusive` when not written here).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AnalysisStep {
+    pub checks: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Duration>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_inconclusive: Option<OnInconclusive>,
+}
+
+/// What a step does when a check is still inconclusive at its deadline. Never a silent
+/// pass: `pass` is a choice written in the strategy file, and said when it happens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnInconclusive {
+    /// Roll back.
+    Fail,
+    /// Go on, saying so.
+    Pass,
+    /// Wait for `rollout promote` (or `rollout abort`).
+    Pause,
+}
+
+impl OnInconclusive {
+    pub const NAMES: [(&'static str, OnInconclusive); 3] = [
+        ("fail", OnInconclusive::Fail),
+        ("pass", OnInconclusive::Pass),
+        ("pause", OnInconclusive::Pause),
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnInconclusive::Fail => "fail",
+            OnInconclusive::Pass => "pass",
+            OnInconclusive::Pause => "pause",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -316,8 +357,13 @@ pub struct Ab {
     /// A request that matches any of these goes to B.
     pub matches: Vec<RequestMatch>,
     pub duration: Duration,
+    /// How long the comparison may go on while it is inconclusive (see [`max_duration`]); three times `duration` when not written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_duration: Option<Duration>,
     pub compare: Compare,
     pub promote: Promote,
+    /// What happens when the comparison is still inconclusive at `maxDuration`.
+    pub on_inconclusive: OnInconclusive,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -372,8 +418,13 @@ pub enum MatchValue {
 pub struct Shadow {
     pub mirror: Percent,
     pub duration: Duration,
+    /// How long the comparison may go on while it is inconclusive (see [`max_duration`]); three times `duration` when not written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_duration: Option<Duration>,
     pub compare: Compare,
     pub promote: Promote,
+    /// What happens when the comparison is still inconclusive at `maxDuration`.
+    pub on_inconclusive: OnInconclusive,
 }
 
 /// When an A/B or shadow rollout promotes the new version.
@@ -386,6 +437,12 @@ pub enum Promote {
     Always,
     /// Never: run the experiment, report, and roll back.
     Never,
+}
+
+/// How long an A/B or shadow comparison may go on while it is inconclusive: `maxDuration`
+/// when written, else three times `duration`.
+pub fn max_duration(duration: Duration, max_duration: Option<Duration>) -> Duration {
+    max_duration.unwrap_or(Duration(duration.std() * 3)).max(duration)
 }
 
 impl Promote {
@@ -410,6 +467,10 @@ pub struct Analysis {
     pub consecutive_error_limit: u32,
     /// Checks that run for the whole rollout.
     pub background: Vec<String>,
+    /// How long an analysis step goes on measuring a check that is inconclusive.
+    pub timeout: Duration,
+    /// What an analysis step does when a check is still inconclusive at its timeout.
+    pub on_inconclusive: OnInconclusive,
     /// Every check, in file order; `probes` is always there (defaults if not written).
     pub checks: Vec<Check>,
 }

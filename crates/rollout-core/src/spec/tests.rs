@@ -74,7 +74,11 @@ fn builtin_canary_matches_the_issue() {
         Some(&CanaryStep::SetWeight(Weight::new(10).unwrap_or_default()))
     );
     assert_eq!(steps.last(), Some(&CanaryStep::SetWeight(Weight::FULL)));
-    assert!(steps.contains(&CanaryStep::Analysis(vec!["smoke".into()])));
+    assert!(steps.contains(&CanaryStep::Analysis(AnalysisStep {
+        checks: vec!["smoke".into()],
+        timeout: None,
+        on_inconclusive: None,
+    })));
     assert_eq!(spec.analysis.background, ["probes", "errors"]);
     let Some(CheckKind::Compare(compare)) = spec.check("errors").map(|c| &c.kind) else {
         panic!("errors is a compare check");
@@ -510,6 +514,27 @@ const ERRORS: &[(&str, &str)] = &[
         "strategy: ab\nmatch:\n  - header: X-A\npromote: sometimes\n",
         "t.yaml:4:10: promote: unknown promotion rule `sometimes`; expected one of: if-no-worse, always, never",
     ),
+    // What happens while a comparison is inconclusive.
+    (
+        "strategy: ab\nmatch:\n  - header: X-A\nduration: 10m\nmaxDuration: 5m\n",
+        "t.yaml:5:14: maxDuration: expected a duration of at least `duration` (10m), got `5m`",
+    ),
+    (
+        "strategy: ab\nmatch:\n  - header: X-A\nonInconclusive: retry\n",
+        "t.yaml:4:17: onInconclusive: unknown onInconclusive value `retry`; expected one of: fail, pass, pause",
+    ),
+    (
+        "strategy: canary\nsteps:\n  - analysis: {timeout: 1m}\n",
+        "t.yaml:3:15: steps[0].analysis: missing key `checks`: the checks to run",
+    ),
+    (
+        "strategy: canary\nsteps:\n  - analysis: {checks: probes, onInconclusive: maybe}\n",
+        "t.yaml:3:48: steps[0].analysis.onInconclusive: unknown onInconclusive value `maybe`; expected one of: fail, pass, pause",
+    ),
+    (
+        "strategy: canary\nmaxDuration: 1m\nsteps:\n  - setWeight: 10\n",
+        "t.yaml:2:1: maxDuration: not used by the canary strategy; it is a setting of ab and shadow",
+    ),
 ];
 
 #[test]
@@ -646,7 +671,11 @@ fn other_canary_steps() {
         [
             w(5),
             w(7),
-            CanaryStep::Analysis(vec!["smoke".into(), "probes".into()]),
+            CanaryStep::Analysis(AnalysisStep {
+                checks: vec!["smoke".into(), "probes".into()],
+                timeout: None,
+                on_inconclusive: None,
+            }),
             CanaryStep::SetCanaryScale(CanaryScale::Replicas(2)),
             CanaryStep::SetCanaryScale(CanaryScale::Weight(Weight::new(30).unwrap_or_default())),
             CanaryStep::SetCanaryScale(CanaryScale::MatchTrafficWeight),
@@ -943,4 +972,37 @@ fn every_full_example_in_the_readme_parses() {
         }
     }
     assert!(examples >= 6, "one example per strategy, found {examples}");
+}
+
+#[test]
+fn inconclusive_settings_of_steps_and_experiments() {
+    let spec = parse(
+        "strategy: canary\nsteps:\n  - analysis: smoke\n  - analysis: {checks: [smoke], timeout: 2m, onInconclusive: pause}\nanalysis:\n  timeout: 1m\n  onInconclusive: pass\n  checks:\n    smoke:\n      http: {path: /}\n",
+        "t.yaml",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(spec.analysis.timeout, Duration::from_secs(60));
+    assert_eq!(spec.analysis.on_inconclusive, OnInconclusive::Pass);
+    let Strategy::Canary(c) = &spec.strategy else {
+        panic!("canary")
+    };
+    assert_eq!(
+        c.steps[1],
+        CanaryStep::Analysis(AnalysisStep {
+            checks: vec!["smoke".into()],
+            timeout: Some(Duration::from_secs(120)),
+            on_inconclusive: Some(OnInconclusive::Pause),
+        })
+    );
+    let ab = parse("strategy: ab\nmatch:\n  - header: X-A\nduration: 1m\n", "t.yaml")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let Strategy::Ab(ab) = &ab.strategy else {
+        panic!("ab")
+    };
+    assert_eq!(ab.on_inconclusive, OnInconclusive::Fail);
+    assert_eq!(
+        max_duration(ab.duration, ab.max_duration),
+        Duration::from_secs(180),
+        "three times duration when not written"
+    );
 }

@@ -27,20 +27,31 @@ pub(crate) fn steps(ctx: &mut Ctx, s: &Ab) -> Result<Vec<Step>, SpecError> {
         Step::RouteMatches {
             matches: s.matches.clone(),
         },
-        s.duration,
-        &s.compare,
-        s.promote,
+        Experiment {
+            duration: s.duration,
+            max_duration: crate::spec::max_duration(s.duration, s.max_duration),
+            compare: &s.compare,
+            promote: s.promote,
+            on_inconclusive: s.on_inconclusive,
+        },
     )
 }
 
 /// The steps shared by A/B and shadow: start the new version, route (`route`), compare for
 /// `duration`, then promote through the router.
+/// What A/B and shadow compare, and how they decide.
+pub(crate) struct Experiment<'a> {
+    pub duration: crate::spec::Duration,
+    pub max_duration: crate::spec::Duration,
+    pub compare: &'a crate::spec::Compare,
+    pub promote: crate::spec::Promote,
+    pub on_inconclusive: crate::spec::OnInconclusive,
+}
+
 pub(crate) fn experiment_steps(
     ctx: &mut Ctx,
     route: Step,
-    duration: crate::spec::Duration,
-    compare: &crate::spec::Compare,
-    promote: crate::spec::Promote,
+    e: Experiment<'_>,
 ) -> Result<Vec<Step>, SpecError> {
     ctx.require(Capability::PerVersionMetrics, "to compare the two versions")?;
     if let crate::metrics::Access::None { why } = &ctx.input.metrics {
@@ -61,9 +72,11 @@ pub(crate) fn experiment_steps(
         Step::CreateNewService,
         route,
         Step::Experiment {
-            duration,
-            compare: compare.clone(),
-            promote,
+            duration: e.duration,
+            max_duration: e.max_duration,
+            compare: e.compare.clone(),
+            promote: e.promote,
+            on_inconclusive: e.on_inconclusive,
         },
         Step::ScaleNew {
             replicas: ctx.input.replicas,

@@ -54,8 +54,8 @@ pub(crate) fn steps(ctx: &mut Ctx, s: &Canary) -> Result<Vec<Step>, SpecError> {
             }
             CanaryStep::Pause(Pause::For(d)) => steps.push(Step::Pause { duration: *d }),
             CanaryStep::Pause(Pause::UntilPromoted) => steps.push(Step::WaitForPromotion),
-            CanaryStep::Analysis(checks) => {
-                steps.extend(ctx.analysis(&format!("steps[{i}].analysis"), checks))
+            CanaryStep::Analysis(a) => {
+                steps.extend(ctx.analysis_step(&format!("steps[{i}].analysis"), a))
             }
             CanaryStep::SetCanaryScale(scale) => {
                 if !exact {

@@ -28,8 +28,8 @@ pub fn plan(spec: &Spec, input: &PlanInput) -> Result<Plan, SpecError> {
         notes: Vec::new(),
     };
     let steps = match &spec.strategy {
-        Strategy::Recreate(s) => recreate::steps(&ctx, s),
-        Strategy::Rolling(s) => rolling::steps(&ctx, s),
+        Strategy::Recreate(s) => recreate::steps(&mut ctx, s),
+        Strategy::Rolling(s) => rolling::steps(&mut ctx, s),
         Strategy::BlueGreen(s) => blue_green::steps(&mut ctx, s)?,
         Strategy::Canary(s) => canary::steps(&mut ctx, s)?,
         Strategy::Ab(s) => ab::steps(&mut ctx, s)?,
@@ -166,9 +166,24 @@ impl Ctx<'_> {
         }
     }
 
-    /// An inline analysis step. A check that cannot run with this router is left out, and
-    /// the plan says so (the plan is printed before anything happens).
+    /// An inline analysis step with the section's timeout and onInconclusive. A check that
+    /// cannot run with this router is left out, and the plan says so (the plan is printed
+    /// before anything happens).
     pub fn analysis(&mut self, path: &str, checks: &[String]) -> Option<Step> {
+        self.analysis_step(
+            path,
+            &crate::spec::AnalysisStep {
+                checks: checks.to_vec(),
+                timeout: None,
+                on_inconclusive: None,
+            },
+        )
+    }
+
+    /// An inline analysis step as written (its own timeout and onInconclusive, else the
+    /// section's).
+    pub fn analysis_step(&mut self, path: &str, step: &crate::spec::AnalysisStep) -> Option<Step> {
+        let checks = &step.checks;
         let mut kept = Vec::new();
         for c in checks {
             match self.cannot_run(c) {
@@ -178,7 +193,13 @@ impl Ctx<'_> {
                 None => kept.push(c.clone()),
             }
         }
-        (!kept.is_empty()).then_some(Step::Analysis { checks: kept })
+        (!kept.is_empty()).then_some(Step::Analysis {
+            checks: kept,
+            timeout: step.timeout.unwrap_or(self.spec.analysis.timeout),
+            on_inconclusive: step
+                .on_inconclusive
+                .unwrap_or(self.spec.analysis.on_inconclusive),
+        })
     }
 
     /// Replicas of the new version for a weight: its share of the stable replica count,

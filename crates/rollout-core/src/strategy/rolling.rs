@@ -5,7 +5,7 @@ use super::Ctx;
 use crate::plan::{Step, Update};
 use crate::spec::Rolling;
 
-pub(crate) fn steps(ctx: &Ctx, s: &Rolling) -> Vec<Step> {
+pub(crate) fn steps(ctx: &mut Ctx, s: &Rolling) -> Vec<Step> {
     let mut steps = vec![Step::UpdateStable {
         update: Update::Rolling {
             max_surge: Some(s.max_surge),
@@ -13,10 +13,6 @@ pub(crate) fn steps(ctx: &Ctx, s: &Rolling) -> Vec<Step> {
         },
         replicas: ctx.input.replicas,
     }];
-    if !s.verify.is_empty() {
-        steps.push(Step::Analysis {
-            checks: s.verify.clone(),
-        });
-    }
+    steps.extend(ctx.analysis("verify", &s.verify));
     steps
 }

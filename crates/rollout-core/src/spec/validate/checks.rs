@@ -72,15 +72,42 @@ impl Cx<'_> {
             Some(node) => self.check_list(Some(node), "analysis.background", &mut refs)?,
             None => vec![defaults::PROBES.to_owned()],
         };
+        let timeout = self.positive_duration(
+            a.and_then(|a| a.timeout.as_ref()),
+            "analysis.timeout",
+            defaults::ANALYSIS_TIMEOUT,
+        )?;
+        let on_inconclusive = self.on_inconclusive(
+            a.and_then(|a| a.on_inconclusive.as_ref()),
+            "analysis.onInconclusive",
+            OnInconclusive::Fail,
+        )?;
         let analysis = Analysis {
             interval,
             count,
             failure_limit,
             consecutive_error_limit,
             background,
+            timeout,
+            on_inconclusive,
             checks,
         };
         Ok((analysis, refs))
+    }
+
+    pub(super) fn on_inconclusive(
+        &self,
+        node: Option<&Node>,
+        path: &str,
+        default: OnInconclusive,
+    ) -> R<OnInconclusive> {
+        self.opt_choice(
+            node,
+            path,
+            "onInconclusive value",
+            &OnInconclusive::NAMES,
+            default,
+        )
     }
 
     /// Every referenced check exists.

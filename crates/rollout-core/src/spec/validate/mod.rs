@@ -39,6 +39,9 @@ pub(crate) mod defaults {
     pub const POST_PROMOTION_WINDOW: Duration = Duration::from_secs(30);
     pub const SCALE_DOWN_DELAY: Duration = Duration::from_secs(30);
     pub const AB_DURATION: Duration = Duration::from_secs(600);
+    /// How long an analysis step goes on with an inconclusive check.
+    pub const ANALYSIS_TIMEOUT: Duration = Duration::from_secs(300);
+
     pub const SHADOW_DURATION: Duration = Duration::from_secs(300);
     pub const MIRROR: Percent = Percent::HUNDRED;
     pub const HTTP_REQUESTS: u32 = 10;
@@ -53,7 +56,7 @@ pub(crate) mod defaults {
 }
 
 /// Keys that only some strategies use.
-const STRATEGY_KEYS: [(&str, &[StrategyKind]); 15] = {
+const STRATEGY_KEYS: [(&str, &[StrategyKind]); 17] = {
     use StrategyKind::*;
     [
         ("verify", &[Recreate, Rolling]),
@@ -69,8 +72,10 @@ const STRATEGY_KEYS: [(&str, &[StrategyKind]); 15] = {
         ("steps", &[Canary]),
         ("match", &[Ab]),
         ("duration", &[Ab, Shadow]),
+        ("maxDuration", &[Ab, Shadow]),
         ("compare", &[Ab, Shadow]),
         ("promote", &[Ab, Shadow]),
+        ("onInconclusive", &[Ab, Shadow]),
     ]
 };
 
@@ -509,8 +514,10 @@ impl Cx<'_> {
             raw.steps.is_some(),
             raw.match_.is_some(),
             raw.duration.is_some(),
+            raw.max_duration.is_some(),
             raw.compare.is_some(),
             raw.promote.is_some(),
+            raw.on_inconclusive.is_some(),
         ];
         let mut written: Vec<(usize, usize, &str, &[StrategyKind])> = Vec::new();
         for ((key, owners), present) in STRATEGY_KEYS.iter().zip(present) {

@@ -159,13 +159,7 @@ impl Cx<'_> {
         }
         if let Some(n) = &s.analysis {
             let ap = join(path, "analysis");
-            if matches!(&n.value, Value::Seq(items) if items.is_empty()) {
-                return Err(self.expected(n, &ap, "a check name, or a list of them"));
-            }
-            let names = self.names(n, &ap, "a check name")?;
-            let out = names.iter().map(|r| r.name.clone()).collect();
-            refs.extend(names);
-            return Ok(CanaryStep::Analysis(out));
+            return self.analysis_step(n, &ap, refs).map(CanaryStep::Analysis);
         }
         match &s.set_canary_scale {
             Some(scale) => self
@@ -173,6 +167,83 @@ impl Cx<'_> {
                 .map(CanaryStep::SetCanaryScale),
             None => Err(self.err(step, path, "expected a step")),
         }
+    }
+
+    /// `analysis: NAME`, `analysis: [NAMES]`, or
+    /// `analysis: {checks: NAMES, timeout: 2m, onInconclusive: pause}`.
+    pub(super) fn analysis_step(
+        &self,
+        node: &Node,
+        path: &str,
+        refs: &mut Vec<NameRef>,
+    ) -> R<AnalysisStep> {
+        let what = "a check name, a list of them, or {checks, timeout, onInconclusive}";
+        let mut step = AnalysisStep {
+            checks: Vec::new(),
+            timeout: None,
+            on_inconclusive: None,
+        };
+        let checks = match &node.value {
+            Value::Map(_) => {
+                let mut checks = None;
+                for (key, value) in
+                    self.entries(node, path, &["checks", "timeout", "onInconclusive"])?
+                {
+                    let kp = join(path, &key.value);
+                    match key.value.as_str() {
+                        "checks" => checks = Some((value, kp)),
+                        "timeout" => {
+                            step.timeout =
+                                Some(self.positive_duration(Some(value), &kp, Duration::ZERO)?)
+                        }
+                        _ => {
+                            step.on_inconclusive =
+                                Some(self.on_inconclusive(Some(value), &kp, OnInconclusive::Fail)?)
+                        }
+                    }
+                }
+                match checks {
+                    Some(c) => c,
+                    None => return Err(self.missing(node, path, "missing key `checks`: the checks to run")),
+                }
+            }
+            _ => (node, path.to_owned()),
+        };
+        if matches!(&checks.0.value, Value::Seq(items) if items.is_empty()) {
+            return Err(self.expected(checks.0, &checks.1, what));
+        }
+        let names = self.names(checks.0, &checks.1, "a check name")?;
+        step.checks = names.iter().map(|r| r.name.clone()).collect();
+        refs.extend(names);
+        Ok(step)
+    }
+
+    /// `maxDuration` and `onInconclusive` of an A/B or shadow rollout.
+    fn inconclusive_keys(
+        &self,
+        raw: &RawSpec,
+        duration: Duration,
+    ) -> R<(Option<Duration>, OnInconclusive)> {
+        let max = match &raw.max_duration {
+            Some(n) => {
+                let max = self.positive_duration(Some(n), "maxDuration", duration)?;
+                if max < duration {
+                    return Err(self.expected(
+                        n,
+                        "maxDuration",
+                        &format!("a duration of at least `duration` ({duration})"),
+                    ));
+                }
+                Some(max)
+            }
+            None => None,
+        };
+        let on = self.on_inconclusive(
+            raw.on_inconclusive.as_ref(),
+            "onInconclusive",
+            OnInconclusive::Fail,
+        )?;
+        Ok((max, on))
     }
 
     pub(super) fn pause(&self, node: &Node, path: &str) -> R<Pause> {
@@ -268,13 +339,13 @@ impl Cx<'_> {
         for (i, m) in list.value.iter().enumerate() {
             matches.push(self.request_match(m, &index("match", i))?);
         }
+        let duration =
+            self.positive_duration(raw.duration.as_ref(), "duration", defaults::AB_DURATION)?;
+        let (max_duration, on_inconclusive) = self.inconclusive_keys(raw, duration)?;
         Ok(Ab {
             matches,
-            duration: self.positive_duration(
-                raw.duration.as_ref(),
-                "duration",
-                defaults::AB_DURATION,
-            )?,
+            duration,
+            max_duration,
             compare: self.compare(
                 CompareFields::of_compare(raw.compare.as_ref().map(|c| &c.value)),
                 "compare",
@@ -286,6 +357,7 @@ impl Cx<'_> {
                 &Promote::NAMES,
                 Promote::IfNoWorse,
             )?,
+            on_inconclusive,
         })
     }
 
@@ -344,13 +416,14 @@ impl Cx<'_> {
         {
             return Err(self.expected(n, "mirror", "a percentage above 0%, like 10% or 100%"));
         }
+        let duration =
+            self.positive_duration(raw.duration.as_ref(), "duration", defaults::SHADOW_DURATION)?;
+        let (max_duration, on_inconclusive) = self.inconclusive_keys(raw, duration)?;
         Ok(Shadow {
             mirror,
-            duration: self.positive_duration(
-                raw.duration.as_ref(),
-                "duration",
-                defaults::SHADOW_DURATION,
-            )?,
+            duration,
+            max_duration,
+            on_inconclusive,
             compare: self.compare(
                 CompareFields::of_compare(raw.compare.as_ref().map(|c| &c.value)),
                 "compare",
