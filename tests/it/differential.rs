@@ -6,7 +6,7 @@
 //!
 //! With a real control plane at hand (`scripts/real-k8s.sh test`) both targets run live. Without
 //! one, the embedded cluster is compared with the traces recorded from Kubernetes 1.20.2 in
-//! `tests/it/fixtures/differential-k8s-1.20.2.json` (`ROLLOUT_DIFFERENTIAL_RECORD=FILE` writes
+//! `tests/fixtures/differential-k8s-1.20.2.json` (`ROLLOUT_DIFFERENTIAL_RECORD=FILE` writes
 //! them on a real run).
 
 use std::collections::BTreeMap;
@@ -24,7 +24,7 @@ use crate::conformance::Platform;
 
 const FIXTURE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/tests/it/fixtures/differential-k8s-1.20.2.json"
+    "/tests/fixtures/differential-k8s-1.20.2.json"
 );
 
 /// How a scenario's ReplicaSet sizes are compared.
