@@ -126,10 +126,18 @@ pub async fn abort(a: &AppArgs) -> Result<ExitCode, Exit> {
     let (c, proxy) = cluster(&a.target).await?;
     let app = app_name(&c, a).await?;
     match start::abort(c, &app, options(&a.endpoints, proxy)?, sink(&a.target)).await? {
-        Some(outcome) => finish(outcome),
-        None => {
-            eprintln!("asked the running rollout of {app:?} to roll back");
-            Ok(ExitCode::Done)
+        start::Aborted::Here(end) => finish(end),
+        start::Aborted::ByHolder {
+            holder,
+            finish,
+            reason,
+        } => {
+            let what = finish.map_or("ended", |f| f.as_str());
+            eprintln!(
+                "the rollout of {app:?} held by {holder} {what}{}",
+                reason.map(|r| format!(": {r}")).unwrap_or_default()
+            );
+            Ok(finish.map_or(ExitCode::Error, |f| f.exit_code()))
         }
     }
 }

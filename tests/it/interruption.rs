@@ -122,7 +122,15 @@ impl Setup {
 
     /// Runs `rollout ARGS` to its end off the async runtime: exit code and stderr.
     async fn run(&self, args: &[&str]) -> (Option<i32>, String) {
+        self.run_as(args, None).await
+    }
+
+    /// Like [`Setup::run`], on the machine named `host` when given.
+    async fn run_as(&self, args: &[&str], host: Option<&str>) -> (Option<i32>, String) {
         let mut c = self.rollout(args);
+        if let Some(host) = host {
+            c.env("HOSTNAME", host);
+        }
         let out = tokio::task::spawn_blocking(move || c.output().expect("run"))
             .await
             .expect("join");
@@ -226,6 +234,76 @@ async fn killed_then_aborted_rolls_back() {
     let _ = child.wait();
     let (code, stderr) = s.run(&["abort", "web"]).await;
     assert_eq!(code, Some(3), "{stderr}");
+    s.assert_clean("web:v1").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_then_aborted_from_another_machine_waits_out_the_lease() {
+    let s = Setup::new().await;
+    let path = s.strategy_file("slow", SLOW);
+    let mut child = s.start(&path);
+    s.at_weight_50().await;
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    // Another machine cannot tell that the holder died: it waits for the Lease to expire,
+    // says how long, then takes it over and rolls back itself.
+    let (code, stderr) = s.run_as(&["abort", "web"], Some("another-machine")).await;
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(stderr.contains("lease expires in"), "a countdown: {stderr}");
+    s.assert_clean("web:v1").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aborting_a_live_rollout_waits_until_it_has_rolled_back() {
+    let s = Setup::new().await;
+    let path = s.strategy_file("slow", SLOW);
+    let child = s.start(&path);
+    s.at_weight_50().await;
+    let (code, stderr) = s.run_as(&["abort", "web"], Some("another-machine")).await;
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(stderr.contains("rolled-back"), "{stderr}");
+    let (code, _, stderr) =
+        tokio::task::spawn_blocking(move || wait(child, Duration::from_secs(60)))
+            .await
+            .expect("join");
+    assert_eq!(code, 3, "the running rollout rolled back: {stderr}");
+    s.assert_clean("web:v1").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_users_object_named_like_the_canarys_is_left_alone() {
+    let s = Setup::new().await;
+    let services: kube::Api<k8s_openapi::api::core::v1::Service> =
+        kube::Api::namespaced(s.t.client.clone(), &s.ns);
+    let mine: k8s_openapi::api::core::v1::Service = serde_json::from_value(json!({
+        "metadata": {"name": "web-canary", "labels": {"owner": "user"}},
+        "spec": {"selector": {"app": "something-else"}, "ports": [{"port": 9999}]}
+    }))
+    .expect("service");
+    let before = services
+        .create(&Default::default(), &mine)
+        .await
+        .expect("the user's Service");
+    let path = s.strategy_file("slow", SLOW);
+    let (code, stderr) = s
+        .run(&["--strategy", &path, "--image", "v2", "--app", "web"])
+        .await;
+    assert_eq!(code, Some(2), "refused before anything changes: {stderr}");
+    assert!(
+        stderr.contains("Service \"web-canary\" already exists")
+            && stderr.contains("never changes what it did not make"),
+        "{stderr}"
+    );
+    let after = services.get("web-canary").await.expect("still there");
+    assert_eq!(after.metadata.uid, before.metadata.uid);
+    assert_eq!(
+        after.metadata.resource_version,
+        before.metadata.resource_version
+    );
+    services
+        .delete("web-canary", &Default::default())
+        .await
+        .expect("clean up");
     s.assert_clean("web:v1").await;
 }
 

@@ -11,5 +11,6 @@ mod differential;
 mod gate_http;
 mod interruption;
 mod lab;
+mod lease;
 mod prometheus_gate;
 mod strategies;

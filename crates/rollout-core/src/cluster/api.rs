@@ -49,9 +49,17 @@ pub fn plural<K: Object>() -> String {
     K::plural(&()).into_owned()
 }
 
+/// Asked before every write: why this process may no longer write, if it may not (a
+/// rollout's Lease taken over or not renewed in time).
+pub trait Fence: Send + Sync {
+    fn refusal(&self) -> Option<String>;
+}
+
 /// One namespace of one cluster.
 #[derive(Clone)]
 pub struct Cluster {
+    /// Checked before every write, when set ([`Cluster::fenced`]).
+    fence: Option<std::sync::Arc<dyn Fence>>,
     pub client: kube::Client,
     pub namespace: String,
     /// The API server's address, for messages when it cannot be reached.
@@ -86,10 +94,28 @@ where
 impl Cluster {
     pub fn new(client: kube::Client, namespace: impl Into<String>) -> Self {
         Cluster {
+            fence: None,
             client,
             namespace: namespace.into(),
             server: String::new(),
             slices: Default::default(),
+        }
+    }
+
+    /// This cluster, with every write refused once `fence` says so.
+    pub fn fenced(mut self, fence: std::sync::Arc<dyn Fence>) -> Self {
+        self.fence = Some(fence);
+        self
+    }
+
+    /// Refuses a write when the fence says this process may no longer write.
+    fn may_write<K: Object>(&self, verb: Verb, name: &str) -> Result<()> {
+        match self.fence.as_ref().and_then(|f| f.refusal()) {
+            Some(why) => Err(ClusterError::Fenced {
+                call: self.call::<K>(verb, name),
+                why,
+            }),
+            None => Ok(()),
         }
     }
 
@@ -161,6 +187,7 @@ impl Cluster {
 
     /// Merge patch (`application/merge-patch+json`).
     pub async fn merge<K: Object>(&self, name: &str, patch: &Value) -> Result<K> {
+        self.may_write::<K>(Verb::Patch, name)?;
         let api = self.api::<K>();
         let pp = PatchParams::default();
         retry(|| async {
@@ -173,6 +200,7 @@ impl Cluster {
 
     /// JSON patch (RFC 6902).
     pub async fn json_patch<K: Object>(&self, name: &str, patch: &json_patch::Patch) -> Result<K> {
+        self.may_write::<K>(Verb::Patch, name)?;
         let api = self.api::<K>();
         let pp = PatchParams::default();
         retry(|| async {
@@ -187,6 +215,7 @@ impl Cluster {
     pub async fn create<K: Object>(&self, object: &K) -> Result<Option<K>> {
         let api = self.api::<K>();
         let name = object.meta().name.clone().unwrap_or_default();
+        self.may_write::<K>(Verb::Create, &name)?;
         let pp = PostParams::default();
         retry(|| async {
             match api.create(&pp, object).await {
@@ -198,13 +227,21 @@ impl Cluster {
         .await
     }
 
-    /// Creates `object`; when it already exists (a resumed rollout), merges it over the
-    /// existing one.
-    pub async fn create_or_merge<K: Object>(&self, object: &K) -> Result<()> {
-        if self.create(object).await?.is_some() {
-            return Ok(());
+    /// Creates `object` for the rollout `rollout`, or, when the rollout made it already (a
+    /// resumed run), merges it over what is there. An object of that name that is not the
+    /// rollout's is never touched ([`ClusterError::Foreign`]). Returns the object's uid.
+    pub async fn create_owned<K: Object>(&self, object: &K, rollout: &str) -> Result<String> {
+        if let Some(created) = self.create(object).await? {
+            return Ok(created.meta().uid.clone().unwrap_or_default());
         }
         let name = object.meta().name.clone().unwrap_or_default();
+        let existing = self.get::<K>(&name).await?;
+        if !crate::labels::made_by(existing.meta(), rollout) {
+            return Err(ClusterError::Foreign {
+                call: self.call::<K>(Verb::Create, &name),
+                owner: crate::labels::owner_of(existing.meta()),
+            });
+        }
         let mut patch = serde_json::to_value(object).map_err(|e| ClusterError::Unexpected {
             call: self.call::<K>(Verb::Patch, &name),
             problem: format!("cannot encode the object: {e}"),
@@ -213,13 +250,17 @@ impl Cluster {
             o.remove("apiVersion");
             o.remove("kind");
         }
-        self.merge::<K>(&name, &patch).await.map(|_| ())
+        // Only if it is still the object read (a precondition on its uid).
+        patch["metadata"]["uid"] = serde_json::json!(existing.meta().uid);
+        self.merge::<K>(&name, &patch).await?;
+        Ok(existing.meta().uid.clone().unwrap_or_default())
     }
 
     /// Deletes an object; absent is fine. With `uid`, only the object with that uid (a
     /// precondition: a namesake made since is left alone). Foreground for Deployments, so
     /// their pods go first.
     pub async fn delete<K: Object>(&self, name: &str, uid: Option<&str>) -> Result<()> {
+        self.may_write::<K>(Verb::Delete, name)?;
         let mut dp = if K::kind(&()) == "Deployment" {
             DeleteParams::foreground()
         } else {

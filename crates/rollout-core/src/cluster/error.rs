@@ -102,6 +102,16 @@ pub enum ClusterError {
     /// Someone else kept writing the object between our read and our write.
     #[error("{call}: the object kept changing under us")]
     Conflicts { call: Call },
+    /// An object the rollout would make exists already and is not this rollout's: it is left
+    /// as it is.
+    #[error(
+        "{} {:?} in namespace {:?} exists and is not this rollout's ({owner}); the rollout never changes it: delete or rename it, or give the rollout other names",
+        call.resource, call.name, call.namespace
+    )]
+    Foreign { call: Call, owner: String },
+    /// This process no longer holds the app's Lease: it must not write.
+    #[error("{call}: not done, this process no longer holds the Lease ({why})")]
+    Fenced { call: Call, why: String },
     /// An object read from the API is not what the orchestrator can work with.
     #[error("{call}: {problem}")]
     Unexpected { call: Call, problem: String },

@@ -62,10 +62,15 @@ fn now() -> jiff::Timestamp {
     jiff::Timestamp::now()
 }
 
+/// This machine's name: `HOSTNAME` when set (as in containers and CI jobs), else
+/// /etc/hostname.
 fn hostname() -> String {
-    std::fs::read_to_string("/etc/hostname")
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.trim().is_empty())
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
         .map(|h| h.trim().to_owned())
-        .unwrap_or_else(|_| "localhost".into())
+        .unwrap_or_else(|| "localhost".into())
 }
 
 /// Whether `holder` names a process on this machine that no longer runs (killed), so its
@@ -156,7 +161,12 @@ impl Holder {
             let written = match &existing {
                 None => {
                     let lease = Lease {
-                        metadata: labels::owned_metadata(&lease_name, &cluster.namespace, app),
+                        metadata: labels::owned_metadata(
+                            &lease_name,
+                            &cluster.namespace,
+                            app,
+                            None,
+                        ),
                         spec: Some(lease_spec(identity)),
                     };
                     cluster.create(&lease).await?
@@ -318,6 +328,15 @@ impl Holder {
                     .error(e, &self.cluster.server),
             ),
         }
+    }
+}
+
+impl super::api::Fence for Holder {
+    fn refusal(&self) -> Option<String> {
+        self.ensure_held().err().map(|e| match e {
+            LeaseError::Lost { why, .. } => why,
+            other => other.to_string(),
+        })
     }
 }
 

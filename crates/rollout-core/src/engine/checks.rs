@@ -553,11 +553,14 @@ impl Engine {
             (Promote::IfNoWorse, Outcome::Pass) => Ok(()),
             (Promote::IfNoWorse, _) => {
                 let waited = humantime::format_duration(max_duration);
-                let why = format!("the comparison is inconclusive after {waited}: {}", last.summary);
+                let why = format!(
+                    "the comparison is inconclusive after {waited}: {}",
+                    last.summary
+                );
                 match on_inconclusive {
-                    OnInconclusive::Fail => Err(StepError::Check(format!(
-                        "{why} (onInconclusive: fail)"
-                    ))),
+                    OnInconclusive::Fail => {
+                        Err(StepError::Check(format!("{why} (onInconclusive: fail)")))
+                    }
                     OnInconclusive::Pass => {
                         self.note(format!("promoting anyway (onInconclusive: pass): {why}"));
                         Ok(())

@@ -98,6 +98,9 @@ pub enum Stop {
     Aborted,
     /// A signal (Ctrl-C, SIGTERM, SIGHUP; its name): roll back, then exit 130.
     Interrupted(&'static str),
+    /// The Lease was lost (taken over, or not renewed in time): stop writing at once; who
+    /// holds it now decides.
+    Lost(String),
 }
 
 impl Stop {
@@ -106,6 +109,7 @@ impl Stop {
             Stop::Failed(r) => r.clone(),
             Stop::Aborted => "aborted with `rollout abort`".into(),
             Stop::Interrupted(signal) => format!("interrupted ({signal})"),
+            Stop::Lost(why) => format!("lost the lease: {why}"),
         }
     }
 }
@@ -161,6 +165,8 @@ impl Engine {
         lease: Arc<Holder>,
     ) -> Engine {
         let (stop_tx, stop_rx) = watch::channel(None);
+        // Every write of the rollout is refused once its Lease is lost.
+        let cluster = cluster.fenced(lease.clone());
         Engine {
             cluster,
             spec,
@@ -210,6 +216,7 @@ impl Engine {
             tasks.push(self.handle_signals());
         }
         tasks.push(self.watch_abort());
+        tasks.push(self.watch_lease());
         if self.record.phase == Phase::RollingBack {
             let reason = self
                 .record
@@ -284,6 +291,16 @@ impl Engine {
             }
         }
         match failure {
+            Some(Stop::Lost(why)) => {
+                for t in &tasks {
+                    t.abort();
+                }
+                let reason = format!(
+                    "stopped without rolling back: lost the lease of {:?} ({why}); whoever holds it now goes on or rolls back",
+                    self.plan.names.deployment
+                );
+                self.finished(Finish::Lost, Some(reason))
+            }
             Some(stop) => self.finish_rollback(stop, tasks).await,
             None => {
                 for t in &tasks {
@@ -400,6 +417,17 @@ impl Engine {
                 ),
             });
             std::process::exit(i32::from(crate::exit::ExitCode::Interrupted.code()));
+        })
+    }
+
+    /// Stops the rollout the moment its Lease is lost.
+    fn watch_lease(&self) -> tokio::task::JoinHandle<()> {
+        let mut lost = self.lease.lost();
+        let stopper = self.stopper();
+        tokio::spawn(async move {
+            if let Ok(why) = lost.wait_for(Option::is_some).await {
+                stopper.stop(Stop::Lost(why.clone().unwrap_or_default()));
+            }
         })
     }
 

@@ -62,6 +62,46 @@ pub struct Record {
     /// Why it is rolling back.
     #[serde(default)]
     pub reason: Option<String>,
+    /// The objects this rollout made, with their uids: the only ones it deletes.
+    #[serde(default)]
+    pub owned: Vec<Owned>,
+}
+
+/// An object a rollout made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Owned {
+    /// The resource's plural name (`deployments`).
+    pub resource: String,
+    pub name: String,
+    pub uid: String,
+}
+
+impl Record {
+    /// Notes an object this rollout made (once).
+    pub fn own(&mut self, resource: &str, name: &str, uid: &str) {
+        if !self
+            .owned
+            .iter()
+            .any(|o| o.resource == resource && o.name == name && o.uid == uid)
+        {
+            self.owned
+                .retain(|o| !(o.resource == resource && o.name == name));
+            self.owned.push(Owned {
+                resource: resource.to_owned(),
+                name: name.to_owned(),
+                uid: uid.to_owned(),
+            });
+        }
+    }
+
+    /// The uid of the object of this kind and name the rollout made, if it made one.
+    pub fn uid_of(&self, resource: &str, name: &str) -> Option<&str> {
+        self.owned
+            .iter()
+            .find(|o| o.resource == resource && o.name == name)
+            .map(|o| o.uid.as_str())
+    }
 }
 
 /// An annotation that does not hold a record this version can read.
@@ -132,6 +172,11 @@ mod tests {
                 route_rules: None,
             },
             reason: None,
+            owned: vec![Owned {
+                resource: "deployments".into(),
+                name: "web-canary".into(),
+                uid: "u1".into(),
+            }],
         };
         let patch = r.patch();
         let text = patch["metadata"]["annotations"][STATE]

@@ -25,16 +25,24 @@ impl Engine {
         let ready = |name: String| -> BoxFuture<'_, Result<(), ClusterError>> {
             Box::pin(async move { me.wait_rolled_out(&name).await })
         };
-        let cx = me.route_context(&ready);
+        let made = std::sync::Mutex::new(Vec::new());
+        let cx = me.route_context(&ready, &made);
         me.plan.router.restore(&cx).await?;
         Ok(())
     }
 
     pub(crate) async fn remove_new(&mut self) -> Result<(), ClusterError> {
         let names = self.plan.names.clone();
-        if self.plan.creates_new() {
+        // Only what this rollout made, by its uid: a namesake made since is left alone.
+        let deployment_uid = self
+            .record
+            .uid_of("deployments", &names.new_deployment)
+            .map(str::to_owned);
+        if self.plan.creates_new()
+            && let Some(uid) = &deployment_uid
+        {
             self.cluster
-                .delete::<Deployment>(&names.new_deployment, None)
+                .delete::<Deployment>(&names.new_deployment, Some(uid))
                 .await?;
             // The new pods carry the app's selector labels plus the role.
             let stable = self.cluster.deployment(&names.deployment).await?;
@@ -54,8 +62,10 @@ impl Engine {
                 .wait_deployment_gone(&names.new_deployment, self.spec.progress_deadline.std())
                 .await?;
         }
-        if let Some(s) = &names.new_service {
-            self.cluster.delete::<Service>(s, None).await?;
+        if let Some(s) = &names.new_service
+            && let Some(uid) = self.record.uid_of("services", s)
+        {
+            self.cluster.delete::<Service>(s, Some(uid)).await?;
         }
         if self.plan.pins_service()
             && let Some(service) = &names.service

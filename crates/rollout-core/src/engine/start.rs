@@ -20,7 +20,7 @@ use crate::image::ImageError;
 use crate::labels::made_by_rollout;
 use crate::metrics::Access;
 use crate::plan::Plan;
-use crate::report::Sink;
+use crate::report::{Finish, Sink};
 use crate::spec::{Overrides, Spec, SpecError};
 
 /// Why a rollout did not start (or an operation on one could not be done).
@@ -91,6 +91,16 @@ pub enum StartError {
     NoDeployment { app: String, namespace: String },
     #[error("no rollout of {app:?} is recorded")]
     NotRecorded { app: String },
+    #[error(
+        "{kind} {name:?} already exists in namespace {namespace:?} ({owner}), and the rollout would make an object of that name; it never changes what it did not make: {hint}"
+    )]
+    NameTaken {
+        kind: &'static str,
+        name: String,
+        namespace: String,
+        owner: String,
+        hint: String,
+    },
 }
 
 impl StartError {
@@ -243,7 +253,53 @@ pub async fn prepare(
     };
     input.metrics = metrics_access(cluster, opts, &spec, &input).await?;
     let plan = crate::strategy::plan(&spec, &input)?;
+    names_are_free(cluster, &plan).await?;
     Ok((spec, plan, target, input))
+}
+
+/// The names the rollout would give its objects are not taken: found before anything
+/// changes, so that a user's object of that name is never merged into or deleted.
+async fn names_are_free(cluster: &Cluster, plan: &Plan) -> Result<(), StartError> {
+    let taken = |kind: &'static str,
+                 name: &str,
+                 meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+                 hint: &str| {
+        StartError::NameTaken {
+            kind,
+            name: name.to_owned(),
+            namespace: cluster.namespace.clone(),
+            owner: crate::labels::owner_of(meta),
+            hint: hint.to_owned(),
+        }
+    };
+    let names = &plan.names;
+    if plan.creates_new()
+        && let Some(d) = cluster.get_opt::<Deployment>(&names.new_deployment).await?
+    {
+        return Err(taken(
+            "Deployment",
+            &names.new_deployment,
+            &d.metadata,
+            "delete or rename it",
+        ));
+    }
+    if let Some(name) = &names.new_service
+        && let Some(s) = cluster.get_opt::<Service>(name).await?
+    {
+        let hint = match &plan.strategy {
+            crate::spec::StrategyKind::BlueGreen => {
+                "delete or rename it, or name another with `previewService` in the strategy file"
+            }
+            _ => "delete or rename it",
+        };
+        return Err(taken("Service", name, &s.metadata, hint));
+    }
+    if let Some(name) = &names.new_ingress
+        && let Some(i) = cluster.get_opt::<Ingress>(name).await?
+    {
+        return Err(taken("Ingress", name, &i.metadata, "delete or rename it"));
+    }
+    Ok(())
 }
 
 /// How this rollout will read per-version metrics: the flags' source, else the router's
@@ -341,6 +397,7 @@ pub async fn begin(
             route_rules,
         },
         reason: None,
+        owned: Vec::new(),
     };
     let engine = Engine::new(cluster, spec, plan, record, sink, opts, Arc::new(holder));
     engine.save().await?;
@@ -416,27 +473,95 @@ pub async fn resume(
     Ok(recorded(cluster, app, opts, sink).await?.run().await)
 }
 
-/// `rollout abort`: roll back. When a live process runs the rollout, it is asked to (through
-/// an annotation it watches) and this returns `None`; otherwise the rollback runs here.
+/// How `rollout abort` ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Aborted {
+    /// Rolled back here (no live process held the rollout, or its Lease expired while we
+    /// waited: it had died).
+    Here(RunEnd),
+    /// The process running the rollout was asked, and ended it this way.
+    ByHolder {
+        holder: String,
+        finish: Option<Finish>,
+        reason: Option<String>,
+    },
+}
+
+/// `rollout abort`: roll back, from any machine. A live process running the rollout is asked
+/// to (through an annotation it watches), and this waits until it has; when the holder does
+/// not answer (killed, wherever it ran), its Lease is waited out — the countdown said — and the
+/// rollback runs here.
 pub async fn abort(
     cluster: Cluster,
     app: &str,
     opts: Options,
     sink: Arc<dyn Sink>,
-) -> Result<Option<RunEnd>, StartError> {
-    if lease::current(&cluster, app).await?.is_some() {
-        cluster
-            .merge::<Deployment>(
-                app,
-                &json!({"metadata": {"annotations": {record::ABORT: "true"}}}),
-            )
-            .await?;
-        return Ok(None);
+) -> Result<Aborted, StartError> {
+    let d = cluster.deployment(app).await.map_err(|e| {
+        if e.is_not_found() {
+            StartError::NoDeployment {
+                app: app.to_owned(),
+                namespace: cluster.namespace.clone(),
+            }
+        } else {
+            e.into()
+        }
+    })?;
+    if record::of(&d).is_none() {
+        return Err(StartError::NotRecorded {
+            app: app.to_owned(),
+        });
     }
-    let mut engine = recorded(cluster, app, opts, sink).await?;
+    let note = |message: String| sink.emit(&crate::report::Event::Note { message });
+    let mut asked = false;
+    while let Some(held) = lease::current(&cluster, app).await? {
+        if !asked {
+            cluster
+                .merge::<Deployment>(
+                    app,
+                    &json!({"metadata": {"annotations": {record::ABORT: "true"}}}),
+                )
+                .await?;
+            asked = true;
+        }
+        note(format!(
+            "asked the rollout held by {} to roll back; waiting for it (its lease expires in {}s unless renewed: then the rollback runs here)",
+            held.holder,
+            held.remaining.as_secs() + 1
+        ));
+        let ended = cluster
+            .wait_deployment_alone(
+                app,
+                held.remaining + std::time::Duration::from_secs(1),
+                &format!("the rollout held by {} to roll back", held.holder),
+                |d| -> Result<Option<Option<String>>, Stuck> {
+                    Ok(record::of(d).is_none().then(|| {
+                        crate::cluster::api::annotation(&d.metadata, record::LAST)
+                            .map(str::to_owned)
+                    }))
+                },
+            )
+            .await;
+        match ended {
+            Ok(last) => {
+                let last: serde_json::Value = last
+                    .and_then(|t| serde_json::from_str(&t).ok())
+                    .unwrap_or_default();
+                let finish = last["result"].as_str().and_then(Finish::from_name);
+                return Ok(Aborted::ByHolder {
+                    holder: held.holder,
+                    finish,
+                    reason: last["reason"].as_str().map(str::to_owned),
+                });
+            }
+            Err(e) if e.is_timeout() => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let mut engine = recorded(cluster, app, opts, sink.clone()).await?;
     engine.record.phase = Phase::RollingBack;
     engine.record.reason = Some("aborted with `rollout abort`".into());
-    Ok(Some(engine.run().await))
+    Ok(Aborted::Here(engine.run().await))
 }
 
 /// `rollout promote`: ends the current pause (`full`: skips every pause and analysis left).

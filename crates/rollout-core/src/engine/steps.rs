@@ -166,7 +166,7 @@ impl Engine {
         Ok(())
     }
 
-    async fn create_new(&self, replicas: i32) -> Result<(), StepError> {
+    async fn create_new(&mut self, replicas: i32) -> Result<(), StepError> {
         let names = &self.plan.names;
         let stable = self.cluster.deployment(&names.deployment).await?;
         let role = names.role.as_str();
@@ -196,15 +196,24 @@ impl Engine {
                 &names.new_deployment,
                 &self.plan.namespace,
                 &names.deployment,
+                Some(&self.record.id),
             ),
             spec: Some(spec),
             status: None,
         };
-        self.cluster.create_or_merge(&object).await?;
+        let name = names.new_deployment.clone();
+        let uid = self.cluster.create_owned(&object, &self.record.id).await?;
+        self.owns("deployments", &name, &uid).await
+    }
+
+    /// Notes an object this rollout made in its record, and saves the record.
+    async fn owns(&mut self, resource: &str, name: &str, uid: &str) -> Result<(), StepError> {
+        self.record.own(resource, name, uid);
+        self.save().await?;
         Ok(())
     }
 
-    async fn create_new_service(&self) -> Result<(), StepError> {
+    async fn create_new_service(&mut self) -> Result<(), StepError> {
         let (Some(service), Some(new_service)) =
             (&self.plan.names.service, &self.plan.names.new_service)
         else {
@@ -219,12 +228,14 @@ impl Engine {
             &stable,
             new_service,
             &self.plan.namespace,
-            &self.plan.names.deployment,
+            (&self.plan.names.deployment, &self.record.id),
             &self.plan.names.role,
         );
-        self.cluster.create_or_merge(&object).await?;
+        let new_service = new_service.clone();
+        let uid = self.cluster.create_owned(&object, &self.record.id).await?;
+        self.owns("services", &new_service, &uid).await?;
         self.cluster
-            .wait_service_endpoints(new_service, self.deadline())
+            .wait_service_endpoints(&new_service, self.deadline())
             .await?;
         Ok(())
     }
@@ -233,9 +244,12 @@ impl Engine {
     pub(crate) fn route_context<'a>(
         &'a self,
         ready: &'a (dyn Fn(String) -> BoxFuture<'a, Result<(), ClusterError>> + Send + Sync),
+        made: &'a std::sync::Mutex<Vec<(String, String, String)>>,
     ) -> RouteContext<'a> {
         RouteContext {
             cluster: &self.cluster,
+            rollout: &self.record.id,
+            made,
             input: &self.record.input,
             names: &self.plan.names,
             saved_rules: self.record.saved.route_rules.as_deref(),
@@ -244,17 +258,24 @@ impl Engine {
         }
     }
 
-    /// Makes the router send what [`Engine::routing`] says.
-    pub(crate) async fn apply_routing(&self) -> Result<(), StepError> {
+    /// Makes the router send what [`Engine::routing`] says; what it made goes in the record.
+    pub(crate) async fn apply_routing(&mut self) -> Result<(), StepError> {
         if self.plan.names.new_service.is_none() {
             return Ok(());
         }
-        let routing = self.routing().clone();
-        let ready = |name: String| -> BoxFuture<'_, Result<(), ClusterError>> {
-            Box::pin(async move { self.wait_rolled_out(&name).await })
-        };
-        let cx = self.route_context(&ready);
-        self.plan.router.apply(&cx, &routing).await?;
+        let made = std::sync::Mutex::new(Vec::new());
+        {
+            let me: &Engine = self;
+            let routing = me.routing().clone();
+            let ready = |name: String| -> BoxFuture<'_, Result<(), ClusterError>> {
+                Box::pin(async move { me.wait_rolled_out(&name).await })
+            };
+            let cx = me.route_context(&ready, &made);
+            me.plan.router.apply(&cx, &routing).await?;
+        }
+        for (resource, name, uid) in made.into_inner().unwrap_or_default() {
+            self.owns(&resource, &name, &uid).await?;
+        }
         Ok(())
     }
 

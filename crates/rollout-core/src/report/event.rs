@@ -19,6 +19,8 @@ pub enum Finish {
     RollbackFailed,
     /// Ctrl-C: rolled back, then stopped.
     Interrupted,
+    /// The Lease was lost mid-rollout: stopped at once, nothing rolled back by this process.
+    Lost,
 }
 
 impl Finish {
@@ -30,7 +32,22 @@ impl Finish {
             Finish::RolledBack => ExitCode::RolledBack,
             Finish::RollbackFailed => ExitCode::RollbackFailed,
             Finish::Interrupted => ExitCode::Interrupted,
+            Finish::Lost => ExitCode::Error,
         }
+    }
+
+    /// The finish [`Finish::as_str`] names.
+    pub fn from_name(name: &str) -> Option<Finish> {
+        [
+            Finish::Done,
+            Finish::Paused,
+            Finish::RolledBack,
+            Finish::RollbackFailed,
+            Finish::Interrupted,
+            Finish::Lost,
+        ]
+        .into_iter()
+        .find(|f| f.as_str() == name)
     }
 
     pub fn as_str(self) -> &'static str {
@@ -40,6 +57,7 @@ impl Finish {
             Finish::RolledBack => "rolled-back",
             Finish::RollbackFailed => "rollback-failed",
             Finish::Interrupted => "interrupted",
+            Finish::Lost => "lost-lease",
         }
     }
 }

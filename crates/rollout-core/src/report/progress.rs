@@ -267,6 +267,7 @@ fn describe_finish(event: &Event) -> String {
         Finish::RolledBack => "rolled back",
         Finish::RollbackFailed => "ROLLBACK FAILED",
         Finish::Interrupted => "interrupted, rolled back",
+        Finish::Lost => "STOPPED, lease lost",
     };
     let mut s = format!("{what} after {}", human_seconds(*elapsed_seconds));
     if let Some(r) = reason {

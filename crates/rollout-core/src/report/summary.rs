@@ -119,6 +119,7 @@ pub fn summary(events: &[Event]) -> String {
                 Finish::RolledBack => "rolled back",
                 Finish::RollbackFailed => "ROLLBACK FAILED",
                 Finish::Interrupted => "interrupted and rolled back",
+                Finish::Lost => "STOPPED (lease lost)",
             };
             let _ = write!(out, "{what} after {}", human_seconds(*elapsed_seconds));
             if let Some(why) = reason.as_ref().or(rollback_reason.as_ref()) {

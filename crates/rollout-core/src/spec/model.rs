@@ -442,7 +442,9 @@ pub enum Promote {
 /// How long an A/B or shadow comparison may go on while it is inconclusive: `maxDuration`
 /// when written, else three times `duration`.
 pub fn max_duration(duration: Duration, max_duration: Option<Duration>) -> Duration {
-    max_duration.unwrap_or(Duration(duration.std() * 3)).max(duration)
+    max_duration
+        .unwrap_or(Duration(duration.std() * 3))
+        .max(duration)
 }
 
 impl Promote {

@@ -994,8 +994,11 @@ fn inconclusive_settings_of_steps_and_experiments() {
             on_inconclusive: Some(OnInconclusive::Pause),
         })
     );
-    let ab = parse("strategy: ab\nmatch:\n  - header: X-A\nduration: 1m\n", "t.yaml")
-        .unwrap_or_else(|e| panic!("{e}"));
+    let ab = parse(
+        "strategy: ab\nmatch:\n  - header: X-A\nduration: 1m\n",
+        "t.yaml",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let Strategy::Ab(ab) = &ab.strategy else {
         panic!("ab")
     };

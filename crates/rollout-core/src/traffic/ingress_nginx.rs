@@ -85,7 +85,20 @@ impl Router for IngressNginx {
                     .matches
                     .push(RouteMatch::header(cx.canary_header, "always"));
             }
-            if cx.cluster.get_opt::<Ingress>(canary).await?.is_some() {
+            if let Some(existing) = cx.cluster.get_opt::<Ingress>(canary).await? {
+                if !crate::labels::made_by(&existing.metadata, cx.rollout) {
+                    return Err(TrafficError::Cluster(
+                        crate::cluster::ClusterError::Foreign {
+                            call: crate::cluster::error::Call::new(
+                                crate::cluster::error::Verb::Patch,
+                                "ingresses",
+                                &cx.cluster.namespace,
+                                canary,
+                            ),
+                            owner: crate::labels::owner_of(&existing.metadata),
+                        },
+                    ));
+                }
                 cx.cluster
                     .merge::<Ingress>(canary, &annotations_patch(&routing))
                     .await?;
@@ -102,12 +115,15 @@ impl Router for IngressNginx {
             let object = canary_ingress(
                 &stable,
                 canary,
-                &names.deployment,
+                (&names.deployment, cx.rollout),
                 service,
                 new_service,
                 &routing,
             );
-            cx.cluster.create_or_merge(&object).await?;
+            let uid = cx.cluster.create_owned(&object, cx.rollout).await?;
+            if let Ok(mut made) = cx.made.lock() {
+                made.push(("ingresses".into(), canary.clone(), uid));
+            }
             Ok(())
         })
     }
@@ -117,12 +133,19 @@ impl Router for IngressNginx {
             let Some(canary) = &cx.names.new_ingress else {
                 return Ok(());
             };
-            if cx.cluster.get_opt::<Ingress>(canary).await?.is_some() {
+            let ours = cx
+                .cluster
+                .get_opt::<Ingress>(canary)
+                .await?
+                .filter(|i| crate::labels::made_by(&i.metadata, cx.rollout));
+            if let Some(ingress) = ours {
                 // Weight zero first: deleting is not instant everywhere, zero is.
                 cx.cluster
                     .merge::<Ingress>(canary, &annotations_patch(&Routing::default()))
                     .await?;
-                cx.cluster.delete::<Ingress>(canary, None).await?;
+                cx.cluster
+                    .delete::<Ingress>(canary, ingress.metadata.uid.as_deref())
+                    .await?;
             }
             Ok(())
         })
@@ -193,7 +216,7 @@ fn annotations(routing: &Routing) -> Map<String, Value> {
 fn canary_ingress(
     stable: &Ingress,
     name: &str,
-    app: &str,
+    (app, rollout): (&str, &str),
     stable_service: &str,
     new_service: &str,
     routing: &Routing,
@@ -208,7 +231,7 @@ fn canary_ingress(
     if let Some(backend) = spec.default_backend.as_mut() {
         retarget(backend, stable_service, new_service);
     }
-    let mut metadata = crate::labels::owned_metadata(name, &namespace, app);
+    let mut metadata = crate::labels::owned_metadata(name, &namespace, app, Some(rollout));
     metadata.annotations = Some(
         annotations(routing)
             .into_iter()
@@ -273,7 +296,7 @@ mod tests {
         let c = canary_ingress(
             &stable(),
             "web-canary",
-            "web",
+            ("web", "r1"),
             "web",
             "web-canary",
             &routing,

@@ -113,6 +113,10 @@ impl fmt::Display for Capability {
 /// What a router needs to apply or restore its routes.
 pub struct RouteContext<'a> {
     pub cluster: &'a Cluster,
+    /// The rollout's id: the objects it makes carry it, and only those it changes.
+    pub rollout: &'a str,
+    /// Objects made while routing (resource, name, uid), for the rollout's record.
+    pub made: &'a std::sync::Mutex<Vec<(String, String, String)>>,
     pub input: &'a PlanInput,
     pub names: &'a Names,
     /// The HTTPRoute's rules before the rollout, when it has one.

@@ -56,7 +56,7 @@ pub fn new_version_service(
     stable: &Service,
     name: &str,
     namespace: &str,
-    app: &str,
+    (app, rollout): (&str, &str),
     role: &str,
 ) -> Service {
     let spec = stable.spec.clone().unwrap_or_default();
@@ -76,7 +76,7 @@ pub fn new_version_service(
         })
         .collect();
     Service {
-        metadata: crate::labels::owned_metadata(name, namespace, app),
+        metadata: crate::labels::owned_metadata(name, namespace, app, Some(rollout)),
         spec: Some(ServiceSpec {
             selector: Some(selector),
             ports: Some(ports),
@@ -104,7 +104,7 @@ mod tests {
                      "ports": [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"}]}
         }))
         .expect("service");
-        let s = new_version_service(&stable, "web-canary", "prod", "web", "canary");
+        let s = new_version_service(&stable, "web-canary", "prod", ("web", "r1"), "canary");
         let s = serde_json::to_value(&s).expect("json");
         assert_eq!(
             s["spec"],

@@ -197,14 +197,23 @@ impl Cx<'_> {
                                 Some(self.positive_duration(Some(value), &kp, Duration::ZERO)?)
                         }
                         _ => {
-                            step.on_inconclusive =
-                                Some(self.on_inconclusive(Some(value), &kp, OnInconclusive::Fail)?)
+                            step.on_inconclusive = Some(self.on_inconclusive(
+                                Some(value),
+                                &kp,
+                                OnInconclusive::Fail,
+                            )?)
                         }
                     }
                 }
                 match checks {
                     Some(c) => c,
-                    None => return Err(self.missing(node, path, "missing key `checks`: the checks to run")),
+                    None => {
+                        return Err(self.missing(
+                            node,
+                            path,
+                            "missing key `checks`: the checks to run",
+                        ));
+                    }
                 }
             }
             _ => (node, path.to_owned()),
