@@ -60,6 +60,8 @@ pub trait Fence: Send + Sync {
 pub struct Cluster {
     /// Checked before every write, when set ([`Cluster::fenced`]).
     fence: Option<std::sync::Arc<dyn Fence>>,
+    /// Told how waits go, when set ([`Cluster::told`]).
+    pub(super) progress: Option<super::wait::Progress>,
     pub client: kube::Client,
     pub namespace: String,
     /// The API server's address, for messages when it cannot be reached.
@@ -95,11 +97,18 @@ impl Cluster {
     pub fn new(client: kube::Client, namespace: impl Into<String>) -> Self {
         Cluster {
             fence: None,
+            progress: None,
             client,
             namespace: namespace.into(),
             server: String::new(),
             slices: Default::default(),
         }
+    }
+
+    /// This cluster, telling `progress` what its waits wait for while they last.
+    pub fn told(mut self, progress: super::wait::Progress) -> Self {
+        self.progress = Some(progress);
+        self
     }
 
     /// This cluster, with every write refused once `fence` says so.

@@ -17,7 +17,7 @@ use kube_util::endpoints::{
 
 use super::api::{Cluster, Result};
 use super::error::Verb;
-use super::wait::{Changes, RECHECK};
+use super::wait::RECHECK;
 
 impl Cluster {
     /// Waits until the ready endpoints of Service `name` are exactly the ready pods its
@@ -57,7 +57,7 @@ impl Cluster {
         let slices: Api<DynamicObject> =
             Api::namespaced_with(self.client.clone(), &self.namespace, resource);
         let of_service = format!("{SERVICE_NAME_LABEL}={name}");
-        let mut changes = Changes::new(
+        let mut changes = self.changes(
             &format!("the endpoints of Service {name:?} to be the ready pods it selects"),
             deadline,
         );

@@ -23,27 +23,68 @@ pub(super) const RECHECK: Duration = Duration::from_millis(200);
 
 pub(super) type Wakeups = futures::stream::BoxStream<'static, Result<()>>;
 
+/// How often a wait that has not ended says so.
+pub const REMIND_EVERY: Duration = Duration::from_secs(10);
+
+/// Told what a wait waits for and how long it has: `(what, seconds)`.
+pub type Progress = std::sync::Arc<dyn Fn(&str, Duration) + Send + Sync>;
+
 /// The wake-ups of one wait, merged from its watches, and the wait's deadline.
 pub(super) struct Changes {
     streams: futures::stream::SelectAll<Wakeups>,
+    began: Instant,
     stop: Instant,
     what: String,
     deadline: Duration,
+    progress: Option<Progress>,
+    /// What was last said, and when.
+    said: Option<(String, Instant)>,
 }
 
 impl Changes {
     pub(super) fn new(what: &str, deadline: Duration) -> Self {
+        let now = Instant::now();
         Changes {
             streams: futures::stream::SelectAll::new(),
-            stop: Instant::now() + deadline,
+            began: now,
+            stop: now + deadline,
             what: what.to_owned(),
             deadline,
+            progress: None,
+            said: None,
         }
     }
 
-    /// What the wait is for, as its timeout will say (with what was last seen).
+    /// Says how the wait goes through `progress`, when there is one.
+    pub(super) fn told(mut self, progress: Option<Progress>) -> Self {
+        self.progress = progress;
+        self
+    }
+
+    /// What the wait is for, as its timeout will say (with what was last seen); said at once
+    /// when it changed.
     pub(super) fn describe(&mut self, what: &str) {
         self.what = what.to_owned();
+        self.tell(false);
+    }
+
+    /// Says what the wait sees, when it changed or when nothing was said for a while.
+    fn tell(&mut self, reminder: bool) {
+        let Some(progress) = &self.progress else {
+            return;
+        };
+        let now = Instant::now();
+        let changed = self.said.as_ref().is_none_or(|(w, _)| *w != self.what);
+        let due = self
+            .said
+            .as_ref()
+            .is_none_or(|(_, at)| now.duration_since(*at) >= REMIND_EVERY);
+        // A wait that ends at once says nothing: only what lasts is worth a line.
+        let lasting = now.duration_since(self.began) >= Duration::from_secs(1);
+        if lasting && (changed || (reminder && due)) {
+            progress(&self.what, now.duration_since(self.began));
+            self.said = Some((self.what.clone(), now));
+        }
     }
 
     /// Also wake every `period`, for what is read without a watch.
@@ -59,20 +100,36 @@ impl Changes {
         self.streams.push(stream);
     }
 
-    /// Returns at the next change; `Err` at the deadline or when a watch is refused.
+    /// Returns at the next change; `Err` at the deadline or when a watch is refused. Says
+    /// what it still waits for at least every [`REMIND_EVERY`].
     pub(super) async fn next(&mut self) -> Result<()> {
-        match tokio::time::timeout_at(self.stop, self.streams.next()).await {
-            Err(_) => Err(ClusterError::Timeout {
-                what: self.what.clone(),
-                after: self.deadline,
-            }),
-            Ok(Some(Err(e))) => Err(e),
-            Ok(_) => Ok(()),
+        loop {
+            let remind = Instant::now() + REMIND_EVERY;
+            let until = remind.min(self.stop);
+            match tokio::time::timeout_at(until, self.streams.next()).await {
+                Err(_) if until >= self.stop => {
+                    return Err(ClusterError::Timeout {
+                        what: self.what.clone(),
+                        after: self.deadline,
+                    });
+                }
+                Err(_) => self.tell(true),
+                Ok(Some(Err(e))) => return Err(e),
+                Ok(_) => {
+                    self.tell(false);
+                    return Ok(());
+                }
+            }
         }
     }
 }
 
 impl Cluster {
+    /// The changes of one wait, told to the cluster's progress when it has one.
+    pub(super) fn changes(&self, what: &str, deadline: Duration) -> Changes {
+        Changes::new(what, deadline).told(self.progress.clone())
+    }
+
     /// The `pod-template-hash` of the Deployment's current ReplicaSet (the one whose
     /// revision is the Deployment's), once the controller has made it.
     pub async fn current_hash(&self, deployment: &str, deadline: Duration) -> Result<String> {
@@ -113,7 +170,7 @@ impl Cluster {
         what: &str,
         mut f: impl FnMut(&Deployment, &[ReplicaSet]) -> Option<T>,
     ) -> Result<T> {
-        let mut changes = Changes::new(what, deadline);
+        let mut changes = self.changes(what, deadline);
         changes.add(self.deployment_watch(deployment));
         // The controller makes the ReplicaSet, then writes the Deployment's revision: the
         // Deployment's changes wake the wait, and a re-read every RECHECK covers the rest
@@ -171,15 +228,34 @@ impl Cluster {
     }
 
     /// Waits until `done` holds for the Deployment, re-checking on every change of it or of
-    /// its pods. `done` returns `Err` to stop the wait with a failure (a crash-looping pod).
+    /// its pods. `done` returns `Err` to stop the wait with a failure (a crash-looping pod);
+    /// `explain` says what is seen while it does not hold (said as it changes).
     pub async fn wait_deployment<T>(
         &self,
         name: &str,
         deadline: Duration,
         what: &str,
-        done: impl FnMut(&Deployment, &[Pod]) -> std::result::Result<Option<T>, Stuck>,
+        mut done: impl FnMut(&Deployment, &[Pod]) -> std::result::Result<Option<T>, Stuck>,
+        explain: impl Fn(&Deployment, &[Pod]) -> String,
     ) -> Result<T> {
-        self.wait(name, deadline, what, true, done).await
+        let mut changes = self.changes(what, deadline);
+        changes.add(self.deployment_watch(name));
+        changes.add(self.watch::<Pod>(watcher::Config::default()));
+        loop {
+            let d = self.deployment(name).await?;
+            let pods = self.pods_of(&d).await?;
+            match done(&d, &pods) {
+                Ok(Some(t)) => return Ok(t),
+                Ok(None) => changes.describe(&format!("{what}: {}", explain(&d, &pods))),
+                Err(Stuck(reason)) => {
+                    return Err(ClusterError::Stuck {
+                        what: what.to_owned(),
+                        reason,
+                    });
+                }
+            }
+            changes.next().await?;
+        }
     }
 
     /// Like [`Cluster::wait_deployment`] for a condition on the Deployment alone (an
@@ -191,30 +267,11 @@ impl Cluster {
         what: &str,
         mut done: impl FnMut(&Deployment) -> std::result::Result<Option<T>, Stuck>,
     ) -> Result<T> {
-        self.wait(name, deadline, what, false, |d, _| done(d)).await
-    }
-
-    async fn wait<T>(
-        &self,
-        name: &str,
-        deadline: Duration,
-        what: &str,
-        with_pods: bool,
-        mut done: impl FnMut(&Deployment, &[Pod]) -> std::result::Result<Option<T>, Stuck>,
-    ) -> Result<T> {
-        let mut changes = Changes::new(what, deadline);
+        let mut changes = self.changes(what, deadline);
         changes.add(self.deployment_watch(name));
-        if with_pods {
-            changes.add(self.watch::<Pod>(watcher::Config::default()));
-        }
         loop {
             let d = self.deployment(name).await?;
-            let pods = if with_pods {
-                self.pods_of(&d).await?
-            } else {
-                Vec::new()
-            };
-            match done(&d, &pods) {
+            match done(&d) {
                 Ok(Some(t)) => return Ok(t),
                 Ok(None) => {}
                 Err(Stuck(reason)) => {
@@ -231,7 +288,7 @@ impl Cluster {
     /// Waits until the Deployment `name` is gone (a foreground deletion keeps it until the
     /// garbage collector has removed its ReplicaSets and pods).
     pub async fn wait_deployment_gone(&self, name: &str, deadline: Duration) -> Result<()> {
-        let mut changes = Changes::new(&format!("Deployment {name:?} to be deleted"), deadline);
+        let mut changes = self.changes(&format!("Deployment {name:?} to be deleted"), deadline);
         changes.add(self.deployment_watch(name));
         while self.get_opt::<Deployment>(name).await?.is_some() {
             changes.next().await?;
@@ -247,7 +304,7 @@ impl Cluster {
         what: &str,
         mut done: impl FnMut(&[Deployment]) -> bool,
     ) -> Result<()> {
-        let mut changes = Changes::new(what, deadline);
+        let mut changes = self.changes(what, deadline);
         changes.add(self.watch::<Deployment>(watcher::Config::default()));
         while !done(&self.list::<Deployment>(None).await?) {
             changes.next().await?;
@@ -257,7 +314,7 @@ impl Cluster {
 
     /// Waits until no pod matches `selector`.
     pub async fn wait_no_pods(&self, selector: &str, deadline: Duration, what: &str) -> Result<()> {
-        let mut changes = Changes::new(what, deadline);
+        let mut changes = self.changes(what, deadline);
         changes.add(self.watch::<Pod>(watcher::Config::default().labels(selector)));
         while !self.list::<Pod>(Some(selector)).await?.is_empty() {
             changes.next().await?;

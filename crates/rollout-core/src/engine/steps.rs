@@ -300,6 +300,15 @@ impl Engine {
                     }
                     Ok(rolled_out(d)?.then_some(()))
                 },
+                |d, pods| {
+                    let new: Vec<Pod> = pods
+                        .iter()
+                        .filter(|p| runs_image(p, &container, &to_image))
+                        .cloned()
+                        .collect();
+                    let wanted = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+                    probe::explain(&new, wanted)
+                },
             )
             .await
     }
@@ -360,6 +369,7 @@ impl Engine {
                         self.deadline(),
                         &format!("the old pods of {name:?} to stop"),
                         |_, pods| Ok(pods.is_empty().then_some(())),
+                        |_, pods| format!("{} still running", pods.len()),
                     )
                     .await?;
                 self.json_patch(

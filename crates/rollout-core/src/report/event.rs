@@ -113,6 +113,10 @@ pub enum Event {
     },
     /// Something the user should know that is not a step (a retry, a note from the plan).
     Note { message: String },
+    /// A wait that has not ended yet: what it waits for and what it sees now, said when that
+    /// changes and at least every few seconds.
+    #[serde(rename_all = "camelCase")]
+    Waiting { what: String, seconds: f64 },
     #[serde(rename_all = "camelCase")]
     RollingBack { reason: String },
     #[serde(rename_all = "camelCase")]

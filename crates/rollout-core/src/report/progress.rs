@@ -204,6 +204,9 @@ impl ProgressState {
                 }
             }
             Event::Paused { .. } => self.status = Some(describe_pause(event)),
+            Event::Waiting { what, seconds } => {
+                self.status = Some(format!("waiting {:.0}s for {what}", seconds))
+            }
             Event::Note { .. } => {}
             Event::RollingBack { reason } => self.status = Some(format!("rolling back: {reason}")),
             Event::Finished { .. } => self.status = Some(describe_finish(event)),
@@ -331,6 +334,7 @@ pub fn plain_line(event: &Event, state: &ProgressState, elapsed: Duration) -> Op
             )
         }
         Event::Paused { .. } => describe_pause(event),
+        Event::Waiting { what, seconds } => format!("waiting {seconds:.0}s for {what}"),
         Event::Note { message } => message.clone(),
         Event::RollingBack { reason } => format!("rolling back: {reason}"),
         Event::Finished { .. } => describe_finish(event),

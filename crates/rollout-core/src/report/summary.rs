@@ -101,7 +101,10 @@ pub fn summary(events: &[Event]) -> String {
             }
             Event::RollingBack { reason } => rollback_reason = Some(reason.clone()),
             Event::Finished { .. } => finished = Some(e),
-            Event::Weight { .. } | Event::Paused { .. } | Event::Note { .. } => {}
+            Event::Weight { .. }
+            | Event::Paused { .. }
+            | Event::Note { .. }
+            | Event::Waiting { .. } => {}
         }
     }
 
