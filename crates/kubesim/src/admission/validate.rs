@@ -10,8 +10,9 @@ use serde_json::{Map, Value};
 
 use super::super::resources::ResourceType;
 use super::defaults::volume_sources;
-use super::names::{self, NameRule};
 use super::{Cause, Operation};
+use kube_util::names::{self, NameRule};
+use kube_util::selector::LabelSelector;
 
 type Obj = Map<String, Value>;
 
@@ -673,21 +674,7 @@ fn selector_convertible(sel: &Value) -> bool {
 
 /// Whether a (convertible) selector selects a label set.
 pub fn selector_matches(sel: &Value, labels: &Value) -> bool {
-    let label = |k: &str| labels.get(k).and_then(Value::as_str);
-    let labels_ok =
-        gmap(sel, "matchLabels").is_none_or(|m| m.iter().all(|(k, v)| label(k) == v.as_str()));
-    let exprs_ok = garr(sel, "matchExpressions").iter().all(|r| {
-        let have = label(gs(r, "key"));
-        let in_values = |x: &str| garr(r, "values").iter().any(|v| v.as_str() == Some(x));
-        match gs(r, "operator") {
-            "In" => have.is_some_and(in_values),
-            "NotIn" => !have.is_some_and(in_values),
-            "Exists" => have.is_some(),
-            "DoesNotExist" => have.is_none(),
-            _ => false,
-        }
-    });
-    labels_ok && exprs_ok
+    LabelSelector::from_object(sel).is_ok_and(|s| s.matches(labels.as_object()))
 }
 
 // =======================================================================================

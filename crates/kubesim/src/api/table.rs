@@ -15,6 +15,8 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Map, Value, json};
 
+use kube_util::names;
+
 use crate::resources::ResourceType;
 
 /// What each row's `object` holds (the `includeObject` query parameter).
@@ -1062,48 +1064,12 @@ fn container_cells(containers: &[Value]) -> (String, String) {
 #[derive(Debug)]
 struct InvalidSelector;
 
-fn is_dns1123_label_like(part: &str) -> bool {
-    let bytes = part.as_bytes();
-    let (Some(first), Some(last)) = (bytes.first(), bytes.last()) else {
-        return false;
-    };
-    let alnum = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
-    alnum(first)
-        && alnum(last)
-        && bytes
+/// Whether `labels.NewRequirement` accepts the key and values.
+fn valid_requirement(key: &str, values: &[&str]) -> bool {
+    names::is_qualified_name(key).is_empty()
+        && values
             .iter()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
-}
-
-fn is_dns1123_subdomain(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 253 && s.split('.').all(is_dns1123_label_like)
-}
-
-/// `([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]`, at most 63 characters.
-fn is_qualified_name_part(s: &str) -> bool {
-    let bytes = s.as_bytes();
-    let (Some(first), Some(last)) = (bytes.first(), bytes.last()) else {
-        return false;
-    };
-    s.len() <= 63
-        && first.is_ascii_alphanumeric()
-        && last.is_ascii_alphanumeric()
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-}
-
-fn is_label_key(key: &str) -> bool {
-    match key.split_once('/') {
-        None => is_qualified_name_part(key),
-        Some((prefix, name)) => {
-            is_dns1123_subdomain(prefix) && !name.contains('/') && is_qualified_name_part(name)
-        }
-    }
-}
-
-fn is_label_value(value: &str) -> bool {
-    value.is_empty() || is_qualified_name_part(value)
+            .all(|v| names::is_valid_label_value(v).is_empty())
 }
 
 /// One `labels.Requirement`, already rendered.
@@ -1121,7 +1087,7 @@ fn selector_string(sel: Option<&Value>) -> Result<String, InvalidSelector> {
     if let Some(Value::Object(labels)) = sel.get("matchLabels") {
         for (k, v) in labels {
             let v = v.as_str().unwrap_or("");
-            if !is_label_key(k) || !is_label_value(v) {
+            if !valid_requirement(k, &[v]) {
                 return Err(InvalidSelector);
             }
             reqs.push(Requirement {
@@ -1136,7 +1102,7 @@ fn selector_string(sel: Option<&Value>) -> Result<String, InvalidSelector> {
             .iter()
             .map(|v| v.as_str().unwrap_or(""))
             .collect();
-        if !is_label_key(key) || !values.iter().all(|v| is_label_value(v)) {
+        if !valid_requirement(key, &values) {
             return Err(InvalidSelector);
         }
         let text = match str_or_empty(expr, &["operator"]) {
@@ -2769,19 +2735,6 @@ mod tests {
             cells("apps/v1", "StatefulSet", &sts),
             json!(["db", "3/3", "<unknown>", "web,log", "nginx:1,busybox"])
         );
-    }
-
-    #[test]
-    fn label_key_validation() {
-        assert!(is_label_key("app"));
-        assert!(is_label_key("app.kubernetes.io/name"));
-        assert!(!is_label_key("Bad.Prefix/name"));
-        assert!(!is_label_key("a/b/c"));
-        assert!(!is_label_key("-x"));
-        assert!(!is_label_key(""));
-        assert!(is_label_value(""));
-        assert!(is_label_value("v1.2_3-x"));
-        assert!(!is_label_value("no spaces"));
     }
 
     #[test]

@@ -166,13 +166,7 @@ impl Autoscaler {
                     _ => None,
                 };
             }
-            let ready = p
-                .pointer("/status/conditions")
-                .and_then(Value::as_array)
-                .is_some_and(|cs| {
-                    cs.iter()
-                        .any(|c| c["type"] == "Ready" && c["status"] == "True")
-                });
+            let ready = kube_util::pod::is_ready_json(&p);
             let started_recently = p
                 .pointer("/status/startTime")
                 .and_then(Value::as_str)
