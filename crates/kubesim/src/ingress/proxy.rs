@@ -47,6 +47,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use bytes::Bytes;
 use futures::StreamExt;
 use http_body_util::combinators::UnsyncBoxBody;
@@ -170,7 +171,7 @@ impl Default for HandlerConfig {
 
 /// The request-handling core: route, resolve, forward, record.
 pub struct Handler<R: Resolve> {
-    table: RwLock<Arc<RoutingTable>>,
+    table: ArcSwap<RoutingTable>,
     resolver: R,
     client: Client<HttpConnector, ProxyBody>,
     metrics: Arc<Metrics>,
@@ -243,7 +244,7 @@ impl<R: Resolve> Handler<R> {
             .pool_max_idle_per_host(32)
             .build(connector);
         Handler {
-            table: RwLock::new(Arc::new(table)),
+            table: ArcSwap::from_pointee(table),
             resolver,
             client,
             metrics,
@@ -256,19 +257,12 @@ impl<R: Resolve> Handler<R> {
 
     /// Replaces the routing table (requests in flight keep the one they started with).
     pub fn set_table(&self, table: RoutingTable) {
-        let table = Arc::new(table);
-        match self.table.write() {
-            Ok(mut g) => *g = table,
-            Err(p) => *p.into_inner() = table,
-        }
+        self.table.store(Arc::new(table));
     }
 
     /// The current routing table.
     pub fn table(&self) -> Arc<RoutingTable> {
-        match self.table.read() {
-            Ok(g) => g.clone(),
-            Err(p) => p.into_inner().clone(),
-        }
+        self.table.load_full()
     }
 
     pub fn metrics(&self) -> &Arc<Metrics> {
