@@ -3,6 +3,7 @@
 
 use super::path::{self, Route, Target};
 use super::query::{Query, Shape, shape};
+use super::render::{partial_metadata, render_shape};
 use super::status::{self, ApiError};
 use super::{
     ApiState, discovery, json_response, openapi, patch, protobuf, proxy, scale, table, watch,
@@ -244,40 +245,6 @@ async fn object(
 
 fn render_one(rt: &ResourceType, obj: &Value, shape: Shape, q: &Query) -> Value {
     render_shape(rt, obj, shape, q.include_object.as_deref())
-}
-
-/// One object in the shape the client asked for (also used for watch events).
-pub(super) fn render_shape(
-    rt: &ResourceType,
-    obj: &Value,
-    shape: Shape,
-    include_object: Option<&str>,
-) -> Value {
-    match shape {
-        Shape::Object => obj.clone(),
-        Shape::Metadata => partial_metadata(obj),
-        Shape::Table => {
-            let rv = obj
-                .pointer("/metadata/resourceVersion")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            table::table(
-                rt,
-                &[obj],
-                rv,
-                table::IncludeObject::parse(include_object),
-                chrono::Utc::now(),
-            )
-        }
-    }
-}
-
-pub(super) fn partial_metadata(obj: &Value) -> Value {
-    json!({
-        "kind": "PartialObjectMetadata",
-        "apiVersion": "meta.k8s.io/v1",
-        "metadata": obj.get("metadata").cloned().unwrap_or_else(|| json!({})),
-    })
 }
 
 fn list_body(
