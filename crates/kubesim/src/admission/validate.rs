@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use super::super::resources::ResourceType;
 use super::defaults::volume_sources;
 use super::{Cause, Operation};
+use crate::json::{arr_at, at, len_at, str_or_empty};
 use kube_util::names::{self, NameRule};
 use kube_util::selector::LabelSelector;
 
@@ -112,9 +113,9 @@ fn go_label_selector(sel: &Value) -> String {
                 .map(|r| {
                     format!(
                         "v1.LabelSelectorRequirement{{Key:{}, Operator:{}, Values:{}}}",
-                        go_quote(gs(r, "key")),
-                        go_quote(gs(r, "operator")),
-                        go_string_slice(get(r, "values"))
+                        go_quote(str_or_empty(r, &["key"])),
+                        go_quote(str_or_empty(r, &["operator"])),
+                        go_string_slice(at(r, &["values"]))
                     )
                 })
                 .collect();
@@ -124,7 +125,7 @@ fn go_label_selector(sel: &Value) -> String {
     };
     format!(
         "v1.LabelSelector{{MatchLabels:{}, MatchExpressions:{}}}",
-        go_string_map(get(sel, "matchLabels")),
+        go_string_map(at(sel, &["matchLabels"])),
         exprs
     )
 }
@@ -277,39 +278,12 @@ impl Errs {
 
 static NULL: Value = Value::Null;
 
-fn get<'a>(v: &'a Value, k: &str) -> Option<&'a Value> {
-    v.get(k).filter(|x| !x.is_null())
-}
-
-fn at<'a>(v: &'a Value, k: &str) -> &'a Value {
-    v.get(k).unwrap_or(&NULL)
-}
-
-fn gs<'a>(v: &'a Value, k: &str) -> &'a str {
-    v.get(k).and_then(Value::as_str).unwrap_or("")
-}
-
-fn garr<'a>(v: &'a Value, k: &str) -> &'a [Value] {
-    v.get(k)
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or(&[])
-}
-
 fn gi(v: &Value, k: &str) -> Option<i64> {
     v.get(k).and_then(Value::as_i64)
 }
 
 fn gmap<'a>(v: &'a Value, k: &str) -> Option<&'a Obj> {
     v.get(k).and_then(Value::as_object)
-}
-
-fn map_len(v: &Value, k: &str) -> usize {
-    match v.get(k) {
-        Some(Value::Object(m)) => m.len(),
-        Some(Value::Array(a)) => a.len(),
-        _ => 0,
-    }
 }
 
 fn child(p: &str, c: &str) -> String {
@@ -400,15 +374,15 @@ fn name_rule(rt: &ResourceType) -> NameRule {
 }
 
 fn validate_meta(e: &mut Errs, rt: &ResourceType, obj: &Value) {
-    let meta = at(obj, "metadata");
+    let meta = &obj["metadata"];
     let rule = name_rule(rt);
-    let gen_name = gs(meta, "generateName");
+    let gen_name = str_or_empty(meta, &["generateName"]);
     if !gen_name.is_empty() {
         for msg in names::check_name(rule, gen_name, true) {
             e.invalid("metadata.generateName", bs(gen_name), &msg);
         }
     }
-    let name = gs(meta, "name");
+    let name = str_or_empty(meta, &["name"]);
     if name.is_empty() {
         e.required("metadata.name", "name or generateName is required");
     } else {
@@ -416,7 +390,7 @@ fn validate_meta(e: &mut Errs, rt: &ResourceType, obj: &Value) {
             e.invalid("metadata.name", bs(name), &msg);
         }
     }
-    let ns = gs(meta, "namespace");
+    let ns = str_or_empty(meta, &["namespace"]);
     if rt.namespaced {
         if ns.is_empty() {
             e.required("metadata.namespace", "");
@@ -429,26 +403,33 @@ fn validate_meta(e: &mut Errs, rt: &ResourceType, obj: &Value) {
         e.forbidden("metadata.namespace", "not allowed on this type");
     }
     e.nonneg(meta, "generation", "metadata.generation");
-    validate_labels(e, get(meta, "labels"), "metadata.labels");
-    validate_annotations(e, get(meta, "annotations"), "metadata.annotations");
+    validate_labels(e, at(meta, &["labels"]), "metadata.labels");
+    validate_annotations(e, at(meta, &["annotations"]), "metadata.annotations");
     validate_owner_references(e, meta);
     validate_finalizers(e, meta, rt.builtin);
 }
 
 fn validate_meta_update(e: &mut Errs, obj: &Value, old: &Value) {
-    let meta = at(obj, "metadata");
-    let old_meta = at(old, "metadata");
+    let meta = &obj["metadata"];
+    let old_meta = &old["metadata"];
     for f in ["name", "namespace"] {
-        if gs(meta, f) != gs(old_meta, f) {
-            e.invalid(&child("metadata", f), bs(gs(meta, f)), IMMUTABLE);
+        if str_or_empty(meta, &[f]) != str_or_empty(old_meta, &[f]) {
+            e.invalid(
+                &child("metadata", f),
+                bs(str_or_empty(meta, &[f])),
+                IMMUTABLE,
+            );
         }
     }
-    let (uid, old_uid) = (gs(meta, "uid"), gs(old_meta, "uid"));
+    let (uid, old_uid) = (
+        str_or_empty(meta, &["uid"]),
+        str_or_empty(old_meta, &["uid"]),
+    );
     if !uid.is_empty() && !old_uid.is_empty() && uid != old_uid {
         e.invalid("metadata.uid", bs(uid), IMMUTABLE);
     }
-    validate_labels(e, get(meta, "labels"), "metadata.labels");
-    validate_annotations(e, get(meta, "annotations"), "metadata.annotations");
+    validate_labels(e, at(meta, &["labels"]), "metadata.labels");
+    validate_annotations(e, at(meta, &["annotations"]), "metadata.annotations");
     validate_owner_references(e, meta);
 }
 
@@ -496,28 +477,28 @@ fn validate_annotations(e: &mut Errs, annotations: Option<&Value>, path: &str) {
 fn go_owner_ref(r: &Value) -> String {
     format!(
         "v1.OwnerReference{{APIVersion:{}, Kind:{}, Name:{}, UID:{}, Controller:{}, BlockOwnerDeletion:{}}}",
-        go_quote(gs(r, "apiVersion")),
-        go_quote(gs(r, "kind")),
-        go_quote(gs(r, "name")),
-        go_quote(gs(r, "uid")),
-        go_ptr("bool", get(r, "controller")),
-        go_ptr("bool", get(r, "blockOwnerDeletion"))
+        go_quote(str_or_empty(r, &["apiVersion"])),
+        go_quote(str_or_empty(r, &["kind"])),
+        go_quote(str_or_empty(r, &["name"])),
+        go_quote(str_or_empty(r, &["uid"])),
+        go_ptr("bool", at(r, &["controller"])),
+        go_ptr("bool", at(r, &["blockOwnerDeletion"]))
     )
 }
 
 fn validate_owner_references(e: &mut Errs, meta: &Value) {
     let path = "metadata.ownerReferences";
-    let refs = garr(meta, "ownerReferences");
+    let refs = arr_at(meta, &["ownerReferences"]);
     let mut first_controller = String::new();
     for r in refs {
-        let api_version = gs(r, "apiVersion");
+        let api_version = str_or_empty(r, &["apiVersion"]);
         // schema.ParseGroupVersion: "v1" → version v1; "g/v" → group g, version v; else none.
         let version = match api_version.split('/').collect::<Vec<_>>().as_slice() {
             [v] => *v,
             [_, v] => *v,
             _ => "",
         };
-        let kind = gs(r, "kind");
+        let kind = str_or_empty(r, &["kind"]);
         if version.is_empty() {
             e.invalid(
                 &child(path, "apiVersion"),
@@ -528,10 +509,10 @@ fn validate_owner_references(e: &mut Errs, meta: &Value) {
         if kind.is_empty() {
             e.invalid(&child(path, "kind"), bs(kind), "kind must not be empty");
         }
-        if gs(r, "name").is_empty() {
+        if str_or_empty(r, &["name"]).is_empty() {
             e.invalid(&child(path, "name"), bs(""), "name must not be empty");
         }
-        if gs(r, "uid").is_empty() {
+        if str_or_empty(r, &["uid"]).is_empty() {
             e.invalid(&child(path, "uid"), bs(""), "uid must not be empty");
         }
         if api_version == "v1" && kind == "Event" {
@@ -542,7 +523,7 @@ fn validate_owner_references(e: &mut Errs, meta: &Value) {
             );
         }
         if r.get("controller").and_then(Value::as_bool) == Some(true) {
-            let this = format!("{}/{}", kind, gs(r, "name"));
+            let this = format!("{}/{}", kind, str_or_empty(r, &["name"]));
             if first_controller.is_empty() {
                 first_controller = this;
             } else {
@@ -563,7 +544,7 @@ const STANDARD_FINALIZERS: &[&str] = &["kubernetes", "orphan", "foregroundDeleti
 
 fn validate_finalizers(e: &mut Errs, meta: &Value, builtin: bool) {
     let path = "metadata.finalizers";
-    let fins: Vec<&str> = garr(meta, "finalizers")
+    let fins: Vec<&str> = arr_at(meta, &["finalizers"])
         .iter()
         .filter_map(Value::as_str)
         .collect();
@@ -575,7 +556,7 @@ fn validate_finalizers(e: &mut Errs, meta: &Value, builtin: bool) {
     if fins.contains(&"orphan") && fins.contains(&"foregroundDeletion") {
         e.invalid(
             path,
-            Bad::Raw(go_string_slice(get(meta, "finalizers"))),
+            Bad::Raw(go_string_slice(at(meta, &["finalizers"]))),
             "finalizer orphan and foregroundDeletion cannot be both set",
         );
     }
@@ -596,12 +577,12 @@ fn validate_finalizers(e: &mut Errs, meta: &Value, builtin: bool) {
 // label selectors
 
 fn validate_label_selector(e: &mut Errs, sel: &Value, path: &str) {
-    validate_labels(e, get(sel, "matchLabels"), &child(path, "matchLabels"));
+    validate_labels(e, at(sel, &["matchLabels"]), &child(path, "matchLabels"));
     let exprs_path = child(path, "matchExpressions");
-    for (i, r) in garr(sel, "matchExpressions").iter().enumerate() {
+    for (i, r) in arr_at(sel, &["matchExpressions"]).iter().enumerate() {
         let rp = index(&exprs_path, i);
-        let op = gs(r, "operator");
-        let values = garr(r, "values");
+        let op = str_or_empty(r, &["operator"]);
+        let values = arr_at(r, &["values"]);
         match op {
             "In" | "NotIn" => {
                 if values.is_empty() {
@@ -625,7 +606,7 @@ fn validate_label_selector(e: &mut Errs, sel: &Value, path: &str) {
                 "not a valid selector operator",
             ),
         }
-        let k = gs(r, "key");
+        let k = str_or_empty(r, &["key"]);
         for msg in names::is_qualified_name(k) {
             e.invalid(&child(&rp, "key"), bs(k), &msg);
         }
@@ -640,7 +621,7 @@ fn validate_label_selector(e: &mut Errs, sel: &Value, path: &str) {
 
 /// `len(matchLabels) + len(matchExpressions) == 0` (selects everything).
 fn selector_is_empty(sel: &Value) -> bool {
-    map_len(sel, "matchLabels") + map_len(sel, "matchExpressions") == 0
+    len_at(sel, &["matchLabels"]) + len_at(sel, &["matchExpressions"]) == 0
 }
 
 /// Whether `metav1.LabelSelectorAsSelector` accepts the selector.
@@ -655,16 +636,16 @@ fn selector_convertible(sel: &Value) -> bool {
                     .is_some_and(|s| names::is_valid_label_value(s).is_empty())
         })
     });
-    let exprs_ok = garr(sel, "matchExpressions").iter().all(|r| {
-        let n = garr(r, "values").len();
-        let op_ok = match gs(r, "operator") {
+    let exprs_ok = arr_at(sel, &["matchExpressions"]).iter().all(|r| {
+        let n = arr_at(r, &["values"]).len();
+        let op_ok = match str_or_empty(r, &["operator"]) {
             "In" | "NotIn" => n > 0,
             "Exists" | "DoesNotExist" => n == 0,
             _ => false,
         };
         op_ok
-            && names::is_qualified_name(gs(r, "key")).is_empty()
-            && garr(r, "values").iter().all(|v| {
+            && names::is_qualified_name(str_or_empty(r, &["key"])).is_empty()
+            && arr_at(r, &["values"]).iter().all(|v| {
                 v.as_str()
                     .is_some_and(|s| names::is_valid_label_value(s).is_empty())
             })
@@ -794,16 +775,16 @@ fn validate_port_num_or_name(e: &mut Errs, v: Option<&Value>, path: &str) {
 }
 
 fn validate_http_get(e: &mut Errs, h: &Value, path: &str) {
-    if gs(h, "path").is_empty() {
+    if str_or_empty(h, &["path"]).is_empty() {
         e.required(&child(path, "path"), "");
     }
-    validate_port_num_or_name(e, get(h, "port"), &child(path, "port"));
-    let scheme = gs(h, "scheme");
+    validate_port_num_or_name(e, at(h, &["port"]), &child(path, "port"));
+    let scheme = str_or_empty(h, &["scheme"]);
     if scheme != "HTTP" && scheme != "HTTPS" {
         e.not_supported(&child(path, "scheme"), bs(scheme), &["HTTP", "HTTPS"]);
     }
-    for header in garr(h, "httpHeaders") {
-        let name = gs(header, "name");
+    for header in arr_at(h, &["httpHeaders"]) {
+        let name = str_or_empty(header, &["name"]);
         for msg in names::is_http_header_name(name) {
             e.invalid(&child(path, "httpHeaders"), bs(name), &msg);
         }
@@ -820,7 +801,7 @@ fn validate_handler(e: &mut Errs, h: &Value, path: &str, lifecycle: bool) {
     };
     let mut n = 0;
     for k in kinds {
-        let Some(v) = get(h, k) else {
+        let Some(v) = at(h, &[k]) else {
             continue;
         };
         let kp = child(path, k);
@@ -830,11 +811,11 @@ fn validate_handler(e: &mut Errs, h: &Value, path: &str, lifecycle: bool) {
         }
         n += 1;
         match *k {
-            "exec" if garr(v, "command").is_empty() => {
+            "exec" if arr_at(v, &["command"]).is_empty() => {
                 e.required(&child(&kp, "command"), "");
             }
             "httpGet" => validate_http_get(e, v, &kp),
-            "tcpSocket" => validate_port_num_or_name(e, get(v, "port"), &child(&kp, "port")),
+            "tcpSocket" => validate_port_num_or_name(e, at(v, &["port"]), &child(&kp, "port")),
             "grpc" => {
                 let port = gi(v, "port").unwrap_or(0);
                 for msg in names::is_valid_port_num(port) {
@@ -891,9 +872,9 @@ fn validate_probe(e: &mut Errs, probe: &Value, path: &str, kind: ProbeKind) {
 
 fn validate_container_ports(e: &mut Errs, c: &Value, path: &str) {
     let mut seen: Vec<&str> = Vec::new();
-    for (i, port) in garr(c, "ports").iter().enumerate() {
+    for (i, port) in arr_at(c, &["ports"]).iter().enumerate() {
         let ip = index(path, i);
-        let name = gs(port, "name");
+        let name = str_or_empty(port, &["name"]);
         if !name.is_empty() {
             let msgs = names::is_valid_port_name(name);
             if !msgs.is_empty() {
@@ -920,7 +901,11 @@ fn validate_container_ports(e: &mut Errs, c: &Value, path: &str) {
                 e.invalid(&child(&ip, "hostPort"), Bad::Int(hp), &msg);
             }
         }
-        validate_protocol(e, gs(port, "protocol"), &child(&ip, "protocol"));
+        validate_protocol(
+            e,
+            str_or_empty(port, &["protocol"]),
+            &child(&ip, "protocol"),
+        );
     }
 }
 
@@ -969,11 +954,11 @@ fn split_subscript(p: &str) -> Option<(&str, &str)> {
 }
 
 fn validate_field_ref(e: &mut Errs, fr: &Value, path: &str) {
-    if gs(fr, "apiVersion").is_empty() {
+    if str_or_empty(fr, &["apiVersion"]).is_empty() {
         e.required(&child(path, "apiVersion"), "");
         return;
     }
-    let fp = gs(fr, "fieldPath");
+    let fp = str_or_empty(fr, &["fieldPath"]);
     if fp.is_empty() {
         e.required(&child(path, "fieldPath"), "");
         return;
@@ -1008,11 +993,11 @@ fn validate_field_ref(e: &mut Errs, fr: &Value, path: &str) {
 }
 
 fn validate_key_selector(e: &mut Errs, sel: &Value, path: &str) {
-    let name = gs(sel, "name");
+    let name = str_or_empty(sel, &["name"]);
     for msg in names::is_dns1123_subdomain(name) {
         e.invalid(&child(path, "name"), bs(name), &msg);
     }
-    let k = gs(sel, "key");
+    let k = str_or_empty(sel, &["key"]);
     if k.is_empty() {
         e.required(&child(path, "key"), "");
     } else {
@@ -1023,9 +1008,9 @@ fn validate_key_selector(e: &mut Errs, sel: &Value, path: &str) {
 }
 
 fn validate_env(e: &mut Errs, c: &Value, path: &str) {
-    for (i, ev) in garr(c, "env").iter().enumerate() {
+    for (i, ev) in arr_at(c, &["env"]).iter().enumerate() {
         let ip = index(path, i);
-        let name = gs(ev, "name");
+        let name = str_or_empty(ev, &["name"]);
         if name.is_empty() {
             e.required(&child(&ip, "name"), "");
         } else {
@@ -1033,26 +1018,26 @@ fn validate_env(e: &mut Errs, c: &Value, path: &str) {
                 e.invalid(&child(&ip, "name"), bs(name), &msg);
             }
         }
-        let Some(vf) = get(ev, "valueFrom") else {
+        let Some(vf) = at(ev, &["valueFrom"]) else {
             continue;
         };
         let vp = child(&ip, "valueFrom");
         let mut n = 0;
-        if let Some(fr) = get(vf, "fieldRef") {
+        if let Some(fr) = at(vf, &["fieldRef"]) {
             n += 1;
             validate_field_ref(e, fr, &child(&vp, "fieldRef"));
         }
-        if let Some(rf) = get(vf, "resourceFieldRef") {
+        if let Some(rf) = at(vf, &["resourceFieldRef"]) {
             n += 1;
-            if gs(rf, "resource").is_empty() {
+            if str_or_empty(rf, &["resource"]).is_empty() {
                 e.required(&child(&child(&vp, "resourceFieldRef"), "resource"), "");
             }
         }
-        if let Some(s) = get(vf, "configMapKeyRef") {
+        if let Some(s) = at(vf, &["configMapKeyRef"]) {
             n += 1;
             validate_key_selector(e, s, &child(&vp, "configMapKeyRef"));
         }
-        if let Some(s) = get(vf, "secretKeyRef") {
+        if let Some(s) = at(vf, &["secretKeyRef"]) {
             n += 1;
             validate_key_selector(e, s, &child(&vp, "secretKeyRef"));
         }
@@ -1062,7 +1047,7 @@ fn validate_env(e: &mut Errs, c: &Value, path: &str) {
                 bs(""),
                 "must specify one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef` or `secretKeyRef`",
             );
-        } else if !gs(ev, "value").is_empty() {
+        } else if !str_or_empty(ev, &["value"]).is_empty() {
             e.invalid(
                 &vp,
                 bs(""),
@@ -1080,16 +1065,16 @@ fn validate_env(e: &mut Errs, c: &Value, path: &str) {
 
 fn validate_volume_mounts(e: &mut Errs, c: &Value, path: &str, volumes: &[String]) {
     let mut mount_points: Vec<&str> = Vec::new();
-    for (i, m) in garr(c, "volumeMounts").iter().enumerate() {
+    for (i, m) in arr_at(c, &["volumeMounts"]).iter().enumerate() {
         let ip = index(path, i);
-        let name = gs(m, "name");
+        let name = str_or_empty(m, &["name"]);
         if name.is_empty() {
             e.required(&child(&ip, "name"), "");
         }
         if !volumes.iter().any(|v| v == name) {
             e.not_found(&child(&ip, "name"), bs(name));
         }
-        let mp = gs(m, "mountPath");
+        let mp = str_or_empty(m, &["mountPath"]);
         if mp.is_empty() {
             e.required(&child(&ip, "mountPath"), "");
         }
@@ -1209,7 +1194,7 @@ fn validate_resources(e: &mut Errs, res: &Value, path: &str) {
 
 /// What every container type shares (`validateContainerCommon`).
 fn validate_container_common(e: &mut Errs, c: &Value, path: &str, volumes: &[String]) {
-    let name = gs(c, "name");
+    let name = str_or_empty(c, &["name"]);
     let np = child(path, "name");
     if name.is_empty() {
         e.required(&np, "");
@@ -1218,10 +1203,10 @@ fn validate_container_common(e: &mut Errs, c: &Value, path: &str, volumes: &[Str
             e.invalid(&np, bs(name), &msg);
         }
     }
-    if gs(c, "image").is_empty() {
+    if str_or_empty(c, &["image"]).is_empty() {
         e.required(&child(path, "image"), "");
     }
-    let tmp = gs(c, "terminationMessagePolicy");
+    let tmp = str_or_empty(c, &["terminationMessagePolicy"]);
     match tmp {
         "File" | "FallbackToLogsOnError" => {}
         "" => e.required(&child(path, "terminationMessagePolicy"), ""),
@@ -1234,16 +1219,20 @@ fn validate_container_common(e: &mut Errs, c: &Value, path: &str, volumes: &[Str
     validate_container_ports(e, c, &child(path, "ports"));
     validate_env(e, c, &child(path, "env"));
     validate_volume_mounts(e, c, &child(path, "volumeMounts"), volumes);
-    validate_pull_policy(e, gs(c, "imagePullPolicy"), &child(path, "imagePullPolicy"));
-    validate_resources(e, at(c, "resources"), &child(path, "resources"));
+    validate_pull_policy(
+        e,
+        str_or_empty(c, &["imagePullPolicy"]),
+        &child(path, "imagePullPolicy"),
+    );
+    validate_resources(e, &c["resources"], &child(path, "resources"));
 }
 
 fn validate_lifecycle(e: &mut Errs, c: &Value, path: &str) {
-    let Some(lc) = get(c, "lifecycle") else {
+    let Some(lc) = at(c, &["lifecycle"]) else {
         return;
     };
     for hook in ["postStart", "preStop"] {
-        if let Some(h) = get(lc, hook) {
+        if let Some(h) = at(lc, &[hook]) {
             validate_handler(e, h, &child(&child(path, "lifecycle"), hook), true);
         }
     }
@@ -1255,14 +1244,14 @@ fn validate_probes(e: &mut Errs, c: &Value, path: &str) {
         ("readinessProbe", ProbeKind::Readiness),
         ("startupProbe", ProbeKind::Startup),
     ] {
-        if let Some(p) = get(c, k) {
+        if let Some(p) = at(c, &[k]) {
             validate_probe(e, p, &child(path, k), kind);
         }
     }
 }
 
 fn validate_containers(e: &mut Errs, spec: &Value, path: &str, volumes: &[String]) {
-    let containers = garr(spec, "containers");
+    let containers = arr_at(spec, &["containers"]);
     if containers.is_empty() {
         e.required(path, "");
         return;
@@ -1271,7 +1260,7 @@ fn validate_containers(e: &mut Errs, spec: &Value, path: &str, volumes: &[String
     for (i, c) in containers.iter().enumerate() {
         let ip = index(path, i);
         validate_container_common(e, c, &ip, volumes);
-        let name = gs(c, "name");
+        let name = str_or_empty(c, &["name"]);
         if seen.contains(&name) {
             e.duplicate(&child(&ip, "name"), bs(name));
         } else {
@@ -1279,7 +1268,7 @@ fn validate_containers(e: &mut Errs, spec: &Value, path: &str, volumes: &[String
         }
         validate_lifecycle(e, c, &ip);
         validate_probes(e, c, &ip);
-        if get(c, "restartPolicy").is_some() {
+        if at(c, &["restartPolicy"]).is_some() {
             e.forbidden(
                 &child(&ip, "restartPolicy"),
                 "may not be set for non-init containers",
@@ -1289,23 +1278,23 @@ fn validate_containers(e: &mut Errs, spec: &Value, path: &str, volumes: &[String
 }
 
 fn validate_init_containers(e: &mut Errs, spec: &Value, path: &str, volumes: &[String]) {
-    let mut seen: Vec<&str> = garr(spec, "containers")
+    let mut seen: Vec<&str> = arr_at(spec, &["containers"])
         .iter()
-        .map(|c| gs(c, "name"))
+        .map(|c| str_or_empty(c, &["name"]))
         .collect();
-    for (i, c) in garr(spec, "initContainers").iter().enumerate() {
+    for (i, c) in arr_at(spec, &["initContainers"]).iter().enumerate() {
         let ip = index(path, i);
         validate_container_common(e, c, &ip, volumes);
         let mut sidecar = false;
-        if get(c, "restartPolicy").is_some() {
-            let rp = gs(c, "restartPolicy");
+        if at(c, &["restartPolicy"]).is_some() {
+            let rp = str_or_empty(c, &["restartPolicy"]);
             if rp == "Always" {
                 sidecar = true;
             } else {
                 e.not_supported(&child(&ip, "restartPolicy"), bs(rp), &["Always"]);
             }
         }
-        let name = gs(c, "name");
+        let name = str_or_empty(c, &["name"]);
         if seen.contains(&name) {
             e.duplicate(&child(&ip, "name"), bs(name));
         } else if !name.is_empty() {
@@ -1321,7 +1310,7 @@ fn validate_init_containers(e: &mut Errs, spec: &Value, path: &str, volumes: &[S
                 "readinessProbe",
                 "startupProbe",
             ] {
-                if get(c, f).is_some() {
+                if at(c, &[f]).is_some() {
                     e.forbidden(
                         &child(&ip, f),
                         "may not be set for init containers without restartPolicy=Always",
@@ -1336,11 +1325,11 @@ fn validate_init_containers(e: &mut Errs, spec: &Value, path: &str, volumes: &[S
 fn validate_volumes(e: &mut Errs, spec: &Value, path: &str) -> Vec<String> {
     let mut valid: Vec<String> = Vec::new();
     let mut all: Vec<&str> = Vec::new();
-    for (i, v) in garr(spec, "volumes").iter().enumerate() {
+    for (i, v) in arr_at(spec, &["volumes"]).iter().enumerate() {
         let ip = index(path, i);
         let mut el = Errs::default();
         validate_volume_source(&mut el, v, &ip);
-        let name = gs(v, "name");
+        let name = str_or_empty(v, &["name"]);
         let np = child(&ip, "name");
         if name.is_empty() {
             el.required(&np, "");
@@ -1378,7 +1367,7 @@ fn validate_volume_source(e: &mut Errs, v: &Value, path: &str) {
     let present: Vec<&str> = volume_sources()
         .iter()
         .copied()
-        .filter(|k| get(v, k).is_some())
+        .filter(|k| at(v, &[k]).is_some())
         .collect();
     let Some(first) = present.first() else {
         e.required(path, "must specify a volume type");
@@ -1390,25 +1379,25 @@ fn validate_volume_source(e: &mut Errs, v: &Value, path: &str) {
             "may not specify more than 1 volume type",
         );
     }
-    let src = at(v, first);
+    let src = &v[first];
     let sp = child(path, first);
     match *first {
         "configMap" => {
-            if gs(src, "name").is_empty() {
+            if str_or_empty(src, &["name"]).is_empty() {
                 e.required(&child(&sp, "name"), "");
             }
             validate_file_mode(e, src, "defaultMode", &sp);
         }
         "secret" => {
-            if gs(src, "secretName").is_empty() {
+            if str_or_empty(src, &["secretName"]).is_empty() {
                 e.required(&child(&sp, "secretName"), "");
             }
             validate_file_mode(e, src, "defaultMode", &sp);
         }
-        "persistentVolumeClaim" if gs(src, "claimName").is_empty() => {
+        "persistentVolumeClaim" if str_or_empty(src, &["claimName"]).is_empty() => {
             e.required(&child(&sp, "claimName"), "");
         }
-        "hostPath" if gs(src, "path").is_empty() => {
+        "hostPath" if str_or_empty(src, &["path"]).is_empty() => {
             e.required(&child(&sp, "path"), "");
         }
         "projected" | "downwardAPI" => validate_file_mode(e, src, "defaultMode", &sp),
@@ -1419,24 +1408,24 @@ fn validate_volume_source(e: &mut Errs, v: &Value, path: &str) {
 fn go_toleration(t: &Value) -> String {
     format!(
         "core.Toleration{{Key:{}, Operator:{}, Value:{}, Effect:{}, TolerationSeconds:{}}}",
-        go_quote(gs(t, "key")),
-        go_quote(gs(t, "operator")),
-        go_quote(gs(t, "value")),
-        go_quote(gs(t, "effect")),
-        go_ptr("int64", get(t, "tolerationSeconds"))
+        go_quote(str_or_empty(t, &["key"])),
+        go_quote(str_or_empty(t, &["operator"])),
+        go_quote(str_or_empty(t, &["value"])),
+        go_quote(str_or_empty(t, &["effect"])),
+        go_ptr("int64", at(t, &["tolerationSeconds"]))
     )
 }
 
 fn validate_tolerations(e: &mut Errs, spec: &Value, path: &str) {
-    for (i, t) in garr(spec, "tolerations").iter().enumerate() {
+    for (i, t) in arr_at(spec, &["tolerations"]).iter().enumerate() {
         let ip = index(path, i);
-        let k = gs(t, "key");
+        let k = str_or_empty(t, &["key"]);
         if !k.is_empty() {
             for msg in names::is_qualified_name(k) {
                 e.invalid(&child(&ip, "key"), bs(k), &msg);
             }
         }
-        let op = gs(t, "operator");
+        let op = str_or_empty(t, &["operator"]);
         if k.is_empty() && op != "Exists" {
             e.invalid(
                 &child(&ip, "operator"),
@@ -1444,8 +1433,8 @@ fn validate_tolerations(e: &mut Errs, spec: &Value, path: &str) {
                 "operator must be Exists when `key` is empty, which means \"match all values and all keys\"",
             );
         }
-        let effect = gs(t, "effect");
-        if get(t, "tolerationSeconds").is_some() && effect != "NoExecute" {
+        let effect = str_or_empty(t, &["effect"]);
+        if at(t, &["tolerationSeconds"]).is_some() && effect != "NoExecute" {
             e.invalid(
                 &child(&ip, "effect"),
                 bs(effect),
@@ -1454,14 +1443,14 @@ fn validate_tolerations(e: &mut Errs, spec: &Value, path: &str) {
         }
         match op {
             "Equal" | "" => {
-                let value = gs(t, "value");
+                let value = str_or_empty(t, &["value"]);
                 let errs = names::is_valid_label_value(value);
                 if !errs.is_empty() {
                     e.invalid(&child(&ip, "operator"), bs(value), &errs.join(";"));
                 }
             }
             "Exists" => {
-                if !gs(t, "value").is_empty() {
+                if !str_or_empty(t, &["value"]).is_empty() {
                     e.invalid(
                         &child(&ip, "operator"),
                         Bad::Raw(go_toleration(t)),
@@ -1487,7 +1476,7 @@ fn validate_pod_spec(e: &mut Errs, spec: &Value, path: &str) {
     let volumes = validate_volumes(e, spec, &child(path, "volumes"));
     validate_containers(e, spec, &child(path, "containers"), &volumes);
     validate_init_containers(e, spec, &child(path, "initContainers"), &volumes);
-    let rp = gs(spec, "restartPolicy");
+    let rp = str_or_empty(spec, &["restartPolicy"]);
     match rp {
         "Always" | "OnFailure" | "Never" => {}
         "" => e.required(&child(path, "restartPolicy"), ""),
@@ -1497,7 +1486,7 @@ fn validate_pod_spec(e: &mut Errs, spec: &Value, path: &str) {
             &["Always", "OnFailure", "Never"],
         ),
     }
-    let dp = gs(spec, "dnsPolicy");
+    let dp = str_or_empty(spec, &["dnsPolicy"]);
     match dp {
         "ClusterFirstWithHostNet" | "ClusterFirst" | "Default" | "None" => {}
         "" => e.required(&child(path, "dnsPolicy"), ""),
@@ -1507,8 +1496,8 @@ fn validate_pod_spec(e: &mut Errs, spec: &Value, path: &str) {
             &["ClusterFirstWithHostNet", "ClusterFirst", "Default", "None"],
         ),
     }
-    validate_labels(e, get(spec, "nodeSelector"), &child(path, "nodeSelector"));
-    if dp == "None" && get(spec, "dnsConfig").is_none() {
+    validate_labels(e, at(spec, &["nodeSelector"]), &child(path, "nodeSelector"));
+    if dp == "None" && at(spec, &["dnsConfig"]).is_none() {
         e.required(
             &child(path, "dnsConfig"),
             "must provide `dnsConfig` when `dnsPolicy` is None",
@@ -1520,7 +1509,7 @@ fn validate_pod_spec(e: &mut Errs, spec: &Value, path: &str) {
         ("hostname", true),
         ("subdomain", true),
     ] {
-        let v = gs(spec, f);
+        let v = str_or_empty(spec, &[f]);
         if v.is_empty() {
             continue;
         }
@@ -1548,12 +1537,12 @@ fn validate_pod_spec(e: &mut Errs, spec: &Value, path: &str) {
 /// `ValidatePodTemplateSpec`: the template's labels/annotations (at `<path>.labels`, as
 /// upstream) and its pod spec.
 fn validate_pod_template(e: &mut Errs, tmpl: &Value, path: &str) {
-    let meta = at(tmpl, "metadata");
-    validate_labels(e, get(meta, "labels"), &child(path, "labels"));
-    validate_annotations(e, get(meta, "annotations"), &child(path, "annotations"));
-    let spec = at(tmpl, "spec");
+    let meta = &tmpl["metadata"];
+    validate_labels(e, at(meta, &["labels"]), &child(path, "labels"));
+    validate_annotations(e, at(meta, &["annotations"]), &child(path, "annotations"));
+    let spec = &tmpl["spec"];
     validate_pod_spec(e, spec, &child(path, "spec"));
-    if !garr(spec, "ephemeralContainers").is_empty() {
+    if !arr_at(spec, &["ephemeralContainers"]).is_empty() {
         e.forbidden(
             &child(&child(path, "spec"), "ephemeralContainers"),
             "ephemeral containers not allowed in pod template",
@@ -1567,10 +1556,10 @@ fn validate_pod_template(e: &mut Errs, tmpl: &Value, path: &str) {
 const POD_UPDATE_MSG: &str = "pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)";
 
 fn validate_pod(e: &mut Errs, obj: &Value, old: Option<&Value>) {
-    let spec = at(obj, "spec");
+    let spec = &obj["spec"];
     validate_pod_spec(e, spec, "spec");
     if let Some(old) = old {
-        validate_pod_update(e, spec, at(old, "spec"));
+        validate_pod_update(e, spec, &old["spec"]);
     }
 }
 
@@ -1580,7 +1569,7 @@ fn validate_container_updates(e: &mut Errs, new: &[Value], old: &[Value], path: 
         return true;
     }
     for (i, c) in new.iter().enumerate() {
-        let image = gs(c, "image");
+        let image = str_or_empty(c, &["image"]);
         if image.is_empty() {
             e.required(&child(&index(path, i), "image"), "");
         }
@@ -1598,16 +1587,16 @@ fn validate_container_updates(e: &mut Errs, new: &[Value], old: &[Value], path: 
 fn validate_pod_update(e: &mut Errs, spec: &Value, old_spec: &Value) {
     if validate_container_updates(
         e,
-        garr(spec, "containers"),
-        garr(old_spec, "containers"),
+        arr_at(spec, &["containers"]),
+        arr_at(old_spec, &["containers"]),
         "spec.containers",
     ) {
         return;
     }
     if validate_container_updates(
         e,
-        garr(spec, "initContainers"),
-        garr(old_spec, "initContainers"),
+        arr_at(spec, &["initContainers"]),
+        arr_at(old_spec, &["initContainers"]),
         "spec.initContainers",
     ) {
         return;
@@ -1643,7 +1632,7 @@ fn validate_pod_update(e: &mut Errs, spec: &Value, old_spec: &Value) {
         (None, None) => {}
     }
     // Tolerations: only additions (and tolerationSeconds changes).
-    let new_tols = garr(spec, "tolerations");
+    let new_tols = arr_at(spec, &["tolerations"]);
     let strip = |t: &Value| {
         let mut t = t.clone();
         if let Some(m) = t.as_object_mut() {
@@ -1651,7 +1640,7 @@ fn validate_pod_update(e: &mut Errs, spec: &Value, old_spec: &Value) {
         }
         t
     };
-    for old_t in garr(old_spec, "tolerations") {
+    for old_t in arr_at(old_spec, &["tolerations"]) {
         let found = new_tols
             .iter()
             .any(|n| sem_eq(Some(&strip(n)), Some(&strip(old_t))));
@@ -1670,11 +1659,11 @@ fn validate_pod_update(e: &mut Errs, spec: &Value, old_spec: &Value) {
     let mut munged = spec.clone();
     if let Some(m) = munged.as_object_mut() {
         for list in ["containers", "initContainers"] {
-            let old_list = garr(old_spec, list);
+            let old_list = arr_at(old_spec, &[list]);
             if let Some(items) = m.get_mut(list).and_then(Value::as_array_mut) {
                 for (i, c) in items.iter_mut().enumerate() {
                     if let (Some(c), Some(old_c)) = (c.as_object_mut(), old_list.get(i)) {
-                        c.insert("image".into(), at(old_c, "image").clone());
+                        c.insert("image".into(), old_c["image"].clone());
                     }
                 }
             }
@@ -1713,7 +1702,7 @@ fn validate_workload_selector(
     what: &str,
     invalid_detail: &str,
 ) -> bool {
-    let sel = get(spec, "selector");
+    let sel = at(spec, &["selector"]);
     match sel {
         None => e.required("spec.selector", ""),
         Some(s) => {
@@ -1743,8 +1732,8 @@ fn validate_workload_selector(
 /// The template labels must be selected by the selector (a nil selector selects nothing;
 /// an empty one everything).
 fn check_template_labels(e: &mut Errs, spec: &Value) {
-    let sel = get(spec, "selector");
-    let labels = get(at(at(spec, "template"), "metadata"), "labels");
+    let sel = at(spec, &["selector"]);
+    let labels = at(spec, &["template", "metadata", "labels"]);
     let must_match = sel.is_none_or(|s| !selector_is_empty(s));
     let matches = sel.is_some_and(|s| selector_matches(s, labels.unwrap_or(&NULL)));
     if must_match && !matches {
@@ -1759,14 +1748,14 @@ fn check_template_labels(e: &mut Errs, spec: &Value) {
 /// `ValidatePodTemplateSpecForReplicaSet`.
 fn validate_template_for_replica_set(e: &mut Errs, spec: &Value) {
     check_template_labels(e, spec);
-    let tmpl = at(spec, "template");
+    let tmpl = &spec["template"];
     validate_pod_template(e, tmpl, "spec.template");
-    let tspec = at(tmpl, "spec");
-    let rp = gs(tspec, "restartPolicy");
+    let tspec = &tmpl["spec"];
+    let rp = str_or_empty(tspec, &["restartPolicy"]);
     if rp != "Always" {
         e.not_supported("spec.template.spec.restartPolicy", bs(rp), &["Always"]);
     }
-    if get(tspec, "activeDeadlineSeconds").is_some() {
+    if at(tspec, &["activeDeadlineSeconds"]).is_some() {
         e.forbidden(
             "spec.template.spec.activeDeadlineSeconds",
             "activeDeadlineSeconds in ReplicaSet is not Supported",
@@ -1817,9 +1806,9 @@ fn validate_not_more_than_100_percent(e: &mut Errs, v: Option<&Value>, path: &st
 }
 
 fn validate_deployment_strategy(e: &mut Errs, spec: &Value) {
-    let st = at(spec, "strategy");
-    let ru = get(st, "rollingUpdate");
-    match gs(st, "type") {
+    let st = &spec["strategy"];
+    let ru = at(st, &["rollingUpdate"]);
+    match str_or_empty(st, &["type"]) {
         "Recreate" => {
             if ru.is_some() {
                 e.forbidden(
@@ -1835,8 +1824,8 @@ fn validate_deployment_strategy(e: &mut Errs, spec: &Value) {
             ),
             Some(ru) => {
                 let p = "spec.strategy.rollingUpdate";
-                let mu = get(ru, "maxUnavailable");
-                let ms = get(ru, "maxSurge");
+                let mu = at(ru, &["maxUnavailable"]);
+                let ms = at(ru, &["maxSurge"]);
                 validate_positive_int_or_percent(e, mu, &child(p, "maxUnavailable"));
                 validate_positive_int_or_percent(e, ms, &child(p, "maxSurge"));
                 if int_or_percent_value(mu) == 0 && int_or_percent_value(ms) == 0 {
@@ -1862,8 +1851,8 @@ fn validate_deployment_strategy(e: &mut Errs, spec: &Value) {
 }
 
 fn selector_immutable(e: &mut Errs, obj: &Value, old: &Value) {
-    let sel = get(at(obj, "spec"), "selector");
-    let old_sel = get(at(old, "spec"), "selector");
+    let sel = at(&obj["spec"], &["selector"]);
+    let old_sel = at(&old["spec"], &["selector"]);
     if !sem_eq(sel, old_sel) {
         let v = sel.map_or_else(|| bs("null"), |s| Bad::Raw(go_label_selector(s)));
         e.invalid("spec.selector", v, IMMUTABLE);
@@ -1871,7 +1860,7 @@ fn selector_immutable(e: &mut Errs, obj: &Value, old: &Value) {
 }
 
 fn validate_deployment(e: &mut Errs, obj: &Value, old: Option<&Value>) {
-    let spec = at(obj, "spec");
+    let spec = &obj["spec"];
     e.nonneg(spec, "replicas", "spec.replicas");
     if validate_workload_selector(e, spec, "deployment", "invalid label selector") {
         validate_template_for_replica_set(e, spec);
@@ -1897,7 +1886,7 @@ fn validate_deployment(e: &mut Errs, obj: &Value, old: Option<&Value>) {
 }
 
 fn validate_replica_set(e: &mut Errs, obj: &Value, old: Option<&Value>) {
-    let spec = at(obj, "spec");
+    let spec = &obj["spec"];
     e.nonneg(spec, "replicas", "spec.replicas");
     e.nonneg(spec, "minReadySeconds", "spec.minReadySeconds");
     if validate_workload_selector(e, spec, "deployment", "invalid label selector") {
@@ -1911,8 +1900,8 @@ fn validate_replica_set(e: &mut Errs, obj: &Value, old: Option<&Value>) {
 const STS_UPDATE_MSG: &str = "updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'revisionHistoryLimit', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden";
 
 fn validate_stateful_set(e: &mut Errs, obj: &Value, old: Option<&Value>) {
-    let spec = at(obj, "spec");
-    let pmp = gs(spec, "podManagementPolicy");
+    let spec = &obj["spec"];
+    let pmp = str_or_empty(spec, &["podManagementPolicy"]);
     match pmp {
         "" => e.required("spec.podManagementPolicy", ""),
         "OrderedReady" | "Parallel" => {}
@@ -1922,16 +1911,16 @@ fn validate_stateful_set(e: &mut Errs, obj: &Value, old: Option<&Value>) {
             "must be 'OrderedReady' or 'Parallel'",
         ),
     }
-    let us = at(spec, "updateStrategy");
-    let ru = get(us, "rollingUpdate");
+    let us = &spec["updateStrategy"];
+    let ru = at(us, &["rollingUpdate"]);
     let go_ru = |ru: &Value| {
         format!(
             "apps.RollingUpdateStatefulSetStrategy{{Partition:{}, MaxUnavailable:{}}}",
             gi(ru, "partition").unwrap_or(0),
-            go_ptr("intstr.IntOrString", get(ru, "maxUnavailable"))
+            go_ptr("intstr.IntOrString", at(ru, &["maxUnavailable"]))
         )
     };
-    match gs(us, "type") {
+    match str_or_empty(us, &["type"]) {
         "" => e.required("spec.updateStrategy", ""),
         "OnDelete" => {
             if let Some(ru) = ru {
@@ -1946,7 +1935,7 @@ fn validate_stateful_set(e: &mut Errs, obj: &Value, old: Option<&Value>) {
             if let Some(ru) = ru {
                 let p = "spec.updateStrategy.rollingUpdate";
                 e.nonneg(ru, "partition", &child(p, "partition"));
-                let mu = get(ru, "maxUnavailable");
+                let mu = at(ru, &["maxUnavailable"]);
                 if mu.is_some() {
                     let mp = child(p, "maxUnavailable");
                     validate_positive_int_or_percent(e, mu, &mp);
@@ -1968,9 +1957,9 @@ fn validate_stateful_set(e: &mut Errs, obj: &Value, old: Option<&Value>) {
         ),
     }
     e.nonneg(spec, "revisionHistoryLimit", "spec.revisionHistoryLimit");
-    if let Some(p) = get(spec, "persistentVolumeClaimRetentionPolicy") {
+    if let Some(p) = at(spec, &["persistentVolumeClaimRetentionPolicy"]) {
         for f in ["whenDeleted", "whenScaled"] {
-            let v = gs(p, f);
+            let v = str_or_empty(p, &[f]);
             if v != "Retain" && v != "Delete" {
                 e.not_supported(
                     &format!("spec.persistentVolumeClaimRetentionPolicy.{f}"),
@@ -1982,30 +1971,30 @@ fn validate_stateful_set(e: &mut Errs, obj: &Value, old: Option<&Value>) {
     }
     e.nonneg(spec, "replicas", "spec.replicas");
     e.nonneg(spec, "minReadySeconds", "spec.minReadySeconds");
-    if let Some(o) = get(spec, "ordinals") {
+    if let Some(o) = at(spec, &["ordinals"]) {
         e.nonneg(o, "start", "spec.ordinals.start");
     }
     if validate_workload_selector(e, spec, "statefulset", "") {
         // ValidatePodTemplateSpecForStatefulSet: labels and annotations only (upstream does
         // not validate the pod spec of a StatefulSet template).
         check_template_labels(e, spec);
-        let meta = at(at(spec, "template"), "metadata");
-        validate_labels(e, get(meta, "labels"), "spec.template.labels");
-        validate_annotations(e, get(meta, "annotations"), "spec.template.annotations");
+        let meta = &spec["template"]["metadata"];
+        validate_labels(e, at(meta, &["labels"]), "spec.template.labels");
+        validate_annotations(e, at(meta, &["annotations"]), "spec.template.annotations");
     }
-    let tspec = at(at(spec, "template"), "spec");
-    let rp = gs(tspec, "restartPolicy");
+    let tspec = &spec["template"]["spec"];
+    let rp = str_or_empty(tspec, &["restartPolicy"]);
     if rp != "Always" {
         e.not_supported("spec.template.spec.restartPolicy", bs(rp), &["Always"]);
     }
-    if get(tspec, "activeDeadlineSeconds").is_some() {
+    if at(tspec, &["activeDeadlineSeconds"]).is_some() {
         e.forbidden(
             "spec.template.spec.activeDeadlineSeconds",
             "activeDeadlineSeconds in StatefulSet is not Supported",
         );
     }
     if let Some(old) = old {
-        let old_spec = at(old, "spec");
+        let old_spec = &old["spec"];
         let strip = |s: &Value| {
             let mut s = s.clone();
             if let Some(m) = s.as_object_mut() {
@@ -2033,11 +2022,14 @@ fn validate_stateful_set(e: &mut Errs, obj: &Value, old: Option<&Value>) {
 // Service
 
 fn cluster_ips(spec: &Value) -> Vec<String> {
-    let ips: Vec<String> = garr(spec, "clusterIPs").iter().map(scalar_text).collect();
+    let ips: Vec<String> = arr_at(spec, &["clusterIPs"])
+        .iter()
+        .map(scalar_text)
+        .collect();
     if !ips.is_empty() {
         return ips;
     }
-    let ip = gs(spec, "clusterIP");
+    let ip = str_or_empty(spec, &["clusterIP"]);
     if ip.is_empty() {
         Vec::new()
     } else {
@@ -2046,7 +2038,7 @@ fn cluster_ips(spec: &Value) -> Vec<String> {
 }
 
 fn is_headless(spec: &Value) -> bool {
-    gs(spec, "type") == "ClusterIP" && cluster_ips(spec) == ["None"]
+    str_or_empty(spec, &["type"]) == "ClusterIP" && cluster_ips(spec) == ["None"]
 }
 
 fn go_service_port(proto: &str, port: i64) -> String {
@@ -2058,35 +2050,35 @@ fn go_service_port(proto: &str, port: i64) -> String {
 }
 
 fn validate_service(e: &mut Errs, obj: &Value, old: Option<&Value>) {
-    let spec = at(obj, "spec");
-    let ty = gs(spec, "type");
+    let spec = &obj["spec"];
+    let ty = str_or_empty(spec, &["type"]);
     if let Some(old) = old {
-        validate_cluster_ip_update(e, spec, at(old, "spec"));
+        validate_cluster_ip_update(e, spec, &old["spec"]);
     }
-    let ports = garr(spec, "ports");
+    let ports = arr_at(spec, &["ports"]);
     if ports.is_empty() && !is_headless(spec) && ty != "ExternalName" {
         e.required("spec.ports", "");
     }
     if ty == "ExternalName" {
-        if !garr(spec, "clusterIPs").is_empty() {
+        if !arr_at(spec, &["clusterIPs"]).is_empty() {
             e.forbidden(
                 "spec.clusterIPs",
                 "may not be set for ExternalName services",
             );
         }
-        if !garr(spec, "ipFamilies").is_empty() {
+        if !arr_at(spec, &["ipFamilies"]).is_empty() {
             e.forbidden(
                 "spec.ipFamilies",
                 "may not be set for ExternalName services",
             );
         }
-        if get(spec, "ipFamilyPolicy").is_some() {
+        if at(spec, &["ipFamilyPolicy"]).is_some() {
             e.forbidden(
                 "spec.ipFamilyPolicy",
                 "may not be set for ExternalName services",
             );
         }
-        let cname = gs(spec, "externalName");
+        let cname = str_or_empty(spec, &["externalName"]);
         let cname = cname.strip_suffix('.').unwrap_or(cname);
         if cname.is_empty() {
             e.required("spec.externalName", "");
@@ -2099,7 +2091,7 @@ fn validate_service(e: &mut Errs, obj: &Value, old: Option<&Value>) {
     let mut port_names: Vec<&str> = Vec::new();
     for (i, p) in ports.iter().enumerate() {
         let pp = index("spec.ports", i);
-        let name = gs(p, "name");
+        let name = str_or_empty(p, &["name"]);
         if ports.len() > 1 && name.is_empty() {
             e.required(&child(&pp, "name"), "");
         } else if !name.is_empty() {
@@ -2116,11 +2108,11 @@ fn validate_service(e: &mut Errs, obj: &Value, old: Option<&Value>) {
         for msg in names::is_valid_port_num(port) {
             e.invalid(&child(&pp, "port"), Bad::Int(port), &msg);
         }
-        validate_protocol(e, gs(p, "protocol"), &child(&pp, "protocol"));
-        validate_port_num_or_name(e, get(p, "targetPort"), &child(&pp, "targetPort"));
+        validate_protocol(e, str_or_empty(p, &["protocol"]), &child(&pp, "protocol"));
+        validate_port_num_or_name(e, at(p, &["targetPort"]), &child(&pp, "targetPort"));
     }
-    validate_labels(e, get(spec, "selector"), "spec.selector");
-    let sa = gs(spec, "sessionAffinity");
+    validate_labels(e, at(spec, &["selector"]), "spec.selector");
+    let sa = str_or_empty(spec, &["sessionAffinity"]);
     if sa.is_empty() {
         e.required("spec.sessionAffinity", "");
     } else if sa != "ClientIP" && sa != "None" {
@@ -2128,8 +2120,8 @@ fn validate_service(e: &mut Errs, obj: &Value, old: Option<&Value>) {
     }
     if ty != "ExternalName" {
         let ips = cluster_ips(spec);
-        let declared = garr(spec, "clusterIPs");
-        if !declared.is_empty() && scalar_text(&declared[0]) != gs(spec, "clusterIP") {
+        let declared = arr_at(spec, &["clusterIPs"]);
+        if !declared.is_empty() && scalar_text(&declared[0]) != str_or_empty(spec, &["clusterIP"]) {
             e.invalid(
                 "spec.clusterIPs",
                 Bad::Raw(go_strs(&ips)),
@@ -2180,7 +2172,7 @@ fn validate_service(e: &mut Errs, obj: &Value, old: Option<&Value>) {
     }
     let mut seen: Vec<(&str, i64)> = Vec::new();
     for (i, p) in ports.iter().enumerate() {
-        let k = (gs(p, "protocol"), gi(p, "port").unwrap_or(0));
+        let k = (str_or_empty(p, &["protocol"]), gi(p, "port").unwrap_or(0));
         if seen.contains(&k) {
             e.duplicate(&index("spec.ports", i), Bad::Raw(go_service_port(k.0, k.1)));
         }
@@ -2190,7 +2182,7 @@ fn validate_service(e: &mut Errs, obj: &Value, old: Option<&Value>) {
         ("externalTrafficPolicy", ["Cluster", "Local"]),
         ("internalTrafficPolicy", ["Cluster", "Local"]),
     ] {
-        if let Some(v) = get(spec, f) {
+        if let Some(v) = at(spec, &[f]) {
             let v = scalar_text(v);
             if !allowed.contains(&v.as_str()) {
                 e.not_supported(&child("spec", f), bs(&v), &allowed);
@@ -2201,7 +2193,9 @@ fn validate_service(e: &mut Errs, obj: &Value, old: Option<&Value>) {
 
 /// `validateUpgradeDowngradeClusterIPs`: allocated cluster IPs never change.
 fn validate_cluster_ip_update(e: &mut Errs, spec: &Value, old_spec: &Value) {
-    if gs(spec, "type") == "ExternalName" || gs(old_spec, "type") == "ExternalName" {
+    if str_or_empty(spec, &["type"]) == "ExternalName"
+        || str_or_empty(old_spec, &["type"]) == "ExternalName"
+    {
         return;
     }
     if is_headless(spec) && is_headless(old_spec) {
@@ -2303,10 +2297,10 @@ fn validate_secret(e: &mut Errs, obj: &Value, old: Option<&Value>) {
     }
     let data = gmap(obj, "data");
     let has = |k: &str| data.is_some_and(|d| d.contains_key(k));
-    match gs(obj, "type") {
+    match str_or_empty(obj, &["type"]) {
         "kubernetes.io/service-account-token" => {
-            let annotations = at(at(obj, "metadata"), "annotations");
-            if gs(annotations, "kubernetes.io/service-account.name").is_empty() {
+            let annotations = &obj["metadata"]["annotations"];
+            if str_or_empty(annotations, &["kubernetes.io/service-account.name"]).is_empty() {
                 e.required(
                     "metadata.annotations[kubernetes.io/service-account.name]",
                     "",
@@ -2337,7 +2331,7 @@ fn validate_secret(e: &mut Errs, obj: &Value, old: Option<&Value>) {
         _ => {}
     }
     if let Some(old) = old {
-        let (ty, old_ty) = (gs(obj, "type"), gs(old, "type"));
+        let (ty, old_ty) = (str_or_empty(obj, &["type"]), str_or_empty(old, &["type"]));
         if ty != old_ty {
             e.invalid("type", bs(ty), IMMUTABLE);
         }
@@ -2346,7 +2340,7 @@ fn validate_secret(e: &mut Errs, obj: &Value, old: Option<&Value>) {
 }
 
 fn validate_namespace(e: &mut Errs, obj: &Value) {
-    for f in garr(at(obj, "spec"), "finalizers") {
+    for f in arr_at(&obj["spec"], &["finalizers"]) {
         let f = scalar_text(f);
         for msg in names::is_qualified_name(&f) {
             e.invalid("spec.finalizers", bs(&f), &msg);
@@ -2365,8 +2359,8 @@ fn validate_namespace(e: &mut Errs, obj: &Value) {
 // Ingress
 
 fn validate_ingress_backend(e: &mut Errs, b: &Value, path: &str) {
-    let resource = get(b, "resource");
-    let service = get(b, "service");
+    let resource = at(b, &["resource"]);
+    let service = at(b, &["service"]);
     match (resource, service) {
         (Some(_), Some(_)) => {
             e.invalid(
@@ -2377,14 +2371,14 @@ fn validate_ingress_backend(e: &mut Errs, b: &Value, path: &str) {
         }
         (Some(r), None) => {
             let rp = child(path, "resource");
-            let g = gs(r, "apiGroup");
-            if get(r, "apiGroup").is_some() {
+            let g = str_or_empty(r, &["apiGroup"]);
+            if at(r, &["apiGroup"]).is_some() {
                 for msg in names::is_dns1123_subdomain(g) {
                     e.invalid(&child(&rp, "apiGroup"), bs(g), &msg);
                 }
             }
             for (f, what) in [("kind", "kind is required"), ("name", "name is required")] {
-                let v = gs(r, f);
+                let v = str_or_empty(r, &[f]);
                 if v.is_empty() {
                     e.required(&child(&rp, f), what);
                 } else {
@@ -2396,7 +2390,7 @@ fn validate_ingress_backend(e: &mut Errs, b: &Value, path: &str) {
         }
         (None, Some(s)) => {
             let sp = child(path, "service");
-            let name = gs(s, "name");
+            let name = str_or_empty(s, &["name"]);
             if name.is_empty() {
                 e.required(&child(&sp, "name"), "");
             } else {
@@ -2404,8 +2398,8 @@ fn validate_ingress_backend(e: &mut Errs, b: &Value, path: &str) {
                     e.invalid(&child(&sp, "name"), bs(name), &msg);
                 }
             }
-            let port = at(s, "port");
-            let pname = gs(port, "name");
+            let port = &s["port"];
+            let pname = str_or_empty(port, &["name"]);
             let pnum = gi(port, "number").unwrap_or(0);
             let pp = child(&sp, "port");
             if !pname.is_empty() && pnum != 0 {
@@ -2427,12 +2421,12 @@ fn validate_ingress_backend(e: &mut Errs, b: &Value, path: &str) {
 }
 
 fn validate_ingress_path(e: &mut Errs, p: &Value, path: &str) {
-    let Some(pt) = get(p, "pathType") else {
+    let Some(pt) = at(p, &["pathType"]) else {
         e.required(&child(path, "pathType"), "pathType must be specified");
         return;
     };
     let pt = scalar_text(pt);
-    let value = gs(p, "path");
+    let value = str_or_empty(p, &["path"]);
     let pp = child(path, "path");
     match pt.as_str() {
         "Exact" | "Prefix" => {
@@ -2463,7 +2457,7 @@ fn validate_ingress_path(e: &mut Errs, p: &Value, path: &str) {
             &["Exact", "ImplementationSpecific", "Prefix"],
         ),
     }
-    validate_ingress_backend(e, at(p, "backend"), &child(path, "backend"));
+    validate_ingress_backend(e, &p["backend"], &child(path, "backend"));
 }
 
 fn validate_host(e: &mut Errs, host: &str, path: &str) -> bool {
@@ -2481,11 +2475,11 @@ fn validate_host(e: &mut Errs, host: &str, path: &str) -> bool {
 }
 
 fn validate_ingress(e: &mut Errs, obj: &Value) {
-    let spec = at(obj, "spec");
-    let rules = garr(spec, "rules");
-    let default_backend = get(spec, "defaultBackend");
+    let spec = &obj["spec"];
+    let rules = arr_at(spec, &["rules"]);
+    let default_backend = at(spec, &["defaultBackend"]);
     if rules.is_empty() && default_backend.is_none() {
-        let rendered = if get(spec, "rules").is_some() {
+        let rendered = if at(spec, &["rules"]).is_some() {
             "[]networking.IngressRule{}"
         } else {
             "[]networking.IngressRule(nil)"
@@ -2501,7 +2495,7 @@ fn validate_ingress(e: &mut Errs, obj: &Value) {
     }
     for (i, rule) in rules.iter().enumerate() {
         let rp = index("spec.rules", i);
-        let host = gs(rule, "host");
+        let host = str_or_empty(rule, &["host"]);
         if !host.is_empty() {
             if host.parse::<IpAddr>().is_ok() {
                 e.invalid(
@@ -2512,9 +2506,9 @@ fn validate_ingress(e: &mut Errs, obj: &Value) {
             }
             validate_host(e, host, &child(&rp, "host"));
         }
-        if let Some(http) = get(rule, "http") {
+        if let Some(http) = at(rule, &["http"]) {
             let hp = child(&rp, "http");
-            let paths = garr(http, "paths");
+            let paths = arr_at(http, &["paths"]);
             if paths.is_empty() {
                 e.required(&child(&hp, "paths"), "");
             }
@@ -2523,19 +2517,19 @@ fn validate_ingress(e: &mut Errs, obj: &Value) {
             }
         }
     }
-    for (i, tls) in garr(spec, "tls").iter().enumerate() {
+    for (i, tls) in arr_at(spec, &["tls"]).iter().enumerate() {
         let tp = index("spec.tls", i);
-        for (j, h) in garr(tls, "hosts").iter().enumerate() {
+        for (j, h) in arr_at(tls, &["hosts"]).iter().enumerate() {
             validate_host(e, &scalar_text(h), &index(&child(&tp, "hosts"), j));
         }
-        let secret = gs(tls, "secretName");
+        let secret = str_or_empty(tls, &["secretName"]);
         if !secret.is_empty() {
             for msg in names::is_dns1123_subdomain(secret) {
                 e.invalid(&child(&tp, "secretName"), bs(secret), &msg);
             }
         }
     }
-    if let Some(class) = get(spec, "ingressClassName") {
+    if let Some(class) = at(spec, &["ingressClassName"]) {
         let class = scalar_text(class);
         for msg in names::is_dns1123_subdomain(&class) {
             e.invalid("spec.ingressClassName", bs(&class), &msg);
@@ -2547,7 +2541,7 @@ fn validate_ingress(e: &mut Errs, obj: &Value) {
 // HorizontalPodAutoscaler (autoscaling/v2)
 
 fn validate_metric_target(e: &mut Errs, t: &Value, path: &str) {
-    let ty = gs(t, "type");
+    let ty = str_or_empty(t, &["type"]);
     if ty.is_empty() {
         e.required(&child(path, "type"), "must specify a metric target type");
     }
@@ -2559,7 +2553,7 @@ fn validate_metric_target(e: &mut Errs, t: &Value, path: &str) {
         );
     }
     for f in ["value", "averageValue"] {
-        if let Some(q) = get(t, f) {
+        if let Some(q) = at(t, &[f]) {
             let text = scalar_text(q);
             if parse_quantity(&text).is_none_or(|v| v <= 0) {
                 e.invalid(&child(path, f), bs(&text), "must be positive");
@@ -2586,7 +2580,7 @@ const METRIC_TYPES: &[&str] = &[
 ];
 
 fn validate_metric(e: &mut Errs, m: &Value, path: &str) {
-    let ty = gs(m, "type");
+    let ty = str_or_empty(m, &["type"]);
     if ty.is_empty() {
         e.required(&child(path, "type"), "must specify a metric source type");
     }
@@ -2603,23 +2597,23 @@ fn validate_metric(e: &mut Errs, m: &Value, path: &str) {
     let present: Vec<(&str, &str)> = sources
         .iter()
         .copied()
-        .filter(|(f, _)| get(m, f).is_some())
+        .filter(|(f, _)| at(m, &[f]).is_some())
         .collect();
     if let Some((f, _)) = present.first() {
-        let src = at(m, f);
+        let src = &m[f];
         let sp = child(path, f);
         if matches!(*f, "resource" | "containerResource") {
-            if gs(src, "name").is_empty() {
+            if str_or_empty(src, &["name"]).is_empty() {
                 e.required(&child(&sp, "name"), "must specify a resource name");
             }
-            if *f == "containerResource" && gs(src, "container").is_empty() {
+            if *f == "containerResource" && str_or_empty(src, &["container"]).is_empty() {
                 e.required(&child(&sp, "container"), "must specify a container");
             }
-            let target = at(src, "target");
+            let target = &src["target"];
             validate_metric_target(e, target, &child(&sp, "target"));
             let (u, v) = (
-                get(target, "averageUtilization"),
-                get(target, "averageValue"),
+                at(target, &["averageUtilization"]),
+                at(target, &["averageValue"]),
             );
             if u.is_none() && v.is_none() {
                 e.required(
@@ -2634,12 +2628,12 @@ fn validate_metric(e: &mut Errs, m: &Value, path: &str) {
                 );
             }
         } else {
-            validate_metric_target(e, at(src, "target"), &child(&sp, "target"));
+            validate_metric_target(e, &src["target"], &child(&sp, "target"));
         }
     }
     let expected = sources.iter().find(|(_, t)| *t == ty).map(|(f, _)| *f);
     if let Some(f) = expected
-        && get(m, f).is_none()
+        && at(m, &[f]).is_none()
     {
         e.required(
             &child(path, f),
@@ -2666,7 +2660,7 @@ fn validate_scaling_rules(e: &mut Errs, rules: &Value, path: &str) {
             e.invalid(&wp, Bad::Int(w), "must be less than or equal to 3600");
         }
     }
-    if let Some(sp) = get(rules, "selectPolicy") {
+    if let Some(sp) = at(rules, &["selectPolicy"]) {
         let sp = scalar_text(sp);
         if !["Max", "Min", "Disabled"].contains(&sp.as_str()) {
             e.not_supported(
@@ -2676,14 +2670,14 @@ fn validate_scaling_rules(e: &mut Errs, rules: &Value, path: &str) {
             );
         }
     }
-    let policies = garr(rules, "policies");
+    let policies = arr_at(rules, &["policies"]);
     let pp = child(path, "policies");
     if policies.is_empty() {
         e.required(&pp, "must specify at least one Policy");
     }
     for (i, p) in policies.iter().enumerate() {
         let ip = index(&pp, i);
-        let ty = gs(p, "type");
+        let ty = str_or_empty(p, &["type"]);
         if ty != "Pods" && ty != "Percent" {
             e.not_supported(&child(&ip, "type"), bs(ty), &["Pods", "Percent"]);
         }
@@ -2714,7 +2708,7 @@ fn validate_scaling_rules(e: &mut Errs, rules: &Value, path: &str) {
 }
 
 fn validate_hpa(e: &mut Errs, obj: &Value) {
-    let spec = at(obj, "spec");
+    let spec = &obj["spec"];
     let min = gi(spec, "minReplicas");
     if let Some(m) = min
         && m < 1
@@ -2736,9 +2730,9 @@ fn validate_hpa(e: &mut Errs, obj: &Value) {
             "must be greater than or equal to `minReplicas`",
         );
     }
-    let target = at(spec, "scaleTargetRef");
+    let target = &spec["scaleTargetRef"];
     for f in ["kind", "name"] {
-        let v = gs(target, f);
+        let v = str_or_empty(target, &[f]);
         let p = child("spec.scaleTargetRef", f);
         if v.is_empty() {
             e.required(&p, "");
@@ -2748,12 +2742,12 @@ fn validate_hpa(e: &mut Errs, obj: &Value) {
             }
         }
     }
-    for (i, m) in garr(spec, "metrics").iter().enumerate() {
+    for (i, m) in arr_at(spec, &["metrics"]).iter().enumerate() {
         validate_metric(e, m, &index("spec.metrics", i));
     }
-    if let Some(b) = get(spec, "behavior") {
+    if let Some(b) = at(spec, &["behavior"]) {
         for f in ["scaleUp", "scaleDown"] {
-            if let Some(r) = get(b, f) {
+            if let Some(r) = at(b, &[f]) {
                 validate_scaling_rules(e, r, &child("spec.behavior", f));
             }
         }
@@ -2783,7 +2777,7 @@ fn crd_range(e: &mut Errs, obj: &Value, k: &str, path: &str, min: i64, max: i64)
 }
 
 fn crd_enum(e: &mut Errs, obj: &Value, k: &str, path: &str, allowed: &[&str]) {
-    if let Some(v) = get(obj, k) {
+    if let Some(v) = at(obj, &[k]) {
         let v = scalar_text(v);
         if !allowed.contains(&v.as_str()) {
             e.not_supported(path, bs(&v), allowed);
@@ -2792,7 +2786,7 @@ fn crd_enum(e: &mut Errs, obj: &Value, k: &str, path: &str, allowed: &[&str]) {
 }
 
 fn crd_required_string(e: &mut Errs, obj: &Value, k: &str, path: &str) {
-    if gs(obj, k).is_empty() {
+    if str_or_empty(obj, &[k]).is_empty() {
         e.required(path, "");
     }
 }
@@ -2801,17 +2795,20 @@ fn validate_backend_ref(e: &mut Errs, b: &Value, path: &str) {
     crd_required_string(e, b, "name", &child(path, "name"));
     crd_range(e, b, "weight", &child(path, "weight"), 0, 1_000_000);
     crd_range(e, b, "port", &child(path, "port"), 1, 65535);
-    if gs(b, "group").is_empty() && gs(b, "kind") == "Service" && get(b, "port").is_none() {
+    if str_or_empty(b, &["group"]).is_empty()
+        && str_or_empty(b, &["kind"]) == "Service"
+        && at(b, &["port"]).is_none()
+    {
         e.invalid(path, bs("object"), "Must have port for Service reference");
     }
 }
 
 fn validate_http_route(e: &mut Errs, obj: &Value) {
-    let spec = at(obj, "spec");
-    for (i, p) in garr(spec, "parentRefs").iter().enumerate() {
+    let spec = &obj["spec"];
+    for (i, p) in arr_at(spec, &["parentRefs"]).iter().enumerate() {
         crd_required_string(e, p, "name", &child(&index("spec.parentRefs", i), "name"));
     }
-    for (i, h) in garr(spec, "hostnames").iter().enumerate() {
+    for (i, h) in arr_at(spec, &["hostnames"]).iter().enumerate() {
         let h = scalar_text(h);
         let plain = h.strip_prefix("*.").unwrap_or(&h);
         if !names::is_dns1123_subdomain(plain).is_empty() {
@@ -2825,11 +2822,11 @@ fn validate_http_route(e: &mut Errs, obj: &Value) {
             );
         }
     }
-    for (ri, rule) in garr(spec, "rules").iter().enumerate() {
+    for (ri, rule) in arr_at(spec, &["rules"]).iter().enumerate() {
         let rp = index("spec.rules", ri);
-        for (mi, m) in garr(rule, "matches").iter().enumerate() {
+        for (mi, m) in arr_at(rule, &["matches"]).iter().enumerate() {
             let mp = index(&child(&rp, "matches"), mi);
-            if let Some(path) = get(m, "path") {
+            if let Some(path) = at(m, &["path"]) {
                 let pp = child(&mp, "path");
                 crd_enum(
                     e,
@@ -2838,8 +2835,10 @@ fn validate_http_route(e: &mut Errs, obj: &Value) {
                     &child(&pp, "type"),
                     &["Exact", "PathPrefix", "RegularExpression"],
                 );
-                let ty = gs(path, "type");
-                if (ty == "Exact" || ty == "PathPrefix") && !gs(path, "value").starts_with('/') {
+                let ty = str_or_empty(path, &["type"]);
+                if (ty == "Exact" || ty == "PathPrefix")
+                    && !str_or_empty(path, &["value"]).starts_with('/')
+                {
                     e.invalid(
                         &pp,
                         bs("object"),
@@ -2848,7 +2847,7 @@ fn validate_http_route(e: &mut Errs, obj: &Value) {
                 }
             }
             for (kind, list) in [("headers", "headers"), ("queryParams", "queryParams")] {
-                for (hi, h) in garr(m, list).iter().enumerate() {
+                for (hi, h) in arr_at(m, &[list]).iter().enumerate() {
                     let hp = index(&child(&mp, kind), hi);
                     crd_enum(
                         e,
@@ -2858,7 +2857,7 @@ fn validate_http_route(e: &mut Errs, obj: &Value) {
                         &["Exact", "RegularExpression"],
                     );
                     crd_required_string(e, h, "name", &child(&hp, "name"));
-                    if get(h, "value").is_none() {
+                    if at(h, &["value"]).is_none() {
                         e.required(&child(&hp, "value"), "");
                     }
                 }
@@ -2873,23 +2872,23 @@ fn validate_http_route(e: &mut Errs, obj: &Value) {
                 ],
             );
         }
-        for (bi, b) in garr(rule, "backendRefs").iter().enumerate() {
+        for (bi, b) in arr_at(rule, &["backendRefs"]).iter().enumerate() {
             validate_backend_ref(e, b, &index(&child(&rp, "backendRefs"), bi));
         }
     }
 }
 
 fn validate_gateway(e: &mut Errs, obj: &Value) {
-    let spec = at(obj, "spec");
+    let spec = &obj["spec"];
     crd_required_string(e, spec, "gatewayClassName", "spec.gatewayClassName");
-    if get(spec, "listeners").is_none() {
+    if at(spec, &["listeners"]).is_none() {
         e.required("spec.listeners", "");
     }
-    for (i, l) in garr(spec, "listeners").iter().enumerate() {
+    for (i, l) in arr_at(spec, &["listeners"]).iter().enumerate() {
         let lp = index("spec.listeners", i);
         crd_required_string(e, l, "name", &child(&lp, "name"));
         crd_required_string(e, l, "protocol", &child(&lp, "protocol"));
-        if get(l, "port").is_none() {
+        if at(l, &["port"]).is_none() {
             e.required(&child(&lp, "port"), "");
         }
         crd_range(e, l, "port", &child(&lp, "port"), 1, 65535);

@@ -17,6 +17,7 @@ use serde_json::{Map, Value, json};
 
 use kube_util::names;
 
+use crate::json::{arr_at, at, bool_at, int_at, len_at, str_at, str_or_empty};
 use crate::resources::ResourceType;
 
 /// What each row's `object` holds (the `includeObject` query parameter).
@@ -882,7 +883,7 @@ impl Printer {
             Printer::Node => node_cells(obj, now),
             Printer::Namespace => namespace_cells(obj, now),
             Printer::ConfigMap => {
-                let n = len_of(obj, &["data"]) + len_of(obj, &["binaryData"]);
+                let n = len_at(obj, &["data"]) + len_at(obj, &["binaryData"]);
                 vec![name_cell(obj), json!(n), age(obj, now)]
             }
             Printer::Secret => {
@@ -890,14 +891,14 @@ impl Printer {
                 vec![
                     name_cell(obj),
                     json!(ty.unwrap_or("Opaque")),
-                    json!(len_of(obj, &["data"])),
+                    json!(len_at(obj, &["data"])),
                     age(obj, now),
                 ]
             }
             Printer::ServiceAccount => {
                 vec![
                     name_cell(obj),
-                    json!(len_of(obj, &["secrets"])),
+                    json!(len_at(obj, &["secrets"])),
                     age(obj, now),
                 ]
             }
@@ -947,48 +948,6 @@ impl Printer {
 // ---------------------------------------------------------------------------------------------
 // JSON helpers
 // ---------------------------------------------------------------------------------------------
-
-fn at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a Value> {
-    let mut cur = v;
-    for key in path {
-        cur = cur.get(key)?;
-    }
-    if cur.is_null() { None } else { Some(cur) }
-}
-
-fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
-    at(v, path).and_then(Value::as_str)
-}
-
-/// A string field, empty when absent.
-fn str_or_empty<'a>(v: &'a Value, path: &[&str]) -> &'a str {
-    str_at(v, path).unwrap_or("")
-}
-
-fn int_at(v: &Value, path: &[&str]) -> Option<i64> {
-    at(v, path).and_then(|x| x.as_i64().or_else(|| x.as_f64().map(|f| f as i64)))
-}
-
-fn bool_at(v: &Value, path: &[&str]) -> bool {
-    at(v, path).and_then(Value::as_bool).unwrap_or(false)
-}
-
-fn arr_at<'a>(v: &'a Value, path: &[&str]) -> &'a [Value] {
-    at(v, path)
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or(&[])
-}
-
-/// Number of entries of a map or list field (0 when absent).
-fn len_of(v: &Value, path: &[&str]) -> i64 {
-    let n = match at(v, path) {
-        Some(Value::Object(m)) => m.len(),
-        Some(Value::Array(a)) => a.len(),
-        _ => 0,
-    };
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
 
 fn name_cell(obj: &Value) -> Value {
     json!(str_or_empty(obj, &["metadata", "name"]))
