@@ -288,7 +288,7 @@ fn list(state: &Arc<ApiState>, t: &Target, q: &Query, shape: Shape) -> Result<Re
                 &refs,
                 &page.resource_version.to_string(),
                 table::IncludeObject::parse(q.include_object.as_deref()),
-                chrono::Utc::now(),
+                jiff::Timestamp::now(),
             );
             if let (Some((token, _)), Some(m)) = (
                 &next,
@@ -393,7 +393,7 @@ fn patch_object(
         let existed = state.store.get(rt, ns, name).is_ok();
         opts.apply = true;
         let manager = opts.field_manager.clone();
-        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let now = kube_util::time::now_rfc3339();
         let obj = state.store.modify(rt, ns, name, part, &opts, |current| {
             let mut applied = patch_body.clone();
             if let Some(m) = applied.get_mut("metadata").and_then(Value::as_object_mut) {
@@ -484,7 +484,7 @@ fn bind(
         if let Some(spec) = pod.get_mut("spec").and_then(Value::as_object_mut) {
             spec.insert("nodeName".into(), json!(node));
         }
-        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let now = kube_util::time::now_rfc3339();
         if let Some(status) = pod.get_mut("status").and_then(Value::as_object_mut) {
             let conds = status.entry("conditions").or_insert_with(|| json!([]));
             if let Some(a) = conds.as_array_mut() {

@@ -26,7 +26,7 @@ pub(super) fn render_shape(
                 &[obj],
                 rv,
                 table::IncludeObject::parse(include_object),
-                chrono::Utc::now(),
+                jiff::Timestamp::now(),
             )
         }
     }

@@ -1,6 +1,7 @@
 //! Cells every printer shares: name, age, labels, containers.
 
-use chrono::{DateTime, Utc};
+use jiff::Timestamp;
+use kube_util::time;
 use serde_json::{Value, json};
 
 use super::human_duration;
@@ -11,10 +12,10 @@ pub(super) fn name_cell(obj: &Value) -> Value {
 }
 
 /// Parses a `metav1.Time` / `metav1.MicroTime`; `None` for absent, zero or invalid values.
-pub(super) fn parse_time(s: &str) -> Option<DateTime<Utc>> {
-    let t = DateTime::parse_from_rfc3339(s).ok()?.with_timezone(&Utc);
+pub(super) fn parse_time(s: &str) -> Option<Timestamp> {
+    let t = time::parse(s)?;
     // Go's zero time (0001-01-01T00:00:00Z) prints as <unknown> too.
-    if t.timestamp() == GO_ZERO_TIME_UNIX {
+    if time::whole_seconds(t).as_second() == GO_ZERO_TIME_UNIX {
         return None;
     }
     Some(t)
@@ -23,19 +24,19 @@ pub(super) fn parse_time(s: &str) -> Option<DateTime<Utc>> {
 /// Unix seconds of Go's zero `time.Time`.
 const GO_ZERO_TIME_UNIX: i64 = -62_135_596_800;
 
-pub(super) fn time_at(v: &Value, path: &[&str]) -> Option<DateTime<Utc>> {
+pub(super) fn time_at(v: &Value, path: &[&str]) -> Option<Timestamp> {
     str_at(v, path).and_then(parse_time)
 }
 
 /// `translateTimestampSince`.
-pub(super) fn age_since(t: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
+pub(super) fn age_since(t: Option<Timestamp>, now: Timestamp) -> String {
     match t {
-        Some(t) => human_duration(now - t),
+        Some(t) => human_duration(now.duration_since(t)),
         None => "<unknown>".to_string(),
     }
 }
 
-pub(super) fn age(obj: &Value, now: DateTime<Utc>) -> Value {
+pub(super) fn age(obj: &Value, now: Timestamp) -> Value {
     json!(age_since(
         time_at(obj, &["metadata", "creationTimestamp"]),
         now

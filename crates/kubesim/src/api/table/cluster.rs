@@ -1,6 +1,6 @@
 //! Node, Namespace, PersistentVolumeClaim and Event rows.
 
-use chrono::{DateTime, Utc};
+use jiff::Timestamp;
 use serde_json::{Value, json};
 
 use super::cells::{age, age_since, name_cell, time_at};
@@ -16,7 +16,7 @@ fn node_address(node: &Value, ty: &str) -> String {
         )
 }
 
-pub(super) fn node_cells(node: &Value, now: DateTime<Utc>) -> Vec<Value> {
+pub(super) fn node_cells(node: &Value, now: Timestamp) -> Vec<Value> {
     let mut status: Vec<&str> = Vec::new();
     if let Some(ready) = arr_at(node, &["status", "conditions"])
         .iter()
@@ -79,7 +79,7 @@ pub(super) fn node_cells(node: &Value, now: DateTime<Utc>) -> Vec<Value> {
     ]
 }
 
-pub(super) fn namespace_cells(ns: &Value, now: DateTime<Utc>) -> Vec<Value> {
+pub(super) fn namespace_cells(ns: &Value, now: Timestamp) -> Vec<Value> {
     // The API server sets status.phase (Active, or Terminating once deletion started).
     let phase = str_at(ns, &["status", "phase"])
         .filter(|p| !p.is_empty())
@@ -108,7 +108,7 @@ fn access_modes(modes: &[Value]) -> String {
     out.join(",")
 }
 
-pub(super) fn pvc_cells(pvc: &Value, now: DateTime<Utc>) -> Vec<Value> {
+pub(super) fn pvc_cells(pvc: &Value, now: Timestamp) -> Vec<Value> {
     let phase = if at(pvc, &["metadata", "deletionTimestamp"]).is_some() {
         "Terminating"
     } else {
@@ -153,7 +153,7 @@ pub(super) fn pvc_cells(pvc: &Value, now: DateTime<Utc>) -> Vec<Value> {
     ]
 }
 
-pub(super) fn event_cells(ev: &Value, now: DateTime<Utc>) -> Vec<Value> {
+pub(super) fn event_cells(ev: &Value, now: Timestamp) -> Vec<Value> {
     let first_seen = match time_at(ev, &["firstTimestamp"]) {
         Some(t) => age_since(Some(t), now),
         None => age_since(time_at(ev, &["eventTime"]), now),

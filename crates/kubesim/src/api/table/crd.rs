@@ -1,7 +1,7 @@
 //! Custom-resource style columns: the Gateway API kinds get the printer columns their
 //! CustomResourceDefinitions declare, evaluated as JSONPath the way client-go does.
 
-use chrono::{DateTime, Utc};
+use jiff::Timestamp;
 use serde_json::{Value, json};
 
 use super::cells::age_since;
@@ -129,7 +129,7 @@ fn eval_path<'a>(obj: &'a Value, path: &[Step]) -> Vec<&'a Value> {
 
 /// A cell of a CRD printer column: the first JSONPath result, printed like the API server's
 /// custom resource table convertor does.
-pub(super) fn crd_cell(column: &CrdColumn, obj: &Value, now: DateTime<Utc>) -> Value {
+pub(super) fn crd_cell(column: &CrdColumn, obj: &Value, now: Timestamp) -> Value {
     let results = eval_path(obj, column.path);
     let Some(value) = results.first() else {
         return Value::Null;
@@ -152,9 +152,9 @@ pub(super) fn crd_cell(column: &CrdColumn, obj: &Value, now: DateTime<Utc>) -> V
         "number" => value.as_f64().map_or(Value::Null, |f| json!(f)),
         "boolean" => value.as_bool().map_or(Value::Null, |b| json!(b)),
         "date" => match value.as_str() {
-            Some(s) => match DateTime::parse_from_rfc3339(s) {
-                Ok(t) => json!(age_since(Some(t.with_timezone(&Utc)), now)),
-                Err(_) => json!("<invalid>"),
+            Some(s) => match kube_util::time::parse(s) {
+                Some(t) => json!(age_since(Some(t), now)),
+                None => json!("<invalid>"),
             },
             None => Value::Null,
         },

@@ -24,7 +24,7 @@ mod selector;
 mod tests;
 mod workload;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use jiff::{SignedDuration, Timestamp};
 use serde_json::{Map, Value, json};
 
 use crate::resources::ResourceType;
@@ -76,7 +76,7 @@ pub fn table(
     objects: &[&Value],
     resource_version: &str,
     include: IncludeObject,
-    now: DateTime<Utc>,
+    now: Timestamp,
 ) -> Value {
     let printer = Printer::for_type(rt);
     let mut metadata = Map::new();
@@ -102,24 +102,24 @@ pub fn columns(rt: &ResourceType) -> Value {
 }
 
 /// One `TableRow` (`cells`, `conditions` where the server sets them, `object`) for `obj`.
-pub fn row(rt: &ResourceType, obj: &Value, include: IncludeObject, now: DateTime<Utc>) -> Value {
+pub fn row(rt: &ResourceType, obj: &Value, include: IncludeObject, now: Timestamp) -> Value {
     Printer::for_type(rt).row(obj, include, now)
 }
 
 /// How long ago the RFC 3339 timestamp `created` was, as Kubernetes prints ages
 /// (`duration.HumanDuration`); `<unknown>` when it is absent, zero or unparseable.
-pub fn human_age(created: &str, now: DateTime<Utc>) -> String {
+pub fn human_age(created: &str, now: Timestamp) -> String {
     match parse_time(created) {
-        Some(t) => human_duration(now - t),
+        Some(t) => human_duration(now.duration_since(t)),
         None => "<unknown>".to_string(),
     }
 }
 
 /// apimachinery's `duration.HumanDuration`: a succinct duration with about two or three
 /// significant figures (`45s`, `3m20s`, `10m`, `2h5m`, `20h`, `2d3h`, `30d`, `2y10d`, `9y`).
-pub fn human_duration(d: TimeDelta) -> String {
-    // TimeDelta::num_seconds truncates toward zero, like Go's int(d.Seconds()).
-    let seconds = d.num_seconds();
+pub fn human_duration(d: SignedDuration) -> String {
+    // SignedDuration::as_secs truncates toward zero, like Go's int(d.Seconds()).
+    let seconds = d.as_secs();
     if seconds < -1 {
         return "<invalid>".to_string();
     }

@@ -1,6 +1,6 @@
 //! Service, Endpoints, EndpointSlice, Ingress and IngressClass rows.
 
-use chrono::{DateTime, Utc};
+use jiff::Timestamp;
 use serde_json::{Value, json};
 
 use super::cells::{age, format_labels, name_cell};
@@ -28,7 +28,7 @@ fn load_balancer_addresses(obj: &Value) -> String {
     result.join(",")
 }
 
-pub(super) fn service_cells(svc: &Value, now: DateTime<Utc>) -> Vec<Value> {
+pub(super) fn service_cells(svc: &Value, now: Timestamp) -> Vec<Value> {
     // The API server defaults spec.type to ClusterIP.
     let svc_type = str_at(svc, &["spec", "type"])
         .filter(|t| !t.is_empty())
@@ -164,7 +164,7 @@ fn list_with_more(list: &[String], more: bool, count: usize, max: usize) -> Stri
     }
 }
 
-pub(super) fn endpointslice_cells(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
+pub(super) fn endpointslice_cells(obj: &Value, now: Timestamp) -> Vec<Value> {
     const MAX: usize = 3;
     let mut ports: Vec<String> = Vec::new();
     let mut more = false;
@@ -206,7 +206,7 @@ pub(super) fn endpointslice_cells(obj: &Value, now: DateTime<Utc>) -> Vec<Value>
     ]
 }
 
-pub(super) fn ingress_cells(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
+pub(super) fn ingress_cells(obj: &Value, now: Timestamp) -> Vec<Value> {
     let class = str_at(obj, &["spec", "ingressClassName"]).unwrap_or("<none>");
     const MAX: usize = 3;
     let rules = arr_at(obj, &["spec", "rules"]);
@@ -243,7 +243,7 @@ pub(super) fn ingress_cells(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
     ]
 }
 
-pub(super) fn ingressclass_cells(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
+pub(super) fn ingressclass_cells(obj: &Value, now: Timestamp) -> Vec<Value> {
     let parameters = match at(obj, &["spec", "parameters"]) {
         Some(p) => {
             let mut s = str_or_empty(p, &["kind"]).to_string();

@@ -1,15 +1,12 @@
 //! Pod rows: ready count, status reason, restarts, IP, node.
 
-use chrono::{DateTime, Utc};
+use jiff::Timestamp;
 use serde_json::{Value, json};
 
 use super::cells::{age, age_since, name_cell, time_at};
 use crate::json::{arr_at, at, bool_at, int_at, str_at, str_or_empty};
 
-fn later(
-    current: Option<DateTime<Utc>>,
-    candidate: Option<DateTime<Utc>>,
-) -> Option<DateTime<Utc>> {
+fn later(current: Option<Timestamp>, candidate: Option<Timestamp>) -> Option<Timestamp> {
     match (current, candidate) {
         (Some(c), Some(n)) if n > c => Some(n),
         (None, Some(n)) => Some(n),
@@ -41,7 +38,7 @@ fn terminated_reason(term: &Value, prefix: &str) -> String {
     }
 }
 
-pub(super) fn pod_cells(pod: &Value, now: DateTime<Utc>) -> (Vec<Value>, Option<Value>) {
+pub(super) fn pod_cells(pod: &Value, now: Timestamp) -> (Vec<Value>, Option<Value>) {
     let phase = str_or_empty(pod, &["status", "phase"]);
     let status_reason = str_or_empty(pod, &["status", "reason"]);
     let mut reason = if status_reason.is_empty() {
@@ -87,8 +84,8 @@ pub(super) fn pod_cells(pod: &Value, now: DateTime<Utc>) -> (Vec<Value>, Option<
     let mut restarts: i64 = 0;
     let mut restartable_restarts: i64 = 0;
     let mut ready: usize = 0;
-    let mut last_restart: Option<DateTime<Utc>> = None;
-    let mut last_restartable_restart: Option<DateTime<Utc>> = None;
+    let mut last_restart: Option<Timestamp> = None;
+    let mut last_restartable_restart: Option<Timestamp> = None;
     let mut initializing = false;
 
     for (i, cs) in arr_at(pod, &["status", "initContainerStatuses"])

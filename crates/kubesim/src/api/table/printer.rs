@@ -1,6 +1,6 @@
 //! Which printer a type gets, its columns, and how one row is put together.
 
-use chrono::{DateTime, Utc};
+use jiff::Timestamp;
 use serde_json::{Map, Value, json};
 
 use super::IncludeObject;
@@ -107,7 +107,7 @@ impl Printer {
         }
     }
 
-    pub(super) fn row(self, obj: &Value, include: IncludeObject, now: DateTime<Utc>) -> Value {
+    pub(super) fn row(self, obj: &Value, include: IncludeObject, now: Timestamp) -> Value {
         let mut conditions = None;
         let cells = match self {
             Printer::Pod => {

@@ -1,14 +1,14 @@
 use super::*;
 use crate::resources::{RESOURCES, by_kind};
 
-fn now() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2025-01-10T12:00:00Z")
-        .map(|t| t.with_timezone(&Utc))
-        .unwrap_or_default()
+fn now() -> Timestamp {
+    "2025-01-10T12:00:00Z"
+        .parse()
+        .unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
 fn ago(secs: i64) -> String {
-    (now() - TimeDelta::seconds(secs)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    kube_util::time::format(now() - SignedDuration::from_secs(secs))
 }
 
 fn rt(api_version: &str, kind: &str) -> &'static ResourceType {
@@ -68,11 +68,18 @@ fn human_duration_matches_apimachinery() {
         (20 * 365 * 24 * 3600, "20y"),
     ];
     for (secs, want) in cases {
-        assert_eq!(human_duration(TimeDelta::seconds(*secs)), *want, "{secs}s");
+        assert_eq!(
+            human_duration(SignedDuration::from_secs(*secs)),
+            *want,
+            "{secs}s"
+        );
     }
     // Sub-second negatives truncate toward zero like Go's int(d.Seconds()).
-    assert_eq!(human_duration(TimeDelta::milliseconds(-1999)), "0s");
-    assert_eq!(human_duration(TimeDelta::milliseconds(-2500)), "<invalid>");
+    assert_eq!(human_duration(SignedDuration::from_millis(-1999)), "0s");
+    assert_eq!(
+        human_duration(SignedDuration::from_millis(-2500)),
+        "<invalid>"
+    );
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! Deployment, ReplicaSet, StatefulSet and HorizontalPodAutoscaler rows.
 
-use chrono::{DateTime, Utc};
+use jiff::Timestamp;
 use serde_json::{Value, json};
 
 use super::cells::{age, container_cells, name_cell};
@@ -20,7 +20,7 @@ fn template_containers(obj: &Value) -> (String, String) {
     container_cells(arr_at(obj, &["spec", "template", "spec", "containers"]))
 }
 
-pub(super) fn deployment_cells(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
+pub(super) fn deployment_cells(obj: &Value, now: Timestamp) -> Vec<Value> {
     let (names, images) = template_containers(obj);
     let selector = selector_string(at(obj, &["spec", "selector"]))
         .unwrap_or_else(|InvalidSelector| "<invalid>".to_string());
@@ -40,7 +40,7 @@ pub(super) fn deployment_cells(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
     ]
 }
 
-pub(super) fn replicaset_cells(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
+pub(super) fn replicaset_cells(obj: &Value, now: Timestamp) -> Vec<Value> {
     let (names, images) = template_containers(obj);
     vec![
         name_cell(obj),
@@ -54,7 +54,7 @@ pub(super) fn replicaset_cells(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
     ]
 }
 
-pub(super) fn statefulset_cells(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
+pub(super) fn statefulset_cells(obj: &Value, now: Timestamp) -> Vec<Value> {
     let (names, images) = template_containers(obj);
     vec![
         name_cell(obj),
@@ -69,7 +69,7 @@ pub(super) fn statefulset_cells(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
     ]
 }
 
-pub(super) fn hpa_cells(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
+pub(super) fn hpa_cells(obj: &Value, now: Timestamp) -> Vec<Value> {
     let reference = format!(
         "{}/{}",
         str_or_empty(obj, &["spec", "scaleTargetRef", "kind"]),

@@ -4,11 +4,9 @@
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
-use k8s_openapi::jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::Value;
 
 use super::annotations::revision;
@@ -217,12 +215,4 @@ pub(super) fn non_zero(n: i32) -> Option<i32> {
 
 pub(super) fn non_zero64(n: i64) -> Option<i64> {
     (n != 0).then_some(n)
-}
-
-pub(super) fn to_time(t: DateTime<Utc>) -> Time {
-    Time(Timestamp::from_millisecond(t.timestamp_millis()).unwrap_or(Timestamp::UNIX_EPOCH))
-}
-
-pub(super) fn to_chrono(t: &Time) -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(t.0.as_millisecond()).unwrap_or_default()
 }

@@ -23,7 +23,7 @@ mod tests;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentStatus, ReplicaSet};
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -31,7 +31,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use fields::{
     by_creation, controller_uid, equal_ignore_hash, generation, has_progress_deadline, is_paused,
     is_rolling, non_zero, non_zero64, progress_deadline_seconds, rs_available, rs_status_replicas,
-    rs_template, selector_is_empty, spec_replicas, template, to_chrono,
+    rs_template, selector_is_empty, spec_replicas, template,
 };
 use progress::{deployment_complete, get_condition};
 use run::Run;
@@ -167,7 +167,7 @@ pub struct Observed<'a> {
 }
 
 /// One reconciliation of a Deployment: the writes to make, in order.
-pub fn sync(observed: &Observed, now: DateTime<Utc>) -> Vec<Action> {
+pub fn sync(observed: &Observed, now: Timestamp) -> Vec<Action> {
     let mut run = Run::new(observed, now);
     // `Err(Stop)` only ends the sync early; what was decided so far is still written.
     let _ = run.sync_deployment();
@@ -181,7 +181,7 @@ pub fn sync(observed: &Observed, now: DateTime<Utc>) -> Vec<Action> {
 /// Meant to be asked of the state at rest (after [`sync`]'s writes were applied). Waiting for
 /// `minReadySeconds` is the ReplicaSet controller's job: its status update triggers the next
 /// Deployment sync.
-pub fn requeue_after(observed: &Observed, now: DateTime<Utc>) -> Option<Duration> {
+pub fn requeue_after(observed: &Observed, now: Timestamp) -> Option<Duration> {
     let d = observed.deployment;
     if d.metadata.deletion_timestamp.is_some()
         || is_paused(d)
@@ -207,13 +207,13 @@ pub fn requeue_after(observed: &Observed, now: DateTime<Utc>) -> Option<Duration
     if deployment_complete(d, &counts) {
         return None;
     }
-    let deadline = chrono::Duration::seconds(i64::from(progress_deadline_seconds(d)));
+    let deadline = SignedDuration::from_secs(i64::from(progress_deadline_seconds(d)));
     let last = cond
         .last_update_time
         .as_ref()
-        .map(to_chrono)
+        .map(|t| t.0)
         .unwrap_or_default();
-    let after = (last + deadline - now).to_std().unwrap_or(Duration::ZERO);
+    let after = Duration::try_from((last + deadline).duration_since(now)).unwrap_or(Duration::ZERO);
     Some(after + Duration::from_secs(1))
 }
 

@@ -1,11 +1,12 @@
 //! Status and conditions (`progress.go`): counts, Available, Progressing with its deadline,
 //! ReplicaFailure.
 
+use jiff::SignedDuration;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentCondition, DeploymentStatus, ReplicaSet};
 
 use super::fields::{
     generation, has_progress_deadline, non_zero, non_zero64, progress_deadline_seconds,
-    rs_available, rs_name, rs_ready, rs_replicas, rs_status_replicas, spec_replicas, to_chrono,
+    rs_available, rs_name, rs_ready, rs_replicas, rs_status_replicas, spec_replicas,
 };
 use super::run::{Run, Split};
 use super::{
@@ -100,9 +101,9 @@ impl Run {
         let from = cond
             .last_update_time
             .as_ref()
-            .map(to_chrono)
+            .map(|t| t.0)
             .unwrap_or_default();
-        let deadline = chrono::Duration::seconds(i64::from(progress_deadline_seconds(&self.d)));
+        let deadline = SignedDuration::from_secs(i64::from(progress_deadline_seconds(&self.d)));
         from + deadline < self.now
     }
 

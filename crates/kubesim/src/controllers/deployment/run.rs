@@ -5,11 +5,12 @@
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, SubsecRound, Utc};
+use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{
     Deployment, DeploymentCondition, DeploymentStatus, ReplicaSet, ReplicaSetSpec,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
+use kube_util::time::to_time;
 
 use super::annotations::{
     annotation, int_annotation, new_rs_new_replicas, replicas_annotations_need_update, revision,
@@ -19,7 +20,7 @@ use super::fields::{
     by_creation, by_revision_less, equal_ignore_hash, generation, has_progress_deadline,
     insertion_sort, is_paused, is_rolling, min_ready_seconds, non_zero64, revision_history_limit,
     rs_available, rs_min_ready, rs_name, rs_replicas, rs_status_replicas, rs_template,
-    selector_is_empty, spec_replicas, strategy_type, template, to_time,
+    selector_is_empty, spec_replicas, strategy_type, template,
 };
 use super::progress::{deployment_complete, get_condition, normalize_status, set_condition};
 use super::{
@@ -41,7 +42,7 @@ pub(super) struct Run {
     actions: Vec<Action>,
     /// Condition timestamps have whole-second precision on the wire; truncating keeps a
     /// re-sync of unchanged state from producing a different status.
-    pub(super) now: DateTime<Utc>,
+    pub(super) now: Timestamp,
     pub(super) old_pods_running: i32,
     /// Set by a sync that resumed the Deployment: its status and annotations as written with
     /// the resumed condition. Kubernetes writes that condition on its own and goes on with the
@@ -63,14 +64,14 @@ pub(super) struct Split {
 }
 
 impl Run {
-    pub(super) fn new(observed: &Observed, now: DateTime<Utc>) -> Self {
+    pub(super) fn new(observed: &Observed, now: Timestamp) -> Self {
         let mut rss = observed.replica_sets.to_vec();
         rss.sort_by(by_creation);
         Run {
             d: observed.deployment.clone(),
             rss,
             actions: Vec::new(),
-            now: now.trunc_subsecs(0),
+            now: kube_util::time::whole_seconds(now),
             old_pods_running: observed.old_pods_running,
             resumed: None,
         }

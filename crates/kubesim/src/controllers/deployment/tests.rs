@@ -2,12 +2,12 @@ use super::super::replicaset;
 use super::annotations::{annotation, set_new_rs_annotations};
 use super::fields::{
     controller_uid, equal_ignore_hash, generation, rs_min_ready, rs_name, rs_replicas, rs_template,
-    spec_replicas, template, to_chrono, to_time,
+    spec_replicas, template,
 };
 use super::progress::get_condition;
 use super::*;
 use crate::controllers::hash::{POD_TEMPLATE_HASH_LABEL, compute_hash};
-use chrono::{DateTime, Utc};
+use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::apps::v1::{
     Deployment, DeploymentCondition, DeploymentStatus, ReplicaSet, ReplicaSetSpec,
 };
@@ -18,15 +18,16 @@ use k8s_openapi::api::core::v1::{Container, PodCondition, PodSpec, PodStatus};
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube_util::time::to_time;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-fn t0() -> DateTime<Utc> {
-    DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default()
+fn t0() -> Timestamp {
+    Timestamp::from_second(1_700_000_000).unwrap_or_default()
 }
 
-fn secs(n: i64) -> chrono::Duration {
-    chrono::Duration::seconds(n)
+fn secs(n: i64) -> SignedDuration {
+    SignedDuration::from_secs(n)
 }
 
 fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -157,7 +158,7 @@ struct World {
     d: Deployment,
     rss: Vec<ReplicaSet>,
     pods: Vec<Pod>,
-    now: DateTime<Utc>,
+    now: Timestamp,
     seq: u64,
     never_ready: Vec<String>,
     grace: i64,
@@ -320,7 +321,7 @@ impl World {
             p.metadata
                 .deletion_timestamp
                 .as_ref()
-                .is_none_or(|t| to_chrono(t) + secs(grace) > now)
+                .is_none_or(|t| t.0 + secs(grace) > now)
         });
         for p in &mut self.pods {
             let image = image_of(Some(&PodTemplateSpec {
@@ -331,7 +332,7 @@ impl World {
                 .metadata
                 .creation_timestamp
                 .as_ref()
-                .map(to_chrono)
+                .map(|t| t.0)
                 .unwrap_or_default();
             let started = p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
             if !started && created + secs(1) <= now && !self.never_ready.contains(&image) {

@@ -1,9 +1,7 @@
 //! Quantities, numeric clamps and timestamps as the controller computes and writes them.
 
-use chrono::{DateTime, TimeDelta, Utc};
+use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use k8s_openapi::jiff::Timestamp;
 
 /// A quantity as a float (Kubernetes' `AsApproximateFloat64`).
 pub(super) fn quantity_f64(s: &str) -> Option<f64> {
@@ -55,13 +53,7 @@ pub(super) fn non_empty<T>(v: Vec<T>) -> Option<Vec<T>> {
     (!v.is_empty()).then_some(v)
 }
 
-pub(super) fn seconds_before(now: DateTime<Utc>, seconds: i64) -> DateTime<Utc> {
-    TimeDelta::try_seconds(seconds)
-        .and_then(|d| now.checked_sub_signed(d))
-        .unwrap_or(DateTime::<Utc>::MIN_UTC)
-}
-
-/// Status times have whole-second precision, as Kubernetes serializes them.
-pub(super) fn to_time(t: DateTime<Utc>) -> Time {
-    Time(Timestamp::from_second(t.timestamp()).unwrap_or(Timestamp::UNIX_EPOCH))
+pub(super) fn seconds_before(now: Timestamp, seconds: i64) -> Timestamp {
+    now.checked_sub(SignedDuration::from_secs(seconds))
+        .unwrap_or(Timestamp::MIN)
 }

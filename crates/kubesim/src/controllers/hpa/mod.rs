@@ -39,11 +39,12 @@ mod tests;
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use jiff::Timestamp;
 use k8s_openapi::api::autoscaling::v2::{HorizontalPodAutoscaler, HorizontalPodAutoscalerStatus};
 
 use conditions::{ABLE_TO_SCALE, Conditions, SCALING_ACTIVE};
-use convert::{non_empty, non_zero, to_time};
+use convert::{non_empty, non_zero};
+use kube_util::time::to_time;
 use metrics::{MetricContext, compute_replicas_for_metrics, default_metrics, tolerances};
 use normalize::{Limits, normalize, normalize_with_behaviors, store_scale_event};
 
@@ -89,7 +90,7 @@ pub struct PodMetric {
 /// An unstabilized recommendation: what the metrics asked for at some time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Recommendation {
-    pub at: DateTime<Utc>,
+    pub at: Timestamp,
     pub replicas: i32,
 }
 
@@ -97,7 +98,7 @@ pub struct Recommendation {
 /// scale-down. Only recorded for HPAs with `behavior` (the rate policies read them).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ScaleEvent {
-    pub at: DateTime<Utc>,
+    pub at: Timestamp,
     pub change: i32,
 }
 
@@ -138,7 +139,7 @@ pub struct Decision {
 }
 
 /// Decides the replica count of `observed.hpa`'s target at `now`.
-pub fn decide(observed: &Observed, now: DateTime<Utc>) -> Decision {
+pub fn decide(observed: &Observed, now: Timestamp) -> Decision {
     let hpa = observed.hpa;
     let current = observed.current_replicas;
     let old_status = hpa.status.clone().unwrap_or_default();

@@ -1,7 +1,7 @@
 //! Normalization of a proposal: the scale-down stabilization window, the behaviour's
 //! rate-limiting policies (or the defaults without one), and min/max replicas.
 
-use chrono::{DateTime, Utc};
+use jiff::Timestamp;
 use k8s_openapi::api::autoscaling::v2::{HPAScalingRules, HorizontalPodAutoscalerBehavior};
 
 use super::conditions::{ABLE_TO_SCALE, Conditions, SCALING_LIMITED};
@@ -12,7 +12,7 @@ pub(super) struct Limits {
     pub(super) current: i32,
     pub(super) min: i32,
     pub(super) max: i32,
-    pub(super) now: DateTime<Utc>,
+    pub(super) now: Timestamp,
 }
 
 /// normalizeDesiredReplicas (no `behavior`): scale-down stabilization over the default window,
@@ -200,7 +200,7 @@ pub(super) fn normalize_with_behaviors(
 fn record(
     history: &mut Vec<Recommendation>,
     old_sample: Option<usize>,
-    now: DateTime<Utc>,
+    now: Timestamp,
     replicas: i32,
 ) {
     let rec = Recommendation { at: now, replicas };
@@ -278,7 +278,7 @@ impl Rules {
     }
 
     /// calculateScaleUpLimitWithScalingRules: the most replicas the policies allow now.
-    fn scale_up_limit(&self, current: i32, events: &[ScaleEvent], now: DateTime<Utc>) -> i64 {
+    fn scale_up_limit(&self, current: i32, events: &[ScaleEvent], now: Timestamp) -> i64 {
         let current = i64::from(current);
         let (mut result, pick): (i64, fn(i64, i64) -> i64) = match self.select {
             Select::Disabled => return current,
@@ -301,7 +301,7 @@ impl Rules {
     }
 
     /// calculateScaleDownLimitWithBehaviors: the fewest replicas the policies allow now.
-    fn scale_down_limit(&self, current: i32, events: &[ScaleEvent], now: DateTime<Utc>) -> i64 {
+    fn scale_down_limit(&self, current: i32, events: &[ScaleEvent], now: Timestamp) -> i64 {
         let current = i64::from(current);
         let (mut result, pick): (i64, fn(i64, i64) -> i64) = match self.select {
             Select::Disabled => return current,
@@ -325,7 +325,7 @@ impl Rules {
 
 /// getReplicasChangePerPeriod: replicas added (`up`) or removed within the last `period`
 /// seconds.
-fn replicas_changed(events: &[ScaleEvent], up: bool, period: i64, now: DateTime<Utc>) -> i64 {
+fn replicas_changed(events: &[ScaleEvent], up: bool, period: i64, now: Timestamp) -> i64 {
     let cutoff = seconds_before(now, period);
     events
         .iter()
@@ -342,7 +342,7 @@ pub(super) fn store_scale_event(
     behavior: Option<&HorizontalPodAutoscalerBehavior>,
     previous: i32,
     new: i32,
-    now: DateTime<Utc>,
+    now: Timestamp,
 ) {
     let Some(behavior) = behavior else {
         return;

@@ -1,23 +1,23 @@
-use super::convert::{milli_quantity, to_time};
+use super::convert::milli_quantity;
 use super::metrics::usage_millis;
 use super::*;
-use chrono::TimeZone;
-use chrono::{DateTime, TimeDelta, Utc};
+use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::autoscaling::v2::{
     HorizontalPodAutoscaler, HorizontalPodAutoscalerCondition, HorizontalPodAutoscalerStatus,
     MetricStatus, MetricValueStatus,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use kube_util::time::to_time;
 use serde_json::{Value, json};
 
-fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2025, 1, 1, 12, 0, 0)
-        .single()
+fn t0() -> Timestamp {
+    "2025-01-01T12:00:00Z"
+        .parse::<Timestamp>()
         .expect("valid time")
 }
 
-fn at(seconds: i64) -> DateTime<Utc> {
-    t0() + TimeDelta::seconds(seconds)
+fn at(seconds: i64) -> Timestamp {
+    t0() + SignedDuration::from_secs(seconds)
 }
 
 fn hpa(spec: Value) -> HorizontalPodAutoscaler {
@@ -87,7 +87,7 @@ fn run(
     pods: &[PodMetric],
     history: &[Recommendation],
     events: &[ScaleEvent],
-    now: DateTime<Utc>,
+    now: Timestamp,
 ) -> Decision {
     decide(
         &Observed {
