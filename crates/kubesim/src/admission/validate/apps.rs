@@ -65,12 +65,9 @@ fn check_template_labels(e: &mut Errs, spec: &Value) {
     }
 }
 
-/// `ValidatePodTemplateSpecForReplicaSet`.
-fn validate_template_for_replica_set(e: &mut Errs, spec: &Value) {
-    check_template_labels(e, spec);
-    let tmpl = &spec["template"];
-    validate_pod_template(e, tmpl, "spec.template");
-    let tspec = &tmpl["spec"];
+/// What a controller that keeps its pods running demands of their template: restartPolicy
+/// `Always` and no activeDeadlineSeconds.
+fn check_long_running_template(e: &mut Errs, tspec: &Value, kind: &str) {
     let rp = str_or_empty(tspec, &["restartPolicy"]);
     if rp != "Always" {
         e.not_supported("spec.template.spec.restartPolicy", bs(rp), &["Always"]);
@@ -78,9 +75,17 @@ fn validate_template_for_replica_set(e: &mut Errs, spec: &Value) {
     if at(tspec, &["activeDeadlineSeconds"]).is_some() {
         e.forbidden(
             "spec.template.spec.activeDeadlineSeconds",
-            "activeDeadlineSeconds in ReplicaSet is not Supported",
+            &format!("activeDeadlineSeconds in {kind} is not Supported"),
         );
     }
+}
+
+/// `ValidatePodTemplateSpecForReplicaSet`.
+fn validate_template_for_replica_set(e: &mut Errs, spec: &Value) {
+    check_template_labels(e, spec);
+    let tmpl = &spec["template"];
+    validate_pod_template(e, tmpl, "spec.template");
+    check_long_running_template(e, &tmpl["spec"], "ReplicaSet");
 }
 
 /// `getIntOrPercentValue`.
@@ -302,17 +307,7 @@ pub(super) fn validate_stateful_set(e: &mut Errs, obj: &Value, old: Option<&Valu
         validate_labels(e, at(meta, &["labels"]), "spec.template.labels");
         validate_annotations(e, at(meta, &["annotations"]), "spec.template.annotations");
     }
-    let tspec = &spec["template"]["spec"];
-    let rp = str_or_empty(tspec, &["restartPolicy"]);
-    if rp != "Always" {
-        e.not_supported("spec.template.spec.restartPolicy", bs(rp), &["Always"]);
-    }
-    if at(tspec, &["activeDeadlineSeconds"]).is_some() {
-        e.forbidden(
-            "spec.template.spec.activeDeadlineSeconds",
-            "activeDeadlineSeconds in StatefulSet is not Supported",
-        );
-    }
+    check_long_running_template(e, &spec["template"]["spec"], "StatefulSet");
     if let Some(old) = old {
         let old_spec = &old["spec"];
         let strip = |s: &Value| {
