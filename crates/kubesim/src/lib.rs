@@ -24,6 +24,7 @@ pub mod admission;
 pub mod api;
 pub mod controllers;
 pub mod ingress;
+mod json;
 pub mod kubeconfig;
 pub mod node;
 pub mod resources;

@@ -3,6 +3,7 @@
 
 use super::path::{self, Route, Target};
 use super::query::{Query, Shape, shape};
+use super::render::{partial_metadata, render_shape};
 use super::status::{self, ApiError};
 use super::{
     ApiState, discovery, json_response, openapi, patch, protobuf, proxy, scale, table, watch,
@@ -246,40 +247,6 @@ fn render_one(rt: &ResourceType, obj: &Value, shape: Shape, q: &Query) -> Value 
     render_shape(rt, obj, shape, q.include_object.as_deref())
 }
 
-/// One object in the shape the client asked for (also used for watch events).
-pub(super) fn render_shape(
-    rt: &ResourceType,
-    obj: &Value,
-    shape: Shape,
-    include_object: Option<&str>,
-) -> Value {
-    match shape {
-        Shape::Object => obj.clone(),
-        Shape::Metadata => partial_metadata(obj),
-        Shape::Table => {
-            let rv = obj
-                .pointer("/metadata/resourceVersion")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            table::table(
-                rt,
-                &[obj],
-                rv,
-                table::IncludeObject::parse(include_object),
-                chrono::Utc::now(),
-            )
-        }
-    }
-}
-
-pub(super) fn partial_metadata(obj: &Value) -> Value {
-    json!({
-        "kind": "PartialObjectMetadata",
-        "apiVersion": "meta.k8s.io/v1",
-        "metadata": obj.get("metadata").cloned().unwrap_or_else(|| json!({})),
-    })
-}
-
 fn list_body(
     rt: &ResourceType,
     items: Vec<Value>,
@@ -321,7 +288,7 @@ fn list(state: &Arc<ApiState>, t: &Target, q: &Query, shape: Shape) -> Result<Re
                 &refs,
                 &page.resource_version.to_string(),
                 table::IncludeObject::parse(q.include_object.as_deref()),
-                chrono::Utc::now(),
+                jiff::Timestamp::now(),
             );
             if let (Some((token, _)), Some(m)) = (
                 &next,
@@ -426,7 +393,7 @@ fn patch_object(
         let existed = state.store.get(rt, ns, name).is_ok();
         opts.apply = true;
         let manager = opts.field_manager.clone();
-        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let now = kube_util::time::now_rfc3339();
         let obj = state.store.modify(rt, ns, name, part, &opts, |current| {
             let mut applied = patch_body.clone();
             if let Some(m) = applied.get_mut("metadata").and_then(Value::as_object_mut) {
@@ -517,7 +484,7 @@ fn bind(
         if let Some(spec) = pod.get_mut("spec").and_then(Value::as_object_mut) {
             spec.insert("nodeName".into(), json!(node));
         }
-        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let now = kube_util::time::now_rfc3339();
         if let Some(status) = pod.get_mut("status").and_then(Value::as_object_mut) {
             let conds = status.entry("conditions").or_insert_with(|| json!([]));
             if let Some(a) = conds.as_array_mut() {

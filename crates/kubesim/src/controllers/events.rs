@@ -34,7 +34,7 @@ pub fn record(
     } else {
         ns
     };
-    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let now = kube_util::time::now_rfc3339();
     let opts = WriteOptions {
         field_manager: component.to_string(),
         ..WriteOptions::system()

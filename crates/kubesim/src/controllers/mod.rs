@@ -263,7 +263,7 @@ impl Runner {
         let uid = d.metadata.uid.clone().unwrap_or_default();
         let owned = self.owned(replicasets(), ns, &uid);
         let rss: Vec<ReplicaSet> = owned.iter().map(|o| typed(o)).collect::<Result<_, _>>()?;
-        let now = chrono::Utc::now();
+        let now = jiff::Timestamp::now();
         let new_rs_name =
             deployment::find_new_replica_set(&d, &rss).and_then(|r| r.metadata.name.clone());
         let old_pods_running = rss
@@ -406,7 +406,7 @@ impl Runner {
             .iter()
             .map(|p| typed(p))
             .collect::<Result<_, _>>()?;
-        let now = chrono::Utc::now();
+        let now = jiff::Timestamp::now();
         let observed = replicaset::Observed {
             replica_set: &rs,
             pods: &pods_typed,

@@ -883,8 +883,8 @@ impl Entry {
     fn seconds(&self) -> i64 {
         self.time
             .as_deref()
-            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-            .map_or(0, |t| t.timestamp())
+            .and_then(kube_util::time::parse)
+            .map_or(0, |t| kube_util::time::whole_seconds(t).as_second())
     }
 }
 

@@ -1,6 +1,7 @@
 //! Name and key syntax checks, returning the same explanation strings Kubernetes
 //! (k8s.io/apimachinery `util/validation`) returns. Each check answers a list of messages;
-//! an empty list means the value is valid.
+//! an empty list means the value is valid, so a yes/no question is `check(v).is_empty()`
+//! (a label key is valid when `is_qualified_name(key).is_empty()`).
 
 /// Longest DNS-1123 / DNS-1035 label.
 pub const DNS1123_LABEL_MAX_LENGTH: usize = 63;
@@ -496,6 +497,21 @@ mod tests {
             "name part must be no more than 63 characters"
         );
         assert!(!is_qualified_name("-a").is_empty());
+    }
+
+    #[test]
+    fn label_keys_and_values_as_yes_no() {
+        let key = |k: &str| is_qualified_name(k).is_empty();
+        let value = |v: &str| is_valid_label_value(v).is_empty();
+        assert!(key("app"));
+        assert!(key("app.kubernetes.io/name"));
+        assert!(!key("Bad.Prefix/name"));
+        assert!(!key("a/b/c"));
+        assert!(!key("-x"));
+        assert!(!key(""));
+        assert!(value(""));
+        assert!(value("v1.2_3-x"));
+        assert!(!value("no spaces"));
     }
 
     #[test]
