@@ -567,45 +567,15 @@ fn article(word: &str) -> &'static str {
     }
 }
 
-/// An RFC 1035 label, as Service names are.
+/// An RFC 1035 label, as Service names are (one rule with the API server's).
 fn is_dns_label(s: &str) -> bool {
-    let bytes = s.as_bytes();
-    !s.is_empty()
-        && s.len() <= 63
-        && bytes[0].is_ascii_lowercase()
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
-        && !s.ends_with('-')
+    kube_util::names::is_dns1035_label(s).is_empty()
 }
 
 /// A Kubernetes label key: an optional DNS-subdomain prefix and `/`, then a name of at most
-/// 63 characters.
+/// 63 characters (one rule with the API server's).
 fn is_label_key(s: &str) -> bool {
-    let (prefix, name) = match s.split_once('/') {
-        Some((p, n)) => (Some(p), n),
-        None => (None, s),
-    };
-    let name_ok = !name.is_empty()
-        && name.len() <= 63
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
-    let prefix_ok = prefix.is_none_or(|p| {
-        !p.is_empty()
-            && p.len() <= 253
-            && p.split('.').all(|part| {
-                !part.is_empty()
-                    && part
-                        .chars()
-                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-                    && !part.starts_with('-')
-                    && !part.ends_with('-')
-            })
-    });
-    name_ok && prefix_ok
+    kube_util::names::is_qualified_name(s).is_empty()
 }
 
 #[cfg(test)]
