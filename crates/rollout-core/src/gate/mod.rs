@@ -11,6 +11,7 @@ pub mod http;
 pub mod metrics;
 pub mod probe;
 pub mod prometheus;
+pub mod sequential;
 pub mod stats;
 pub mod tally;
 
