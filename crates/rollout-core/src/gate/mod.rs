@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod probe;
 pub mod prometheus;
 pub mod sequential;
+pub mod simulate;
 pub mod stats;
 pub mod tally;
 

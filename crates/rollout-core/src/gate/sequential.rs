@@ -160,8 +160,9 @@ pub const RARE_B_RANGE: (f64, f64) = (10.0, 10_000.0);
 /// pinned down to tell a 10% slowdown.
 pub const QUANTILE_FOCUS: f64 = 100.0;
 
-/// The projection of [`Decision::Undecided::more_requests`] looks at most this many times the
-/// current counts ahead.
+/// The projection of an undecided metric's `more_requests` looks at most this many times the
+/// current counts ahead (and never beyond 10¹² requests, where the log-likelihoods, of the
+/// order of the count, would lose the precision the level needs).
 const MAX_GROWTH: f64 = 1e6;
 
 // ---------------------------------------------------------------------------------------------
@@ -1270,7 +1271,7 @@ fn project(e: &Evidence, policy: &Policy, metric: Metric) -> Option<More> {
     while !decided(hi) {
         lo = hi;
         hi *= 2.0;
-        if hi > MAX_GROWTH || largest * hi > 1e15 {
+        if hi > MAX_GROWTH || largest * hi > 1e12 {
             return None;
         }
     }
