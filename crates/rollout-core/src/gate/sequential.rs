@@ -994,7 +994,7 @@ fn judge_error_rate(e: &Evidence, policy: &Policy) -> MetricJudgement {
             let more = project(e, policy, Metric::ErrorRate);
             Decision::Undecided {
                 reason: format!(
-                    "{summary}: difference between {} and {} (always-valid bounds), the allowed {allowed} in between: undecided{}",
+                    "{summary}: difference between {} and {} (always-valid bounds), the allowed {allowed} in between{}",
                     points_text(low),
                     points_text(high),
                     more_text(&more, new.requests, stable.requests)
@@ -1197,10 +1197,7 @@ fn judge_latency(e: &Evidence, policy: &Policy) -> MetricJudgement {
                 )
             };
             Decision::Undecided {
-                reason: format!(
-                    "{summary}: {why}: undecided{}",
-                    more_text(&more, n_new, n_stable)
-                ),
+                reason: format!("{summary}: {why}{}", more_text(&more, n_new, n_stable)),
                 more_requests: more,
             }
         }
