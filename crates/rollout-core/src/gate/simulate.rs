@@ -380,6 +380,8 @@ pub struct AaRow {
     /// runs (`None` when fewer than that share passed).
     pub pass_new_requests_p50: Option<u64>,
     pub pass_new_requests_p95: Option<u64>,
+    /// Requests simulated for the row.
+    pub simulated_requests: u64,
 }
 
 /// A bad version: how soon it was called worse.
@@ -405,6 +407,8 @@ pub struct DetectionRow {
     /// Wald's SPRT's average requests on the new version under the alternative (stable
     /// known).
     pub sprt_asn: Option<f64>,
+    /// Requests simulated for the row.
+    pub simulated_requests: u64,
 }
 
 /// A demo traffic level: how long until the gate decides.
@@ -423,6 +427,8 @@ pub struct DemoRow {
     /// Seconds until the right answer: median and 95th percentile over all runs.
     pub seconds_p50: Option<f64>,
     pub seconds_p95: Option<f64>,
+    /// Requests simulated for the row.
+    pub simulated_requests: u64,
 }
 
 /// The whole bench.
@@ -533,6 +539,7 @@ pub fn aa(config: &BenchConfig, error_rate: f64, policy: Policy, stream: u64) ->
         passed: runs.iter().filter(|r| r.pass.is_some()).count() as f64 / n,
         pass_new_requests_p50: percentile(&pass_requests, 0.5),
         pass_new_requests_p95: percentile(&pass_requests, 0.95),
+        simulated_requests: simulated(&scenario.traffic, &runs),
     }
 }
 
@@ -609,6 +616,7 @@ pub fn detection(
         stable_requests_p95: percentile(&stable_requests, 0.95),
         fixed_new_requests: fixed,
         sprt_asn: sprt,
+        simulated_requests: simulated(&scenario.traffic, &runs),
     }
 }
 
@@ -668,6 +676,7 @@ pub fn demo(
         wrong: wrong as f64 / n,
         seconds_p50: seconds(percentile(&looks, 0.5)),
         seconds_p95: seconds(percentile(&looks, 0.95)),
+        simulated_requests: simulated(&scenario.traffic, &runs),
     }
 }
 
@@ -733,6 +742,21 @@ pub fn bench(config: &BenchConfig) -> Bench {
         aa: aa_rows,
         detection: detection_rows,
         demo: demo_rows,
+    }
+}
+
+/// Requests sent over all the looks the runs made.
+fn simulated(traffic: &Traffic, runs: &[Run]) -> u64 {
+    runs.iter().map(|r| traffic.sent_by(r.looks)).sum()
+}
+
+impl Bench {
+    /// Requests simulated for the whole bench.
+    pub fn simulated_requests(&self) -> u64 {
+        let aa: u64 = self.aa.iter().map(|r| r.simulated_requests).sum();
+        let detection: u64 = self.detection.iter().map(|r| r.simulated_requests).sum();
+        let demo: u64 = self.demo.iter().map(|r| r.simulated_requests).sum();
+        aa + detection + demo
     }
 }
 

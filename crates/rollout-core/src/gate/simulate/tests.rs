@@ -215,5 +215,11 @@ fn a_small_bench_reports_every_row() {
             "{row:?}"
         );
     }
+    // A/A runs make every look unless called worse.
+    let per_run = config.traffic.sent_by(20);
+    for row in &b.aa {
+        assert!(row.simulated_requests <= 8 * per_run && row.simulated_requests >= per_run);
+    }
+    assert!(b.simulated_requests() > b.aa[0].simulated_requests);
     assert_eq!(b, bench(&config));
 }
