@@ -1558,6 +1558,10 @@ fn change_text(ratio: f64) -> String {
         return "unbounded".to_owned();
     }
     let pct = (ratio - 1.0) * 100.0;
+    if pct.abs() < 0.05 {
+        // Not "-0%".
+        return "+0%".to_owned();
+    }
     let text = if pct.abs() >= 10.0 {
         format!("{pct:+.0}%")
     } else {

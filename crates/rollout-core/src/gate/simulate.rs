@@ -23,9 +23,15 @@
 //!   needs the fewest observations on average for that one alternative, so it is the floor any
 //!   sequential test can approach, not a method a gate could use (it must know both rates).
 //!
-//! For latency the fixed-sample reference is the Neyman–Pearson test between the same two
-//! binned distributions (normal approximation of the summed log-likelihood ratio), since the
-//! z-test for proportions does not apply.
+//! For latency the hypotheses are binned distributions: stable's latencies stretched by the
+//! margin (the edge of "not worse") and by the alternative's factor. The fixed-sample reference
+//! is then the Neyman–Pearson test between them (normal approximation of the summed
+//! log-likelihood ratio), since the z-test for proportions does not apply. Both references know
+//! the whole shape of both distributions, while the judge learns a median from counts, so they
+//! are floors rather than competitors.
+//!
+//! A/A runs go on looking after a pass: a false rollback is counted if the judge *ever* says
+//! worse within the looks, the strict reading of the guarantee.
 
 use std::num::NonZeroUsize;
 
