@@ -62,8 +62,8 @@
 //!   Prometheus' `histogram_quantile` estimates) is bounded by inverting the sequence for
 //!   F̃ at level q: Q̃ ≤ the first latency whose F̃ is confidently at least q, and Q̃ ≥ the last
 //!   one whose F̃ is confidently below q (the bound for the unknown point Q̃ only needs the
-//!   sequence at that one point, because the sum S(x) grows with x). *Worse* when
-//!   Q̃_new ≥ its lower bound > (1 + m) × the upper bound of Q̃_stable; *not worse* when the upper
+//!   sequence at that one point, because the sum S(x) grows with x). *Worse* when the lower
+//!   bound of Q̃_new > (1 + m) × the upper bound of Q̃_stable; *not worse* when the upper
 //!   bound of Q̃_new ≤ (1 + m) × the lower bound of Q̃_stable. The interpolated quantile is a
 //!   property of the bucket probabilities alone, so no assumption about the shape of the
 //!   latencies inside a bucket is needed for the guarantee; identical versions have identical
