@@ -375,6 +375,23 @@ pub enum BenchCommand {
     Ingress(BenchIngressArgs),
     /// From a failing gate to all traffic back on the stable version, through the ingress.
     Reaction(BenchReactionArgs),
+    /// The comparison judge on simulated traffic: false rollbacks of identical versions however
+    /// often it looks, requests needed to catch a bad version, time to an answer at demo
+    /// traffic.
+    Judge(BenchJudgeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchJudgeArgs {
+    /// Simulated rollouts per row.
+    #[arg(long, default_value_t = 1000)]
+    pub runs: usize,
+    /// Seed of the simulation: the same seed prints the same figures.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Print the figures as JSON instead of tables.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

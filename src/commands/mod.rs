@@ -2,6 +2,7 @@
 
 pub mod bench_api;
 pub mod bench_ingress;
+pub mod bench_judge;
 pub mod bench_pods;
 pub mod bench_reaction;
 pub mod compare;
@@ -51,6 +52,7 @@ pub async fn run(command: &Command) -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Pods(args)) => bench_pods::run(args).await,
         Command::Bench(BenchCommand::Ingress(args)) => bench_ingress::run(args).await,
         Command::Bench(BenchCommand::Reaction(args)) => bench_reaction::run(args).await,
+        Command::Bench(BenchCommand::Judge(args)) => bench_judge::run(args),
         _ => anyhow::bail!("not handled here"),
     }
 }

@@ -16,7 +16,7 @@ use crate::cluster::ClusterError;
 use crate::gate::compare::Comparer;
 use crate::gate::http::Endpoint;
 use crate::gate::tally::{Standing, Tally};
-use crate::gate::{self, Context, GateError, Measurement, Outcome, Span};
+use crate::gate::{self, Context, GateError, Measurement, Outcome};
 use crate::spec::{Check, CheckKind, OnInconclusive, Promote, VersionRef, Via};
 
 /// How a check of an analysis step ended, when it did not fail.
@@ -376,7 +376,7 @@ impl Engine {
         deadline: tokio::time::Instant,
     ) -> Result<Conclusion, StepError> {
         let mut tally = Tally::new(check.failure_limit, check.consecutive_error_limit);
-        let mut gate = gate::gate(check, Span::Cumulative);
+        let mut gate = gate::gate(check);
         if let Err(e) = gate.start(measurer).await {
             let m = Measurement::error(&check.name, crate::error::chain(&e));
             self.measured(Some(step), &m);
@@ -442,7 +442,7 @@ impl Engine {
             };
             tasks.push(tokio::spawn(async move {
                 let mut tally = Tally::new(check.failure_limit, check.consecutive_error_limit);
-                let mut gate = gate::gate(&check, Span::Cumulative);
+                let mut gate = gate::gate(&check);
                 let fail = |m: &Measurement, tally: &mut Tally| {
                     emit(m);
                     if tally.record(m) == Standing::Failed {
@@ -517,17 +517,15 @@ impl Engine {
             .start(&self.opts.http)
             .await
             .map_err(|e| StepError::Check(crate::error::chain(&e)))?;
-        // Every measurement covers the whole experiment so far (a copy of the comparer
-        // started at its beginning): the verdict grows firmer as requests add up.
+        // Every measurement judges the whole experiment so far: the verdict grows firmer as
+        // requests add up, and a look as often as it likes does not raise the false-alarm
+        // rate (the sequential test).
         let interval = self.spec.analysis.interval.std().min(duration);
         let began = tokio::time::Instant::now();
         let mut silent_notice = false;
         let last = loop {
             tokio::time::sleep(interval).await;
-            let m = baseline
-                .clone()
-                .measure("compare", compare, &self.opts.http)
-                .await;
+            let m = baseline.measure("compare", compare, &self.opts.http).await;
             self.measured(Some(step), &m);
             let elapsed = began.elapsed();
             if m.outcome == Outcome::Fail && promote != Promote::Always {

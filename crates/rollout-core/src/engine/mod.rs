@@ -168,14 +168,14 @@ impl Engine {
         // Every write of the rollout is refused once its Lease is lost; every wait says how it
         // goes.
         let told = sink.clone();
-        let cluster = cluster
-            .fenced(lease.clone())
-            .told(std::sync::Arc::new(move |what: &str, waited: Duration| {
+        let cluster = cluster.fenced(lease.clone()).told(std::sync::Arc::new(
+            move |what: &str, waited: Duration| {
                 told.emit(&Event::Waiting {
                     what: what.to_owned(),
                     seconds: waited.as_secs_f64(),
                 })
-            }));
+            },
+        ));
         Engine {
             cluster,
             spec,

@@ -11,6 +11,8 @@ mod format;
 pub mod http;
 pub mod probe;
 pub mod prometheus;
+pub mod sequential;
+pub mod simulate;
 pub mod stats;
 pub mod tally;
 
@@ -79,17 +81,8 @@ pub trait Gate: Send {
     fn measure<'a>(&'a mut self, cx: &'a dyn Context) -> BoxFuture<'a, Measurement>;
 }
 
-/// How a gate's measurements are taken over time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Span {
-    /// Each measurement covers what happened since the previous one (an analysis step).
-    Windows,
-    /// Each measurement covers everything since the gate started (the background).
-    Cumulative,
-}
-
 /// The gate of `check`: one line per kind of check.
-pub fn gate(check: &Check, span: Span) -> Box<dyn Gate> {
+pub fn gate(check: &Check) -> Box<dyn Gate> {
     let name = check.name.clone();
     match &check.kind {
         CheckKind::Probe(p) => Box::new(probe::ProbeGate::new(name, p.clone())),
@@ -97,7 +90,7 @@ pub fn gate(check: &Check, span: Span) -> Box<dyn Gate> {
         CheckKind::Prometheus(p) => {
             Box::new(prometheus::PrometheusGate::new(check.clone(), p.clone()))
         }
-        CheckKind::Compare(c) => Box::new(compare::CompareGate::new(name, c.clone(), span)),
+        CheckKind::Compare(c) => Box::new(compare::CompareGate::new(name, c.clone())),
     }
 }
 

@@ -48,4 +48,53 @@ impl Counters {
             || self.errors < before.errors
             || before.buckets.iter().any(|&(le, n)| self.bucket(le) < n)
     }
+
+    /// The increase from `before` (`None`: from zero) to these counters, the histogram kept as
+    /// cumulative `(le, count)` pairs. When a counter went down the source restarted in between
+    /// (its counters began again at zero), so these are taken whole; the counters of one
+    /// Service reset together, hence one decision for all of them.
+    pub fn since(&self, before: Option<&Counters>) -> Counters {
+        let empty = Counters::default();
+        let before = match before {
+            Some(b) if !self.reset_since(b) => b,
+            _ => &empty,
+        };
+        let requests = self.requests - before.requests;
+        Counters {
+            requests,
+            errors: (self.errors - before.errors).min(requests),
+            buckets: self
+                .buckets
+                .iter()
+                .map(|&(le, n)| (le, n.saturating_sub(before.bucket(le))))
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counters(requests: u64, errors: u64, buckets: &[(f64, u64)]) -> Counters {
+        Counters {
+            requests,
+            errors,
+            buckets: buckets.to_vec(),
+        }
+    }
+
+    #[test]
+    fn increases_and_a_restart_counts_from_zero() {
+        let inf = f64::INFINITY;
+        let before = counters(100, 10, &[(0.005, 60), (inf, 100)]);
+        let after = counters(110, 12, &[(0.005, 63), (inf, 110)]);
+        assert_eq!(
+            after.since(Some(&before)),
+            counters(10, 2, &[(0.005, 3), (inf, 10)])
+        );
+        let restarted = counters(5, 1, &[(0.005, 2), (inf, 5)]);
+        assert_eq!(restarted.since(Some(&before)), restarted);
+        assert_eq!(after.since(None), after);
+    }
 }

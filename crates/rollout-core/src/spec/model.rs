@@ -637,21 +637,19 @@ impl CompareMetric {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum StatTest {
-    /// z-test for error rates, Mann-Whitney U for latencies.
-    Auto,
-    /// Mann-Whitney U (latency only).
-    MannWhitney,
-    /// Two-proportion z-test (error rate only).
-    ZTest,
+    /// The always-valid sequential test (see `gate::sequential`): error rates from the
+    /// request counts, latency from the histogram's bucket counts; valid however often it
+    /// looks.
+    Sequential,
     /// No statistics: compare the observed values with the allowed increase.
     Threshold,
 }
 
 impl StatTest {
-    pub const NAMES: [(&'static str, StatTest); 4] = [
-        ("auto", StatTest::Auto),
-        ("mann-whitney", StatTest::MannWhitney),
-        ("z-test", StatTest::ZTest),
+    /// `auto` is the default: the sequential test.
+    pub const NAMES: [(&'static str, StatTest); 3] = [
+        ("auto", StatTest::Sequential),
+        ("sequential", StatTest::Sequential),
         ("threshold", StatTest::Threshold),
     ];
 }

@@ -462,7 +462,7 @@ const ERRORS: &[(&str, &str)] = &[
     ),
     (
         "strategy: recreate\nanalysis:\n  checks:\n    e:\n      compare: canary-vs-stable\n      metric: error-rate\n      test: mann-whitney\n",
-        "t.yaml:7:13: analysis.checks.e.test: mann-whitney compares latencies; it cannot test error-rate (use auto to pick a test per metric)",
+        "t.yaml:7:13: analysis.checks.e.test: `mann-whitney` is not a test rollout runs: comparisons use the always-valid sequential test (`sequential`, the default), valid however often they look, or `threshold` (no statistics)",
     ),
     (
         "strategy: recreate\nanalysis:\n  checks:\n    e:\n      compare: canary-vs-stable\n      metric: [latency, latency]\n",
@@ -637,7 +637,7 @@ fn defaults_of_a_minimal_file() {
         sh.compare.metrics,
         [CompareMetric::ErrorRate, CompareMetric::Latency]
     );
-    assert_eq!(sh.compare.test, StatTest::Auto);
+    assert_eq!(sh.compare.test, StatTest::Sequential);
     assert_eq!(sh.compare.confidence.to_string(), "95%");
     assert_eq!(sh.compare.min_samples, 50);
     assert_eq!(sh.promote, Promote::IfNoWorse);
@@ -758,7 +758,7 @@ fn http_check_in_full() {
 #[test]
 fn prometheus_and_compare_checks() {
     let text = format!(
-        "{CHECKS}    q:\n      prometheus:\n        address: http://prometheus:9090\n        query: sum(rate(http_requests_total{{app=\"{{{{app}}}}\",code=~\"5..\"}}[{{{{ interval }}}}]))\n      condition: \"< 0.01\"\n    c:\n      compare: canary-vs-stable\n      metric: latency\n      test: mann-whitney\n      confidence: 99%\n      maxLatencyIncrease: 5%\n      minSamples: 10\n"
+        "{CHECKS}    q:\n      prometheus:\n        address: http://prometheus:9090\n        query: sum(rate(http_requests_total{{app=\"{{{{app}}}}\",code=~\"5..\"}}[{{{{ interval }}}}]))\n      condition: \"< 0.01\"\n    c:\n      compare: canary-vs-stable\n      metric: latency\n      test: threshold\n      confidence: 99%\n      maxLatencyIncrease: 5%\n      minSamples: 10\n"
     );
     let spec = ok(&text);
     let Some(CheckKind::Prometheus(p)) = spec.check("q").map(|c| &c.kind) else {
@@ -771,10 +771,10 @@ fn prometheus_and_compare_checks() {
         panic!("compare");
     };
     assert_eq!(c.metrics, [CompareMetric::Latency]);
-    assert_eq!(c.test, StatTest::MannWhitney);
+    assert_eq!(c.test, StatTest::Threshold);
     assert_eq!(c.confidence.to_string(), "99%");
     assert_eq!(c.max_latency_increase.to_string(), "5%");
-    assert_eq!(c.max_error_rate_increase, Percent::ZERO);
+    assert_eq!(c.max_error_rate_increase.to_string(), "1%");
     assert_eq!(c.min_samples, 10);
 }
 

@@ -605,25 +605,27 @@ impl Cx<'_> {
             }
         };
         let tp = join(path, "test");
+        // Tests this tool does not run are named as such rather than taken for another.
+        if let Some(node) = f.test
+            && let Some(t) = self.text(node)
+            && matches!(t.trim(), "z-test" | "mann-whitney")
+        {
+            return Err(self.err(
+                node,
+                &tp,
+                format!(
+                    "`{}` is not a test rollout runs: comparisons use the always-valid sequential test (`sequential`, the default), valid however often they look, or `threshold` (no statistics)",
+                    t.trim()
+                ),
+            ));
+        }
         let test = self.opt_choice(
             f.test,
             &tp,
             "statistical test",
             &StatTest::NAMES,
-            StatTest::Auto,
+            StatTest::Sequential,
         )?;
-        let incompatible = match test {
-            StatTest::MannWhitney => metrics
-                .contains(&CompareMetric::ErrorRate)
-                .then_some("mann-whitney compares latencies; it cannot test error-rate (use auto to pick a test per metric)"),
-            StatTest::ZTest => metrics
-                .contains(&CompareMetric::Latency)
-                .then_some("z-test compares error rates; it cannot test latency (use auto to pick a test per metric)"),
-            StatTest::Auto | StatTest::Threshold => None,
-        };
-        if let (Some(message), Some(node)) = (incompatible, f.test) {
-            return Err(self.err(node, &tp, message));
-        }
         let cp = join(path, "confidence");
         let confidence = self.percent(f.confidence, &cp, defaults::CONFIDENCE)?;
         if let Some(node) = f.confidence

@@ -49,7 +49,7 @@ pub(crate) mod defaults {
     pub const HTTP_STATUS: &str = "in [200, 399]";
     pub const HTTP_SUCCESS_RATE: &str = ">= 99%";
     pub const CONFIDENCE: Percent = Percent::new_const(95.0);
-    pub const MAX_ERROR_RATE_INCREASE: Percent = Percent::ZERO;
+    pub const MAX_ERROR_RATE_INCREASE: Percent = Percent::new_const(1.0);
     pub const MAX_LATENCY_INCREASE: Percent = Percent::new_const(10.0);
     pub const MIN_SAMPLES: u32 = 50;
     pub const MATCH_VALUE: &str = "always";
