@@ -8,6 +8,8 @@
 
 pub mod error;
 mod gc;
+pub mod managed_fields;
+pub mod merge_keys;
 mod meta;
 mod persist;
 
@@ -749,7 +751,7 @@ impl Inner {
             return Err(invalid(rt, &name, causes));
         }
         if !opts.apply {
-            crate::api::patch::apply::record_update(
+            managed_fields::record_update(
                 None,
                 &mut body,
                 &opts.field_manager,
@@ -852,7 +854,7 @@ impl Inner {
             meta::set_meta(&mut new, "generation", json!(g + 1));
         }
         if !opts.apply {
-            crate::api::patch::apply::record_update(
+            managed_fields::record_update(
                 Some(old),
                 &mut new,
                 &opts.field_manager,
