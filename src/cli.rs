@@ -358,6 +358,9 @@ pub struct SimUpArgs {
     /// Port on 127.0.0.1 for the ingress proxy (Ingress class `nginx`, HTTPRoutes).
     #[arg(long, default_value_t = 8080)]
     pub ingress_port: u16,
+    /// How long Events are kept after their last change (kube-apiserver's --event-ttl).
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    pub event_ttl: std::time::Duration,
 }
 
 #[derive(Debug, Subcommand)]
