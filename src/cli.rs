@@ -375,6 +375,8 @@ pub enum BenchCommand {
     Ingress(BenchIngressArgs),
     /// From a failing gate to all traffic back on the stable version, through the ingress.
     Reaction(BenchReactionArgs),
+    /// Minutes of Deployment churn and ingress traffic: resident memory sampled over time.
+    Soak(crate::commands::bench_soak::BenchSoakArgs),
 }
 
 #[derive(Debug, Args)]
@@ -412,6 +414,9 @@ pub struct BenchApiArgs {
     /// Concurrent watchers for the fan-out figure.
     #[arg(long, default_value_t = 100)]
     pub watchers: usize,
+    /// Lists per list figure.
+    #[arg(long, default_value_t = 100)]
+    pub list_rounds: usize,
     /// Deployments (each with 10 pods) for the memory figure; 0 skips it.
     #[arg(long, default_value_t = 1000)]
     pub memory_deployments: usize,
