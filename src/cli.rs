@@ -361,6 +361,9 @@ pub struct SimUpArgs {
     /// Port on 127.0.0.1 for the ingress proxy (Ingress class `nginx`, HTTPRoutes).
     #[arg(long, default_value_t = 8080)]
     pub ingress_port: u16,
+    /// How long Events are kept after their last change (kube-apiserver's --event-ttl).
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    pub event_ttl: std::time::Duration,
 }
 
 #[derive(Debug, Subcommand)]
@@ -379,6 +382,8 @@ pub enum BenchCommand {
     /// often it looks, requests needed to catch a bad version, time to an answer at demo
     /// traffic.
     Judge(BenchJudgeArgs),
+    /// Minutes of Deployment churn and ingress traffic: resident memory sampled over time.
+    Soak(crate::commands::bench_soak::BenchSoakArgs),
 }
 
 #[derive(Debug, Args)]
@@ -429,6 +434,9 @@ pub struct BenchApiArgs {
     /// Concurrent watchers for the fan-out figure.
     #[arg(long, default_value_t = 100)]
     pub watchers: usize,
+    /// Lists per list figure.
+    #[arg(long, default_value_t = 100)]
+    pub list_rounds: usize,
     /// Deployments (each with 10 pods) for the memory figure; 0 skips it.
     #[arg(long, default_value_t = 1000)]
     pub memory_deployments: usize,

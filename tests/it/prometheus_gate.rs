@@ -315,7 +315,7 @@ async fn prometheus_gate_and_comparison_on_live_traffic() {
     .await;
     let compare = Compare {
         metrics: vec![CompareMetric::ErrorRate, CompareMetric::Latency],
-        test: StatTest::Auto,
+        test: StatTest::Sequential,
         confidence: Percent::new(95.0).expect("percent"),
         max_error_rate_increase: Percent::new(1.0).expect("percent"),
         max_latency_increase: Percent::new(50.0).expect("percent"),

@@ -112,6 +112,17 @@ impl LabelSelector {
         })
     }
 
+    /// The `key=value` pairs every matching object carries: the equality terms, and set terms
+    /// with a single value. What a label index can look up; the other terms still need
+    /// [`Self::matches`].
+    pub fn required_labels(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.requirements.iter().filter_map(|r| match r {
+            Requirement::Equals(k, v) => Some((k.as_str(), v.as_str())),
+            Requirement::In(k, vs) if vs.len() == 1 => vs.first().map(|v| (k.as_str(), v.as_str())),
+            _ => None,
+        })
+    }
+
     /// Whether an object's labels match.
     pub fn matches_object(&self, obj: &Value) -> bool {
         self.matches(obj.pointer("/metadata/labels").and_then(Value::as_object))
@@ -258,25 +269,35 @@ impl FieldSelector {
             .map(|(_, _, v)| v.as_str())
     }
 
-    pub fn matches(&self, obj: &Value) -> bool {
-        self.terms.iter().all(|(field, equal, value)| {
-            let mut cur = obj;
-            for part in field.split('.') {
-                match cur.get(part) {
-                    Some(v) => cur = v,
-                    None => {
-                        cur = &Value::Null;
-                        break;
-                    }
-                }
+    /// The `field=value` terms (every matching object has that value there).
+    pub fn required_fields(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.terms
+            .iter()
+            .filter(|(_, equal, _)| *equal)
+            .map(|(f, _, v)| (f.as_str(), v.as_str()))
+    }
+
+    /// A field's value as a selector compares it: a string as it is, absent or null as the
+    /// empty string, anything else in its JSON form.
+    pub fn value_of(obj: &Value, field: &str) -> String {
+        let mut cur = obj;
+        for part in field.split('.') {
+            match cur.get(part) {
+                Some(v) => cur = v,
+                None => return String::new(),
             }
-            let actual = match cur {
-                Value::String(s) => s.clone(),
-                Value::Null => String::new(),
-                other => other.to_string(),
-            };
-            (actual == *value) == *equal
-        })
+        }
+        match cur {
+            Value::String(s) => s.clone(),
+            Value::Null => String::new(),
+            other => other.to_string(),
+        }
+    }
+
+    pub fn matches(&self, obj: &Value) -> bool {
+        self.terms
+            .iter()
+            .all(|(field, equal, value)| (Self::value_of(obj, field) == *value) == *equal)
     }
 }
 

@@ -3,12 +3,13 @@
 //!
 //! What is inside, from the bottom up:
 //!
-//! - [`store`]: the objects, their resourceVersions and watch history, selectors, garbage
-//!   collection through ownerReferences, optional write-through to disk;
+//! - [`store`]: the objects, their resourceVersions and watch history, indexes for selectors
+//!   and ownerReferences, Event expiry, optional write-through to disk;
 //! - [`admission`]: defaults and validation with Kubernetes' own rules and messages;
 //! - [`api`]: the HTTPS API server (CRUD, the four patch types, watch, discovery, OpenAPI,
 //!   Tables, subresources, proxies, protobuf request bodies);
-//! - [`controllers`]: Deployment, ReplicaSet, Endpoints and EndpointSlice, HPA, events;
+//! - [`controllers`]: Deployment, ReplicaSet, Endpoints and EndpointSlice, HPA, events, and the
+//!   garbage collector;
 //! - [`node`]: the node agent, whose pods are in-process HTTP servers on loopback addresses
 //!   with real probes, restarts and back-off; what each image does comes from
 //!   [`node::behaviour`] profiles;
@@ -51,6 +52,8 @@ pub struct SimOptions {
     pub bookmark_interval: Duration,
     /// How many changes a watch can resume from before it gets 410 Expired.
     pub history: usize,
+    /// How long an Event lives after its last write (kube-apiserver's `--event-ttl`).
+    pub event_ttl: Duration,
     /// Run the controllers (Deployment, ReplicaSet, Endpoints). Off gives a bare API server,
     /// where objects stay exactly as clients write them.
     pub controllers: bool,
@@ -73,6 +76,7 @@ impl Default for SimOptions {
             data_dir: None,
             bookmark_interval: Duration::from_secs(10),
             history: store::HISTORY,
+            event_ttl: store::EVENT_TTL,
             controllers: true,
             node_agent: true,
             time_scale: 1.0,
@@ -106,6 +110,8 @@ pub struct SimCluster {
     handle: axum_server::Handle<SocketAddr>,
     server: tokio::task::JoinHandle<()>,
     controllers: Option<controllers::Controllers>,
+    gc: controllers::gc::GarbageCollector,
+    event_expiry: controllers::events::Expiry,
     node: Option<node::kubelet::NodeAgent>,
     ingress: Option<ingress::proxy::IngressProxy>,
     /// What the node agent's apps do, by image; changeable while they run.
@@ -116,9 +122,14 @@ impl SimCluster {
     /// Starts the cluster. The process's TLS provider must be installed first
     /// ([`kube_util::tls::install_crypto_provider`]).
     pub async fn start(opts: SimOptions) -> Result<Self, SimError> {
+        let store_opts = store::StoreOptions {
+            history: opts.history,
+            event_ttl: opts.event_ttl,
+            ..Default::default()
+        };
         let store = match &opts.data_dir {
-            Some(dir) => Store::open(dir, opts.history).map_err(SimError::DataDir)?,
-            None => Store::with_history(opts.history),
+            Some(dir) => Store::open_with(dir, store_opts).map_err(SimError::DataDir)?,
+            None => Store::with_options(store_opts),
         };
         let certs = tls::generate().map_err(SimError::Certificates)?;
         let listener = std::net::TcpListener::bind(("127.0.0.1", opts.port)).map_err(|source| {
@@ -173,6 +184,10 @@ impl SimCluster {
                 tracing::error!(error = %e, "embedded API server stopped");
             }
         });
+        // The API's own housekeeping: deletions cascade and Events expire whether or not the
+        // workload controllers run.
+        let gc = controllers::gc::GarbageCollector::start(store.clone());
+        let event_expiry = controllers::events::Expiry::start(store.clone());
         let mut cluster = Self {
             url,
             addr,
@@ -182,6 +197,8 @@ impl SimCluster {
             handle,
             server,
             controllers: None,
+            gc,
+            event_expiry,
             node: None,
             ingress: None,
             profiles: Arc::new(node::behaviour::LiveProfiles::new(
@@ -306,6 +323,8 @@ impl SimCluster {
         if let Some(c) = self.controllers {
             c.stop().await;
         }
+        self.gc.stop().await;
+        self.event_expiry.stop().await;
         let _ = self.stop.send(true);
         self.handle.graceful_shutdown(Some(Duration::from_secs(2)));
         let _ = self.server.await;

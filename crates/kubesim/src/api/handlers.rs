@@ -149,6 +149,9 @@ async fn object(
         ("GET", None, None) => list(state, t, &q, shape),
         ("GET", Some(name), None | Some("status")) => {
             let obj = state.store.get(rt, &ns, name)?;
+            if shape == Shape::Object {
+                return Ok(json_response(StatusCode::OK, &obj));
+            }
             Ok(json_response(
                 StatusCode::OK,
                 &render_one(rt, &obj, shape, &q),
@@ -311,14 +314,56 @@ fn list(state: &Arc<ApiState>, t: &Target, q: &Query, shape: Shape) -> Result<Re
             }
             l
         }
-        Shape::Object => list_body(
-            t.resource,
-            page.items.iter().map(|o| (**o).clone()).collect(),
-            page.resource_version,
-            next,
-        ),
+        Shape::Object => {
+            return Ok(list_response(
+                t.resource,
+                &page.items,
+                page.resource_version,
+                next,
+            ));
+        }
     };
     Ok(json_response(StatusCode::OK, &body))
+}
+
+/// A plain list, serialised straight from the stored objects (no copy of each), which is
+/// most of a large list's cost.
+fn list_response(
+    rt: &ResourceType,
+    items: &[Arc<Value>],
+    rv: u64,
+    page: Option<(String, usize)>,
+) -> Response {
+    struct Items<'a>(&'a [Arc<Value>]);
+    impl serde::Serialize for Items<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_seq(self.0.iter().map(|o| &**o))
+        }
+    }
+    #[derive(serde::Serialize)]
+    struct List<'a> {
+        kind: String,
+        #[serde(rename = "apiVersion")]
+        api_version: String,
+        metadata: Value,
+        items: Items<'a>,
+    }
+    let head = list_body(rt, Vec::new(), rv, page);
+    let list = List {
+        kind: rt.list_kind(),
+        api_version: rt.api_version(),
+        metadata: head.get("metadata").cloned().unwrap_or_default(),
+        items: Items(items),
+    };
+    match serde_json::to_vec(&list) {
+        Ok(body) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response(),
+        Err(e) => ApiError::from(StoreError::Internal(e.to_string())).into_response(),
+    }
 }
 
 fn encode_continue(rv: u64, ns: &str, name: &str) -> String {
