@@ -71,7 +71,7 @@ fn a_good_strategy_file_is_ok_in_one_line() {
     assert!(ok, "{err}");
     assert_eq!(
         out.trim(),
-        "strategies/canary.yaml: ok (canary; checks: probes, smoke, errors)"
+        "built-in canary: ok (canary; checks: probes, smoke, errors)"
     );
     let (ok, out, _) = rollout(&["strategies", "--check", "canary", "--show"]);
     assert!(ok);

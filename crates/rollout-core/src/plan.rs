@@ -247,7 +247,7 @@ impl Plan {
             self.to_image,
             self.container
         );
-        let _ = writeln!(out, "strategy file: {}", self.origin);
+        let _ = writeln!(out, "from: {}", self.origin);
         let _ = writeln!(out, "traffic: {}", self.router.summary());
         if let Some(observer) = self.router.observer() {
             let _ = writeln!(
