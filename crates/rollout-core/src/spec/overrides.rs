@@ -93,18 +93,15 @@ impl Spec {
             }
             _ => {}
         }
-        match &mut self.strategy {
-            Strategy::BlueGreen(bg) => {
-                // The post-promotion window and the scale-down delay are waits too.
-                if let Some(max) = max_pause {
-                    bg.post_promotion_window = bg.post_promotion_window.min(max);
-                    bg.scale_down_delay = bg.scale_down_delay.min(max);
-                }
-                if auto_promote {
-                    bg.auto_promotion = true;
-                }
+        if let Strategy::BlueGreen(bg) = &mut self.strategy {
+            // The post-promotion window and the scale-down delay are waits too.
+            if let Some(max) = max_pause {
+                bg.post_promotion_window = bg.post_promotion_window.min(max);
+                bg.scale_down_delay = bg.scale_down_delay.min(max);
             }
-            _ => {}
+            if auto_promote {
+                bg.auto_promotion = true;
+            }
         }
         if let Strategy::Canary(canary) = &mut self.strategy {
             canary.steps.retain(|step| match step {
