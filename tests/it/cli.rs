@@ -131,3 +131,14 @@ fn a_missing_kubeconfig_is_named_once() {
     assert_eq!(code, Some(2), "{err}");
     assert_eq!(err.trim(), "error: kubeconfig /nonexistent does not exist");
 }
+
+/// The embedded cluster's kubeconfig holds a bearer token: only its owner may read it.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kubeconfig_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let tc = crate::common::TestCluster::fast(20.0).await;
+    let path = tc.kubeconfig();
+    let mode = std::fs::metadata(&path).expect("kubeconfig").permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{}: mode {:o}", path.display(), mode);
+}
