@@ -14,4 +14,5 @@ mod interruption;
 mod lab;
 mod lease;
 mod prometheus_gate;
+mod robustness;
 mod strategies;
