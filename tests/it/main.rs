@@ -16,3 +16,4 @@ mod lease;
 mod prometheus_gate;
 mod robustness;
 mod strategies;
+mod walkthrough;
