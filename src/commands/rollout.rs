@@ -59,6 +59,7 @@ pub fn overrides(a: &OverrideArgs) -> Overrides {
         max_pause: a.max_pause,
         duration: a.duration,
         auto_promotion: None,
+        notify: a.notify.clone(),
     }
 }
 

@@ -1009,3 +1009,142 @@ fn inconclusive_settings_of_steps_and_experiments() {
         "three times duration when not written"
     );
 }
+
+// ----- exec and webhook checks, notifications ----------------------------------------------
+
+#[test]
+fn exec_and_webhook_checks() {
+    let spec = ok(&format!(
+        "{CHECKS}    it:\n      exec: {{command: [./smoke.sh, --fast, 3, \"\"], timeout: 2m}}\n      failureLimit: 1\n    hook:\n      webhook: {{url: \"http://tester:8080/check\"}}\n    gate:\n      webhook: {{url: \"https://approve.example/x\", timeout: 1s, confirm: true}}\n      interval: 30s\n"
+    ));
+    let Some(CheckKind::Exec(exec)) = spec.check("it").map(|c| &c.kind) else {
+        panic!("it is an exec check");
+    };
+    assert_eq!(exec.command, ["./smoke.sh", "--fast", "3", ""]);
+    assert_eq!(exec.timeout, Duration::from_secs(120));
+    assert_eq!(spec.check("it").map(|c| c.failure_limit), Some(1));
+    let Some(CheckKind::Webhook(hook)) = spec.check("hook").map(|c| &c.kind) else {
+        panic!("hook is a webhook check");
+    };
+    assert_eq!(
+        hook,
+        &WebhookCheck {
+            url: "http://tester:8080/check".into(),
+            timeout: Duration::from_secs(10),
+            confirm: false,
+        }
+    );
+    let Some(CheckKind::Webhook(gate)) = spec.check("gate").map(|c| &c.kind) else {
+        panic!("gate is a webhook check");
+    };
+    assert!(gate.confirm);
+    assert_eq!(gate.timeout, Duration::from_secs(1));
+    // Exec defaults.
+    let spec = ok(&format!("{CHECKS}    it:\n      exec: {{command: [true]}}\n"));
+    let Some(CheckKind::Exec(exec)) = spec.check("it").map(|c| &c.kind) else {
+        panic!("it is an exec check");
+    };
+    assert_eq!(exec.timeout, Duration::from_secs(60));
+    // Usable in steps and in the background.
+    ok("strategy: canary\nsteps:\n  - analysis: it\nanalysis:\n  background: [probes, hook]\n  checks:\n    it: {exec: {command: [./it.sh]}}\n    hook: {webhook: {url: \"http://h/\"}}\n");
+}
+
+#[test]
+fn notify_receivers() {
+    let spec = ok("strategy: recreate\nnotify:\n  - url: https://hooks.example/T/B/x\n  - url: http://ci:8080/events\n    events: [started, done, rolled-back]\n  - url: http://one/\n    events: abort\n");
+    assert_eq!(
+        spec.notify,
+        [
+            Notify {
+                url: "https://hooks.example/T/B/x".into(),
+                events: NotifyEvent::all(),
+            },
+            Notify {
+                url: "http://ci:8080/events".into(),
+                events: vec![
+                    NotifyEvent::Started,
+                    NotifyEvent::Done,
+                    NotifyEvent::RolledBack
+                ],
+            },
+            Notify {
+                url: "http://one/".into(),
+                events: vec![NotifyEvent::Abort],
+            },
+        ]
+    );
+    assert_eq!(NotifyEvent::all().len(), 8);
+    assert_eq!(NotifyEvent::GateFailed.as_str(), "gate-failed");
+    assert!(ok("strategy: recreate\n").notify.is_empty());
+}
+
+#[test]
+fn notify_from_the_command_line() {
+    let spec = ok("strategy: recreate\nnotify:\n  - url: http://a/\n    events: [done]\n  - url: http://b/\n    events: [done]\n")
+        .with_overrides(&Overrides {
+            notify: vec!["http://b/".into(), "http://c/".into()],
+            ..Overrides::default()
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    let urls: Vec<(&str, usize)> = spec
+        .notify
+        .iter()
+        .map(|n| (n.url.as_str(), n.events.len()))
+        .collect();
+    // The flag's receivers get every event, even one the file names for fewer.
+    assert_eq!(urls, [("http://a/", 1), ("http://b/", 8), ("http://c/", 8)]);
+    let e = ok("strategy: recreate\n")
+        .with_overrides(&Overrides {
+            notify: vec!["hooks.example/x".into()],
+            ..Overrides::default()
+        })
+        .map(|_| ())
+        .unwrap_err_or_panic();
+    assert_eq!(
+        e.to_string(),
+        "command line: notify: expected an absolute URL starting with http:// or https://, got `hooks.example/x`"
+    );
+    // Kept in the record as a list, and absent from old records.
+    let json = serde_json::to_value(Overrides {
+        notify: vec!["http://c/".into()],
+        ..Overrides::default()
+    })
+    .unwrap_or_default();
+    assert_eq!(json["notify"], serde_json::json!(["http://c/"]));
+    let old: Overrides = serde_json::from_str("{\"noPause\": true}").unwrap_or_default();
+    assert!(old.no_pause && old.notify.is_empty());
+}
+
+/// Errors of the new keys, each at the offending node.
+const NEW_KEY_ERRORS: &[&str] = &[
+    "strategy: recreate\nanalysis:\n  checks:\n    it:\n      exec: {comand: [x]}\n",
+    "strategy: recreate\nanalysis:\n  checks:\n    it:\n      exec: {command: []}\n",
+    "strategy: recreate\nanalysis:\n  checks:\n    it:\n      exec: {command: ./smoke.sh --fast}\n",
+    "strategy: recreate\nanalysis:\n  checks:\n    it:\n      exec: {command: [\"\", a]}\n",
+    "strategy: recreate\nanalysis:\n  checks:\n    it:\n      exec: {command: [a, {b: c}]}\n",
+    "strategy: recreate\nanalysis:\n  checks:\n    it:\n      exec: {timeout: 5s}\n",
+    "strategy: recreate\nanalysis:\n  checks:\n    it:\n      exec: {command: [a], timeout: 0s}\n",
+    "strategy: recreate\nanalysis:\n  checks:\n    it:\n      exec: {command: [a], timeout: -5s}\n",
+    "strategy: recreate\nanalysis:\n  checks:\n    it:\n      exec: {command: [a]}\n      status: 200\n",
+    "strategy: recreate\nanalysis:\n  checks:\n    it:\n      exec: {command: [a]}\n      webhook: {url: \"http://x/\"}\n",
+    "strategy: recreate\nanalysis:\n  checks:\n    h:\n      webhook: {url: tester:8080/check}\n",
+    "strategy: recreate\nanalysis:\n  checks:\n    h:\n      webhook: {timeout: 1s}\n",
+    "strategy: recreate\nanalysis:\n  checks:\n    h:\n      webhook: {url: \"http://x/\", timeout: 0s}\n",
+    "strategy: recreate\nanalysis:\n  checks:\n    h:\n      webhook: {url: \"http://x/\", confrim: true}\n",
+    "strategy: recreate\nanalysis:\n  checks:\n    h:\n      webhook: {url: \"http://x/\", confirm: yes}\n",
+    "strategy: recreate\nnotify:\n  - url: http://x/\n    events: [started, rolledback]\n",
+    "strategy: recreate\nnotify:\n  - url: http://x/\n    events: []\n",
+    "strategy: recreate\nnotify:\n  - url: http://x/\n    events: [done, done]\n",
+    "strategy: recreate\nnotify:\n  - events: [done]\n",
+    "strategy: recreate\nnotify:\n  - url: slack\n",
+    "strategy: recreate\nnotify:\n  - url: http://x/\n  - url: http://x/\n",
+    "strategy: recreate\nnotify:\n  - url: http://x/\n    event: [done]\n",
+    "strategy: recreate\nnotify:\n  url: http://x/\n",
+];
+
+#[test]
+fn print_new_key_errors() {
+    for input in NEW_KEY_ERRORS {
+        println!("{:?} => {}", input, err(input));
+    }
+}
