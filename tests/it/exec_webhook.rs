@@ -174,7 +174,13 @@ async fn webhook_check_fails_on_500_or_no_answer_and_passes_on_200() {
 
     // 500: a failed measurement, rolled back.
     let failing = Receiver::answering(500).await;
-    let path = canary(&tc, "hook-500", "load-test", "[probes]", &check(&failing.url("/check")));
+    let path = canary(
+        &tc,
+        "hook-500",
+        "load-test",
+        "[probes]",
+        &check(&failing.url("/check")),
+    );
     let events = Arc::new(Events::default());
     let outcome = run(&tc, &request(&path, "v2"), &events).await;
     assert_eq!(outcome.finish, Finish::RolledBack, "{:?}", outcome.reason);
@@ -183,7 +189,13 @@ async fn webhook_check_fails_on_500_or_no_answer_and_passes_on_200() {
 
     // No answer within the timeout: failed too.
     let silent = Receiver::start(|_| Answer::Hang).await;
-    let path = canary(&tc, "hook-hang", "load-test", "[probes]", &check(&silent.url("/check")));
+    let path = canary(
+        &tc,
+        "hook-hang",
+        "load-test",
+        "[probes]",
+        &check(&silent.url("/check")),
+    );
     let events = Arc::new(Events::default());
     let outcome = run(&tc, &request(&path, "v2"), &events).await;
     assert_eq!(outcome.finish, Finish::RolledBack, "{:?}", outcome.reason);
@@ -192,7 +204,13 @@ async fn webhook_check_fails_on_500_or_no_answer_and_passes_on_200() {
 
     // 200: the rollout goes on to the end; the payload describes it.
     let passing = Receiver::answering(200).await;
-    let path = canary(&tc, "hook-200", "load-test", "[probes]", &check(&passing.url("/check")));
+    let path = canary(
+        &tc,
+        "hook-200",
+        "load-test",
+        "[probes]",
+        &check(&passing.url("/check")),
+    );
     let events = Arc::new(Events::default());
     let outcome = run(&tc, &request(&path, "v2"), &events).await;
     assert_eq!(outcome.finish, Finish::Done, "{:?}", outcome.reason);
@@ -290,8 +308,253 @@ async fn confirm_webhook_never_approved_ends_as_on_inconclusive_says() {
     let outcome = run(&tc, &request(&path, "v2"), &events).await;
     assert_eq!(outcome.finish, Finish::Done, "{:?}", outcome.reason);
     assert!(
-        events.all().iter().any(|(_, e)| matches!(e, Event::Note { message }
+        events
+            .all()
+            .iter()
+            .any(|(_, e)| matches!(e, Event::Note { message }
             if message.contains("going on although inconclusive"))),
         "no note about going on"
     );
+}
+
+// ----- the binary, as a user runs it --------------------------------------------------------
+
+/// What a run of the `rollout` binary ended with.
+struct Ran {
+    code: Option<i32>,
+    stderr: String,
+}
+
+/// Runs the `rollout` binary against the embedded cluster the way a user would (kubeconfig,
+/// namespace, the ingress's address), in the test's directory.
+async fn rollout_binary(tc: &TestCluster, args: &[&str]) -> Ran {
+    let endpoints = options(tc);
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_rollout"));
+    command
+        .args(args)
+        .arg("--kubeconfig")
+        .arg(tc.kubeconfig())
+        .args(["-n", "default"])
+        .current_dir(tc.dir.path())
+        .env_remove("ROLLOUT_INGRESS_URL")
+        .env_remove("ROLLOUT_METRICS_URL")
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    if let Some(url) = &endpoints.ingress_url {
+        command.args(["--ingress-url", url]);
+    }
+    if let Some(url) = &endpoints.metrics_url {
+        command.args(["--metrics-url", url]);
+    }
+    let out = tokio::time::timeout(std::time::Duration::from_secs(120), command.output())
+        .await
+        .unwrap_or_else(|_| panic!("`rollout {}` did not end within 2 minutes", args.join(" ")))
+        .expect("run rollout");
+    Ran {
+        code: out.status.code(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// `rollout strategies --check FILE`: its exit code and stderr.
+fn check_file(path: &str) -> (Option<i32>, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rollout"))
+        .args(["strategies", "--check", path])
+        .output()
+        .expect("run rollout strategies");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Line and column (from 1) of the first `word` in `text`.
+fn position(text: &str, word: &str) -> (usize, usize) {
+    text.lines()
+        .enumerate()
+        .find_map(|(i, l)| l.find(word).map(|c| (i + 1, c + 1)))
+        .expect("the word is in the text")
+}
+
+/// The image of `web`'s container now.
+async fn image_of_web(tc: &TestCluster) -> String {
+    let api: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+        kube::Api::namespaced(tc.client.clone(), "default");
+    let d = api.get("web").await.expect("web");
+    d.spec
+        .and_then(|s| s.template.spec)
+        .and_then(|s| s.containers.into_iter().next())
+        .and_then(|c| c.image)
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_exits_3_when_a_command_fails_and_0_when_it_passes() {
+    let tc = TestCluster::fast(20.0).await;
+    deploy_web(&tc, "web:v1", 2, Front::Nginx).await;
+    // `./smoke.sh` relative to where rollout runs, as a user's repository would have it.
+    script(
+        &tc,
+        "smoke.sh",
+        "[ \"$1\" = --fast ] || exit 9\necho 'checkout failed: 500' >&2\nexit 1",
+    );
+    let path = canary(
+        &tc,
+        "exec-binary",
+        "integration",
+        "[probes]",
+        "    integration:\n      exec: { command: [./smoke.sh, --fast], timeout: 10s }\n",
+    );
+    let chat = Receiver::answering(200).await;
+    let notify = chat.url("/services/T0/B0/secret");
+    let args = [
+        "--strategy",
+        path.as_str(),
+        "--image",
+        "v2",
+        "--app",
+        "web",
+        "--notify",
+        notify.as_str(),
+    ];
+
+    let ran = rollout_binary(&tc, &args).await;
+    assert_eq!(ran.code, Some(3), "rolled back exits 3:\n{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("`./smoke.sh --fast` exited 1")
+            && ran.stderr.contains("checkout failed: 500"),
+        "{}",
+        ran.stderr
+    );
+    assert_eq!(image_of_web(&tc).await, "web:v1");
+    // The process ends only after its last notifications are out.
+    let names = chat.events();
+    assert_eq!(
+        names.first().map(String::as_str),
+        Some("started"),
+        "{names:?}"
+    );
+    let tail: Vec<&str> = names
+        .iter()
+        .rev()
+        .take(3)
+        .rev()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        tail,
+        ["gate-failed", "rolling-back", "rolled-back"],
+        "{names:?}"
+    );
+    assert!(
+        chat.bodies()
+            .iter()
+            .all(|b| b["text"].as_str().is_some_and(|t| !t.is_empty())),
+        "every post has a text to show"
+    );
+
+    // The same rollout with a command that passes finishes.
+    script(
+        &tc,
+        "smoke.sh",
+        "[ \"$1\" = --fast ] || exit 9\necho 'all good'",
+    );
+    let ran = rollout_binary(&tc, &args).await;
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    assert_eq!(image_of_web(&tc).await, "web:v2");
+    assert_eq!(chat.events().last().map(String::as_str), Some("done"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_webhook_gated_canary_runs_as_a_user_runs_it() {
+    let tc = TestCluster::fast(20.0).await;
+    deploy_web(&tc, "web:v1", 2, Front::Nginx).await;
+    let load_tester = Receiver::answering(200).await;
+    // Not yet, not yet; then approved.
+    let approvals = Receiver::start(|n| Answer::Status(if n < 2 { 409 } else { 200 })).await;
+    let chat = Receiver::answering(200).await;
+
+    // The example as a user adapts it: its URLs pointed at the services.
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("strategies/examples/webhook-gated-canary.yaml");
+    let mut text = std::fs::read_to_string(&example).expect("the example");
+    for (theirs, ours) in [
+        (
+            "http://loadtester.example:8080/check",
+            load_tester.url("/check"),
+        ),
+        (
+            "https://approvals.example/rollouts",
+            approvals.url("/rollouts"),
+        ),
+        (
+            "https://hooks.slack.com/services/T0000/B0000/XXXXXXXX",
+            chat.url("/services/T0/B0/x"),
+        ),
+    ] {
+        assert!(text.contains(theirs), "the example names {theirs}");
+        text = text.replace(theirs, &ours);
+    }
+    let path = strategy_file(&tc, "webhook-gated-canary", &text);
+
+    let (code, stderr) = check_file(&path);
+    assert_eq!(code, Some(0), "{stderr}");
+    // A mistake in the new keys is refused with where it is.
+    let typo = text.replacen("confirm: true", "confrim: true", 1);
+    let (line, column) = position(&typo, "confrim");
+    let bad = strategy_file(&tc, "typo", &typo);
+    let (code, stderr) = check_file(&bad);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "typo.yaml:{line}:{column}: analysis.checks.release-approval.webhook: unknown key `confrim`; did you mean `confirm`?"
+        )),
+        "{stderr}"
+    );
+
+    let ran = rollout_binary(
+        &tc,
+        &[
+            "--strategy",
+            &path,
+            "--image",
+            "v2",
+            "--app",
+            "web",
+            "--analysis-interval",
+            "200ms",
+        ],
+    )
+    .await;
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    assert_eq!(image_of_web(&tc).await, "web:v2");
+
+    // The load tester was asked once at each weight, about the new version.
+    let asked: Vec<(String, String)> = load_tester
+        .bodies()
+        .iter()
+        .map(|b| {
+            let m = &b["metadata"];
+            (
+                m["weight"].as_str().unwrap_or("?").to_owned(),
+                m["newImage"].as_str().unwrap_or("?").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        asked,
+        [
+            ("10".into(), "web:v2".into()),
+            ("50".into(), "web:v2".into())
+        ]
+    );
+    // The approval was asked until it said yes, and not after.
+    let approval_checks: Vec<String> = approvals
+        .bodies()
+        .iter()
+        .map(|b| b["metadata"]["check"].as_str().unwrap_or("?").to_owned())
+        .collect();
+    assert_eq!(approval_checks, ["release-approval"; 3]);
+    // The chat heard the events it asked for only.
+    assert_eq!(chat.events(), ["started", "done"]);
 }

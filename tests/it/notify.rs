@@ -93,7 +93,11 @@ async fn receivers_get_the_events_in_order() {
     assert_eq!(shape(&names), ["started", "step", "done"], "{names:?}");
     steps_in_order(&bodies);
     let steps = bodies[0]["steps"].as_u64().expect("steps");
-    assert_eq!(names.len() as u64, steps + 2, "every step is told: {names:?}");
+    assert_eq!(
+        names.len() as u64,
+        steps + 2,
+        "every step is told: {names:?}"
+    );
     for b in &bodies {
         assert_eq!(b["app"], "web");
         assert_eq!(b["namespace"], "default");
@@ -101,8 +105,10 @@ async fn receivers_get_the_events_in_order() {
         assert_eq!(b["oldImage"], "web:v1");
         assert_eq!(b["newImage"], "web:v2");
         assert!(
-            b["text"].as_str().is_some_and(|t| t.starts_with("web in default")
-                || t.starts_with("Rollout of web in default")),
+            b["text"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("web in default")
+                    || t.starts_with("Rollout of web in default")),
             "{b}"
         );
     }
@@ -127,7 +133,13 @@ async fn a_bad_version_is_told_until_rolled_back() {
     let names = receiver.events();
     assert_eq!(
         shape(&names),
-        ["started", "step", "gate-failed", "rolling-back", "rolled-back"],
+        [
+            "started",
+            "step",
+            "gate-failed",
+            "rolling-back",
+            "rolled-back"
+        ],
         "{names:?}"
     );
     let bodies = receiver.bodies();
@@ -257,7 +269,10 @@ async fn a_receiver_that_never_answers_delays_the_end_a_bounded_time() {
         returned - finished
     );
     assert!(
-        events.all().iter().any(|(_, e)| matches!(e, Event::Note { message }
+        events
+            .all()
+            .iter()
+            .any(|(_, e)| matches!(e, Event::Note { message }
             if message.contains("given up"))),
         "the posts left are said"
     );

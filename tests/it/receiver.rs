@@ -3,7 +3,6 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
@@ -76,16 +75,6 @@ impl Receiver {
             .iter()
             .map(|b| b["event"].as_str().unwrap_or("?").to_owned())
             .collect()
-    }
-
-    /// Waits until `enough` holds for the bodies received (notifications arrive shortly
-    /// after the events they tell of).
-    pub async fn wait_for(&self, what: &str, enough: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-        crate::common::eventually(what, Duration::from_secs(20), || async {
-            let bodies = self.bodies();
-            enough(&bodies).then_some(bodies)
-        })
-        .await
     }
 }
 

@@ -55,7 +55,10 @@ pub fn env(r: &Rollout, check: &str) -> Vec<(&'static str, String)> {
         ("ROLLOUT_CHECK", check.to_owned()),
         ("ROLLOUT_NEW_URL", r.new_url.clone().unwrap_or_default()),
         ("ROLLOUT_NEW_HOST", r.new_host.clone().unwrap_or_default()),
-        ("ROLLOUT_NEW_HEADER", r.new_header_line().unwrap_or_default()),
+        (
+            "ROLLOUT_NEW_HEADER",
+            r.new_header_line().unwrap_or_default(),
+        ),
     ]
 }
 
@@ -118,14 +121,14 @@ pub async fn run(name: &str, check: &ExecCheck, env: &[(&str, String)]) -> Measu
         Some(0) => {
             let last = last_lines(&out, 1);
             let said = last.first().map(|l| format!(": {l}")).unwrap_or_default();
-            (Outcome::Pass, format!("{shown} exited 0 after {took}{said}"))
+            (
+                Outcome::Pass,
+                format!("{shown} exited 0 after {took}{said}"),
+            )
         }
         Some(code) => (
             Outcome::Fail,
-            format!(
-                "{shown} exited {code} after {took}{}",
-                output(&out, &err)
-            ),
+            format!("{shown} exited {code} after {took}{}", output(&out, &err)),
         ),
         None => (
             Outcome::Fail,
@@ -296,7 +299,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_command_that_cannot_start_is_an_error_naming_it() {
-        let m = run("t", &check(&["./no-such-script.sh"], Duration::from_secs(5)), &[]).await;
+        let m = run(
+            "t",
+            &check(&["./no-such-script.sh"], Duration::from_secs(5)),
+            &[],
+        )
+        .await;
         assert_eq!(m.outcome, Outcome::Error, "{}", m.summary);
         assert!(
             m.summary.starts_with("cannot run `./no-such-script.sh`: "),
@@ -323,7 +331,11 @@ mod tests {
         .await;
         assert!(began.elapsed() < Duration::from_secs(10));
         assert_eq!(m.outcome, Outcome::Fail, "{}", m.summary);
-        assert!(m.summary.contains("did not exit within 500ms"), "{}", m.summary);
+        assert!(
+            m.summary.contains("did not exit within 500ms"),
+            "{}",
+            m.summary
+        );
         assert!(m.summary.contains("stdout: started"), "{}", m.summary);
         let pid = std::fs::read_to_string(&pid_file).expect("pid");
         let proc = std::path::PathBuf::from(format!("/proc/{}", pid.trim()));
@@ -337,7 +349,11 @@ mod tests {
 
     fn is_zombie(proc: &std::path::Path) -> bool {
         std::fs::read_to_string(proc.join("stat"))
-            .map(|s| s.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z')))
+            .map(|s| {
+                s.rsplit(')')
+                    .next()
+                    .is_some_and(|r| r.trim_start().starts_with('Z'))
+            })
             .unwrap_or(true)
     }
 

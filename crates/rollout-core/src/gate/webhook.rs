@@ -117,7 +117,10 @@ pub async fn call(
     let (outcome, summary) = if status.is_success() {
         (Outcome::Pass, answer)
     } else if check.confirm {
-        (Outcome::Inconclusive, format!("not confirmed yet: {answer}"))
+        (
+            Outcome::Inconclusive,
+            format!("not confirmed yet: {answer}"),
+        )
     } else {
         (Outcome::Fail, answer)
     };

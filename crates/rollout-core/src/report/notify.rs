@@ -335,9 +335,8 @@ async fn deliver(
                 down = true;
                 if !said {
                     said = true;
-                    let message = format!(
-                        "could not notify {shown}: {why} (said once; the rollout goes on)"
-                    );
+                    let message =
+                        format!("could not notify {shown}: {why} (said once; the rollout goes on)");
                     tracing::warn!("{message}");
                     others.emit(&Event::Note { message });
                 }

@@ -1040,18 +1040,24 @@ fn exec_and_webhook_checks() {
     assert!(gate.confirm);
     assert_eq!(gate.timeout, Duration::from_secs(1));
     // Exec defaults.
-    let spec = ok(&format!("{CHECKS}    it:\n      exec: {{command: [true]}}\n"));
+    let spec = ok(&format!(
+        "{CHECKS}    it:\n      exec: {{command: [true]}}\n"
+    ));
     let Some(CheckKind::Exec(exec)) = spec.check("it").map(|c| &c.kind) else {
         panic!("it is an exec check");
     };
     assert_eq!(exec.timeout, Duration::from_secs(60));
     // Usable in steps and in the background.
-    ok("strategy: canary\nsteps:\n  - analysis: it\nanalysis:\n  background: [probes, hook]\n  checks:\n    it: {exec: {command: [./it.sh]}}\n    hook: {webhook: {url: \"http://h/\"}}\n");
+    ok(
+        "strategy: canary\nsteps:\n  - analysis: it\nanalysis:\n  background: [probes, hook]\n  checks:\n    it: {exec: {command: [./it.sh]}}\n    hook: {webhook: {url: \"http://h/\"}}\n",
+    );
 }
 
 #[test]
 fn notify_receivers() {
-    let spec = ok("strategy: recreate\nnotify:\n  - url: https://hooks.example/T/B/x\n  - url: http://ci:8080/events\n    events: [started, done, rolled-back]\n  - url: http://one/\n    events: abort\n");
+    let spec = ok(
+        "strategy: recreate\nnotify:\n  - url: https://hooks.example/T/B/x\n  - url: http://ci:8080/events\n    events: [started, done, rolled-back]\n  - url: http://one/\n    events: abort\n",
+    );
     assert_eq!(
         spec.notify,
         [
@@ -1115,36 +1121,112 @@ fn notify_from_the_command_line() {
     assert!(old.no_pause && old.notify.is_empty());
 }
 
-/// Errors of the new keys, each at the offending node.
-const NEW_KEY_ERRORS: &[&str] = &[
-    "strategy: recreate\nanalysis:\n  checks:\n    it:\n      exec: {comand: [x]}\n",
-    "strategy: recreate\nanalysis:\n  checks:\n    it:\n      exec: {command: []}\n",
-    "strategy: recreate\nanalysis:\n  checks:\n    it:\n      exec: {command: ./smoke.sh --fast}\n",
-    "strategy: recreate\nanalysis:\n  checks:\n    it:\n      exec: {command: [\"\", a]}\n",
-    "strategy: recreate\nanalysis:\n  checks:\n    it:\n      exec: {command: [a, {b: c}]}\n",
-    "strategy: recreate\nanalysis:\n  checks:\n    it:\n      exec: {timeout: 5s}\n",
-    "strategy: recreate\nanalysis:\n  checks:\n    it:\n      exec: {command: [a], timeout: 0s}\n",
-    "strategy: recreate\nanalysis:\n  checks:\n    it:\n      exec: {command: [a], timeout: -5s}\n",
-    "strategy: recreate\nanalysis:\n  checks:\n    it:\n      exec: {command: [a]}\n      status: 200\n",
-    "strategy: recreate\nanalysis:\n  checks:\n    it:\n      exec: {command: [a]}\n      webhook: {url: \"http://x/\"}\n",
-    "strategy: recreate\nanalysis:\n  checks:\n    h:\n      webhook: {url: tester:8080/check}\n",
-    "strategy: recreate\nanalysis:\n  checks:\n    h:\n      webhook: {timeout: 1s}\n",
-    "strategy: recreate\nanalysis:\n  checks:\n    h:\n      webhook: {url: \"http://x/\", timeout: 0s}\n",
-    "strategy: recreate\nanalysis:\n  checks:\n    h:\n      webhook: {url: \"http://x/\", confrim: true}\n",
-    "strategy: recreate\nanalysis:\n  checks:\n    h:\n      webhook: {url: \"http://x/\", confirm: yes}\n",
-    "strategy: recreate\nnotify:\n  - url: http://x/\n    events: [started, rolledback]\n",
-    "strategy: recreate\nnotify:\n  - url: http://x/\n    events: []\n",
-    "strategy: recreate\nnotify:\n  - url: http://x/\n    events: [done, done]\n",
-    "strategy: recreate\nnotify:\n  - events: [done]\n",
-    "strategy: recreate\nnotify:\n  - url: slack\n",
-    "strategy: recreate\nnotify:\n  - url: http://x/\n  - url: http://x/\n",
-    "strategy: recreate\nnotify:\n  - url: http://x/\n    event: [done]\n",
-    "strategy: recreate\nnotify:\n  url: http://x/\n",
+/// Errors of the exec, webhook and notify keys, each at the offending node.
+const NEW_KEY_ERRORS: &[(&str, &str)] = &[
+    (
+        "strategy: recreate\nanalysis:\n  checks:\n    it:\n      exec: {comand: [x]}\n",
+        "t.yaml:5:14: analysis.checks.it.exec: unknown key `comand`; did you mean `command`?",
+    ),
+    (
+        "strategy: recreate\nanalysis:\n  checks:\n    it:\n      exec: {command: []}\n",
+        "t.yaml:5:23: analysis.checks.it.exec.command: expected the program and its arguments, like [\"./smoke.sh\", \"--fast\"], got an empty list",
+    ),
+    (
+        "strategy: recreate\nanalysis:\n  checks:\n    it:\n      exec: {command: ./smoke.sh --fast}\n",
+        "t.yaml:5:23: analysis.checks.it.exec.command: expected a list of the program and its arguments, like [\"./smoke.sh\", \"--fast\"] (it runs without a shell), got `./smoke.sh --fast`",
+    ),
+    (
+        "strategy: recreate\nanalysis:\n  checks:\n    it:\n      exec: {command: [\"\", a]}\n",
+        "t.yaml:5:24: analysis.checks.it.exec.command[0]: expected the program to run (a name or a path), got ``",
+    ),
+    (
+        "strategy: recreate\nanalysis:\n  checks:\n    it:\n      exec: {command: [a, {b: c}]}\n",
+        "t.yaml:5:27: analysis.checks.it.exec.command[1]: expected an argument (one word of text), got a mapping",
+    ),
+    (
+        "strategy: recreate\nanalysis:\n  checks:\n    it:\n      exec: {timeout: 5s}\n",
+        "t.yaml:5:13: analysis.checks.it.exec: missing key `command`: the program and its arguments, like [\"./smoke.sh\", \"--fast\"]",
+    ),
+    (
+        "strategy: recreate\nanalysis:\n  checks:\n    it:\n      exec: {command: [a], timeout: 0s}\n",
+        "t.yaml:5:37: analysis.checks.it.exec.timeout: expected a duration above zero, like 30s, got `0s`",
+    ),
+    (
+        "strategy: recreate\nanalysis:\n  checks:\n    it:\n      exec: {command: [a], timeout: -5s}\n",
+        "t.yaml:5:37: analysis.checks.it.exec.timeout: expected a duration with a unit, like 30s, 2m or 500ms, got `-5s` (durations cannot be negative)",
+    ),
+    (
+        "strategy: recreate\nanalysis:\n  checks:\n    it:\n      exec: {command: [a]}\n      status: 200\n",
+        "t.yaml:6:7: analysis.checks.it.status: only http checks have `status`; this is an exec check",
+    ),
+    (
+        "strategy: recreate\nanalysis:\n  checks:\n    it:\n      exec: {command: [a]}\n      webhook: {url: \"http://x/\"}\n",
+        "t.yaml:6:7: analysis.checks.it.webhook: a check has one kind, and this one is already an exec check; define another check",
+    ),
+    (
+        "strategy: recreate\nanalysis:\n  checks:\n    h:\n      webhook: {url: tester:8080/check}\n",
+        "t.yaml:5:22: analysis.checks.h.webhook.url: expected an absolute URL starting with http:// or https://, got `tester:8080/check`",
+    ),
+    (
+        "strategy: recreate\nanalysis:\n  checks:\n    h:\n      webhook: {timeout: 1s}\n",
+        "t.yaml:5:16: analysis.checks.h.webhook: missing key `url`: where to POST, like http://tester:8080/check",
+    ),
+    (
+        "strategy: recreate\nanalysis:\n  checks:\n    h:\n      webhook: {url: \"http://x/\", timeout: 0s}\n",
+        "t.yaml:5:44: analysis.checks.h.webhook.timeout: expected a duration above zero, like 30s, got `0s`",
+    ),
+    (
+        "strategy: recreate\nanalysis:\n  checks:\n    h:\n      webhook: {url: \"http://x/\", confrim: true}\n",
+        "t.yaml:5:35: analysis.checks.h.webhook: unknown key `confrim`; did you mean `confirm`?",
+    ),
+    (
+        "strategy: recreate\nanalysis:\n  checks:\n    h:\n      webhook: {url: \"http://x/\", confirm: yes}\n",
+        "t.yaml:5:44: analysis.checks.h.webhook.confirm: expected true or false, got yes",
+    ),
+    (
+        "strategy: recreate\nnotify:\n  - url: http://x/\n    events: [started, rolledback]\n",
+        "t.yaml:4:23: notify[0].events[1]: unknown event `rolledback`; did you mean `rolled-back`?",
+    ),
+    (
+        "strategy: recreate\nnotify:\n  - url: http://x/\n    events: []\n",
+        "t.yaml:4:13: notify[0].events: expected at least one event; leave `events` out to send all of them",
+    ),
+    (
+        "strategy: recreate\nnotify:\n  - url: http://x/\n    events: [done, done]\n",
+        "t.yaml:4:20: notify[0].events[1]: `done` is listed twice",
+    ),
+    (
+        "strategy: recreate\nnotify:\n  - events: [done]\n",
+        "t.yaml:3:5: notify[0]: missing key `url`: where to POST the events, like https://hooks.slack.com/services/...",
+    ),
+    (
+        "strategy: recreate\nnotify:\n  - url: slack\n",
+        "t.yaml:3:10: notify[0].url: expected an absolute URL starting with http:// or https://, got `slack`",
+    ),
+    (
+        "strategy: recreate\nnotify:\n  - url: http://x/\n  - url: http://x/\n",
+        "t.yaml:4:10: notify[1].url: `http://x/` is listed twice; give all its events in one item",
+    ),
+    (
+        "strategy: recreate\nnotify:\n  - url: http://x/\n    event: [done]\n",
+        "t.yaml:4:5: notify[0]: unknown key `event`; did you mean `events`?",
+    ),
+    (
+        "strategy: recreate\nnotify:\n  url: http://x/\n",
+        "t.yaml:3:3: notify: expected a list, got a mapping",
+    ),
 ];
 
 #[test]
-fn print_new_key_errors() {
-    for input in NEW_KEY_ERRORS {
-        println!("{:?} => {}", input, err(input));
+fn errors_of_exec_webhook_and_notify_keys() {
+    let mut failures = Vec::new();
+    for (input, expected) in NEW_KEY_ERRORS {
+        let got = err(input);
+        if got != *expected {
+            failures.push(format!(
+                "for {input:?}\n  got      {got}\n  expected {expected}"
+            ));
+        }
     }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

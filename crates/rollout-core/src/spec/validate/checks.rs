@@ -350,7 +350,9 @@ impl Cx<'_> {
             return Err(self.err(
                 node,
                 &cp,
-                format!("expected the program and its arguments, like {EXAMPLE}, got an empty list"),
+                format!(
+                    "expected the program and its arguments, like {EXAMPLE}, got an empty list"
+                ),
             ));
         }
         let mut command = Vec::with_capacity(items.len());
