@@ -378,7 +378,7 @@ const ERRORS: &[(&str, &str)] = &[
     // Checks.
     (
         "strategy: recreate\nanalysis:\n  checks:\n    smoke:\n      interval: 5s\n",
-        "t.yaml:5:7: analysis.checks.smoke: expected one of the keys probe, http, prometheus or compare (the kind of check)",
+        "t.yaml:5:7: analysis.checks.smoke: expected one of the keys probe, http, prometheus, compare, exec or webhook (the kind of check)",
     ),
     (
         "strategy: recreate\nanalysis:\n  checks:\n    smoke:\n      http: {path: /}\n      compare: canary-vs-stable\n",
