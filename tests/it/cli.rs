@@ -139,6 +139,9 @@ async fn the_kubeconfig_is_readable_by_its_owner_only() {
     use std::os::unix::fs::PermissionsExt;
     let tc = crate::common::TestCluster::fast(20.0).await;
     let path = tc.kubeconfig();
-    let mode = std::fs::metadata(&path).expect("kubeconfig").permissions().mode();
+    let mode = std::fs::metadata(&path)
+        .expect("kubeconfig")
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600, "{}: mode {:o}", path.display(), mode);
 }
