@@ -17,4 +17,5 @@ mod lease;
 mod notify;
 mod prometheus_gate;
 mod receiver;
+mod robustness;
 mod strategies;
