@@ -372,6 +372,9 @@ pub enum BenchCommand {
     Ingress(BenchIngressArgs),
     /// From a failing gate to all traffic back on the stable version, through the ingress.
     Reaction(BenchReactionArgs),
+    /// Canaries of hundreds to thousands of replicas at several speeds: time per phase, the
+    /// speed the cluster kept, its memory and the API server's latency.
+    Scale(crate::commands::bench_scale::BenchScaleArgs),
 }
 
 #[derive(Debug, Args)]

@@ -4,6 +4,7 @@ pub mod bench_api;
 pub mod bench_ingress;
 pub mod bench_pods;
 pub mod bench_reaction;
+pub mod bench_scale;
 pub mod compare;
 pub mod demo;
 pub mod experiment;
@@ -48,6 +49,7 @@ pub async fn run(command: &Command) -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Pods(args)) => bench_pods::run(args).await,
         Command::Bench(BenchCommand::Ingress(args)) => bench_ingress::run(args).await,
         Command::Bench(BenchCommand::Reaction(args)) => bench_reaction::run(args).await,
+        Command::Bench(BenchCommand::Scale(args)) => bench_scale::run(args).await,
         Command::Strategies(args) => strategies::run(args),
         _ => anyhow::bail!("not handled here"),
     }

@@ -12,4 +12,5 @@ mod gate_http;
 mod interruption;
 mod lab;
 mod prometheus_gate;
+mod sim_stop;
 mod strategies;

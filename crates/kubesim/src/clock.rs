@@ -249,32 +249,45 @@ impl SimClock {
     }
 
     /// Looks at the lag measured since the last call and sets the speed from it.
-    fn govern(&self, calm_rounds: &mut u32) {
+    fn govern(&self, g: &mut Governor) {
         let speed = self.speed();
         let probe = self.probe_lag.take_p90().map(|p| p as f64 / 1000.0);
-        let queue = self
-            .queue_lag
-            .take_p90()
-            .map(|us| Duration::from_micros(us).mul_f64(speed));
+        let queue_real = self.queue_lag.take_p90().map(Duration::from_micros);
+        let queue = queue_real.map(|q| q.mul_f64(speed));
         // How far over its budget the worse of the two is (1 = at the budget).
         let probe_pressure = probe.map_or(0.0, |p| p / PROBE_LAG_BUDGET);
         let queue_pressure =
             queue.map_or(0.0, |q| q.as_secs_f64() / QUEUE_LAG_BUDGET.as_secs_f64());
         let pressure = probe_pressure.max(queue_pressure);
+        // Whether the lag itself, as measured, shrank by a fifth or more since the last round.
+        let shrank = |now: Option<f64>, before: Option<f64>| match (now, before) {
+            (Some(n), Some(b)) => n < b * 0.8,
+            (None, _) => true,
+            (Some(_), None) => false,
+        };
+        let (probe_raw, queue_raw) = (probe, queue_real.map(|q| q.as_secs_f64()));
+        let easing = shrank(probe_raw, g.last_probe) && shrank(queue_raw, g.last_queue);
+        (g.last_probe, g.last_queue) = (probe_raw, queue_raw);
         let next = if pressure > 1.0 {
-            *calm_rounds = 0;
-            // In proportion to the overrun, but neither timidly nor all at once: the lag of
-            // the next round shows whether that was enough.
-            (speed * (1.0 / pressure).clamp(0.5, 0.85)).max(self.floor)
+            g.calm_rounds = 0;
+            if easing {
+                // Work that fell behind at the old speed is still being caught up with; a
+                // lag that shrinks says the last slowdown was enough.
+                speed
+            } else {
+                // In proportion to the overrun, but neither timidly nor all at once: the lag
+                // of the next round shows whether that was enough.
+                (speed * (1.0 / pressure).clamp(0.5, 0.85)).max(self.floor)
+            }
         } else if pressure < CALM {
-            *calm_rounds += 1;
-            if *calm_rounds >= 2 {
+            g.calm_rounds += 1;
+            if g.calm_rounds >= 2 {
                 (speed * 1.25).min(self.asked)
             } else {
                 speed
             }
         } else {
-            *calm_rounds = 0;
+            g.calm_rounds = 0;
             speed
         };
         if next == speed {
@@ -326,14 +339,25 @@ impl SimClock {
     }
 }
 
+/// What the governor remembers from one round to the next.
+#[derive(Debug, Default)]
+struct Governor {
+    /// Rounds in a row with the lag well within its budget.
+    calm_rounds: u32,
+    /// The last round's lags as measured: probes' in shares of a period, the controllers'
+    /// in real seconds.
+    last_probe: Option<f64>,
+    last_queue: Option<f64>,
+}
+
 async fn govern(clock: Weak<SimClock>) {
     let mut tick = tokio::time::interval(GOVERN_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut calm_rounds = 0;
+    let mut g = Governor::default();
     loop {
         tick.tick().await;
         let Some(clock) = clock.upgrade() else { return };
-        clock.govern(&mut calm_rounds);
+        clock.govern(&mut g);
     }
 }
 
@@ -408,13 +432,13 @@ mod tests {
     #[test]
     fn lagging_probes_slow_the_clock_and_calm_speeds_it_back_up() {
         let clock = SimClock::new(10.0, 0.1);
-        let mut calm = 0;
+        let mut g = Governor::default();
         let due = clock.now();
         // Half a period late, over the quarter allowed.
         for _ in 0..10 {
             clock.probe_lag.record(500);
         }
-        clock.govern(&mut calm);
+        clock.govern(&mut g);
         let slowed = clock.speed();
         assert!((5.0..10.0).contains(&slowed), "{slowed}");
         let pace = clock.pace().borrow().clone();
@@ -428,7 +452,7 @@ mod tests {
         // On time again: back to the asked speed over a few rounds, never past it.
         for _ in 0..40 {
             clock.record_probe_start(clock.now(), Duration::from_secs(1));
-            clock.govern(&mut calm);
+            clock.govern(&mut g);
         }
         assert_eq!(clock.speed(), 10.0);
         assert_eq!(
@@ -439,13 +463,32 @@ mod tests {
     }
 
     #[test]
+    fn a_backlog_being_worked_off_holds_the_speed() {
+        let clock = SimClock::new(10.0, 0.1);
+        let mut g = Governor::default();
+        // Four periods late: slow down.
+        clock.probe_lag.record(4000);
+        clock.govern(&mut g);
+        let slowed = clock.speed();
+        assert!(slowed < 10.0, "{slowed}");
+        // Still late, but a quarter of what it was: the slowdown is working.
+        clock.probe_lag.record(1000);
+        clock.govern(&mut g);
+        assert_eq!(clock.speed(), slowed);
+        // As late again: not enough after all.
+        clock.probe_lag.record(1000);
+        clock.govern(&mut g);
+        assert!(clock.speed() < slowed);
+    }
+
+    #[test]
     fn slow_controllers_slow_the_clock_until_their_lag_fits() {
         let clock = SimClock::new(10.0, 0.1);
-        let mut calm = 0;
+        let mut g = Governor::default();
         // Five real seconds late: a second of simulated time at 0.2×.
         for _ in 0..50 {
             clock.record_queue_lag(Duration::from_secs(5));
-            clock.govern(&mut calm);
+            clock.govern(&mut g);
         }
         let speed = clock.speed();
         assert!((0.1..=0.2).contains(&speed), "{speed}");
@@ -462,7 +505,7 @@ mod tests {
         // Far later than any speed can make up for: the floor holds.
         for _ in 0..50 {
             clock.record_queue_lag(Duration::from_secs(500));
-            clock.govern(&mut calm);
+            clock.govern(&mut g);
         }
         assert_eq!(clock.speed(), 0.1);
     }
@@ -470,9 +513,9 @@ mod tests {
     #[test]
     fn a_fixed_clock_keeps_its_speed() {
         let clock = SimClock::fixed(4.0);
-        let mut calm = 0;
+        let mut g = Governor::default();
         clock.probe_lag.record(10_000);
-        clock.govern(&mut calm);
+        clock.govern(&mut g);
         assert_eq!(clock.speed(), 4.0);
         assert_eq!(
             clock.scaled(Duration::from_secs(2)),

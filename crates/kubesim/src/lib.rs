@@ -318,21 +318,37 @@ impl SimCluster {
         &self.clock
     }
 
-    /// Stops serving: open watches end, connections close.
+    /// Stops serving: open watches end, connections close. The parts stop side by side and
+    /// none is waited for long, so a cluster stops promptly however loaded it is.
     pub async fn stop(self) {
         self.pace_events.abort();
-        if let Some(i) = self.ingress {
-            i.stop().await;
-        }
-        if let Some(n) = self.node {
-            n.stop().await;
-        }
-        if let Some(c) = self.controllers {
-            c.stop().await;
-        }
+        let ingress = async {
+            if let Some(i) = self.ingress {
+                i.stop().await;
+            }
+        };
+        let node = async {
+            if let Some(n) = self.node {
+                n.stop().await;
+            }
+        };
+        let controllers = async {
+            if let Some(c) = self.controllers {
+                c.stop().await;
+            }
+        };
+        let parts = async { tokio::join!(ingress, node, controllers) };
+        let _ = tokio::time::timeout(Duration::from_millis(500), parts).await;
         let _ = self.stop.send(true);
-        self.handle.graceful_shutdown(Some(Duration::from_secs(2)));
-        let _ = self.server.await;
+        self.handle
+            .graceful_shutdown(Some(Duration::from_millis(200)));
+        let mut server = self.server;
+        if tokio::time::timeout(Duration::from_millis(300), &mut server)
+            .await
+            .is_err()
+        {
+            server.abort();
+        }
     }
 }
 

@@ -164,6 +164,13 @@ impl Runner {
                 if let Some(after) = self.sync(&key) {
                     timers.push(Reverse((Instant::now() + after, key)));
                 }
+                // A sync does not wait on anything, and a queue of them can take seconds with
+                // thousands of pods: let the rest of the cluster (probes, the API server, a
+                // stop) have the thread between two.
+                tokio::task::yield_now().await;
+                if *stopping.borrow() {
+                    return;
+                }
             }
             if let (Some(since), Some(clock)) = (waiting_since.take(), self.lag.get()) {
                 clock.record_queue_lag(since.elapsed());

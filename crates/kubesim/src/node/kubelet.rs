@@ -120,10 +120,17 @@ impl NodeAgent {
         self.stats.clone()
     }
 
-    /// Stops every pod's apps at once and the agent with them.
+    /// Stops every pod's apps at once and the agent with them. An agent caught in a call to
+    /// an API server that does not answer is not waited for.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
-        let _ = self.task.await;
+        let mut task = self.task;
+        if tokio::time::timeout(Duration::from_millis(300), &mut task)
+            .await
+            .is_err()
+        {
+            task.abort();
+        }
     }
 }
 
