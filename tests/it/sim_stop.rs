@@ -189,7 +189,6 @@ async fn stops_under_load(signal: &'static str) {
     );
     assert!(said.iter().any(|l| l.contains("stopping")), "{said:?}");
     assert_eq!(code, Some(0), "{said:?}");
-    eprintln!(said.iter().rev().take(3).collect::<Vec<_>>());
     for l in listers {
         let _ = l.await;
     }
