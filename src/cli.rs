@@ -258,6 +258,11 @@ pub struct KubeArgs {
     /// Kubeconfig context (default: the current one).
     #[arg(long)]
     pub context: Option<String>,
+    /// How long the API server may take to answer one request (to connect, and between two
+    /// reads of its answer); past it the request fails, and a rollback that cannot finish
+    /// leaves its record for `rollout abort` or `rollout resume`.
+    #[arg(long, default_value = "3m", value_parser = humantime::parse_duration)]
+    pub api_timeout: std::time::Duration,
 }
 
 impl KubeArgs {
@@ -266,6 +271,7 @@ impl KubeArgs {
         rollout_core::cluster::connect::KubeSource {
             kubeconfig: self.kubeconfig.clone(),
             context: self.context.clone(),
+            api_timeout: Some(self.api_timeout),
         }
     }
 }

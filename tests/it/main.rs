@@ -2,6 +2,7 @@
 //! real `rollout` binary and, where the environment names one, a real control plane (see
 //! `conformance`). The embedded cluster's own tests live with it (`crates/kubesim/tests`).
 
+mod api_timeout;
 mod canary;
 mod cli;
 mod common;

@@ -15,11 +15,13 @@ use serde_json::json;
 /// The behaviour under test: from the signal to the process gone.
 const STOP_WITHIN: Duration = Duration::from_secs(2);
 
-struct SimUp {
-    child: Child,
-    stderr: std::sync::mpsc::Receiver<String>,
+/// `rollout sim up` running as a process of its own: one that can be signalled, stopped and
+/// continued.
+pub(crate) struct SimUp {
+    pub(crate) child: Child,
+    pub(crate) stderr: std::sync::mpsc::Receiver<String>,
     _dir: tempfile::TempDir,
-    kubeconfig: std::path::PathBuf,
+    pub(crate) kubeconfig: std::path::PathBuf,
 }
 
 impl Drop for SimUp {
@@ -29,8 +31,8 @@ impl Drop for SimUp {
     }
 }
 
-/// Starts `rollout sim up` on free ports and waits until it says it serves.
-fn sim_up() -> SimUp {
+/// Starts `rollout sim up --speed SPEED` on free ports and waits until it says it serves.
+pub(crate) fn sim_up(speed: &str) -> SimUp {
     let dir = tempfile::tempdir().expect("tempdir");
     let kubeconfig = dir.path().join("kubeconfig");
     let mut child = Command::new(env!("CARGO_BIN_EXE_rollout"))
@@ -42,7 +44,7 @@ fn sim_up() -> SimUp {
             "--ingress-port",
             "0",
             "--speed",
-            "10",
+            speed,
         ])
         .arg("--kubeconfig")
         .arg(&kubeconfig)
@@ -78,7 +80,7 @@ fn sim_up() -> SimUp {
     }
 }
 
-async fn client(kubeconfig: &Path) -> kube::Client {
+pub(crate) async fn client(kubeconfig: &Path) -> kube::Client {
     kube_util::tls::install_crypto_provider();
     let kc = kube::config::Kubeconfig::read_from(kubeconfig).expect("kubeconfig");
     let config =
@@ -169,7 +171,7 @@ fn stop_with(sim: &mut SimUp, signal: &str) -> (Duration, Option<i32>) {
 }
 
 async fn stops_under_load(signal: &'static str) {
-    let mut sim = sim_up();
+    let mut sim = sim_up("10");
     let client = client(&sim.kubeconfig).await;
     let listers = load(&client).await;
     let ((took, code), said) = tokio::task::spawn_blocking(move || {

@@ -53,6 +53,21 @@ pub struct Call<'a> {
     pub name: &'a str,
 }
 
+/// Whether a request failed because the API server took too long (to accept the connection,
+/// or between two reads of its answer).
+fn timed_out(e: &kube::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
+}
+
 impl Call<'_> {
     pub fn error(&self, e: kube::Error) -> ClusterError {
         match e {
@@ -77,6 +92,12 @@ impl Call<'_> {
                     }
                 }
             }
+            // Not retried: the request already waited as long as the user allows for one
+            // answer, and retries would multiply that bound.
+            other if timed_out(&other) => ClusterError::Other(format!(
+                "{} {} {:?} in namespace {:?}: the API server did not answer in time ({other})",
+                self.verb, self.resource, self.name, self.namespace
+            )),
             other => ClusterError::Api {
                 verb: self.verb.into(),
                 resource: self.resource.into(),
