@@ -11,7 +11,7 @@ use std::path::PathBuf;
 )]
 #[command(
     args_conflicts_with_subcommands = true,
-    after_help = "Exit codes: 0 done, 1 error, 2 bad input (nothing changed), 3 rolled back, 4 rollback failed, 130 interrupted (rolled back)."
+    after_help = rollout_core::exit::ExitCode::table()
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -74,25 +74,29 @@ pub struct TargetArgs {
 /// Strategy-file values replaced from the command line.
 #[derive(Debug, Args, Clone, Default)]
 pub struct OverrideArgs {
-    /// Never wait for `rollout promote` (CI): drop `pause: {}` steps, promote blue-green
-    /// automatically.
+    /// Skip every pause, timed ones too, and never wait for `rollout promote` (checks still
+    /// run).
     #[arg(long)]
     pub no_pause: bool,
+    /// Never wait for `rollout promote` (CI): drop `pause: {}` steps, promote blue-green
+    /// automatically; timed pauses still run.
+    #[arg(long)]
+    pub auto_promote: bool,
     /// Shorten every timed pause to at most this (`0s` drops them).
     #[arg(long)]
-    pub max_pause: Option<String>,
+    pub max_pause: Option<rollout_core::spec::Duration>,
     /// Time between two measurements of every check.
     #[arg(long)]
-    pub analysis_interval: Option<String>,
+    pub analysis_interval: Option<rollout_core::spec::Duration>,
     /// Deadline of every rollout wait.
     #[arg(long)]
-    pub progress_deadline: Option<String>,
-    /// Traffic router: auto, ingress-nginx, gateway-api, replicas, service.
+    pub progress_deadline: Option<rollout_core::spec::Duration>,
+    /// Traffic router: auto, gateway-api, ingress-nginx, replicas, service.
     #[arg(long)]
-    pub traffic: Option<String>,
+    pub traffic: Option<rollout_core::spec::Traffic>,
     /// How long A/B and shadow compare the versions.
     #[arg(long)]
-    pub duration: Option<String>,
+    pub duration: Option<rollout_core::spec::Duration>,
 }
 
 /// How checks reach the app and its metrics.
@@ -230,9 +234,12 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct StrategiesArgs {
-    /// Check a strategy file (or built-in name) and print it in full instead.
+    /// Check a strategy file (or built-in name): `ok`, or where it is wrong (exit 2).
     #[arg(long)]
     pub check: Option<String>,
+    /// With --check: print the file as it was read (every default filled in), as JSON.
+    #[arg(long, requires = "check")]
+    pub show: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -364,6 +371,9 @@ pub struct SimUpArgs {
     /// Port on 127.0.0.1 for the ingress proxy (Ingress class `nginx`, HTTPRoutes).
     #[arg(long, default_value_t = 8080)]
     pub ingress_port: u16,
+    /// How long Events are kept after their last change (kube-apiserver's --event-ttl).
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    pub event_ttl: std::time::Duration,
 }
 
 #[derive(Debug, Subcommand)]
@@ -381,6 +391,25 @@ pub enum BenchCommand {
     /// Canaries of hundreds to thousands of replicas at several speeds: time per phase, the
     /// speed the cluster kept, its memory and the API server's latency.
     Scale(crate::commands::bench_scale::BenchScaleArgs),
+    /// The comparison judge on simulated traffic: false rollbacks of identical versions however
+    /// often it looks, requests needed to catch a bad version, time to an answer at demo
+    /// traffic.
+    Judge(BenchJudgeArgs),
+    /// Minutes of Deployment churn and ingress traffic: resident memory sampled over time.
+    Soak(crate::commands::bench_soak::BenchSoakArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchJudgeArgs {
+    /// Simulated rollouts per row.
+    #[arg(long, default_value_t = 1000)]
+    pub runs: usize,
+    /// Seed of the simulation: the same seed prints the same figures.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Print the figures as JSON instead of tables.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -418,6 +447,9 @@ pub struct BenchApiArgs {
     /// Concurrent watchers for the fan-out figure.
     #[arg(long, default_value_t = 100)]
     pub watchers: usize,
+    /// Lists per list figure.
+    #[arg(long, default_value_t = 100)]
+    pub list_rounds: usize,
     /// Deployments (each with 10 pods) for the memory figure; 0 skips it.
     #[arg(long, default_value_t = 1000)]
     pub memory_deployments: usize,

@@ -1,5 +1,6 @@
 use clap::Parser;
 use rollout::cli::Cli;
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -7,25 +8,28 @@ fn main() -> ExitCode {
     kube_util::tls::install_crypto_provider();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cli.log));
+    // Colour only for a person at a terminal who has not asked for none.
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .init();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
+            return rollout::commands::exit::ExitCode::Error.into();
         }
     };
     let result = runtime.block_on(rollout::commands::main(&cli));
     // Background tasks (watches, lease renewal) must not hold the exit.
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     match result {
-        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        Ok(code) => code.into(),
         Err(e) => {
             eprintln!("error: {}", e.message);
-            ExitCode::from(u8::try_from(e.code).unwrap_or(1))
+            e.code.into()
         }
     }
 }

@@ -72,7 +72,7 @@ pub async fn run(args: &BenchApiArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     for i in 0..args.objects {
         let cm: ConfigMap = serde_json::from_value(json!({
-            "metadata": {"name": format!("bench-{i}"), "labels": {"bench": "yes"}},
+            "metadata": {"name": format!("bench-{i}"), "labels": {"bench": "yes", "index": i.to_string()}},
             "data": {"key": "value", "index": i.to_string()}
         }))?;
         let t = Instant::now();
@@ -96,25 +96,20 @@ pub async fn run(args: &BenchApiArgs) -> anyhow::Result<()> {
         Figures::from_samples(samples, started.elapsed()).line("get")
     );
 
-    let rounds = 50;
-    let mut samples = Vec::with_capacity(rounds);
-    let started = Instant::now();
-    for _ in 0..rounds {
-        let t = Instant::now();
-        let list = api.list(&ListParams::default().labels("bench=yes")).await?;
-        anyhow::ensure!(
-            list.items.len() == args.objects,
-            "list returned {} of {} objects",
-            list.items.len(),
-            args.objects
-        );
-        samples.push(t.elapsed());
-    }
+    let everything = ListParams::default();
+    let all = list_figures(&api, &everything, args.objects, args.list_rounds).await?;
+    println!("{}", all.line(&format!("list of {} objects", args.objects)));
+    let labelled = ListParams::default().labels("bench=yes");
+    let by_label = list_figures(&api, &labelled, args.objects, args.list_rounds).await?;
     println!(
         "{}",
-        Figures::from_samples(samples, started.elapsed())
-            .line(&format!("list of {} objects", args.objects))
+        by_label.line(&format!("  … by label (all {} match)", args.objects))
     );
+    let one = ListParams::default().labels(&format!("index={}", args.objects / 2));
+    let by_one = list_figures(&api, &one, 1, args.list_rounds).await?;
+    println!("{}", by_one.line("  … by label (1 matches)"));
+    let contended = list_while_writing(&api, args.objects, args.list_rounds).await?;
+    println!("{}", contended.line("  … while 2 clients patch"));
 
     let fanout = watch_fanout(&api, args.watchers, 200).await?;
     println!(
@@ -139,6 +134,62 @@ pub async fn run(args: &BenchApiArgs) -> anyhow::Result<()> {
     }
     cluster.stop().await;
     Ok(())
+}
+
+/// Lists `rounds` times, checking that each answer has `expected` objects.
+async fn list_figures(
+    api: &Api<ConfigMap>,
+    params: &ListParams,
+    expected: usize,
+    rounds: usize,
+) -> anyhow::Result<Figures> {
+    let mut samples = Vec::with_capacity(rounds);
+    let started = Instant::now();
+    for _ in 0..rounds {
+        let t = Instant::now();
+        let list = api.list(params).await?;
+        anyhow::ensure!(
+            list.items.len() == expected,
+            "list returned {} objects, expected {expected}",
+            list.items.len()
+        );
+        samples.push(t.elapsed());
+    }
+    Ok(Figures::from_samples(samples, started.elapsed()))
+}
+
+/// Lists as [`list_figures`] does while two other clients patch objects of the same kind as
+/// fast as they can: what a controller's list costs on a busy cluster.
+async fn list_while_writing(
+    api: &Api<ConfigMap>,
+    expected: usize,
+    rounds: usize,
+) -> anyhow::Result<Figures> {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for w in 0..2 {
+        let api = api.clone();
+        let stop = stop.clone();
+        writers.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                n += 1;
+                api.patch(
+                    &format!("bench-{w}"),
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"data": {"n": n.to_string()}})),
+                )
+                .await?;
+            }
+            anyhow::Ok(n)
+        }));
+    }
+    let figures = list_figures(api, &ListParams::default(), expected, rounds).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for w in writers {
+        w.await??;
+    }
+    figures
 }
 
 /// Starts `watchers` watches, then writes `events` changes one at a time and measures, for each

@@ -172,7 +172,7 @@ pub async fn run(args: &BenchIngressArgs) -> anyhow::Result<()> {
         .addr();
     wait_ok(ingress).await?;
     let (ours, our_errors) = load(ingress, args.seconds, args.connections).await?;
-    println!("{}", line("embedded ingress", &ours, our_errors));
+    crate::outln!("{}", line("embedded ingress", &ours, our_errors));
 
     let eps = Api::<Endpoints>::default_namespaced(client.clone())
         .get("bench")
@@ -206,16 +206,16 @@ pub async fn run(args: &BenchIngressArgs) -> anyhow::Result<()> {
             let _ = child.kill();
             let _ = child.wait();
             let (nginx, nginx_errors) = result?;
-            println!("{}", line("nginx (same pods)", &nginx, nginx_errors));
+            crate::outln!("{}", line("nginx (same pods)", &nginx, nginx_errors));
             let ratio = ours.count as f64
                 / ours.total.as_secs_f64()
                 / (nginx.count as f64 / nginx.total.as_secs_f64()).max(1e-9);
-            println!(
+            crate::outln!(
                 "embedded ingress throughput = {:.0}% of nginx's",
                 ratio * 100.0
             );
         }
-        Err(e) => println!(
+        Err(e) => crate::outln!(
             "nginx: not measured ({}: {e}); install it (Debian package nginx) to compare",
             args.nginx
         ),

@@ -166,7 +166,7 @@ pub async fn run(args: &BenchReactionArgs) -> anyhow::Result<()> {
     let mut figures = Vec::new();
     for i in 0..args.runs {
         let ms = once(&dir).await?;
-        println!(
+        crate::outln!(
             "run {}: {ms:.0} ms from the failed gate to the last answer of the new version",
             i + 1
         );
@@ -174,7 +174,7 @@ pub async fn run(args: &BenchReactionArgs) -> anyhow::Result<()> {
     }
     figures.sort_by(f64::total_cmp);
     let median = figures[figures.len() / 2];
-    println!(
+    crate::outln!(
         "reaction time over {} runs: median {median:.0} ms, min {:.0} ms, max {:.0} ms (target < 500 ms)",
         figures.len(),
         figures[0],

@@ -342,9 +342,7 @@ fn phase_of(step: &Step) -> &'static str {
         | Step::ScaleNew { .. }
         | Step::WaitNewReady
         | Step::CreateNewService => "new pods ready",
-        Step::SwitchService { .. } | Step::UpdateStable { .. } | Step::ScaleStable { .. } => {
-            "promotion"
-        }
+        Step::SwitchService { .. } | Step::UpdateStable { .. } => "promotion",
         Step::RestoreTraffic | Step::RemoveNew => "cleanup",
         // Weights, and the checks and pauses between them.
         _ => "traffic shifted",

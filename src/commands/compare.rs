@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use crate::cli::CompareArgs;
 use crate::commands::demo;
-use crate::commands::rollout::Exit;
+use crate::commands::exit::{Exit, ExitCode};
 use crate::lab;
-use rollout_core::report::run::RunFigures;
+use rollout_core::report::data::RunFigures;
 
 /// Runs each strategy `runs` times; returns the figures per strategy.
 pub async fn measure(
@@ -41,12 +41,11 @@ pub async fn measure(
     Ok(rows)
 }
 
-pub async fn run(args: &CompareArgs) -> Result<i32, Exit> {
+pub async fn run(args: &CompareArgs) -> Result<ExitCode, Exit> {
     if args.runs == 0 || !(args.speed.is_finite() && args.speed > 0.0) {
-        return Err(Exit {
-            code: 2,
-            message: "--runs must be at least 1 and --speed a positive number".into(),
-        });
+        return Err(Exit::bad(
+            "--runs must be at least 1 and --speed a positive number",
+        ));
     }
     let rows = measure(&args.image, &args.strategies, args.runs, args.speed).await?;
     if args.json {
@@ -55,13 +54,15 @@ pub async fn run(args: &CompareArgs) -> Result<i32, Exit> {
             .map(|(name, runs)| (name.clone(), serde_json::to_value(runs).unwrap_or_default()))
             .collect::<serde_json::Map<_, _>>()
             .into();
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        crate::outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     } else {
-        println!(
+        crate::outln!(
             "Microblog, 50 requests/s to /explore, new image {} ({} run(s) per strategy, speed {}):\n",
-            args.image, args.runs, args.speed
+            args.image,
+            args.runs,
+            args.speed
         );
-        print!("{}", lab::table::markdown(&rows));
+        crate::out!("{}", lab::table::markdown(&rows));
     }
-    Ok(0)
+    Ok(ExitCode::Done)
 }

@@ -7,12 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cli::DemoArgs;
-use crate::commands::rollout::Exit;
+use crate::commands::exit::{Exit, ExitCode};
 use crate::lab::{self, Lab, Load};
 use rollout_core::engine::start::Request;
 use rollout_core::report::Progress;
-use rollout_core::report::run::RunReport;
-use rollout_core::spec::{Duration as SpecDuration, Overrides};
+use rollout_core::report::data::RunReport;
+use rollout_core::spec::{Duration as SpecDuration, Overrides, StrategyKind};
 
 pub const NAMESPACE: &str = "microblog";
 pub const APP: &str = "microblog";
@@ -33,7 +33,11 @@ pub fn quick(strategy: &str, image: &str) -> Request {
     let overrides = Overrides {
         max_pause: Some(SpecDuration::from_secs(3)),
         analysis_interval: Some(SpecDuration::from_secs(1)),
-        duration: matches!(strategy, "ab" | "a-b" | "shadow").then(|| SpecDuration::from_secs(10)),
+        duration: matches!(
+            StrategyKind::named(strategy),
+            Some(StrategyKind::Ab | StrategyKind::Shadow)
+        )
+        .then(|| SpecDuration::from_secs(10)),
         ..Default::default()
     };
     Request {
@@ -47,17 +51,11 @@ pub fn quick(strategy: &str, image: &str) -> Request {
 
 /// A fresh cluster with Microblog running.
 pub async fn microblog(speed: f64) -> Result<Lab, Exit> {
-    let failed = |m: String| Exit {
-        code: 1,
-        message: m,
-    };
-    let lab = Lab::start(speed, None).await.map_err(failed)?;
+    let lab = Lab::start(speed, None).await?;
     lab::apply::apply_texts(&lab.client, &lab::MICROBLOG)
         .await
-        .map_err(failed)?;
-    lab.wait_ready(NAMESPACE, Duration::from_secs(60))
-        .await
-        .map_err(failed)?;
+        .map_err(Exit::failed)?;
+    lab.wait_ready(NAMESPACE, Duration::from_secs(60)).await?;
     Ok(lab)
 }
 
@@ -103,12 +101,12 @@ pub fn closing(r: &RunReport, dir: &Path) -> String {
     out
 }
 
-pub async fn run(args: &DemoArgs) -> Result<i32, Exit> {
+pub async fn run(args: &DemoArgs) -> Result<ExitCode, Exit> {
     if !(args.speed.is_finite() && args.speed > 0.0) {
-        return Err(Exit {
-            code: 2,
-            message: format!("--speed must be a positive number, got {}", args.speed),
-        });
+        return Err(Exit::bad(format!(
+            "--speed must be a positive number, got {}",
+            args.speed
+        )));
     }
     eprintln!(
         "starting the embedded cluster and Microblog (manifests/microblog), users at 50 requests/s..."
@@ -127,10 +125,8 @@ pub async fn run(args: &DemoArgs) -> Result<i32, Exit> {
     .await
     .map_err(Exit::from)?;
     let dir = report_dir(&args.report_dir, &format!("demo-{}", args.strategy));
-    rollout_core::report::run::write(&dir, &run.report).map_err(|e| Exit {
-        code: 1,
-        message: format!("cannot write the report in {}: {e}", dir.display()),
-    })?;
+    rollout_core::report::run::write(&dir, &run.report)
+        .map_err(|e| Exit::failed(format!("cannot write the report in {}: {e}", dir.display())))?;
     eprint!("{}", closing(&run.report, &dir));
     lab.cluster.stop().await;
     Ok(run.outcome.finish.exit_code())

@@ -9,26 +9,20 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 
 use crate::cli::ExperimentArgs;
-use crate::commands::rollout::Exit;
+use crate::commands::exit::{Exit, ExitCode};
 use crate::lab::experiment::{self, Action, Expectation};
 use crate::lab::{self, Lab, Load, Session};
 use rollout_core::cluster::Cluster;
 use rollout_core::engine::start::{self, Request};
-use rollout_core::engine::{Outcome, Stop, Stopper};
+use rollout_core::engine::{RunEnd, Stop, Stopper};
 use rollout_core::report::Progress;
 
 fn bad(m: impl Into<String>) -> Exit {
-    Exit {
-        code: 2,
-        message: m.into(),
-    }
+    Exit::bad(m.into())
 }
 
 fn failed(m: impl Into<String>) -> Exit {
-    Exit {
-        code: 1,
-        message: m.into(),
-    }
+    Exit::failed(m.into())
 }
 
 async fn apply(lab: &Lab, manifests: &[String], base: &Path) -> Result<(), Exit> {
@@ -45,7 +39,7 @@ async fn apply(lab: &Lab, manifests: &[String], base: &Path) -> Result<(), Exit>
 
 /// What one experiment found.
 pub struct Result_ {
-    pub report: rollout_core::report::run::RunReport,
+    pub report: rollout_core::report::data::RunReport,
     /// Each expectation, the measured value, and whether it held.
     pub checks: Vec<(Expectation, String, bool)>,
 }
@@ -61,53 +55,34 @@ pub async fn execute(file: &Path, progress: bool) -> Result<Result_, Exit> {
         e.cluster.speed,
         e.cluster.profiles.as_deref().map(|p| (origin.as_str(), p)),
     )
-    .await
-    .map_err(failed)?;
+    .await?;
     apply(&lab, &e.manifests, base).await?;
     lab.wait_ready(&e.namespace, Duration::from_secs(60))
-        .await
-        .map_err(failed)?;
+        .await?;
     let load = Load {
         host: e.traffic.host.clone(),
         path: e.traffic.path.clone(),
         rate: e.traffic.rate,
         groups: e.traffic.groups.clone(),
     };
-    let session = Session::start(&lab, &e.namespace, &load).map_err(failed)?;
+    let session = Session::start(&lab, &e.namespace, &load)?;
     let extra: Option<Arc<dyn rollout_core::report::Sink>> =
         progress.then(|| Arc::new(Progress::for_stderr()) as Arc<dyn rollout_core::report::Sink>);
     let sink = session.sink(extra);
     let cluster = Cluster::new(lab.client.clone(), e.namespace.clone());
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let mut running: Option<(tokio::task::JoinHandle<Outcome>, Stopper, String)> = None;
+    let mut running: Option<(tokio::task::JoinHandle<RunEnd>, Stopper, String)> = None;
     for (i, action) in e.actions.iter().enumerate() {
         match action {
             Action::Rollout(r) => {
-                let texts: Vec<(&str, &Option<String>)> = vec![
-                    ("max-pause", &r.max_pause),
-                    ("analysis-interval", &r.analysis_interval),
-                    ("duration", &r.duration),
-                ];
-                let mut override_texts = std::collections::BTreeMap::new();
-                for (k, v) in texts {
-                    if let Some(v) = v {
-                        override_texts.insert(k.to_owned(), v.clone());
-                    }
-                }
-                if r.no_pause {
-                    override_texts.insert("no-pause".into(), "true".into());
-                }
-                let overrides = start::overrides_from(&override_texts)
-                    .map_err(|m| bad(format!("{origin}: actions[{i}].rollout: {m}")))?;
                 let req = Request {
                     strategy: r.strategy.clone(),
                     image: r.image.clone(),
                     app: Some(r.app.clone()),
-                    overrides,
-                    override_texts,
+                    overrides: r.overrides(),
                     ..Default::default()
                 };
-                let opts = lab.options().map_err(failed)?;
+                let opts = lab.options()?;
                 let engine = start::begin(cluster.clone(), &req, opts, sink.clone())
                     .await
                     .map_err(Exit::from)?;
@@ -183,7 +158,7 @@ pub async fn execute(file: &Path, progress: bool) -> Result<Result_, Exit> {
     Ok(Result_ { report, checks })
 }
 
-pub async fn run(args: &ExperimentArgs) -> Result<i32, Exit> {
+pub async fn run(args: &ExperimentArgs) -> Result<ExitCode, Exit> {
     let result = execute(&args.file, true).await?;
     let name = args
         .file
@@ -221,5 +196,5 @@ pub async fn run(args: &ExperimentArgs) -> Result<i32, Exit> {
         },
         md.display()
     );
-    Ok(if all { 0 } else { 1 })
+    Ok(if all { ExitCode::Done } else { ExitCode::Error })
 }

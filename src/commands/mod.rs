@@ -2,11 +2,14 @@
 
 pub mod bench_api;
 pub mod bench_ingress;
+pub mod bench_judge;
 pub mod bench_pods;
 pub mod bench_reaction;
 pub mod bench_scale;
+pub mod bench_soak;
 pub mod compare;
 pub mod demo;
+pub mod exit;
 pub mod experiment;
 pub mod rollout;
 pub mod sim_components;
@@ -15,9 +18,10 @@ pub mod sim_up;
 pub mod strategies;
 
 use crate::cli::{BenchCommand, Command, SimCommand};
+use exit::{Exit, ExitCode};
 
 /// Runs the command line; the result is the exit code, or an error with its exit code.
-pub async fn main(cli: &crate::cli::Cli) -> Result<i32, rollout::Exit> {
+pub async fn main(cli: &crate::cli::Cli) -> Result<ExitCode, Exit> {
     match &cli.command {
         None => rollout::run(&cli.run).await,
         Some(Command::Demo(a)) => demo::run(a).await,
@@ -30,10 +34,11 @@ pub async fn main(cli: &crate::cli::Cli) -> Result<i32, rollout::Exit> {
         Some(Command::Resume { app }) => rollout::resume(app).await,
         Some(Command::Undo { app, to_revision }) => rollout::undo(app, *to_revision).await,
         Some(Command::History { app }) => rollout::history(app).await,
-        Some(other) => run(other).await.map(|()| 0).map_err(|e| rollout::Exit {
-            code: 1,
-            message: format!("{e:#}"),
-        }),
+        Some(Command::Strategies(args)) => strategies::run(args),
+        Some(other) => run(other)
+            .await
+            .map(|()| ExitCode::Done)
+            .map_err(|e| Exit::failed(format!("{e:#}"))),
     }
 }
 
@@ -50,7 +55,8 @@ pub async fn run(command: &Command) -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Ingress(args)) => bench_ingress::run(args).await,
         Command::Bench(BenchCommand::Reaction(args)) => bench_reaction::run(args).await,
         Command::Bench(BenchCommand::Scale(args)) => bench_scale::run(args).await,
-        Command::Strategies(args) => strategies::run(args),
+        Command::Bench(BenchCommand::Judge(args)) => bench_judge::run(args),
+        Command::Bench(BenchCommand::Soak(args)) => bench_soak::run(args).await,
         _ => anyhow::bail!("not handled here"),
     }
 }

@@ -1,59 +1,34 @@
 //! `rollout --strategy S --image X`, `plan`, `status`, `promote`, `abort`, `resume`, `undo`,
 //! `history`: the orchestrator's commands. Errors carry their exit code ([`Exit`]).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use serde_json::json;
 
+use super::exit::{Exit, ExitCode};
 use crate::cli::{AppArgs, EndpointArgs, OverrideArgs, RunArgs, TargetArgs};
 use rollout_core::cluster::Cluster;
-use rollout_core::cluster::record;
-use rollout_core::engine::start::{self, Request, StartError};
-use rollout_core::engine::{Options, Outcome};
+use rollout_core::engine::record;
+use rollout_core::engine::start::{self, Request};
+use rollout_core::engine::{Options, RunEnd};
 use rollout_core::report::{JsonLines, Progress, Sink};
 use rollout_core::spec::Overrides;
 
-/// A command's end with its exit code (0 done, 1 error, 2 bad input, 3 rolled back,
-/// 4 rollback failed, 130 interrupted).
-#[derive(Debug, thiserror::Error)]
-#[error("{message}")]
-pub struct Exit {
-    pub code: i32,
-    pub message: String,
-}
-
-impl From<StartError> for Exit {
-    fn from(e: StartError) -> Self {
-        Exit {
-            code: e.exit_code(),
-            message: e.to_string(),
-        }
-    }
-}
-
 fn bad(message: impl Into<String>) -> Exit {
-    Exit {
-        code: 2,
-        message: message.into(),
-    }
+    Exit::bad(message)
 }
 
-fn failed(message: impl Into<String>) -> Exit {
-    Exit {
-        code: 1,
-        message: message.into(),
-    }
+fn failed(e: &(dyn std::error::Error + 'static)) -> Exit {
+    Exit::error(ExitCode::Error, e)
 }
 
 /// The cluster and the client for checks through its service proxy.
 async fn cluster(t: &TargetArgs) -> Result<(Cluster, kube::Client), Exit> {
     let conn = rollout_core::cluster::connect::connect(&t.kube.source())
         .await
-        .map_err(bad)?;
-    let ns = t.namespace.clone().unwrap_or(conn.default_namespace);
-    Ok((Cluster::new(conn.client, ns), conn.proxy_client))
+        .map_err(|e| Exit::error(ExitCode::BadInput, &e))?;
+    Ok((conn.cluster(t.namespace.as_deref()), conn.proxy_client))
 }
 
 fn sink(t: &TargetArgs) -> Arc<dyn Sink> {
@@ -65,7 +40,7 @@ fn sink(t: &TargetArgs) -> Arc<dyn Sink> {
 }
 
 fn options(e: &EndpointArgs, proxy: kube::Client) -> Result<Options, Exit> {
-    let mut o = Options::new().map_err(failed)?;
+    let mut o = Options::new().map_err(|e| failed(&e))?;
     o.proxy_client = Some(proxy);
     o.ingress_url = e.ingress_url.clone();
     o.metrics_url = e.metrics_url.clone();
@@ -74,25 +49,17 @@ fn options(e: &EndpointArgs, proxy: kube::Client) -> Result<Options, Exit> {
     Ok(o)
 }
 
-/// The overrides and their texts (stored with the record for a resume).
-pub fn overrides(a: &OverrideArgs) -> Result<(Overrides, BTreeMap<String, String>), Exit> {
-    let mut texts = BTreeMap::new();
-    if a.no_pause {
-        texts.insert("no-pause".into(), "true".into());
+/// The strategy-file values the flags replace.
+pub fn overrides(a: &OverrideArgs) -> Overrides {
+    Overrides {
+        traffic: a.traffic,
+        analysis_interval: a.analysis_interval,
+        progress_deadline: a.progress_deadline,
+        no_pause: a.no_pause,
+        auto_promote: a.auto_promote,
+        max_pause: a.max_pause,
+        duration: a.duration,
     }
-    for (k, v) in [
-        ("max-pause", &a.max_pause),
-        ("analysis-interval", &a.analysis_interval),
-        ("progress-deadline", &a.progress_deadline),
-        ("traffic", &a.traffic),
-        ("duration", &a.duration),
-    ] {
-        if let Some(v) = v {
-            texts.insert(k.to_owned(), v.clone());
-        }
-    }
-    let o = start::overrides_from(&texts).map_err(|e| bad(e.replace("stored override ", "--")))?;
-    Ok((o, texts))
 }
 
 fn request(a: &RunArgs) -> Result<Request, Exit> {
@@ -103,41 +70,44 @@ fn request(a: &RunArgs) -> Result<Request, Exit> {
         .image
         .clone()
         .ok_or_else(|| bad("--image is required (a tag like v2, or an image reference)"))?;
-    let (overrides, override_texts) = overrides(&a.overrides)?;
+    let overrides = overrides(&a.overrides);
+    // A bad strategy file is said before any cluster is looked for.
+    rollout_core::spec::load(&strategy, None)
+        .and_then(|s| s.with_overrides(&overrides))
+        .map_err(|e| Exit::error(ExitCode::BadInput, &e))?;
     Ok(Request {
         strategy,
         image,
         app: a.app.clone(),
         container: a.container.clone(),
         overrides,
-        override_texts,
     })
 }
 
-fn finish(outcome: Outcome) -> Result<i32, Exit> {
+fn finish(outcome: RunEnd) -> Result<ExitCode, Exit> {
     Ok(outcome.finish.exit_code())
 }
 
-pub async fn run(a: &RunArgs) -> Result<i32, Exit> {
+pub async fn run(a: &RunArgs) -> Result<ExitCode, Exit> {
     let req = request(a)?;
     let (c, proxy) = cluster(&a.target).await?;
     finish(start::run(c, &req, options(&a.endpoints, proxy)?, sink(&a.target)).await?)
 }
 
-pub async fn plan(a: &RunArgs) -> Result<i32, Exit> {
+pub async fn plan(a: &RunArgs) -> Result<ExitCode, Exit> {
     let req = request(a)?;
     let (c, proxy) = cluster(&a.target).await?;
     let opts = options(&a.endpoints, proxy)?;
     let (_, plan, _, _) = start::prepare(&c, &req, &opts).await?;
     if a.target.output == "json" {
-        println!(
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(&plan).unwrap_or_default()
         );
     } else {
-        print!("{}", plan.render());
+        crate::out!("{}", plan.render());
     }
-    Ok(0)
+    Ok(ExitCode::Done)
 }
 
 /// The app named, or the only Deployment of the namespace.
@@ -146,30 +116,38 @@ async fn app_name(c: &Cluster, a: &AppArgs) -> Result<String, Exit> {
     Ok(t.deployment.metadata.name.unwrap_or_default())
 }
 
-pub async fn resume(a: &AppArgs) -> Result<i32, Exit> {
+pub async fn resume(a: &AppArgs) -> Result<ExitCode, Exit> {
     let (c, proxy) = cluster(&a.target).await?;
     let app = app_name(&c, a).await?;
     finish(start::resume(c, &app, options(&a.endpoints, proxy)?, sink(&a.target)).await?)
 }
 
-pub async fn abort(a: &AppArgs) -> Result<i32, Exit> {
+pub async fn abort(a: &AppArgs) -> Result<ExitCode, Exit> {
     let (c, proxy) = cluster(&a.target).await?;
     let app = app_name(&c, a).await?;
     match start::abort(c, &app, options(&a.endpoints, proxy)?, sink(&a.target)).await? {
-        Some(outcome) => finish(outcome),
-        None => {
-            eprintln!("asked the running rollout of {app:?} to roll back");
-            Ok(0)
+        start::Aborted::Here(end) => finish(end),
+        start::Aborted::ByHolder {
+            holder,
+            finish,
+            reason,
+        } => {
+            let what = finish.map_or("ended", |f| f.as_str());
+            eprintln!(
+                "the rollout of {app:?} held by {holder} {what}{}",
+                reason.map(|r| format!(": {r}")).unwrap_or_default()
+            );
+            Ok(finish.map_or(ExitCode::Error, |f| f.exit_code()))
         }
     }
 }
 
-pub async fn promote(a: &AppArgs, full: bool) -> Result<i32, Exit> {
+pub async fn promote(a: &AppArgs, full: bool) -> Result<ExitCode, Exit> {
     let (c, _) = cluster(&a.target).await?;
     let app = app_name(&c, a).await?;
     start::promote(&c, &app, full).await?;
     eprintln!("promoted {app:?}{}", if full { " (full)" } else { "" });
-    Ok(0)
+    Ok(ExitCode::Done)
 }
 
 fn status_value(d: &Deployment) -> serde_json::Value {
@@ -189,15 +167,12 @@ fn status_value(d: &Deployment) -> serde_json::Value {
     json!({"app": d.metadata.name, "image": image, "rollout": running, "last": last})
 }
 
-pub async fn status(a: &AppArgs, watch: bool) -> Result<i32, Exit> {
+pub async fn status(a: &AppArgs, watch: bool) -> Result<ExitCode, Exit> {
     let (c, _) = cluster(&a.target).await?;
     let app = app_name(&c, a).await?;
     let mut previous = String::new();
     loop {
-        let d = c
-            .deployment(&app)
-            .await
-            .map_err(|e| failed(e.to_string()))?;
+        let d = c.deployment(&app).await.map_err(|e| failed(&e))?;
         let v = status_value(&d);
         let text = if a.target.output == "json" {
             v.to_string()
@@ -228,11 +203,11 @@ pub async fn status(a: &AppArgs, watch: bool) -> Result<i32, Exit> {
             }
         };
         if text != previous {
-            println!("{text}");
+            crate::outln!("{text}");
             previous = text;
         }
         if !watch || v["rollout"].is_null() {
-            return Ok(0);
+            return Ok(ExitCode::Done);
         }
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
@@ -242,7 +217,7 @@ async fn revisions(c: &Cluster, d: &Deployment) -> Result<Vec<(i64, ReplicaSet)>
     let mut out: Vec<(i64, ReplicaSet)> = c
         .replica_sets_of(d)
         .await
-        .map_err(|e| failed(e.to_string()))?
+        .map_err(|e| failed(&e))?
         .into_iter()
         .filter_map(|rs| {
             let rev = rollout_core::cluster::api::annotation(
@@ -258,35 +233,51 @@ async fn revisions(c: &Cluster, d: &Deployment) -> Result<Vec<(i64, ReplicaSet)>
     Ok(out)
 }
 
-pub async fn history(a: &AppArgs) -> Result<i32, Exit> {
+pub async fn history(a: &AppArgs) -> Result<ExitCode, Exit> {
     let (c, _) = cluster(&a.target).await?;
     let app = app_name(&c, a).await?;
-    let d = c
-        .deployment(&app)
-        .await
-        .map_err(|e| failed(e.to_string()))?;
-    println!("REVISION  IMAGE");
+    let d = c.deployment(&app).await.map_err(|e| failed(&e))?;
+    crate::outln!("REVISION  IMAGE");
     for (rev, rs) in revisions(&c, &d).await? {
         let image = rs
             .spec
             .and_then(|s| s.template?.spec)
             .and_then(|s| s.containers.first().and_then(|c| c.image.clone()))
             .unwrap_or_default();
-        println!("{rev:<9} {image}");
+        crate::outln!("{rev:<9} {image}");
     }
     if let Some(last) = rollout_core::cluster::api::annotation(&d.metadata, record::LAST) {
-        println!("last rollout: {last}");
+        crate::outln!("last rollout: {}", describe_last(last));
     }
-    Ok(0)
+    Ok(ExitCode::Done)
 }
 
-pub async fn undo(a: &AppArgs, to_revision: Option<i64>) -> Result<i32, Exit> {
+/// The last rollout's outcome in words: `rolled-back: canary to app:v2 (from app:v1), at TIME:
+/// reason`.
+fn describe_last(text: &str) -> String {
+    let Ok(last) = serde_json::from_str::<serde_json::Value>(text) else {
+        return text.to_owned();
+    };
+    let field = |k: &str| last[k].as_str().unwrap_or("?").to_owned();
+    let mut out = format!(
+        "{}: {} to {} (from {}), at {}",
+        field("result"),
+        field("strategy"),
+        field("image"),
+        field("from"),
+        field("at")
+    );
+    if let Some(reason) = last["reason"].as_str() {
+        out.push_str(": ");
+        out.push_str(reason);
+    }
+    out
+}
+
+pub async fn undo(a: &AppArgs, to_revision: Option<i64>) -> Result<ExitCode, Exit> {
     let (c, _) = cluster(&a.target).await?;
     let app = app_name(&c, a).await?;
-    let d = c
-        .deployment(&app)
-        .await
-        .map_err(|e| failed(e.to_string()))?;
+    let d = c.deployment(&app).await.map_err(|e| failed(&e))?;
     if record::of(&d).is_some() {
         return Err(bad(format!(
             "a rollout of {app:?} is recorded; roll it back with `rollout abort {app}`"
@@ -319,14 +310,15 @@ pub async fn undo(a: &AppArgs, to_revision: Option<i64>) -> Result<i32, Exit> {
         .pointer_mut("/metadata/labels")
         .and_then(|l| l.as_object_mut())
     {
-        labels.remove(rollout_core::plan::HASH_LABEL);
+        labels.remove(rollout_core::labels::HASH_LABEL);
     }
-    c.json_patch(
-        &app,
+    let patch: json_patch::Patch = serde_json::from_value(
         json!([{"op": "replace", "path": "/spec/template", "value": template}]),
     )
-    .await
-    .map_err(|e| failed(e.to_string()))?;
+    .map_err(|e| failed(&e))?;
+    c.json_patch::<Deployment>(&app, &patch)
+        .await
+        .map_err(|e| failed(&e))?;
     eprintln!("{app}: rolled back to revision {}", wanted.0);
-    Ok(0)
+    Ok(ExitCode::Done)
 }

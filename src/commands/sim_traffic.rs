@@ -53,7 +53,7 @@ pub async fn run(args: &SimTrafficArgs) -> anyhow::Result<()> {
     }
     let report = traffic.stop().await;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         eprintln!(
             "{} requests, {} failed ({:.2}%), downtime {:.1}s",

@@ -38,6 +38,10 @@ pub async fn run(args: &SimUpArgs) -> anyhow::Result<()> {
         "--speed must be a positive number, got {}",
         args.speed
     );
+    anyhow::ensure!(
+        !args.event_ttl.is_zero(),
+        "--event-ttl must be longer than zero"
+    );
     let profiles = load_profiles(args.profile.as_deref())?;
     let signalled = on_signal()?;
     let cluster = SimCluster::start(SimOptions {
@@ -46,6 +50,7 @@ pub async fn run(args: &SimUpArgs) -> anyhow::Result<()> {
         time_scale: args.speed,
         profiles: Some(profiles),
         ingress_port: Some(args.ingress_port),
+        event_ttl: args.event_ttl,
         ..Default::default()
     })
     .await?;

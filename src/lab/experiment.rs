@@ -22,7 +22,7 @@ use std::fmt;
 
 use serde::Deserialize;
 
-use rollout_core::report::run::RunFigures;
+use rollout_core::report::data::RunFigures;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -111,13 +111,29 @@ pub struct RolloutAction {
     pub image: String,
     pub app: String,
     #[serde(default)]
-    pub max_pause: Option<String>,
+    pub max_pause: Option<rollout_core::spec::Duration>,
     #[serde(default)]
-    pub analysis_interval: Option<String>,
+    pub analysis_interval: Option<rollout_core::spec::Duration>,
     #[serde(default)]
-    pub duration: Option<String>,
+    pub duration: Option<rollout_core::spec::Duration>,
     #[serde(default)]
     pub no_pause: bool,
+    #[serde(default)]
+    pub auto_promote: bool,
+}
+
+impl RolloutAction {
+    /// The strategy-file values the action replaces.
+    pub fn overrides(&self) -> rollout_core::spec::Overrides {
+        rollout_core::spec::Overrides {
+            max_pause: self.max_pause,
+            analysis_interval: self.analysis_interval,
+            duration: self.duration,
+            no_pause: self.no_pause,
+            auto_promote: self.auto_promote,
+            ..Default::default()
+        }
+    }
 }
 
 pub fn parse(text: &str, origin: &str) -> Result<Experiment, String> {

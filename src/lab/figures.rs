@@ -9,7 +9,7 @@ use super::PodSample;
 use kubesim::traffic::Outcome;
 use rollout_core::gate::Outcome as GateOutcome;
 use rollout_core::report::Event;
-use rollout_core::report::run::{Marker, RunFigures, RunReport, SecondSample};
+use rollout_core::report::data::{Marker, RunFigures, RunReport, SecondSample};
 
 pub struct Inputs<'a> {
     /// The run's clock: every time is in seconds since it.

@@ -17,11 +17,11 @@ use std::time::{Duration, Instant};
 
 use kubesim::traffic::{Traffic, TrafficSpec, parse_group};
 use kubesim::{SimCluster, SimOptions};
-use rollout_core::cluster::Cluster;
-use rollout_core::engine::start::Request;
-use rollout_core::engine::{Options, Outcome};
+use rollout_core::cluster::{Cluster, ClusterError};
+use rollout_core::engine::start::{Request, StartError};
+use rollout_core::engine::{Options, RunEnd};
+use rollout_core::report::data::RunReport;
 use rollout_core::report::event::Recorder;
-use rollout_core::report::run::RunReport;
 use rollout_core::report::{Sink, event::Tee};
 
 /// The example app `demo` and `compare` use, built into the binary so they run from anywhere.
@@ -56,6 +56,35 @@ pub const MICROBLOG: [(&str, &str); 7] = [
     ),
 ];
 
+/// Why a scripted run could not go on.
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    #[error("cannot start the embedded cluster")]
+    Sim(#[from] kubesim::SimError),
+    #[error(transparent)]
+    Profiles(#[from] kubesim::node::behaviour::ProfileError),
+    #[error("the embedded cluster runs no ingress")]
+    NoIngress,
+    #[error("cannot make the HTTP client of the checks")]
+    Http(#[from] reqwest::Error),
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    #[error("users' traffic")]
+    Traffic(#[from] kubesim::traffic::TrafficError),
+    #[error(transparent)]
+    Start(#[from] StartError),
+}
+
+impl From<LabError> for crate::commands::exit::Exit {
+    fn from(e: LabError) -> Self {
+        use crate::commands::exit::{Exit, ExitCode};
+        match e {
+            LabError::Start(s) => s.into(),
+            other => Exit::error(ExitCode::Error, &other),
+        }
+    }
+}
+
 /// A running embedded cluster for one scripted run.
 pub struct Lab {
     pub cluster: SimCluster,
@@ -65,33 +94,31 @@ pub struct Lab {
 impl Lab {
     /// Starts a cluster with simulated time `speed` times faster, and `profiles` (YAML text of
     /// image behaviours) on top of the built-in ones.
-    pub async fn start(speed: f64, profiles: Option<(&str, &str)>) -> Result<Lab, String> {
+    pub async fn start(speed: f64, profiles: Option<(&str, &str)>) -> Result<Lab, LabError> {
         let mut opts = SimOptions {
             port: 0,
             time_scale: speed,
             ..Default::default()
         };
         if let Some((origin, text)) = profiles {
-            let extra = kubesim::node::behaviour::Profiles::from_yaml(text, origin)
-                .map_err(|e| e.to_string())?;
+            let extra = kubesim::node::behaviour::Profiles::from_yaml(text, origin)?;
             opts.profiles = Some(kubesim::node::behaviour::Profiles::builtin().merged_with(extra));
         }
-        let cluster = SimCluster::start(opts)
-            .await
-            .map_err(|e| format!("cannot start the embedded cluster: {e}"))?;
-        let client = cluster.client().await.map_err(|e| e.to_string())?;
+        kube_util::tls::install_crypto_provider();
+        let cluster = SimCluster::start(opts).await?;
+        let client = cluster.client().await?;
         Ok(Lab { cluster, client })
     }
 
-    pub fn ingress_addr(&self) -> Result<std::net::SocketAddr, String> {
+    pub fn ingress_addr(&self) -> Result<std::net::SocketAddr, LabError> {
         self.cluster
             .ingress()
             .map(|i| i.addr())
-            .ok_or_else(|| "the embedded cluster runs no ingress".into())
+            .ok_or(LabError::NoIngress)
     }
 
     /// Engine options pointing the checks at this cluster's ingress and its metrics.
-    pub fn options(&self) -> Result<Options, String> {
+    pub fn options(&self) -> Result<Options, LabError> {
         let mut o = Options::new()?;
         if let Some(i) = self.cluster.ingress() {
             o.ingress_url = Some(format!("http://{}", i.addr()));
@@ -101,8 +128,8 @@ impl Lab {
     }
 
     /// Waits until every Deployment of `namespace` has rolled out.
-    pub async fn wait_ready(&self, namespace: &str, deadline: Duration) -> Result<(), String> {
-        rollout_core::cluster::Cluster::new(self.client.clone(), namespace)
+    pub async fn wait_ready(&self, namespace: &str, deadline: Duration) -> Result<(), LabError> {
+        Ok(Cluster::new(self.client.clone(), namespace)
             .wait_deployments(
                 deadline,
                 &format!("the Deployments of namespace {namespace:?} to roll out"),
@@ -111,8 +138,7 @@ impl Lab {
                         .all(|d| rollout_core::engine::rolled_out(d).unwrap_or(false))
                 },
             )
-            .await
-            .map_err(|e| e.to_string())
+            .await?)
     }
 }
 
@@ -127,22 +153,22 @@ pub struct Load {
 }
 
 impl Load {
-    pub fn start(&self, lab: &Lab) -> Result<Traffic, String> {
+    pub fn start(&self, lab: &Lab) -> Result<Traffic, LabError> {
         let mut spec = TrafficSpec::new(lab.ingress_addr()?, self.host.clone());
         spec.path = self.path.clone();
         spec.rate_per_second = self.rate;
         spec.keep_outcomes = 500_000;
         spec.duration = Some(Duration::from_secs(600));
         for g in &self.groups {
-            spec.groups.push(parse_group(g).map_err(|e| e.to_string())?);
+            spec.groups.push(parse_group(g)?);
         }
-        Traffic::start(spec).map_err(|e| e.to_string())
+        Ok(Traffic::start(spec)?)
     }
 }
 
 /// What a scripted rollout gives back.
 pub struct Run {
-    pub outcome: Outcome,
+    pub outcome: RunEnd,
     pub report: RunReport,
 }
 
@@ -156,7 +182,7 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn start(lab: &Lab, namespace: &str, load: &Load) -> Result<Session, String> {
+    pub fn start(lab: &Lab, namespace: &str, load: &Load) -> Result<Session, LabError> {
         let traffic = load.start(lab)?;
         let t0 = Instant::now();
         Ok(Session {
@@ -203,10 +229,9 @@ pub async fn run(
     load: &Load,
     after: Duration,
     sink: Option<Arc<dyn Sink>>,
-) -> Result<Run, rollout_core::engine::start::StartError> {
-    use rollout_core::engine::start::StartError;
-    let session = Session::start(lab, namespace, load).map_err(StartError::Failed)?;
-    let opts = lab.options().map_err(StartError::Failed)?;
+) -> Result<Run, LabError> {
+    let session = Session::start(lab, namespace, load)?;
+    let opts = lab.options()?;
     let cluster = Cluster::new(lab.client.clone(), namespace);
     // A moment of steady traffic first, so the charts show where the run started from.
     tokio::time::sleep(Duration::from_millis(500)).await;

@@ -1,7 +1,7 @@
 //! The comparison table: one row per strategy, the figures of its runs (the median, and the
 //! range when there were several).
 
-use rollout_core::report::run::RunFigures;
+use rollout_core::report::data::RunFigures;
 
 fn median(mut v: Vec<f64>) -> f64 {
     if v.is_empty() {

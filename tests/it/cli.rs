@@ -4,12 +4,17 @@
 use std::process::Command;
 
 fn rollout(args: &[&str]) -> (bool, String, String) {
+    let (code, out, err) = rollout_code(args);
+    (code == Some(0), out, err)
+}
+
+fn rollout_code(args: &[&str]) -> (Option<i32>, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_rollout"))
         .args(args)
         .output()
         .expect("run rollout");
     (
-        out.status.success(),
+        out.status.code(),
         String::from_utf8_lossy(&out.stdout).into(),
         String::from_utf8_lossy(&out.stderr).into(),
     )
@@ -40,10 +45,103 @@ fn a_bad_strategy_file_names_file_line_and_column() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("bad.yaml");
     std::fs::write(&path, "strategy: canary\nsteps:\n  - setWeight: 150\n").expect("write");
-    let (ok, _, err) = rollout(&["strategies", "--check", path.to_str().unwrap_or_default()]);
-    assert!(!ok);
+    let path = path.to_str().unwrap_or_default();
+    let (code, _, err) = rollout_code(&["strategies", "--check", path]);
+    assert_eq!(code, Some(2), "bad input exits 2: {err}");
     assert!(
         err.contains("bad.yaml:3:16: steps[0].setWeight: expected a number from 0 to 100, got 150"),
         "{err}"
     );
+    // The same file given to a rollout is refused the same way, with the same code, before
+    // any cluster is looked for.
+    let (code, _, err) = rollout_code(&[
+        "--strategy",
+        path,
+        "--image",
+        "v2",
+        "--kubeconfig",
+        "/nonexistent",
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+}
+
+#[test]
+fn a_good_strategy_file_is_ok_in_one_line() {
+    let (ok, out, err) = rollout(&["strategies", "--check", "canary"]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        out.trim(),
+        "built-in canary: ok (canary; checks: probes, smoke, errors)"
+    );
+    let (ok, out, _) = rollout(&["strategies", "--check", "canary", "--show"]);
+    assert!(ok);
+    let shown: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(shown["strategy"]["name"], "canary");
+    assert_eq!(shown["strategy"]["steps"][0]["setWeight"], 10);
+}
+
+#[test]
+fn a_cluster_that_is_not_there_is_named_with_its_address_and_no_colour() {
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {{server: \"https://127.0.0.1:{port}\", insecure-skip-tls-verify: true}}\nusers:\n- name: u\n  user: {{token: t}}\ncontexts:\n- name: c\n  context: {{cluster: c, user: u, namespace: default}}\ncurrent-context: c\n"
+        ),
+    )
+    .expect("write kubeconfig");
+    let (code, _, err) = rollout_code(&[
+        "--strategy",
+        "canary",
+        "--image",
+        "v2",
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap_or_default(),
+    ]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains(&format!("cannot reach the API server at 127.0.0.1:{port}; is the cluster running? (`rollout sim up` starts an embedded one)")),
+        "{err}"
+    );
+    assert!(err.contains("Connection refused"), "{err}");
+    assert!(
+        !err.contains('\u{1b}'),
+        "no colour codes when stderr is not a terminal: {err:?}"
+    );
+    assert!(!err.contains("\"\""), "no empty names: {err}");
+    assert_eq!(err.lines().count(), 1, "one line, said once: {err}");
+}
+
+#[test]
+fn a_missing_kubeconfig_is_named_once() {
+    let (code, _, err) = rollout_code(&[
+        "--strategy",
+        "canary",
+        "--image",
+        "v2",
+        "--kubeconfig",
+        "/nonexistent",
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert_eq!(err.trim(), "error: kubeconfig /nonexistent does not exist");
+}
+
+/// The embedded cluster's kubeconfig holds a bearer token: only its owner may read it.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kubeconfig_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let tc = crate::common::TestCluster::fast(20.0).await;
+    let path = tc.kubeconfig();
+    let mode = std::fs::metadata(&path)
+        .expect("kubeconfig")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "{}: mode {:o}", path.display(), mode);
 }

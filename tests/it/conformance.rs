@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 
 const HOST: &str = "web.conformance";
 
-pub(crate) struct Target {
+pub(crate) struct Platform {
     pub(crate) client: kube::Client,
     kubeconfig: PathBuf,
     pub(crate) ingress: SocketAddr,
@@ -31,17 +31,17 @@ pub(crate) struct Target {
     _embedded: Option<common::TestCluster>,
 }
 
-impl Target {
+impl Platform {
     /// The real control plane when the environment names one, else the embedded cluster.
-    pub(crate) async fn get() -> Target {
-        match Target::real().await {
+    pub(crate) async fn get() -> Platform {
+        match Platform::real().await {
             Some(t) => t,
-            None => Target::embedded().await,
+            None => Platform::embedded().await,
         }
     }
 
     /// The control plane `ROLLOUT_CONFORMANCE_KUBECONFIG` and `_INGRESS` point at, if any.
-    pub(crate) async fn real() -> Option<Target> {
+    pub(crate) async fn real() -> Option<Platform> {
         kube_util::tls::install_crypto_provider();
         let path = std::env::var("ROLLOUT_CONFORMANCE_KUBECONFIG").ok()?;
         let kc = kube::config::Kubeconfig::read_from(&path).expect("kubeconfig");
@@ -52,7 +52,7 @@ impl Target {
             .expect("ROLLOUT_CONFORMANCE_INGRESS")
             .parse()
             .expect("ingress address");
-        Some(Target {
+        Some(Platform {
             client: kube::Client::try_from(config).expect("client"),
             kubeconfig: path.into(),
             ingress,
@@ -61,10 +61,10 @@ impl Target {
         })
     }
 
-    pub(crate) async fn embedded() -> Target {
+    pub(crate) async fn embedded() -> Platform {
         kube_util::tls::install_crypto_provider();
         let tc = common::TestCluster::fast(20.0).await;
-        Target {
+        Platform {
             client: tc.client.clone(),
             kubeconfig: tc.kubeconfig(),
             ingress: tc.cluster.ingress().expect("ingress").addr(),
@@ -174,7 +174,7 @@ impl Target {
             .expect("install the HTTPRoute CRD");
         let api: Api<kube::core::DynamicObject> = Api::all_with(
             self.client.clone(),
-            &rollout_core::cluster::api::http_route_resource(),
+            &kube::core::ApiResource::erase::<rollout_core::cluster::httproute::HttpRoute>(&()),
         );
         common::eventually("HTTPRoute served", Duration::from_secs(30), || async {
             api.list(&Default::default()).await.ok().map(|_| ())
@@ -207,7 +207,7 @@ fn rbac_documents() -> Vec<Value> {
 
 /// The ingress's metrics listen beside it: the embedded cluster's on a port of its own, the
 /// standalone ingress (`rollout sim ingress`) on the next port.
-fn metrics_addr(t: &Target) -> SocketAddr {
+fn metrics_addr(t: &Platform) -> SocketAddr {
     match &t._embedded {
         Some(tc) => tc.cluster.ingress().expect("ingress").metrics_addr(),
         None => std::env::var("ROLLOUT_CONFORMANCE_METRICS")
@@ -218,7 +218,7 @@ fn metrics_addr(t: &Target) -> SocketAddr {
 }
 
 /// `web` (2 replicas of `image`), its Service and `front` in `ns`, rolled out.
-pub(crate) async fn deploy_web(t: &Target, ns: &str, image: &str, front: Front) {
+pub(crate) async fn deploy_web(t: &Platform, ns: &str, image: &str, front: Front) {
     if front == Front::Route {
         t.install_route_crd().await;
     }
@@ -226,7 +226,7 @@ pub(crate) async fn deploy_web(t: &Target, ns: &str, image: &str, front: Front) 
 }
 
 /// What a scenario leaves: its objects, and the temporary pods still there.
-async fn leftovers(t: &Target, ns: &str) -> Value {
+async fn leftovers(t: &Platform, ns: &str) -> Value {
     let mut left = rollouts::leftovers_in(&t.client, ns).await;
     left["temporary pods"] = json!(rollouts::stray_pods_in(&t.client, ns).await);
     left
@@ -248,7 +248,7 @@ fn checks() -> String {
 }
 
 async fn scenario(strategy_head: &str, front: Front, image: &str, expect: Finish) {
-    let t = Target::get().await;
+    let t = Platform::get().await;
     let ns = t.namespace("conf").await;
     deploy_web(&t, &ns, "web:v1", front).await;
     let dir = tempfile::tempdir().expect("tempdir");
@@ -347,7 +347,7 @@ async fn kubectl_rollout_status_undo_and_endpoints() {
     if !common::have_kubectl() {
         return;
     }
-    let t = Target::get().await;
+    let t = Platform::get().await;
     let ns = t.namespace("kubectl").await;
     deploy_web(&t, &ns, "web:v1", Front::Nginx).await;
     t.kubectl(&ns, &["set", "image", "deployment/web", "app=web:v2"]);
@@ -402,10 +402,11 @@ async fn kubectl_rollout_status_undo_and_endpoints() {
 /// The orchestrator with only the Role of manifests/rbac.yaml: it completes; without any one
 /// of the Role's verbs it stops with a "forbidden" message. Two runs between them use every
 /// verb: a canary through ingress-nginx that finds the app by itself and takes over the
-/// expired Lease of a run that died, and a canary through an HTTPRoute from scratch.
+/// expired Lease of a run that died, and a canary of an autoscaled app through an HTTPRoute
+/// from scratch.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_rbac_role_is_enough_and_each_verb_is_needed() {
-    let t = Target::get().await;
+    let t = Platform::get().await;
     if !t.real {
         eprintln!(
             "the embedded cluster does not authorize requests: RBAC is checked on the real control plane only"
@@ -484,20 +485,29 @@ enum RbacRun {
 impl RbacRun {
     /// Runs the binary as the ServiceAccount bound to `role` in a fresh namespace: its exit
     /// code, what it printed on stderr, and whether it left no Lease behind.
-    async fn exec(self, t: &Target, role: &Value) -> (Option<i32>, String, bool) {
+    async fn exec(self, t: &Platform, role: &Value) -> (Option<i32>, String, bool) {
         let ns = t.namespace("rbac").await;
         let front = match self {
             RbacRun::IngressTakeover => Front::Nginx,
             RbacRun::RouteFresh => Front::Route,
         };
         deploy_web(t, &ns, "web:v1", front).await;
-        if let RbacRun::IngressTakeover = self {
-            expired_lease(t, &ns).await;
-        }
+        let strategy_text = match self {
+            RbacRun::IngressTakeover => {
+                expired_lease(t, &ns).await;
+                format!("{CANARY}\n{}", checks())
+            }
+            RbacRun::RouteFresh => {
+                // An autoscaled app, and two weights: the new version's autoscaler is
+                // created, resized and deleted.
+                autoscaler_for_web(t, &ns).await;
+                format!("{CANARY_TWO_WEIGHTS}\n{}", checks())
+            }
+        };
         let identity = t.orchestrator(&ns, Some(role)).await;
         let dir = tempfile::tempdir().expect("tempdir");
         let strategy = dir.path().join("s.yaml");
-        std::fs::write(&strategy, format!("{CANARY}\n{}", checks())).expect("strategy");
+        std::fs::write(&strategy, strategy_text).expect("strategy");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_rollout"));
         cmd.args([
             "--strategy",
@@ -528,8 +538,29 @@ impl RbacRun {
     }
 }
 
+const CANARY_TWO_WEIGHTS: &str = "strategy: canary\nsteps:\n  - setWeight: 25\n  - pause: 1s\n  - setWeight: 50\n  - pause: 1s\n  - analysis: smoke-new";
+
+/// An autoscaler (1–4 replicas) for `web`.
+async fn autoscaler_for_web(t: &Platform, ns: &str) {
+    use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+    let hpa: HorizontalPodAutoscaler = serde_json::from_value(json!({
+        "metadata": {"name": "web"},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+            "minReplicas": 1, "maxReplicas": 4,
+            "metrics": [{"type": "Resource", "resource": {"name": "cpu",
+                         "target": {"type": "Utilization", "averageUtilization": 50}}}]
+        }
+    }))
+    .expect("autoscaler");
+    Api::<HorizontalPodAutoscaler>::namespaced(t.client.clone(), ns)
+        .create(&PostParams::default(), &hpa)
+        .await
+        .expect("create the autoscaler");
+}
+
 /// The Lease of a run that died an hour ago, as a crashed `rollout` leaves it.
-async fn expired_lease(t: &Target, ns: &str) {
+async fn expired_lease(t: &Platform, ns: &str) {
     let an_hour_ago = (jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1))
         .strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
         .to_string();
@@ -545,7 +576,7 @@ async fn expired_lease(t: &Target, ns: &str) {
         .expect("create the expired lease");
 }
 
-impl Target {
+impl Platform {
     fn client_server(&self) -> String {
         kube::config::Kubeconfig::read_from(&self.kubeconfig)
             .expect("kubeconfig")
@@ -556,7 +587,7 @@ impl Target {
     }
 }
 
-async fn service_account_token(t: &Target, ns: &str) -> String {
+async fn service_account_token(t: &Platform, ns: &str) -> String {
     let api: Api<k8s_openapi::api::core::v1::ServiceAccount> =
         Api::namespaced(t.client.clone(), ns);
     let req: k8s_openapi::api::authentication::v1::TokenRequest =

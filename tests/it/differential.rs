@@ -6,7 +6,7 @@
 //!
 //! With a real control plane at hand (`scripts/real-k8s.sh test`) both targets run live. Without
 //! one, the embedded cluster is compared with the traces recorded from Kubernetes 1.20.2 in
-//! `tests/it/fixtures/differential-k8s-1.20.2.json` (`ROLLOUT_DIFFERENTIAL_RECORD=FILE` writes
+//! `tests/fixtures/differential-k8s-1.20.2.json` (`ROLLOUT_DIFFERENTIAL_RECORD=FILE` writes
 //! them on a real run).
 
 use std::collections::BTreeMap;
@@ -20,11 +20,11 @@ use kube::runtime::watcher;
 use serde_json::{Value, json};
 
 use crate::common;
-use crate::conformance::Target;
+use crate::conformance::Platform;
 
 const FIXTURE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/tests/it/fixtures/differential-k8s-1.20.2.json"
+    "/tests/fixtures/differential-k8s-1.20.2.json"
 );
 
 /// How a scenario's ReplicaSet sizes are compared.
@@ -112,8 +112,8 @@ async fn deployment_updates_match_a_real_control_plane() {
     if !common::have_kubectl() {
         return;
     }
-    let embedded = Target::embedded().await;
-    let real = Target::real().await;
+    let embedded = Platform::embedded().await;
+    let real = Platform::real().await;
     let reference: BTreeMap<String, Trace> = match &real {
         Some(real) => {
             let mut traces = BTreeMap::new();
@@ -194,7 +194,7 @@ fn within_bounds(s: &Scenario, sizes: &Value) -> bool {
 }
 
 /// Runs one scenario in a fresh namespace of `t` and traces it.
-async fn run(t: &Target, s: &Scenario) -> Trace {
+async fn run(t: &Platform, s: &Scenario) -> Trace {
     let ns = t.namespace("diff").await;
     let recorder = Recorder::start(t.client.clone(), &ns).await;
     let api: Api<Deployment> = Api::namespaced(t.client.clone(), &ns);
@@ -326,7 +326,7 @@ fn sizes<'a>(sets: impl Iterator<Item = &'a ReplicaSet>) -> BTreeMap<String, i32
 }
 
 /// Revisions and status at the end.
-async fn final_state(t: &Target, ns: &str) -> Trace {
+async fn final_state(t: &Platform, ns: &str) -> Trace {
     let d = Api::<Deployment>::namespaced(t.client.clone(), ns)
         .get("web")
         .await

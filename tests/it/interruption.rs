@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::common::rollouts::{Front, leftovers_in, stray_pods_in};
-use crate::conformance::{Identity, Target};
+use crate::conformance::{Identity, Platform};
 use serde_json::json;
 
 /// A canary that waits long enough at 50% to be interrupted there.
@@ -30,7 +30,7 @@ analysis:
 /// One test's app: `web` at v1 behind ingress-nginx in a fresh namespace, the orchestrator's
 /// identity there, and a directory for strategy files.
 struct Setup {
-    t: Target,
+    t: Platform,
     ns: String,
     identity: Identity,
     dir: tempfile::TempDir,
@@ -38,7 +38,7 @@ struct Setup {
 
 impl Setup {
     async fn new() -> Setup {
-        let t = Target::get().await;
+        let t = Platform::get().await;
         let ns = t.namespace("intr").await;
         crate::conformance::deploy_web(&t, &ns, "web:v1", Front::Nginx).await;
         let identity = t.orchestrator(&ns, None).await;
@@ -122,7 +122,15 @@ impl Setup {
 
     /// Runs `rollout ARGS` to its end off the async runtime: exit code and stderr.
     async fn run(&self, args: &[&str]) -> (Option<i32>, String) {
+        self.run_as(args, None).await
+    }
+
+    /// Like [`Setup::run`], on the machine named `host` when given.
+    async fn run_as(&self, args: &[&str], host: Option<&str>) -> (Option<i32>, String) {
         let mut c = self.rollout(args);
+        if let Some(host) = host {
+            c.env("HOSTNAME", host);
+        }
         let out = tokio::task::spawn_blocking(move || c.output().expect("run"))
             .await
             .expect("join");
@@ -152,17 +160,17 @@ fn wait(mut child: Child, limit: Duration) -> (i32, String, String) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ctrl_c_rolls_back_and_exits_130() {
+/// Sends `signal` to a canary at 50%: it rolls back, says why and exits 130, leaving the app
+/// as it was.
+async fn signal_rolls_back_and_exits_130(signal: &str, named: &str) {
     let s = Setup::new().await;
     let path = s.strategy_file("slow", SLOW);
     let child = s.start(&path);
     s.at_weight_50().await;
-    // SIGINT, as Ctrl-C sends.
     let pid = child.id().to_string();
     assert!(
         Command::new("kill")
-            .args(["-INT", &pid])
+            .args([signal, &pid])
             .status()
             .expect("kill")
             .success()
@@ -173,7 +181,23 @@ async fn ctrl_c_rolls_back_and_exits_130() {
             .expect("join");
     assert_eq!(code, 130, "{stderr}");
     assert!(stdout.contains("\"event\":\"rolling-back\""), "{stdout}");
+    assert!(
+        stdout.contains(&format!("interrupted ({named})")),
+        "the reason names the signal: {stdout}"
+    );
     s.assert_clean("web:v1").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_rolls_back_and_exits_130() {
+    // SIGINT, as Ctrl-C sends.
+    signal_rolls_back_and_exits_130("-INT", "Ctrl-C").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_rolls_back_and_exits_130() {
+    // What CI runners, `timeout` and Kubernetes Jobs send on cancellation.
+    signal_rolls_back_and_exits_130("-TERM", "SIGTERM").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -210,6 +234,76 @@ async fn killed_then_aborted_rolls_back() {
     let _ = child.wait();
     let (code, stderr) = s.run(&["abort", "web"]).await;
     assert_eq!(code, Some(3), "{stderr}");
+    s.assert_clean("web:v1").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_then_aborted_from_another_machine_waits_out_the_lease() {
+    let s = Setup::new().await;
+    let path = s.strategy_file("slow", SLOW);
+    let mut child = s.start(&path);
+    s.at_weight_50().await;
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    // Another machine cannot tell that the holder died: it waits for the Lease to expire,
+    // says how long, then takes it over and rolls back itself.
+    let (code, stderr) = s.run_as(&["abort", "web"], Some("another-machine")).await;
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(stderr.contains("lease expires in"), "a countdown: {stderr}");
+    s.assert_clean("web:v1").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aborting_a_live_rollout_waits_until_it_has_rolled_back() {
+    let s = Setup::new().await;
+    let path = s.strategy_file("slow", SLOW);
+    let child = s.start(&path);
+    s.at_weight_50().await;
+    let (code, stderr) = s.run_as(&["abort", "web"], Some("another-machine")).await;
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(stderr.contains("rolled-back"), "{stderr}");
+    let (code, _, stderr) =
+        tokio::task::spawn_blocking(move || wait(child, Duration::from_secs(60)))
+            .await
+            .expect("join");
+    assert_eq!(code, 3, "the running rollout rolled back: {stderr}");
+    s.assert_clean("web:v1").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_users_object_named_like_the_canarys_is_left_alone() {
+    let s = Setup::new().await;
+    let services: kube::Api<k8s_openapi::api::core::v1::Service> =
+        kube::Api::namespaced(s.t.client.clone(), &s.ns);
+    let mine: k8s_openapi::api::core::v1::Service = serde_json::from_value(json!({
+        "metadata": {"name": "web-canary", "labels": {"owner": "user"}},
+        "spec": {"selector": {"app": "something-else"}, "ports": [{"port": 9999}]}
+    }))
+    .expect("service");
+    let before = services
+        .create(&Default::default(), &mine)
+        .await
+        .expect("the user's Service");
+    let path = s.strategy_file("slow", SLOW);
+    let (code, stderr) = s
+        .run(&["--strategy", &path, "--image", "v2", "--app", "web"])
+        .await;
+    assert_eq!(code, Some(2), "refused before anything changes: {stderr}");
+    assert!(
+        stderr.contains("Service \"web-canary\" already exists")
+            && stderr.contains("never changes what it did not make"),
+        "{stderr}"
+    );
+    let after = services.get("web-canary").await.expect("still there");
+    assert_eq!(after.metadata.uid, before.metadata.uid);
+    assert_eq!(
+        after.metadata.resource_version,
+        before.metadata.resource_version
+    );
+    services
+        .delete("web-canary", &Default::default())
+        .await
+        .expect("clean up");
     s.assert_clean("web:v1").await;
 }
 

@@ -3,6 +3,7 @@
 //! `conformance`). The embedded cluster's own tests live with it (`crates/kubesim/tests`).
 
 mod api_timeout;
+mod autoscaler;
 mod canary;
 mod cli;
 mod common;
@@ -12,6 +13,8 @@ mod differential;
 mod gate_http;
 mod interruption;
 mod lab;
+mod lease;
 mod prometheus_gate;
+mod robustness;
 mod sim_stop;
 mod strategies;

@@ -4,9 +4,13 @@
 //!
 //! - [`selector`]: label and field selectors, parsed and matched as the API server does;
 //! - [`endpoints`]: a Service's EndpointSlices and Endpoints against its serving pods;
-//! - [`pod`]: pod readiness.
+//! - [`pod`]: pod readiness;
+//! - [`names`]: name, label and key syntax, with the API server's messages;
+//! - [`time`]: timestamps as `metav1.Time` writes them.
 
 pub mod endpoints;
+pub mod names;
 pub mod pod;
 pub mod selector;
+pub mod time;
 pub mod tls;

@@ -3,12 +3,13 @@
 //!
 //! What is inside, from the bottom up:
 //!
-//! - [`store`]: the objects, their resourceVersions and watch history, selectors, garbage
-//!   collection through ownerReferences, optional write-through to disk;
+//! - [`store`]: the objects, their resourceVersions and watch history, indexes for selectors
+//!   and ownerReferences, Event expiry, optional write-through to disk;
 //! - [`admission`]: defaults and validation with Kubernetes' own rules and messages;
 //! - [`api`]: the HTTPS API server (CRUD, the four patch types, watch, discovery, OpenAPI,
 //!   Tables, subresources, proxies, protobuf request bodies);
-//! - [`controllers`]: Deployment, ReplicaSet, Endpoints and EndpointSlice, HPA, events;
+//! - [`controllers`]: Deployment, ReplicaSet, Endpoints and EndpointSlice, HPA, events, and the
+//!   garbage collector;
 //! - [`node`]: the node agent, whose pods are in-process HTTP servers on loopback addresses
 //!   with real probes, restarts and back-off; what each image does comes from
 //!   [`node::behaviour`] profiles;
@@ -29,6 +30,7 @@ pub mod api;
 pub mod clock;
 pub mod controllers;
 pub mod ingress;
+mod json;
 pub mod kubeconfig;
 pub mod node;
 pub mod resources;
@@ -55,6 +57,8 @@ pub struct SimOptions {
     pub bookmark_interval: Duration,
     /// How many changes a watch can resume from before it gets 410 Expired.
     pub history: usize,
+    /// How long an Event lives after its last write (kube-apiserver's `--event-ttl`).
+    pub event_ttl: Duration,
     /// Run the controllers (Deployment, ReplicaSet, Endpoints). Off gives a bare API server,
     /// where objects stay exactly as clients write them.
     pub controllers: bool,
@@ -78,6 +82,7 @@ impl Default for SimOptions {
             data_dir: None,
             bookmark_interval: Duration::from_secs(10),
             history: store::HISTORY,
+            event_ttl: store::EVENT_TTL,
             controllers: true,
             node_agent: true,
             time_scale: 1.0,
@@ -111,6 +116,8 @@ pub struct SimCluster {
     handle: axum_server::Handle<SocketAddr>,
     server: tokio::task::JoinHandle<()>,
     controllers: Option<controllers::Controllers>,
+    gc: controllers::gc::GarbageCollector,
+    event_expiry: controllers::events::Expiry,
     node: Option<node::kubelet::NodeAgent>,
     ingress: Option<ingress::proxy::IngressProxy>,
     /// What the node agent's apps do, by image; changeable while they run.
@@ -124,9 +131,14 @@ impl SimCluster {
     /// Starts the cluster. The process's TLS provider must be installed first
     /// ([`kube_util::tls::install_crypto_provider`]).
     pub async fn start(opts: SimOptions) -> Result<Self, SimError> {
+        let store_opts = store::StoreOptions {
+            history: opts.history,
+            event_ttl: opts.event_ttl,
+            ..Default::default()
+        };
         let store = match &opts.data_dir {
-            Some(dir) => Store::open(dir, opts.history).map_err(SimError::DataDir)?,
-            None => Store::with_history(opts.history),
+            Some(dir) => Store::open_with(dir, store_opts).map_err(SimError::DataDir)?,
+            None => Store::with_options(store_opts),
         };
         let certs = tls::generate().map_err(SimError::Certificates)?;
         let listener = std::net::TcpListener::bind(("127.0.0.1", opts.port)).map_err(|source| {
@@ -183,6 +195,10 @@ impl SimCluster {
         });
         let clock = clock::SimClock::adaptive(opts.time_scale);
         let pace_events = tokio::spawn(record_pace(clock.pace(), store.clone()));
+        // The API's own housekeeping: deletions cascade and Events expire whether or not the
+        // workload controllers run.
+        let gc = controllers::gc::GarbageCollector::start(store.clone());
+        let event_expiry = controllers::events::Expiry::start(store.clone());
         let mut cluster = Self {
             url,
             addr,
@@ -192,6 +208,8 @@ impl SimCluster {
             handle,
             server,
             controllers: None,
+            gc,
+            event_expiry,
             node: None,
             ingress: None,
             profiles: Arc::new(node::behaviour::LiveProfiles::new(
@@ -271,7 +289,15 @@ impl SimCluster {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
-        std::fs::write(path, &self.kubeconfig)
+        // It holds a bearer token: readable by its owner only, as kubectl's own files are.
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(path)?;
+        #[cfg(unix)]
+        std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+        std::io::Write::write_all(&mut file, self.kubeconfig.as_bytes())
     }
 
     /// The store behind the API, for the cluster's own components.
@@ -337,7 +363,10 @@ impl SimCluster {
                 c.stop().await;
             }
         };
-        let parts = async { tokio::join!(ingress, node, controllers) };
+        let housekeeping = async {
+            tokio::join!(self.gc.stop(), self.event_expiry.stop());
+        };
+        let parts = async { tokio::join!(ingress, node, controllers, housekeeping) };
         let _ = tokio::time::timeout(Duration::from_millis(500), parts).await;
         let _ = self.stop.send(true);
         self.handle

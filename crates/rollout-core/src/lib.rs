@@ -16,10 +16,16 @@
 //!
 //! Nothing here knows about the embedded cluster: it talks to any API server through `kube`.
 
+pub mod app;
+pub mod autoscaler;
 pub mod cluster;
 pub mod engine;
+pub mod error;
+pub mod exit;
 pub mod gate;
 pub mod image;
+pub mod labels;
+pub mod metrics;
 pub mod plan;
 pub mod report;
 pub mod spec;

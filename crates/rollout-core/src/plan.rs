@@ -6,37 +6,11 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::spec::{Compare, Duration, IntOrPercent, Promote, RequestMatch, StrategyKind};
-use crate::traffic::RouterKind;
-
-/// Label on every object a rollout creates, with the app's name as value.
-pub const APP_LABEL: &str = "rollout.dev/app";
-/// Label (in the pod template and selector) of a temporary Deployment: `canary` or `green`.
-pub const ROLE_LABEL: &str = "rollout.dev/role";
-/// `app.kubernetes.io/managed-by` value of objects a rollout creates.
-pub const MANAGED_BY: &str = "rollout";
-/// The label the ReplicaSet controller gives each pod template; the Service is pinned on it.
-pub const HASH_LABEL: &str = "pod-template-hash";
-
-/// The names of the objects a rollout works on and creates.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Names {
-    /// The app's Deployment (the stable version).
-    pub deployment: String,
-    /// The app's Service, when it has one.
-    pub service: Option<String>,
-    /// The app's Ingress / HTTPRoute, when the router uses one.
-    pub ingress: Option<String>,
-    pub http_route: Option<String>,
-    /// The temporary Deployment of the new version (`<app>-canary`, `<app>-green`).
-    pub new_deployment: String,
-    /// The temporary Service selecting only the new version (`<service>-canary`,
-    /// `<service>-preview`).
-    pub new_service: Option<String>,
-    /// The temporary canary Ingress (ingress-nginx).
-    pub new_ingress: Option<String>,
-}
+pub use crate::app::Names;
+use crate::spec::{
+    Compare, Duration, IntOrPercent, OnInconclusive, Promote, RequestMatch, StrategyKind,
+};
+use crate::traffic::RouterRef;
 
 /// How the stable Deployment takes the new template.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -49,6 +23,18 @@ pub enum Update {
     },
     /// Scale to zero, wait until no old pod runs, then set the template and scale up.
     Recreate,
+}
+
+/// How big the new version is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Size {
+    /// This many replicas.
+    Replicas(i32),
+    /// This share (percent) of the stable version's replicas *now* (an autoscaler sizes the
+    /// app), with a copy of the app's autoscaler aimed at the new version, its bounds scaled
+    /// to the share.
+    ShareOfStable(u8),
 }
 
 /// Which version the app's Service sends its traffic to.
@@ -77,10 +63,7 @@ pub enum Step {
         replicas: i32,
     },
     ScaleNew {
-        replicas: i32,
-    },
-    ScaleStable {
-        replicas: i32,
+        size: Size,
     },
     /// Wait until the new version's pods are all ready (probe gate).
     WaitNewReady,
@@ -104,20 +87,27 @@ pub enum Step {
     },
     /// Wait for `rollout promote`.
     WaitForPromotion,
-    /// Run these checks now; fail the rollout if one fails.
+    /// Run these checks now; fail the rollout if one fails. A check still inconclusive at
+    /// `timeout` ends the step as `on_inconclusive` says.
     Analysis {
         checks: Vec<String>,
+        timeout: Duration,
+        on_inconclusive: OnInconclusive,
     },
-    /// Compare the new version with the stable one for `duration`, then decide per `promote`.
+    /// Compare the new version with the stable one for `duration` (on to `max_duration`
+    /// while inconclusive), then decide per `promote`.
     Experiment {
         duration: Duration,
+        max_duration: Duration,
         compare: Compare,
         promote: Promote,
+        on_inconclusive: OnInconclusive,
     },
-    /// The stable Deployment takes the new template (and its replica count back).
+    /// The stable Deployment takes the new template (and its replica count back, unless an
+    /// autoscaler sizes it: `None`).
     UpdateStable {
         update: Update,
-        replicas: i32,
+        replicas: Option<i32>,
     },
     /// All traffic back on the stable Deployment's pods: weights to 0, matches and mirrors
     /// removed, temporary Ingress removed, the Service unpinned.
@@ -139,8 +129,15 @@ impl fmt::Display for Step {
             Step::CreateNew { replicas } => {
                 write!(f, "create the new version ({})", replicas_text(*replicas))
             }
-            Step::ScaleNew { replicas } => write!(f, "scale the new version to {replicas}"),
-            Step::ScaleStable { replicas } => write!(f, "scale the stable version to {replicas}"),
+            Step::ScaleNew {
+                size: Size::Replicas(replicas),
+            } => write!(f, "scale the new version to {replicas}"),
+            Step::ScaleNew {
+                size: Size::ShareOfStable(share),
+            } => write!(
+                f,
+                "scale the new version to {share}% of the stable version's replicas, autoscaled in that share"
+            ),
             Step::WaitNewReady => write!(f, "wait until the new pods are ready"),
             Step::CreateNewService => write!(f, "create the Service of the new version"),
             Step::SetWeight { weight } => write!(f, "set weight {weight}%"),
@@ -151,7 +148,7 @@ impl fmt::Display for Step {
             Step::Mirror { percent } => write!(f, "mirror {percent}% of requests"),
             Step::Pause { duration } => write!(f, "pause {duration}"),
             Step::WaitForPromotion => write!(f, "wait for `rollout promote`"),
-            Step::Analysis { checks } => write!(f, "analysis: {}", checks.join(", ")),
+            Step::Analysis { checks, .. } => write!(f, "analysis: {}", checks.join(", ")),
             Step::Experiment {
                 duration, promote, ..
             } => {
@@ -167,7 +164,11 @@ impl fmt::Display for Step {
                 replicas,
             } => write!(
                 f,
-                "recreate: scale to 0, wait until no old pod runs, new template, {replicas} replicas"
+                "recreate: scale to 0, wait until no old pod runs, new template, {}",
+                match replicas {
+                    Some(n) => replicas_text(*n),
+                    None => "back to the size it had".to_owned(),
+                }
             ),
             Step::UpdateStable {
                 update:
@@ -180,7 +181,10 @@ impl fmt::Display for Step {
                 write!(
                     f,
                     "update the app's Deployment to the new template ({}",
-                    replicas_text(*replicas)
+                    match replicas {
+                        Some(n) => replicas_text(*n),
+                        None => "replicas left to its autoscaler".to_owned(),
+                    }
                 )?;
                 if let (Some(s), Some(u)) = (max_surge, max_unavailable) {
                     write!(f, ", maxSurge {s}, maxUnavailable {u}")?;
@@ -224,7 +228,7 @@ pub struct Plan {
     pub strategy: StrategyKind,
     /// Where the strategy was read from.
     pub origin: String,
-    pub router: RouterKind,
+    pub router: RouterRef,
     pub container: String,
     pub from_image: String,
     pub to_image: String,
@@ -234,6 +238,8 @@ pub struct Plan {
     pub steps: Vec<Step>,
     /// Checks that run from the first step to the end.
     pub background: Vec<String>,
+    /// How per-version request metrics are read (for comparisons), or why they cannot be.
+    pub metrics: crate::metrics::Access,
     /// What the user should know before running it (approximate weights, skipped checks).
     pub notes: Vec<String>,
 }
@@ -265,8 +271,15 @@ impl Plan {
             self.to_image,
             self.container
         );
-        let _ = writeln!(out, "strategy file: {}", self.origin);
-        let _ = writeln!(out, "traffic: {}", self.router.describe());
+        let _ = writeln!(out, "from: {}", self.origin);
+        let _ = writeln!(out, "traffic: {}", self.router.summary());
+        if let Some(observer) = self.router.observer() {
+            let _ = writeln!(
+                out,
+                "per-version metrics: {}",
+                self.metrics.describe(observer.name())
+            );
+        }
         if !self.background.is_empty() {
             let _ = writeln!(out, "background checks: {}", self.background.join(", "));
         }

@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{Api, PostParams};
 use rollout_core::engine::start::Request;
-use rollout_core::engine::{Options, Outcome};
+use rollout_core::engine::{Options, RunEnd};
 use rollout_core::report::{Event, Sink};
 use serde_json::json;
 
@@ -81,7 +81,7 @@ pub async fn deploy_web_in(
             let api: Api<kube::core::DynamicObject> = Api::namespaced_with(
                 c.clone(),
                 ns,
-                &rollout_core::cluster::api::http_route_resource(),
+                &kube::core::ApiResource::erase::<rollout_core::cluster::httproute::HttpRoute>(&()),
             );
             let r: kube::core::DynamicObject = serde_json::from_value(json!({
                 "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
@@ -170,7 +170,7 @@ pub fn request(strategy: &str, image: &str) -> Request {
     }
 }
 
-pub async fn run(tc: &TestCluster, req: &Request, events: &Arc<Events>) -> Outcome {
+pub async fn run(tc: &TestCluster, req: &Request, events: &Arc<Events>) -> RunEnd {
     let cluster = rollout_core::cluster::Cluster::new(tc.client.clone(), "default");
     rollout_core::engine::start::run(cluster, req, options(tc), events.clone())
         .await
@@ -272,7 +272,7 @@ pub async fn route_rules(tc: &TestCluster) -> Option<serde_json::Value> {
     let api: Api<kube::core::DynamicObject> = Api::namespaced_with(
         tc.client.clone(),
         "default",
-        &rollout_core::cluster::api::http_route_resource(),
+        &kube::core::ApiResource::erase::<rollout_core::cluster::httproute::HttpRoute>(&()),
     );
     let r = api.get_opt("web").await.expect("get route")?;
     Some(r.data.pointer("/spec/rules")?.clone())

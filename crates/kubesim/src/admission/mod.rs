@@ -9,8 +9,9 @@
 //! [`Cause`]s.
 
 pub mod defaults;
-pub mod names;
 pub mod validate;
+
+pub use kube_util::names;
 
 use serde_json::Value;
 

@@ -3,6 +3,7 @@
 
 use super::path::{self, Route, Target};
 use super::query::{Query, Shape, shape};
+use super::render::{partial_metadata, render_shape};
 use super::status::{self, ApiError};
 use super::{
     ApiState, discovery, json_response, openapi, patch, protobuf, proxy, scale, table, watch,
@@ -148,6 +149,9 @@ async fn object(
         ("GET", None, None) => list(state, t, &q, shape),
         ("GET", Some(name), None | Some("status")) => {
             let obj = state.store.get(rt, &ns, name)?;
+            if shape == Shape::Object {
+                return Ok(json_response(StatusCode::OK, &obj));
+            }
             Ok(json_response(
                 StatusCode::OK,
                 &render_one(rt, &obj, shape, &q),
@@ -246,40 +250,6 @@ fn render_one(rt: &ResourceType, obj: &Value, shape: Shape, q: &Query) -> Value 
     render_shape(rt, obj, shape, q.include_object.as_deref())
 }
 
-/// One object in the shape the client asked for (also used for watch events).
-pub(super) fn render_shape(
-    rt: &ResourceType,
-    obj: &Value,
-    shape: Shape,
-    include_object: Option<&str>,
-) -> Value {
-    match shape {
-        Shape::Object => obj.clone(),
-        Shape::Metadata => partial_metadata(obj),
-        Shape::Table => {
-            let rv = obj
-                .pointer("/metadata/resourceVersion")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            table::table(
-                rt,
-                &[obj],
-                rv,
-                table::IncludeObject::parse(include_object),
-                chrono::Utc::now(),
-            )
-        }
-    }
-}
-
-pub(super) fn partial_metadata(obj: &Value) -> Value {
-    json!({
-        "kind": "PartialObjectMetadata",
-        "apiVersion": "meta.k8s.io/v1",
-        "metadata": obj.get("metadata").cloned().unwrap_or_else(|| json!({})),
-    })
-}
-
 fn list_body(
     rt: &ResourceType,
     items: Vec<Value>,
@@ -321,7 +291,7 @@ fn list(state: &Arc<ApiState>, t: &Target, q: &Query, shape: Shape) -> Result<Re
                 &refs,
                 &page.resource_version.to_string(),
                 table::IncludeObject::parse(q.include_object.as_deref()),
-                chrono::Utc::now(),
+                jiff::Timestamp::now(),
             );
             if let (Some((token, _)), Some(m)) = (
                 &next,
@@ -344,14 +314,56 @@ fn list(state: &Arc<ApiState>, t: &Target, q: &Query, shape: Shape) -> Result<Re
             }
             l
         }
-        Shape::Object => list_body(
-            t.resource,
-            page.items.iter().map(|o| (**o).clone()).collect(),
-            page.resource_version,
-            next,
-        ),
+        Shape::Object => {
+            return Ok(list_response(
+                t.resource,
+                &page.items,
+                page.resource_version,
+                next,
+            ));
+        }
     };
     Ok(json_response(StatusCode::OK, &body))
+}
+
+/// A plain list, serialised straight from the stored objects (no copy of each), which is
+/// most of a large list's cost.
+fn list_response(
+    rt: &ResourceType,
+    items: &[Arc<Value>],
+    rv: u64,
+    page: Option<(String, usize)>,
+) -> Response {
+    struct Items<'a>(&'a [Arc<Value>]);
+    impl serde::Serialize for Items<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_seq(self.0.iter().map(|o| &**o))
+        }
+    }
+    #[derive(serde::Serialize)]
+    struct List<'a> {
+        kind: String,
+        #[serde(rename = "apiVersion")]
+        api_version: String,
+        metadata: Value,
+        items: Items<'a>,
+    }
+    let head = list_body(rt, Vec::new(), rv, page);
+    let list = List {
+        kind: rt.list_kind(),
+        api_version: rt.api_version(),
+        metadata: head.get("metadata").cloned().unwrap_or_default(),
+        items: Items(items),
+    };
+    match serde_json::to_vec(&list) {
+        Ok(body) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response(),
+        Err(e) => ApiError::from(StoreError::Internal(e.to_string())).into_response(),
+    }
 }
 
 fn encode_continue(rv: u64, ns: &str, name: &str) -> String {
@@ -426,7 +438,7 @@ fn patch_object(
         let existed = state.store.get(rt, ns, name).is_ok();
         opts.apply = true;
         let manager = opts.field_manager.clone();
-        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let now = kube_util::time::now_rfc3339();
         let obj = state.store.modify(rt, ns, name, part, &opts, |current| {
             let mut applied = patch_body.clone();
             if let Some(m) = applied.get_mut("metadata").and_then(Value::as_object_mut) {
@@ -517,7 +529,7 @@ fn bind(
         if let Some(spec) = pod.get_mut("spec").and_then(Value::as_object_mut) {
             spec.insert("nodeName".into(), json!(node));
         }
-        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let now = kube_util::time::now_rfc3339();
         if let Some(status) = pod.get_mut("status").and_then(Value::as_object_mut) {
             let conds = status.entry("conditions").or_insert_with(|| json!([]));
             if let Some(a) = conds.as_array_mut() {

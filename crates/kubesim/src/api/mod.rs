@@ -8,6 +8,7 @@ pub mod path;
 pub mod protobuf;
 pub mod proxy;
 pub mod query;
+mod render;
 mod scale;
 pub mod status;
 pub mod table;

@@ -1,10 +1,11 @@
 //! Watch streams: newline-delimited JSON events, resumable from a resource version, with
 //! bookmarks, timeouts, the watch-list protocol (`sendInitialEvents`) and 410 Expired.
 
+use super::ApiState;
 use super::path::Target;
 use super::query::{Query, Shape};
+use super::render::render_shape;
 use super::status::ApiError;
-use super::{ApiState, handlers};
 use crate::resources::ResourceType;
 use crate::store::{EventType, Since, StoreError, WatchEvent};
 use axum::body::{Body, Bytes};
@@ -155,7 +156,7 @@ impl Watch {
     }
 
     fn encode(&self, kind: EventType, obj: &Value) -> Bytes {
-        let object = handlers::render_shape(self.rt, obj, self.shape, self.include.as_deref());
+        let object = render_shape(self.rt, obj, self.shape, self.include.as_deref());
         line(&json!({"type": kind.as_str(), "object": object}))
     }
 

@@ -129,7 +129,7 @@ impl Autoscaler {
             .unwrap_or_default();
         let pods_rt = rt("", "v1", "pods").ok_or_else(|| StoreError::Internal("no pods".into()))?;
         let now = Instant::now();
-        let wall_now = chrono::Utc::now();
+        let wall_now = jiff::Timestamp::now();
         let init = hpa::CPU_INITIALIZATION_PERIOD.div_f64(self.time_scale.max(f64::MIN_POSITIVE));
         let mut metrics = Vec::new();
         for p in self.store.all(pods_rt, Some(&ns)) {
@@ -166,22 +166,13 @@ impl Autoscaler {
                     _ => None,
                 };
             }
-            let ready = p
-                .pointer("/status/conditions")
-                .and_then(Value::as_array)
-                .is_some_and(|cs| {
-                    cs.iter()
-                        .any(|c| c["type"] == "Ready" && c["status"] == "True")
-                });
+            let ready = kube_util::pod::is_ready_json(&p);
             let started_recently = p
                 .pointer("/status/startTime")
                 .and_then(Value::as_str)
-                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .and_then(kube_util::time::parse)
                 .is_none_or(|t| {
-                    (wall_now - t.with_timezone(&chrono::Utc))
-                        .to_std()
-                        .unwrap_or_default()
-                        < init
+                    Duration::try_from(wall_now.duration_since(t)).unwrap_or_default() < init
                 });
             metrics.push(PodMetric {
                 cpu_usage_millis: self.usage_millis(&ns, &pod_name, now),

@@ -73,15 +73,6 @@ fn selector(service: &Value) -> Option<LabelSelector> {
     Some(LabelSelector::from_map(map))
 }
 
-fn pod_ready(pod: &Value) -> bool {
-    pod.pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .is_some_and(|cs| {
-            cs.iter()
-                .any(|c| c["type"] == "Ready" && c["status"] == "True")
-        })
-}
-
 /// Resolves a Service port's targetPort on one pod: a number, or a named container port.
 fn resolve(service_port: &Value, pod: &Value) -> Option<i64> {
     match service_port.get("targetPort") {
@@ -155,7 +146,7 @@ fn compute(service: &Value, pods: &[Arc<Value>]) -> Option<(Vec<Value>, Vec<Addr
                 .and_then(Value::as_str)
                 .map(str::to_string),
             target: json!({"kind": "Pod", "namespace": pns, "name": pname, "uid": pod.pointer("/metadata/uid").cloned().unwrap_or(Value::Null)}),
-            ready: pod_ready(pod) || publish_not_ready,
+            ready: kube_util::pod::is_ready_json(pod) || publish_not_ready,
             terminating,
         };
         let ports: Vec<PortRef> = service_ports

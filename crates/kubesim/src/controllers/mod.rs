@@ -1,5 +1,7 @@
 //! The embedded cluster's controllers (what kube-controller-manager runs on a real cluster):
-//! Deployment, ReplicaSet, Endpoints / EndpointSlice, and the events they record.
+//! Deployment, ReplicaSet, Endpoints / EndpointSlice, and the events they record; and the
+//! garbage collector ([`gc`]), which the cluster runs even without the others, since without
+//! it deletions would not cascade.
 //!
 //! The decisions are pure functions in the submodules; this runner feeds them the observed
 //! state from the store and writes their decisions back through the store, so every change
@@ -11,12 +13,16 @@ pub mod autoscaler;
 pub mod deployment;
 pub mod endpoints;
 pub mod events;
+pub mod gc;
 pub mod hash;
 pub mod hpa;
 pub mod replicaset;
 
 use crate::resources::{self, ResourceType};
-use crate::store::{DeleteOptions, EventType, Part, Store, StoreError, WatchEvent, WriteOptions};
+use crate::store::{
+    DeleteOptions, EventType, FieldSelector, LabelSelector, Part, Store, StoreError, WatchEvent,
+    WriteOptions,
+};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::{Value, json};
@@ -278,11 +284,17 @@ impl Runner {
         }
     }
 
+    /// The objects of `rt` in `ns` that `uid` controls, from the store's owner index.
     fn owned(&self, rt: &'static ResourceType, ns: &str, uid: &str) -> Vec<Arc<Value>> {
         self.store
-            .all(rt, Some(ns))
+            .dependents(uid)
             .into_iter()
-            .filter(|o| controller_of(o).is_some_and(|(_, u, _)| u == uid))
+            .filter(|(r, o)| {
+                std::ptr::eq(*r, rt)
+                    && name_ns(o).0 == ns
+                    && controller_of(o).is_some_and(|(_, u, _)| u == uid)
+            })
+            .map(|(_, o)| o)
             .collect()
     }
 
@@ -294,7 +306,7 @@ impl Runner {
         let uid = d.metadata.uid.clone().unwrap_or_default();
         let owned = self.owned(replicasets(), ns, &uid);
         let rss: Vec<ReplicaSet> = owned.iter().map(|o| typed(o)).collect::<Result<_, _>>()?;
-        let now = chrono::Utc::now();
+        let now = jiff::Timestamp::now();
         let new_rs_name =
             deployment::find_new_replica_set(&d, &rss).and_then(|r| r.metadata.name.clone());
         let old_pods_running = rss
@@ -437,7 +449,7 @@ impl Runner {
             .iter()
             .map(|p| typed(p))
             .collect::<Result<_, _>>()?;
-        let now = chrono::Utc::now();
+        let now = jiff::Timestamp::now();
         let observed = replicaset::Observed {
             replica_set: &rs,
             pods: &pods_typed,
@@ -507,7 +519,27 @@ impl Runner {
                 Err(e) => return Err(e),
             }
         };
-        let pods = self.store.all(pods(), Some(ns));
+        // Only the pods the Service selects, through the store's label index: a Service's
+        // sync does not walk every pod of its namespace.
+        let pods = match svc
+            .pointer("/spec/selector")
+            .and_then(Value::as_object)
+            .filter(|m| !m.is_empty())
+        {
+            Some(sel) => {
+                self.store
+                    .list(
+                        pods(),
+                        Some(ns),
+                        &LabelSelector::from_map(sel),
+                        &FieldSelector::default(),
+                        None,
+                        None,
+                    )
+                    .items
+            }
+            None => Vec::new(),
+        };
         if let Some(desired) = endpoints::desired_endpoints(&svc, &pods) {
             match self.store.get(endpoints_rt(), ns, name) {
                 Err(_) => {

@@ -12,10 +12,10 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetStatus};
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 
 /// At most this many pods are created or deleted in one sync (`--replicaset-burst`'s default,
 /// `BurstReplicas = 500`), so one huge scale-up cannot flood the API server.
@@ -51,7 +51,7 @@ pub struct Observed<'a> {
 /// The status is computed from the pods as observed (before the returned actions take effect),
 /// as Kubernetes does; the next sync after the caller applied the actions reports their effect.
 /// A ReplicaSet being deleted (deletionTimestamp set) only gets its status refreshed.
-pub fn sync(observed: &Observed, now: DateTime<Utc>) -> (Vec<PodAction>, ReplicaSetStatus) {
+pub fn sync(observed: &Observed, now: Timestamp) -> (Vec<PodAction>, ReplicaSetStatus) {
     let rs = observed.replica_set;
     let active: Vec<&Pod> = observed.pods.iter().filter(|p| pod_is_active(p)).collect();
     let mut actions = Vec::new();
@@ -82,7 +82,7 @@ pub fn sync(observed: &Observed, now: DateTime<Utc>) -> (Vec<PodAction>, Replica
 /// Kubernetes requeues after the whole `minReadySeconds` once all replicas are ready; asking for
 /// the exact moment (plus a millisecond, since availability needs the deadline to have *passed*)
 /// reports availability sooner and also covers partially ready ReplicaSets.
-pub fn requeue_after(observed: &Observed, now: DateTime<Utc>) -> Option<Duration> {
+pub fn requeue_after(observed: &Observed, now: Timestamp) -> Option<Duration> {
     let min_ready = min_ready_seconds(observed.replica_set);
     if min_ready <= 0 {
         return None;
@@ -92,9 +92,9 @@ pub fn requeue_after(observed: &Observed, now: DateTime<Utc>) -> Option<Duration
         .iter()
         .filter(|p| pod_is_active(p) && pod_is_ready(p) && !pod_is_available(p, min_ready, now))
         .filter_map(ready_since)
-        .map(|since| since + chrono::Duration::seconds(i64::from(min_ready)) - now)
+        .map(|since| (since + SignedDuration::from_secs(i64::from(min_ready))).duration_since(now))
         .min()
-        .map(|left| left.to_std().unwrap_or(Duration::ZERO) + Duration::from_millis(1))
+        .map(|left| Duration::try_from(left).unwrap_or(Duration::ZERO) + Duration::from_millis(1))
 }
 
 /// Whether the pod's `Ready` condition is `True`.
@@ -105,7 +105,7 @@ pub fn pod_is_ready(pod: &Pod) -> bool {
 /// Whether the pod counts as available: ready, and (with `min_ready_seconds` > 0) ready since
 /// strictly more than `min_ready_seconds` before `now`, as `podutil.IsPodAvailable` decides. A
 /// ready condition without a transition time is never old enough.
-pub fn pod_is_available(pod: &Pod, min_ready_seconds: i32, now: DateTime<Utc>) -> bool {
+pub fn pod_is_available(pod: &Pod, min_ready_seconds: i32, now: Timestamp) -> bool {
     if !pod_is_ready(pod) {
         return false;
     }
@@ -113,7 +113,7 @@ pub fn pod_is_available(pod: &Pod, min_ready_seconds: i32, now: DateTime<Utc>) -
         return true;
     }
     ready_since(pod)
-        .is_some_and(|since| since + chrono::Duration::seconds(i64::from(min_ready_seconds)) < now)
+        .is_some_and(|since| since + SignedDuration::from_secs(i64::from(min_ready_seconds)) < now)
 }
 
 /// Whether the pod still counts toward replicas: not succeeded, not failed, not terminating.
@@ -168,7 +168,7 @@ pub fn pod_from_template(rs: &ReplicaSet) -> Pod {
 ///
 /// The ranking of rule 5 counts only the pods passed in (Kubernetes also counts pods of sibling
 /// ReplicaSets of the same Deployment).
-pub fn pods_to_delete<'a>(pods: &[&'a Pod], count: usize, now: DateTime<Utc>) -> Vec<&'a Pod> {
+pub fn pods_to_delete<'a>(pods: &[&'a Pod], count: usize, now: Timestamp) -> Vec<&'a Pod> {
     if count >= pods.len() {
         return pods.to_vec();
     }
@@ -202,10 +202,10 @@ struct Ranked<'a> {
     assigned: bool,
     phase: u8,
     ready: bool,
-    ready_since: Option<DateTime<Utc>>,
+    ready_since: Option<Timestamp>,
     cost: i32,
     restarts: i32,
-    created: Option<DateTime<Utc>>,
+    created: Option<Timestamp>,
     uid: &'a str,
 }
 
@@ -236,14 +236,14 @@ impl<'a> Ranked<'a> {
                 .and_then(|cs| cs.iter().map(|c| c.restart_count).max())
                 .unwrap_or(0)
                 .max(0),
-            created: pod.metadata.creation_timestamp.as_ref().map(to_chrono),
+            created: pod.metadata.creation_timestamp.as_ref().map(|t| t.0),
             uid: pod.metadata.uid.as_deref().unwrap_or(""),
         }
     }
 }
 
 /// `ActivePodsWithRanks.Less`: whether `a` should be deleted before `b`.
-fn delete_before(a: &Ranked, b: &Ranked, now: DateTime<Utc>) -> bool {
+fn delete_before(a: &Ranked, b: &Ranked, now: Timestamp) -> bool {
     if a.assigned != b.assigned {
         return !a.assigned;
     }
@@ -274,17 +274,17 @@ fn delete_before(a: &Ranked, b: &Ranked, now: DateTime<Utc>) -> bool {
 /// Whether time `a` counts as more recent than `b`: a missing time first, otherwise by the
 /// integer log2 of the nanoseconds elapsed until `now` (equal buckets fall back to the UID).
 fn log_scale_newer(
-    a: Option<DateTime<Utc>>,
-    b: Option<DateTime<Utc>>,
+    a: Option<Timestamp>,
+    b: Option<Timestamp>,
     uid_a: &str,
     uid_b: &str,
-    now: DateTime<Utc>,
+    now: Timestamp,
 ) -> bool {
     let (Some(a), Some(b)) = (a, b) else {
         return a.is_none();
     };
-    let bucket = |t: DateTime<Utc>| -> i64 {
-        let nanos = (now - t).num_nanoseconds().unwrap_or(i64::MAX);
+    let bucket = |t: Timestamp| -> i64 {
+        let nanos = i64::try_from(now.duration_since(t).as_nanos()).unwrap_or(i64::MAX);
         if nanos > 0 {
             (nanos as f64).log2() as i64
         } else {
@@ -298,7 +298,7 @@ fn log_scale_newer(
 }
 
 /// `calculateStatus`: counts over the active pods, keeping the recorded conditions.
-fn calculate_status(rs: &ReplicaSet, active: &[&Pod], now: DateTime<Utc>) -> ReplicaSetStatus {
+fn calculate_status(rs: &ReplicaSet, active: &[&Pod], now: Timestamp) -> ReplicaSetStatus {
     let template_labels: BTreeMap<String, String> = rs
         .spec
         .as_ref()
@@ -368,15 +368,11 @@ fn ready_condition(pod: &Pod) -> Option<&k8s_openapi::api::core::v1::PodConditio
 }
 
 /// When the pod last became ready, if it is ready and the time is recorded.
-fn ready_since(pod: &Pod) -> Option<DateTime<Utc>> {
+fn ready_since(pod: &Pod) -> Option<Timestamp> {
     ready_condition(pod)
         .filter(|c| c.status == "True")
         .and_then(|c| c.last_transition_time.as_ref())
-        .map(to_chrono)
-}
-
-fn to_chrono(t: &Time) -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(t.0.as_millisecond()).unwrap_or_default()
+        .map(|t| t.0)
 }
 
 #[cfg(test)]
@@ -386,15 +382,15 @@ mod tests {
     use k8s_openapi::api::core::v1::{
         Container, ContainerStatus, PodCondition, PodSpec, PodStatus, PodTemplateSpec,
     };
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, Time};
     use k8s_openapi::jiff::Timestamp;
 
-    fn t0() -> DateTime<Utc> {
-        DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default()
+    fn t0() -> Timestamp {
+        Timestamp::from_second(1_700_000_000).unwrap_or_default()
     }
 
-    fn time(at: DateTime<Utc>) -> Time {
-        Time(Timestamp::from_millisecond(at.timestamp_millis()).unwrap_or(Timestamp::UNIX_EPOCH))
+    fn time(at: Timestamp) -> Time {
+        kube_util::time::to_time(at)
     }
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -443,7 +439,7 @@ mod tests {
     /// A pod created `age_s` seconds before t0, optionally scheduled, running and ready since
     /// `ready_s` seconds before t0.
     fn pod(name: &str, age_s: i64, node: &str, ready_s: Option<i64>) -> Pod {
-        let created = t0() - chrono::Duration::seconds(age_s);
+        let created = t0() - SignedDuration::from_secs(age_s);
         Pod {
             metadata: ObjectMeta {
                 name: Some(name.into()),
@@ -469,7 +465,7 @@ mod tests {
                     type_: "Ready".into(),
                     status: if ready_s.is_some() { "True" } else { "False" }.into(),
                     last_transition_time: Some(time(
-                        t0() - chrono::Duration::seconds(ready_s.unwrap_or(age_s)),
+                        t0() - SignedDuration::from_secs(ready_s.unwrap_or(age_s)),
                     )),
                     ..Default::default()
                 }]),

@@ -21,7 +21,9 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -195,34 +197,27 @@ impl Resolve for EndpointIndex {
 }
 
 /// An [`EndpointIndex`] that is replaced whole when the cluster changes; readers take a
-/// snapshot (`Arc` clone) under a short read lock.
+/// snapshot (`Arc` clone) without waiting for a writer.
 #[derive(Debug, Default)]
 pub struct SharedEndpoints {
-    current: RwLock<Arc<EndpointIndex>>,
+    current: ArcSwap<EndpointIndex>,
 }
 
 impl SharedEndpoints {
     pub fn new(index: EndpointIndex) -> SharedEndpoints {
         SharedEndpoints {
-            current: RwLock::new(Arc::new(index)),
+            current: ArcSwap::from_pointee(index),
         }
     }
 
     /// Replaces the index.
     pub fn set(&self, index: EndpointIndex) {
-        let index = Arc::new(index);
-        match self.current.write() {
-            Ok(mut guard) => *guard = index,
-            Err(poisoned) => *poisoned.into_inner() = index,
-        }
+        self.current.store(Arc::new(index));
     }
 
     /// The current index.
     pub fn get(&self) -> Arc<EndpointIndex> {
-        match self.current.read() {
-            Ok(guard) => guard.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        self.current.load_full()
     }
 }
 

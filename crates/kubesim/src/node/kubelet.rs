@@ -83,7 +83,7 @@ pub struct NodeAgent {
 }
 
 fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    kube_util::time::now_rfc3339()
 }
 
 impl NodeAgent {

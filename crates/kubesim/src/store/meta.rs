@@ -7,7 +7,7 @@ use rand::Rng;
 use serde_json::{Map, Value, json};
 
 pub fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    kube_util::time::now_rfc3339()
 }
 
 pub fn str_field<'a>(obj: &'a Value, field: &str) -> &'a str {
@@ -125,12 +125,8 @@ pub fn remove_owner(obj: &mut Value, owner_uid: &str) {
 
 /// Sets deletionTimestamp (now + grace) and deletionGracePeriodSeconds, as the server does.
 pub fn mark_deleting(obj: &mut Value, grace: i64) {
-    let at = chrono::Utc::now() + chrono::Duration::seconds(grace);
-    set_meta(
-        obj,
-        "deletionTimestamp",
-        json!(at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
-    );
+    let at = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(grace);
+    set_meta(obj, "deletionTimestamp", json!(kube_util::time::format(at)));
     set_meta(obj, "deletionGracePeriodSeconds", json!(grace));
 }
 

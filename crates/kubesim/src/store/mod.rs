@@ -1,31 +1,55 @@
 //! The versioned object store behind the embedded API server.
 //!
-//! Objects are JSON values keyed by resource, namespace and name. Every committed change gets
-//! the next resource version, is kept in a bounded history (so watches can resume) and is
-//! fanned out to watchers through one broadcast channel. Writes are serialised by one mutex:
-//! admission, the write and the event happen together, so a failed write leaves nothing behind
-//! and watchers see changes in resource-version order.
+//! Objects are JSON values keyed by resource, namespace and name. The whole state — objects,
+//! indexes, watch history — is one immutable [`state::State`] behind an atomic pointer: reads
+//! (get, list, watch) load the current version and work on it without any lock, so a list of
+//! thousands of objects or a slow serialisation never holds up a writer, and a writer never
+//! holds up a reader.
+//!
+//! Writes are serialised by one mutex. A write copies the state (in O(1): the maps are
+//! persistent), runs admission and makes its change on the copy, gives every change the next
+//! resource version, writes the changes to disk when the store is persistent, and only then
+//! publishes the copy and sends its events to watchers. A write that fails at any step — the
+//! disk included — leaves nothing behind, and watchers see changes in resource-version order.
+//!
+//! What a deletion means for other objects (dependents, a namespace's content) is carried out
+//! by the garbage collector (`controllers::gc`) from the owner index, as Kubernetes' garbage
+//! collector does, not inside the write.
 
 pub mod error;
-mod gc;
+pub mod managed_fields;
+pub mod merge_keys;
 mod meta;
 mod persist;
+mod state;
+#[cfg(test)]
+mod tests;
+mod write;
 
 pub use error::{Result, StoreError};
 pub use kube_util::selector::{FieldSelector, LabelSelector};
 
-use crate::admission::{self, Operation};
+use crate::admission;
 use crate::resources::{self, RESOURCES, ResourceType};
+use arc_swap::ArcSwap;
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::net::Ipv4Addr;
+use state::State;
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
+use write::Txn;
 
 /// How many committed changes a watch can resume from.
 pub const HISTORY: usize = 10_000;
-const FANOUT_CAPACITY: usize = 65_536;
+/// How many changes the live feed holds for its slowest reader. A watcher further behind is
+/// told to relist (410 Expired), as after compaction; the bound keeps a stalled client from
+/// pinning old objects in memory.
+const FANOUT_CAPACITY: usize = 16_384;
+/// How long Events live unless told otherwise: kube-apiserver's `--event-ttl` default.
+pub const EVENT_TTL: Duration = Duration::from_secs(3600);
+/// Events removed per write when many expire at once, so the writer lock is never held long.
+const EXPIRE_BATCH: usize = 500;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventType {
@@ -127,37 +151,65 @@ pub struct ListPage {
     pub remaining: usize,
 }
 
-type Objects = BTreeMap<(String, String), Arc<Value>>;
+/// How a store is set up.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// How many changes a watch can resume from before it gets 410 Expired.
+    pub history: usize,
+    /// How long an Event lives after its last write.
+    pub event_ttl: Duration,
+    /// The clock Event expiry follows.
+    pub clock: Clock,
+}
 
-struct Inner {
-    resource_version: u64,
-    objects: HashMap<String, Objects>,
-    /// uid → where the object lives, for owner lookups.
-    uids: HashMap<String, (&'static ResourceType, String, String)>,
-    history: VecDeque<Arc<WatchEvent>>,
-    /// The newest resource version no longer in `history`: watches from before it get 410.
-    history_floor: u64,
-    cluster_ips: HashSet<Ipv4Addr>,
-    next_ip: u32,
-    /// Changes not yet written to disk (flushed at the end of each operation).
-    pending: Vec<(String, Option<Vec<u8>>)>,
-    /// Events not yet sent (sent at the end of each operation, after persistence).
-    outbox: Vec<Arc<WatchEvent>>,
-    /// Set while garbage collection runs, so deletions it makes do not start it again.
-    in_gc: bool,
-    history_limit: usize,
-    /// Whether changes are written through to disk (only then are they serialised for it).
-    persistent: bool,
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            history: HISTORY,
+            event_ttl: EVENT_TTL,
+            clock: Clock::System,
+        }
+    }
+}
+
+/// Time as the store's expiry sees it: the system's monotonic clock, or one that only moves
+/// when told (so tests of expiry need not sleep).
+#[derive(Debug, Clone, Default)]
+pub enum Clock {
+    #[default]
+    System,
+    Manual(Arc<Mutex<Instant>>),
+}
+
+impl Clock {
+    pub fn manual() -> Self {
+        Clock::Manual(Arc::new(Mutex::new(Instant::now())))
+    }
+
+    pub fn now(&self) -> Instant {
+        match self {
+            Clock::System => Instant::now(),
+            Clock::Manual(t) => *t.lock().unwrap_or_else(PoisonError::into_inner),
+        }
+    }
+
+    /// Moves a manual clock forward (a system clock moves by itself).
+    pub fn advance(&self, by: Duration) {
+        if let Clock::Manual(t) = self {
+            *t.lock().unwrap_or_else(PoisonError::into_inner) += by;
+        }
+    }
 }
 
 pub struct Store {
-    inner: Mutex<Inner>,
+    /// The published state: what every read sees.
+    current: ArcSwap<State>,
+    /// Serialises writers. Held while a write is computed, written to disk and published;
+    /// never by a reader.
+    writer: Mutex<()>,
     events: broadcast::Sender<Arc<WatchEvent>>,
     persist: Option<persist::Persist>,
-}
-
-fn lookup_key(rt: &ResourceType, ns: &str, name: &str) -> String {
-    format!("{}/{}/{}", rt.key(), ns, name)
+    options: StoreOptions,
 }
 
 impl Store {
@@ -168,35 +220,44 @@ impl Store {
 
     /// An in-memory store that keeps `history` changes for watches to resume from.
     pub fn with_history(history: usize) -> Arc<Self> {
-        Self::build(None, history)
+        Self::with_options(StoreOptions {
+            history,
+            ..Default::default()
+        })
+    }
+
+    pub fn with_options(options: StoreOptions) -> Arc<Self> {
+        Self::build(None, options)
             .unwrap_or_else(|_| unreachable!("an in-memory store cannot fail to open"))
     }
 
     /// A store written through to `dir`, loaded from it when it already holds objects.
     pub fn open(dir: &Path, history: usize) -> Result<Arc<Self>, String> {
-        Self::build(Some(persist::Persist::open(dir)?), history)
+        Self::open_with(
+            dir,
+            StoreOptions {
+                history,
+                ..Default::default()
+            },
+        )
     }
 
-    fn build(persist: Option<persist::Persist>, history: usize) -> Result<Arc<Self>, String> {
+    pub fn open_with(dir: &Path, options: StoreOptions) -> Result<Arc<Self>, String> {
+        Self::build(Some(persist::Persist::open(dir)?), options)
+    }
+
+    fn build(
+        persist: Option<persist::Persist>,
+        mut options: StoreOptions,
+    ) -> Result<Arc<Self>, String> {
+        options.history = options.history.max(1);
         let (events, _) = broadcast::channel(FANOUT_CAPACITY);
-        let mut inner = Inner {
-            resource_version: 0,
-            objects: HashMap::new(),
-            uids: HashMap::new(),
-            history: VecDeque::new(),
-            history_floor: 0,
-            cluster_ips: HashSet::new(),
-            next_ip: 2,
-            pending: Vec::new(),
-            outbox: Vec::new(),
-            in_gc: false,
-            history_limit: history.max(1),
-            persistent: persist.is_some(),
-        };
+        let mut state = State::new();
         if let Some(p) = &persist {
             let loaded = p.load()?;
-            inner.resource_version = loaded.resource_version;
-            inner.history_floor = loaded.resource_version;
+            state.resource_version = loaded.resource_version;
+            state.history_floor = loaded.resource_version;
+            let expires = options.clock.now() + options.event_ttl;
             for (key, body) in loaded.objects {
                 let obj: Value = serde_json::from_slice(&body)
                     .map_err(|e| format!("corrupt object {key}: {e}"))?;
@@ -207,15 +268,24 @@ impl Store {
                 else {
                     continue;
                 };
-                let ns = meta::namespace(&obj).to_string();
-                let name = meta::name(&obj).to_string();
-                inner.index(rt, &ns, &name, Arc::new(obj));
+                let at = state::ObjRef {
+                    res: state::resource_index(rt),
+                    ns: meta::namespace(&obj).into(),
+                    name: meta::name(&obj).into(),
+                };
+                state.put(rt, Arc::new(obj));
+                if write::is_event(rt) {
+                    // When an Event was last written is not kept: it gets a full TTL again.
+                    write::track_expiry(&mut state, at, Some(expires));
+                }
             }
         }
         let store = Arc::new(Self {
-            inner: Mutex::new(inner),
+            current: ArcSwap::from_pointee(state),
+            writer: Mutex::new(()),
             events,
             persist,
+            options,
         });
         store.bootstrap();
         Ok(store)
@@ -234,14 +304,71 @@ impl Store {
         let _ = self.create(services(), "default", svc, &WriteOptions::system());
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        // A panic while holding the lock cannot leave a half-applied change (changes are
-        // built first and committed last), so a poisoned lock is still consistent.
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    /// The current state, to read without any lock.
+    fn snapshot(&self) -> Arc<State> {
+        self.current.load_full()
+    }
+
+    /// Runs one write operation on a private copy of the state and publishes it: after the
+    /// disk has it (when persistent), then to watchers.
+    fn write<T>(&self, op: impl FnOnce(&mut Txn) -> Result<T>) -> Result<T> {
+        let run = || {
+            // A panic while holding the lock publishes nothing, so a poisoned lock guards a
+            // consistent state.
+            let _writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut txn = Txn::new(
+                (*self.snapshot()).clone(),
+                self.persist.is_some(),
+                self.options.history,
+                self.options.event_ttl,
+                self.options.clock.now(),
+            );
+            let out = op(&mut txn)?;
+            self.publish(txn)?;
+            Ok(out)
+        };
+        if self.persist.is_some() {
+            off_executor(run)
+        } else {
+            run()
+        }
+    }
+
+    fn publish(&self, txn: Txn) -> Result<()> {
+        if txn.outbox.is_empty() {
+            return Ok(());
+        }
+        if let Some(p) = &self.persist {
+            p.write(&txn.disk, txn.state.resource_version)
+                .map_err(|e| StoreError::Internal(format!("cannot write to the data dir: {e}")))?;
+        }
+        self.current.store(Arc::new(txn.state));
+        for e in txn.outbox {
+            // No receivers is fine: nobody is watching.
+            let _ = self.events.send(e);
+        }
+        Ok(())
+    }
+
+    /// Whether writes go to disk.
+    pub fn is_persistent(&self) -> bool {
+        self.persist.is_some()
+    }
+
+    /// Makes every disk write fail (or work again), as a full or broken disk would.
+    #[cfg(any(test, feature = "testing"))]
+    pub fn fail_disk_writes(&self, failing: bool) {
+        if let Some(p) = &self.persist {
+            p.fail_writes(failing);
+        }
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.options.clock
     }
 
     pub fn resource_version(&self) -> u64 {
-        self.lock().resource_version
+        self.snapshot().resource_version
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<WatchEvent>> {
@@ -249,8 +376,9 @@ impl Store {
     }
 
     pub fn get(&self, rt: &'static ResourceType, ns: &str, name: &str) -> Result<Arc<Value>> {
-        let inner = self.lock();
-        inner.get(rt, ns, name).ok_or_else(|| not_found(rt, name))
+        self.snapshot()
+            .get(rt, ns, name)
+            .ok_or_else(|| not_found(rt, name))
     }
 
     pub fn list(
@@ -262,36 +390,24 @@ impl Store {
         limit: Option<usize>,
         after: Option<(String, String)>,
     ) -> ListPage {
-        let inner = self.lock();
+        let snap = self.snapshot();
         let mut items = Vec::new();
-        let mut continue_after = None;
+        let mut last = None;
         let mut remaining = 0;
-        if let Some(objects) = inner.objects.get(&rt.key()) {
-            let start = match &after {
-                Some(k) => std::ops::Bound::Excluded(k.clone()),
-                None => std::ops::Bound::Unbounded,
-            };
-            for ((ons, oname), obj) in objects.range((start, std::ops::Bound::Unbounded)) {
-                if ns.is_some_and(|n| n != ons)
-                    || !labels.matches_object(obj)
-                    || !fields.matches(obj)
-                {
-                    continue;
-                }
-                if limit.is_some_and(|l| items.len() >= l) {
-                    remaining += 1;
-                    continue;
-                }
-                items.push(obj.clone());
-                continue_after = Some((ons.clone(), oname.clone()));
+        for (n, name, obj) in snap.select(rt, ns, labels, fields, after.as_ref()) {
+            if limit.is_some_and(|l| items.len() >= l) {
+                remaining += 1;
+                continue;
             }
+            items.push(obj.clone());
+            last = Some((n, name));
         }
-        if remaining == 0 {
-            continue_after = None;
-        }
+        let continue_after = last
+            .filter(|_| remaining > 0)
+            .map(|(n, name)| (n.to_string(), name.to_string()));
         ListPage {
             items,
-            resource_version: inner.resource_version,
+            resource_version: snap.resource_version,
             continue_after,
             remaining,
         }
@@ -310,6 +426,33 @@ impl Store {
         .items
     }
 
+    /// How many objects of a kind there are.
+    pub fn count(&self, rt: &'static ResourceType) -> usize {
+        self.snapshot().kind(rt).len
+    }
+
+    /// The objects that name `uid` in their ownerReferences.
+    pub fn dependents(&self, uid: &str) -> Vec<(&'static ResourceType, Arc<Value>)> {
+        self.snapshot().dependents_of(uid)
+    }
+
+    /// Whether an object with this uid exists.
+    pub fn uid_exists(&self, uid: &str) -> bool {
+        self.snapshot().uids.contains_key(uid)
+    }
+
+    /// The object with this uid.
+    pub fn by_uid(&self, uid: &str) -> Option<(&'static ResourceType, Arc<Value>)> {
+        let snap = self.snapshot();
+        let at = snap.uids.get(uid)?;
+        Some((at.resource(), snap.get_ref(at)?))
+    }
+
+    /// Every object in a namespace.
+    pub fn namespace_content(&self, ns: &str) -> Vec<(&'static ResourceType, Arc<Value>)> {
+        self.snapshot().namespace_content(ns)
+    }
+
     pub fn create(
         &self,
         rt: &'static ResourceType,
@@ -317,10 +460,7 @@ impl Store {
         body: Value,
         opts: &WriteOptions,
     ) -> Result<Arc<Value>> {
-        let mut inner = self.lock();
-        let out = inner.create(rt, ns, body, opts)?;
-        self.finish(inner, opts.dry_run)?;
-        Ok(out)
+        self.write(|txn| txn.create(rt, ns, body, opts))
     }
 
     /// Replaces an object (PUT). A resourceVersion in the body must match the stored one.
@@ -333,20 +473,19 @@ impl Store {
         part: Part,
         opts: &WriteOptions,
     ) -> Result<Arc<Value>> {
-        let mut inner = self.lock();
-        let old = inner.get(rt, ns, name).ok_or_else(|| not_found(rt, name))?;
-        let body_rv = meta::resource_version(&body);
-        if !body_rv.is_empty() && body_rv != meta::resource_version(&old) {
-            return Err(conflict(rt, name));
-        }
-        let out = inner.update(rt, &old, body, part, opts)?;
-        self.finish(inner, opts.dry_run)?;
-        Ok(out)
+        self.write(|txn| {
+            let old = txn.get(rt, ns, name).ok_or_else(|| not_found(rt, name))?;
+            let body_rv = meta::resource_version(&body);
+            if !body_rv.is_empty() && body_rv != meta::resource_version(&old) {
+                return Err(conflict(rt, name));
+            }
+            txn.update(rt, &old, body, part, opts)
+        })
     }
 
-    /// Read-modify-write under the store lock (patches, scale): `change` gets the stored object
-    /// and returns the new body, or `None` when the object is absent and `change` gets `None`
-    /// to create it.
+    /// Read-modify-write under the writer lock (patches, scale): `change` gets the stored
+    /// object and returns the new body, or `None` when the object is absent and `change` gets
+    /// `None` to create it.
     pub fn modify<F>(
         &self,
         rt: &'static ResourceType,
@@ -359,24 +498,21 @@ impl Store {
     where
         F: FnOnce(Option<&Value>) -> Result<Value>,
     {
-        let mut inner = self.lock();
-        let out = match inner.get(rt, ns, name) {
+        self.write(|txn| match txn.get(rt, ns, name) {
             Some(old) => {
                 let body = change(Some(&old))?;
                 let body_rv = meta::resource_version(&body);
                 if !body_rv.is_empty() && body_rv != meta::resource_version(&old) {
                     return Err(conflict(rt, name));
                 }
-                inner.update(rt, &old, body, part, opts)?
+                txn.update(rt, &old, body, part, opts)
             }
             None => {
                 let mut body = change(None)?;
                 meta::set_str(&mut body, "name", name);
-                inner.create(rt, ns, body, opts)?
+                txn.create(rt, ns, body, opts)
             }
-        };
-        self.finish(inner, opts.dry_run)?;
-        Ok(out)
+        })
     }
 
     /// Deletes an object. Returns the object as it was (gone) or as it now is (marked for
@@ -388,35 +524,34 @@ impl Store {
         name: &str,
         opts: &DeleteOptions,
     ) -> Result<(Arc<Value>, bool)> {
-        let mut inner = self.lock();
-        let obj = inner.get(rt, ns, name).ok_or_else(|| not_found(rt, name))?;
-        if let Some(uid) = &opts.precondition_uid
-            && uid != meta::uid(&obj)
-        {
-            return Err(StoreError::ConflictMessage {
-                resource: rt.key(),
-                name: name.into(),
-                message: format!(
-                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                    meta::uid(&obj)
-                ),
-            });
-        }
-        if let Some(rv) = &opts.precondition_resource_version
-            && rv != meta::resource_version(&obj)
-        {
-            return Err(StoreError::ConflictMessage {
-                resource: rt.key(),
-                name: name.into(),
-                message: format!(
-                    "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
-                    meta::resource_version(&obj)
-                ),
-            });
-        }
-        let out = inner.delete(rt, &obj, opts)?;
-        self.finish(inner, opts.dry_run)?;
-        Ok(out)
+        self.write(|txn| {
+            let obj = txn.get(rt, ns, name).ok_or_else(|| not_found(rt, name))?;
+            if let Some(uid) = &opts.precondition_uid
+                && uid != meta::uid(&obj)
+            {
+                return Err(StoreError::ConflictMessage {
+                    resource: rt.key(),
+                    name: name.into(),
+                    message: format!(
+                        "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                        meta::uid(&obj)
+                    ),
+                });
+            }
+            if let Some(rv) = &opts.precondition_resource_version
+                && rv != meta::resource_version(&obj)
+            {
+                return Err(StoreError::ConflictMessage {
+                    resource: rt.key(),
+                    name: name.into(),
+                    message: format!(
+                        "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                        meta::resource_version(&obj)
+                    ),
+                });
+            }
+            txn.delete(rt, &obj, opts)
+        })
     }
 
     /// Deletes every matching object (deletecollection); returns what was deleted or marked.
@@ -440,81 +575,108 @@ impl Store {
         Ok(out)
     }
 
-    /// Starts a watch: the events to send first, and the live feed. Taken under the store lock
-    /// so nothing falls between the two.
+    /// Ends a foreground deletion whose dependents are all gone (the garbage collector's
+    /// step); true when the object's `foregroundDeletion` finalizer was removed.
+    pub fn finish_foreground_deletion(
+        &self,
+        rt: &'static ResourceType,
+        ns: &str,
+        name: &str,
+    ) -> Result<bool> {
+        self.write(|txn| Ok(txn.finish_foreground(rt, ns, name)))
+    }
+
+    /// Removes a terminating namespace once it is empty (the garbage collector's step); true
+    /// when it is gone.
+    pub fn finish_namespace_termination(&self, name: &str) -> Result<bool> {
+        self.write(|txn| Ok(txn.finish_namespace(name)))
+    }
+
+    /// Deletes the Events whose TTL has run out (watchers see them DELETED); returns how many.
+    pub fn expire_events(&self) -> Result<usize> {
+        let mut total = 0;
+        loop {
+            let n = self.write(|txn| Ok(txn.expire_events(EXPIRE_BATCH)))?;
+            total += n;
+            if n < EXPIRE_BATCH {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// When the next Event expires, if any is stored.
+    pub fn next_event_expiry(&self) -> Option<Instant> {
+        self.snapshot().expiry.get_min().map(|(t, _)| *t)
+    }
+
+    /// Starts a watch: the events to send first, and the live feed. The feed is subscribed
+    /// before the state is read, so nothing falls between the two; events the backlog already
+    /// covers arrive on the feed too, and the watcher skips them by resource version.
     pub fn watch(
         &self,
         rt: &'static ResourceType,
         ns: Option<&str>,
         since: Since,
     ) -> Result<WatchStart> {
-        let inner = self.lock();
         let rx = self.events.subscribe();
-        let current = inner.resource_version;
+        let snap = self.snapshot();
+        let current = snap.resource_version;
         let backlog = match since {
-            Since::Now => inner
-                .objects
-                .get(&rt.key())
-                .map(|objs| {
-                    objs.iter()
-                        .filter(|((ons, _), _)| ns.is_none_or(|n| n == ons))
-                        .map(|((ons, _), obj)| {
-                            Arc::new(WatchEvent {
-                                resource_version: meta::resource_version(obj)
-                                    .parse()
-                                    .unwrap_or(current),
-                                event_type: EventType::Added,
-                                resource: rt,
-                                namespace: ons.clone(),
-                                object: obj.clone(),
-                                previous: None,
-                                encoded: Default::default(),
-                            })
+            Since::Now => {
+                let everything = LabelSelector::default();
+                let no_fields = FieldSelector::default();
+                snap.select(rt, ns, &everything, &no_fields, None)
+                    .map(|(n, _, obj)| {
+                        Arc::new(WatchEvent {
+                            resource_version: meta::resource_version(obj)
+                                .parse()
+                                .unwrap_or(current),
+                            event_type: EventType::Added,
+                            resource: rt,
+                            namespace: n.to_string(),
+                            object: obj.clone(),
+                            previous: None,
+                            encoded: Default::default(),
                         })
-                        .collect()
-                })
-                .unwrap_or_default(),
+                    })
+                    .collect()
+            }
             Since::After(rv) => {
-                if rv < inner.history_floor {
+                if rv < snap.history_floor {
                     return Err(StoreError::Expired {
                         requested: rv,
-                        oldest: inner.history_floor + 1,
+                        oldest: snap.history_floor + 1,
                     });
                 }
-                inner
+                let start = match snap
                     .history
+                    .binary_search_by(|e| e.resource_version.cmp(&rv))
+                {
+                    Ok(i) => i + 1,
+                    Err(i) => i,
+                };
+                snap.history
+                    .skip(start)
                     .iter()
-                    .filter(|e| {
-                        e.resource_version > rv
-                            && std::ptr::eq(e.resource, rt)
-                            && ns.is_none_or(|n| n == e.namespace)
-                    })
+                    .filter(|e| std::ptr::eq(e.resource, rt) && ns.is_none_or(|n| n == e.namespace))
                     .cloned()
                     .collect()
             }
         };
         Ok((backlog, rx, current))
     }
+}
 
-    /// Persists and publishes what the operation committed, then releases the lock.
-    fn finish(&self, mut inner: MutexGuard<'_, Inner>, dry_run: bool) -> Result<()> {
-        if dry_run {
-            // Dry runs never reach `commit`; nothing is pending.
-            return Ok(());
+/// Runs work that may block (a disk commit, or waiting for the writer doing one) without
+/// holding up the async runtime: on a worker of a multi-threaded runtime, the worker first
+/// hands its other tasks to another thread. Elsewhere (a blocking-pool thread, a plain thread,
+/// a single-threaded runtime) the work just runs.
+fn off_executor<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(work)
         }
-        if let Some(p) = &self.persist
-            && !inner.pending.is_empty()
-        {
-            let pending = std::mem::take(&mut inner.pending);
-            p.write(&pending, inner.resource_version)
-                .map_err(StoreError::Internal)?;
-        }
-        inner.pending.clear();
-        for e in std::mem::take(&mut inner.outbox) {
-            // No receivers is fine: nobody is watching.
-            let _ = self.events.send(e);
-        }
-        Ok(())
+        _ => work(),
     }
 }
 
@@ -554,429 +716,6 @@ impl WriteOptions {
             dry_run: false,
             apply: false,
         }
-    }
-}
-
-impl Inner {
-    fn get(&self, rt: &ResourceType, ns: &str, name: &str) -> Option<Arc<Value>> {
-        self.objects
-            .get(&rt.key())?
-            .get(&(ns.to_string(), name.to_string()))
-            .cloned()
-    }
-
-    fn index(&mut self, rt: &'static ResourceType, ns: &str, name: &str, obj: Arc<Value>) {
-        let uid = meta::uid(&obj).to_string();
-        if !uid.is_empty() {
-            self.uids
-                .insert(uid, (rt, ns.to_string(), name.to_string()));
-        }
-        if rt.plural == "services"
-            && let Some(ip) = obj
-                .pointer("/spec/clusterIP")
-                .and_then(Value::as_str)
-                .and_then(|s| s.parse().ok())
-        {
-            self.cluster_ips.insert(ip);
-        }
-        self.objects
-            .entry(rt.key())
-            .or_default()
-            .insert((ns.to_string(), name.to_string()), obj);
-    }
-
-    fn unindex(&mut self, rt: &'static ResourceType, ns: &str, name: &str) -> Option<Arc<Value>> {
-        let obj = self
-            .objects
-            .get_mut(&rt.key())?
-            .remove(&(ns.to_string(), name.to_string()))?;
-        self.uids.remove(meta::uid(&obj));
-        if rt.plural == "services"
-            && let Some(ip) = obj
-                .pointer("/spec/clusterIP")
-                .and_then(Value::as_str)
-                .and_then(|s| s.parse::<Ipv4Addr>().ok())
-        {
-            self.cluster_ips.remove(&ip);
-        }
-        Some(obj)
-    }
-
-    /// Gives the object the next resource version and records the change.
-    fn commit(
-        &mut self,
-        rt: &'static ResourceType,
-        event_type: EventType,
-        mut obj: Value,
-    ) -> Arc<Value> {
-        self.resource_version += 1;
-        let rv = self.resource_version;
-        meta::set_str(&mut obj, "resourceVersion", &rv.to_string());
-        let ns = meta::namespace(&obj).to_string();
-        let name = meta::name(&obj).to_string();
-        let obj = Arc::new(obj);
-        let key = lookup_key(rt, &ns, &name);
-        let previous = self.get(rt, &ns, &name);
-        if event_type == EventType::Deleted {
-            self.unindex(rt, &ns, &name);
-            if self.persistent {
-                self.pending.push((key, None));
-            }
-        } else {
-            self.index(rt, &ns, &name, obj.clone());
-            if self.persistent {
-                self.pending.push((key, serde_json::to_vec(&*obj).ok()));
-            }
-        }
-        let event = Arc::new(WatchEvent {
-            resource_version: rv,
-            event_type,
-            resource: rt,
-            namespace: ns,
-            object: obj.clone(),
-            previous,
-            encoded: Default::default(),
-        });
-        self.history.push_back(event.clone());
-        while self.history.len() > self.history_limit {
-            if let Some(old) = self.history.pop_front() {
-                self.history_floor = old.resource_version;
-            }
-        }
-        self.outbox.push(event);
-        obj
-    }
-
-    fn create(
-        &mut self,
-        rt: &'static ResourceType,
-        ns: &str,
-        mut body: Value,
-        opts: &WriteOptions,
-    ) -> Result<Arc<Value>> {
-        meta::check_type(rt, &mut body)?;
-        let ns = if rt.namespaced { ns } else { "" };
-        meta::check_namespace(rt, &mut body, ns)?;
-        if rt.namespaced && ns.is_empty() {
-            return Err(StoreError::BadRequest(
-                "the server could not find the requested resource: a namespace is required".into(),
-            ));
-        }
-        if meta::name(&body).is_empty() {
-            let prefix = meta::str_field(&body, "generateName").to_string();
-            if prefix.is_empty() {
-                return Err(StoreError::Invalid {
-                    kind: rt.kind.into(),
-                    group: rt.group.into(),
-                    name: String::new(),
-                    message: format!(
-                        "{} \"\" is invalid: metadata.name: Required value: name or generateName is required",
-                        admission::qualified_kind(rt)
-                    ),
-                    causes: vec![admission::Cause {
-                        reason: "FieldValueRequired",
-                        field: "metadata.name".into(),
-                        message: "Required value: name or generateName is required".into(),
-                    }],
-                });
-            }
-            // Retry on the rare clash, as the real server's generator does.
-            let mut name = format!("{prefix}{}", meta::random_suffix());
-            while self.get(rt, ns, &name).is_some() {
-                name = format!("{prefix}{}", meta::random_suffix());
-            }
-            meta::set_str(&mut body, "name", &name);
-        }
-        let name = meta::name(&body).to_string();
-        if rt.namespaced {
-            match self.get(namespaces(), "", ns) {
-                None => {
-                    return Err(StoreError::NotFound {
-                        resource: "namespaces".into(),
-                        name: ns.into(),
-                    });
-                }
-                Some(n) if meta::is_deleting(&n) => {
-                    return Err(StoreError::Forbidden(format!(
-                        "{} \"{name}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
-                        rt.plural
-                    )));
-                }
-                Some(_) => {}
-            }
-        }
-        if self.get(rt, ns, &name).is_some() {
-            return Err(StoreError::AlreadyExists {
-                resource: resource_name(rt),
-                name,
-            });
-        }
-        let applied_fields = if opts.apply {
-            body.pointer("/metadata/managedFields").cloned()
-        } else {
-            None
-        };
-        meta::reset_for_create(rt, &mut body);
-        if let Some(f) = applied_fields {
-            meta::set_meta(&mut body, "managedFields", f);
-        }
-        admission::default_object(rt, &mut body);
-        if rt.plural == "services" && admission::needs_cluster_ip(&body) {
-            let ip = self.allocate_ip()?;
-            if let Some(spec) = body.get_mut("spec").and_then(Value::as_object_mut) {
-                spec.insert("clusterIP".into(), json!(ip.to_string()));
-                spec.insert("clusterIPs".into(), json!([ip.to_string()]));
-            }
-        } else if rt.plural == "services"
-            && let Some(ip) = body
-                .pointer("/spec/clusterIP")
-                .and_then(Value::as_str)
-                .and_then(|s| s.parse::<Ipv4Addr>().ok())
-            && self.cluster_ips.contains(&ip)
-        {
-            return Err(invalid_one(
-                rt,
-                &name,
-                "FieldValueInvalid",
-                "spec.clusterIPs",
-                &format!(
-                    "Invalid value: []string{{\"{ip}\"}}: failed to allocate IP {ip}: provided IP is already allocated"
-                ),
-            ));
-        }
-        let causes = admission::validate(rt, &body, None, Operation::Create);
-        if !causes.is_empty() {
-            return Err(invalid(rt, &name, causes));
-        }
-        if !opts.apply {
-            crate::api::patch::apply::record_update(
-                None,
-                &mut body,
-                &opts.field_manager,
-                &rt.api_version(),
-                &meta::now(),
-            );
-        }
-        if opts.dry_run {
-            return Ok(Arc::new(body));
-        }
-        let obj = self.commit(rt, EventType::Added, body);
-        if rt.plural == "namespaces" {
-            self.namespace_created(&name);
-        }
-        Ok(obj)
-    }
-
-    fn namespace_created(&mut self, ns: &str) {
-        let sa = json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default", "namespace": ns}});
-        if let Some(rt) = resources::find("", "v1", "serviceaccounts") {
-            let _ = self.create(rt, ns, sa, &WriteOptions::system());
-        }
-    }
-
-    fn allocate_ip(&mut self) -> Result<Ipv4Addr> {
-        // 10.96.0.0/12, as kubeadm's default service CIDR; .1 belongs to `kubernetes`.
-        let base = u32::from(Ipv4Addr::new(10, 96, 0, 0));
-        let size = 1u32 << 20;
-        for _ in 0..size {
-            let offset = self.next_ip % size;
-            self.next_ip = self.next_ip.wrapping_add(1);
-            if offset < 2 {
-                continue;
-            }
-            let ip = Ipv4Addr::from(base + offset);
-            if !self.cluster_ips.contains(&ip) {
-                return Ok(ip);
-            }
-        }
-        Err(StoreError::Internal(
-            "the service IP range 10.96.0.0/12 is full".into(),
-        ))
-    }
-
-    fn update(
-        &mut self,
-        rt: &'static ResourceType,
-        old: &Arc<Value>,
-        mut body: Value,
-        part: Part,
-        opts: &WriteOptions,
-    ) -> Result<Arc<Value>> {
-        meta::check_type(rt, &mut body)?;
-        let name = meta::name(old).to_string();
-        let ns = meta::namespace(old).to_string();
-        if !meta::name(&body).is_empty() && meta::name(&body) != name {
-            return Err(StoreError::BadRequest(format!(
-                "the name of the object ({}) does not match the name on the URL ({name})",
-                meta::name(&body)
-            )));
-        }
-        meta::check_namespace(rt, &mut body, &ns)?;
-        let mut new = match part {
-            Part::Status => {
-                let mut n = (**old).clone();
-                match body.get("status") {
-                    Some(s) => meta::set_top(&mut n, "status", s.clone()),
-                    None => meta::remove_top(&mut n, "status"),
-                }
-                n
-            }
-            Part::System => body,
-            Part::Main => {
-                if rt.has_status {
-                    match old.get("status") {
-                        Some(s) => meta::set_top(&mut body, "status", s.clone()),
-                        None => meta::remove_top(&mut body, "status"),
-                    }
-                }
-                body
-            }
-        };
-        meta::keep_system_fields(old, &mut new);
-        admission::default_object(rt, &mut new);
-        // An update that omits the allocated cluster IPs (or node ports) keeps them.
-        admission::carry_over_allocated(rt, &mut new, old);
-        let causes = if part == Part::System {
-            admission::validate(rt, &new, None, Operation::Create)
-        } else {
-            admission::validate(rt, &new, Some(old), Operation::Update)
-        };
-        if !causes.is_empty() {
-            return Err(invalid(rt, &name, causes));
-        }
-        if rt.tracks_generation() && meta::spec_changed(old, &new) {
-            let g = old
-                .pointer("/metadata/generation")
-                .and_then(Value::as_i64)
-                .unwrap_or(1);
-            meta::set_meta(&mut new, "generation", json!(g + 1));
-        }
-        if !opts.apply {
-            crate::api::patch::apply::record_update(
-                Some(old),
-                &mut new,
-                &opts.field_manager,
-                &rt.api_version(),
-                &meta::now(),
-            );
-        }
-        if meta::same_content(old, &new) {
-            return Ok(old.clone());
-        }
-        if opts.dry_run {
-            return Ok(Arc::new(new));
-        }
-        // The last finalizer removed from an object being deleted: it goes now.
-        if meta::is_deleting(&new)
-            && meta::finalizers(&new).is_empty()
-            && !meta::is_graceful_pod(rt, &new)
-        {
-            let obj = self.commit(rt, EventType::Deleted, new);
-            self.collect_garbage();
-            return Ok(obj);
-        }
-        let obj = self.commit(rt, EventType::Modified, new);
-        if meta::is_deleting(&obj) {
-            self.collect_garbage();
-        }
-        Ok(obj)
-    }
-
-    fn delete(
-        &mut self,
-        rt: &'static ResourceType,
-        obj: &Arc<Value>,
-        opts: &DeleteOptions,
-    ) -> Result<(Arc<Value>, bool)> {
-        let policy = opts.propagation.unwrap_or_default();
-        if opts.dry_run {
-            return Ok((obj.clone(), true));
-        }
-        // A pod on a node stops gracefully: it is marked, and its kubelet removes it once the
-        // containers have stopped (or right away with a grace period of 0).
-        if rt.plural == "pods" && meta::is_graceful_pod(rt, obj) {
-            let grace = opts.grace_period_seconds.unwrap_or_else(|| {
-                obj.pointer("/spec/terminationGracePeriodSeconds")
-                    .and_then(Value::as_i64)
-                    .unwrap_or(30)
-            });
-            let already = obj
-                .pointer("/metadata/deletionGracePeriodSeconds")
-                .and_then(Value::as_i64);
-            if grace > 0 && already.is_none_or(|a| grace < a) {
-                let mut marked = (**obj).clone();
-                meta::mark_deleting(&mut marked, grace);
-                return Ok((self.commit(rt, EventType::Modified, marked), false));
-            }
-            if grace > 0 {
-                return Ok((obj.clone(), false));
-            }
-        }
-        let mut marked = (**obj).clone();
-        match policy {
-            Propagation::Orphan => self.orphan_dependents(meta::uid(obj)),
-            Propagation::Foreground if self.has_dependents(meta::uid(obj)) => {
-                meta::add_finalizer(&mut marked, "foregroundDeletion");
-            }
-            _ => {}
-        }
-        if rt.plural == "namespaces" {
-            meta::set_top(&mut marked, "status", json!({"phase": "Terminating"}));
-            meta::mark_deleting(&mut marked, 0);
-            let obj = self.commit(rt, EventType::Modified, marked);
-            self.collect_garbage();
-            let gone = self.get(rt, "", meta::name(&obj)).is_none();
-            return Ok((obj, gone));
-        }
-        if !meta::finalizers(&marked).is_empty() {
-            if !meta::is_deleting(&marked) {
-                meta::mark_deleting(&mut marked, 0);
-            }
-            let obj = self.commit(rt, EventType::Modified, marked);
-            self.collect_garbage();
-            return Ok((obj, false));
-        }
-        let obj = self.commit(rt, EventType::Deleted, marked);
-        self.collect_garbage();
-        Ok((obj, true))
-    }
-
-    /// Every stored object with its type (snapshot of the Arcs, so callers may write while
-    /// walking it).
-    fn every_object(&self) -> Vec<(&'static ResourceType, Arc<Value>)> {
-        RESOURCES
-            .iter()
-            .flat_map(|rt| {
-                self.objects
-                    .get(&rt.key())
-                    .into_iter()
-                    .flat_map(|m| m.values())
-                    .map(move |o| (rt, o.clone()))
-            })
-            .collect()
-    }
-
-    fn has_dependents(&self, uid: &str) -> bool {
-        self.objects
-            .values()
-            .flat_map(|m| m.values())
-            .any(|o| meta::owner_uids(o).any(|u| u == uid))
-    }
-
-    fn orphan_dependents(&mut self, uid: &str) {
-        let dependents: Vec<(&'static ResourceType, Arc<Value>)> = self.dependents_of(uid);
-        for (rt, dep) in dependents {
-            let mut d = (*dep).clone();
-            meta::remove_owner(&mut d, uid);
-            self.commit(rt, EventType::Modified, d);
-        }
-    }
-
-    fn dependents_of(&self, uid: &str) -> Vec<(&'static ResourceType, Arc<Value>)> {
-        self.every_object()
-            .into_iter()
-            .filter(|(_, o)| meta::owner_uids(o).any(|u| u == uid))
-            .collect()
     }
 }
 

@@ -1,16 +1,23 @@
-//! Write-through persistence for `--data-dir`: every committed object change is written to a
-//! redb database, and the store is rebuilt from it at start. redb is an embedded, crash-safe
-//! key/value store, so a `rollout sim up` that is killed keeps what it had acknowledged.
+//! Write-through persistence for `--data-dir`: every change is written to a redb database
+//! before the store publishes it, and the store is rebuilt from it at start. redb is an
+//! embedded, crash-safe key/value store, so a `rollout sim up` that is killed keeps what it
+//! had acknowledged, and a change the disk refused was never visible.
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 const OBJECTS: TableDefinition<&str, &[u8]> = TableDefinition::new("objects");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
 pub struct Persist {
     db: Database,
+    /// Makes every write fail, as a full or broken disk would (for tests of that path).
+    failing: AtomicBool,
 }
+
+/// One object change for the disk: its store key and its JSON, or `None` when it is gone.
+pub type Change = (String, Option<Vec<u8>>);
 
 /// What was on disk: the last resource version and every object by its store key.
 pub struct Loaded {
@@ -25,7 +32,10 @@ impl Persist {
         let path = dir.join("objects.redb");
         let db =
             Database::create(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-        Ok(Self { db })
+        Ok(Self {
+            db,
+            failing: AtomicBool::new(false),
+        })
     }
 
     pub fn load(&self) -> Result<Loaded, String> {
@@ -52,12 +62,17 @@ impl Persist {
         Ok(out)
     }
 
-    /// Writes one change (an object body, or `None` for a deletion) with the new resource version.
-    pub fn write(
-        &self,
-        changes: &[(String, Option<Vec<u8>>)],
-        resource_version: u64,
-    ) -> Result<(), String> {
+    #[cfg(any(test, feature = "testing"))]
+    pub fn fail_writes(&self, failing: bool) {
+        self.failing.store(failing, Ordering::SeqCst);
+    }
+
+    /// Writes the changes of one store operation and its last resource version in one
+    /// transaction: all of it is on disk when this returns Ok, none of it otherwise.
+    pub fn write(&self, changes: &[Change], resource_version: u64) -> Result<(), String> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err("the disk write failed (failure injected)".into());
+        }
         let txn = self.db.begin_write().map_err(|e| e.to_string())?;
         {
             let mut table = txn.open_table(OBJECTS).map_err(|e| e.to_string())?;

@@ -27,7 +27,7 @@ fn start_kubelet(client: kube::Client) -> tokio::task::JoinHandle<()> {
                     }
                     let ip = format!("127.77.{}.{}", next_ip / 250, next_ip % 250 + 1);
                     next_ip += 1;
-                    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+                    let now = kube_util::time::now_rfc3339();
                     let status = json!({"status": {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}],
                         "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": now},
                                        {"type": "ContainersReady", "status": "True", "lastTransitionTime": now}]}});

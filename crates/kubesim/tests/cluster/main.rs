@@ -4,6 +4,8 @@
 mod api;
 mod bad_input;
 mod controllers;
+mod events;
+mod gc;
 mod ingress;
 mod ingress_routing;
 mod kubectl;

@@ -16,7 +16,8 @@ use kube_util::endpoints::{
 };
 
 use super::api::{Cluster, Result};
-use super::wait::{Changes, RECHECK};
+use super::error::Verb;
+use super::wait::RECHECK;
 
 impl Cluster {
     /// Waits until the ready endpoints of Service `name` are exactly the ready pods its
@@ -27,7 +28,7 @@ impl Cluster {
         name: &str,
         deadline: Duration,
     ) -> Result<Option<Service>> {
-        let Some(service) = self.get_opt::<Service>("services", name).await? else {
+        let Some(service) = self.get_opt::<Service>(name).await? else {
             return Ok(None);
         };
         let selector = service
@@ -56,30 +57,30 @@ impl Cluster {
         let slices: Api<DynamicObject> =
             Api::namespaced_with(self.client.clone(), &self.namespace, resource);
         let of_service = format!("{SERVICE_NAME_LABEL}={name}");
-        let mut changes = Changes::new(
+        let mut changes = self.changes(
             &format!("the endpoints of Service {name:?} to be the ready pods it selects"),
             deadline,
         );
         // Re-read on every change of the pods, and every RECHECK: the endpoints controllers
         // write shortly after the pods change, and watching their objects would take one
         // more verb of the Role for a wait that is over in moments.
-        changes.add(self.watch::<Pod>("pods", watcher::Config::default().labels(&selector)));
+        changes.add(self.watch::<Pod>(watcher::Config::default().labels(&selector)));
         changes.every(RECHECK);
         let by_name = format!("metadata.name={name}");
         loop {
-            let pods: Vec<Pod> = self.list("pods", Some(&selector)).await?;
+            let pods: Vec<Pod> = self.list(Some(&selector)).await?;
             // The API server's service proxy reads the Endpoints object; kube-proxy and
             // ingress controllers read the slices. Each has its own controller; either can lag.
             let endpoints: Vec<Endpoints> = self
                 .api::<Endpoints>()
                 .list(&ListParams::default().fields(&by_name))
                 .await
-                .map_err(|e| self.call("list", "endpoints", name).error(e))?
+                .map_err(|e| self.error::<Endpoints>(Verb::List, name, e))?
                 .items;
             let listed = slices
                 .list(&ListParams::default().labels(&of_service))
                 .await
-                .map_err(|e| self.call("list", "endpointslices", "").error(e))?;
+                .map_err(|e| self.error::<EndpointSlice>(Verb::List, "", e))?;
             let listed: Vec<EndpointSlice> = listed.items.iter().filter_map(slice_as_v1).collect();
             let have = ready_addresses(&listed);
             let want = serving_pod_addresses(&pods, publish_not_ready);

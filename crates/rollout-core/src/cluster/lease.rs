@@ -2,20 +2,33 @@
 //! renewed) by the running process. A second rollout is refused with the holder's name; a
 //! killed process's lease expires, after which `resume` or `abort` can take it from any
 //! machine.
+//!
+//! The Lease fences: every write to it carries the resourceVersion this process last wrote,
+//! so a renewal or a release after someone else took the Lease over conflicts instead of
+//! taking it back; a holder that could not renew within [`RENEW_DEADLINE`] counts itself as
+//! having lost the Lease (another process may take it over at [`DURATION`]) and the engine
+//! stops acting at once ([`Holder::lost`], [`Holder::ensure_held`]).
 
+use std::sync::Mutex;
 use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
-use kube::api::{Api, PostParams};
 use serde_json::json;
+use tokio::sync::watch;
+use tokio::time::Instant;
 
-use super::error::{Call, ClusterError};
+use super::api::Cluster;
+use super::error::{Call, ClusterError, Verb};
+use crate::labels;
 
 /// How long a lease lasts without renewal.
 pub const DURATION: Duration = Duration::from_secs(15);
 /// How often the holder renews it.
-pub const RENEW_EVERY: Duration = Duration::from_secs(5);
+pub const RENEW_EVERY: Duration = Duration::from_secs(3);
+/// A holder that has not renewed for this long stops acting: well before [`DURATION`], so it
+/// has stopped before anyone else may take the Lease.
+pub const RENEW_DEADLINE: Duration = Duration::from_secs(10);
 
 pub fn name(app: &str) -> String {
     format!("rollout-{app}")
@@ -38,6 +51,9 @@ pub enum LeaseError {
         holder: String,
         remaining: Duration,
     },
+    /// This process no longer holds the Lease: it must not act.
+    #[error("lost the lease of {app:?}: {why}")]
+    Lost { app: String, why: String },
     #[error(transparent)]
     Cluster(#[from] ClusterError),
 }
@@ -46,10 +62,15 @@ fn now() -> jiff::Timestamp {
     jiff::Timestamp::now()
 }
 
+/// This machine's name: `HOSTNAME` when set (as in containers and CI jobs), else
+/// /etc/hostname.
 fn hostname() -> String {
-    std::fs::read_to_string("/etc/hostname")
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.trim().is_empty())
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
         .map(|h| h.trim().to_owned())
-        .unwrap_or_else(|_| "localhost".into())
+        .unwrap_or_else(|| "localhost".into())
 }
 
 /// Whether `holder` names a process on this machine that no longer runs (killed), so its
@@ -69,9 +90,18 @@ fn is_dead_here(holder: &str) -> bool {
         && !std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
+/// The holder of a lease and the time left on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldBy {
+    pub holder: String,
+    pub remaining: Duration,
+    /// Seconds since the holder last renewed it.
+    pub since_renewal: Duration,
+}
+
 /// Time left on a lease held by a live holder, `None` when it is free, expired, or held by
 /// a process of this machine that has died.
-fn remaining(lease: &Lease) -> Option<(String, Duration)> {
+fn remaining(lease: &Lease) -> Option<HeldBy> {
     let spec = lease.spec.as_ref()?;
     let holder = spec.holder_identity.clone().filter(|h| !h.is_empty())?;
     if is_dead_here(&holder) {
@@ -83,178 +113,245 @@ fn remaining(lease: &Lease) -> Option<(String, Duration)> {
         .checked_add(jiff::SignedDuration::from_secs(secs))
         .ok()?;
     let left = expires.duration_since(now());
-    (left.is_positive()).then(|| (holder, left.unsigned_abs()))
+    let since = now().duration_since(renewed);
+    (left.is_positive()).then(|| HeldBy {
+        holder,
+        remaining: left.unsigned_abs(),
+        since_renewal: since.unsigned_abs(),
+    })
+}
+
+/// What the holder knows of its own Lease.
+struct Held {
+    /// The resourceVersion of our last write: the next write is conditional on it.
+    resource_version: String,
+    renewed: Instant,
 }
 
 pub struct Holder {
-    api: Api<Lease>,
+    cluster: Cluster,
+    pub app: String,
     pub name: String,
     pub identity: String,
-    namespace: String,
+    held: Mutex<Held>,
+    /// `Some(why)` once the Lease is lost.
+    lost: watch::Sender<Option<String>>,
 }
 
 impl Holder {
     /// Takes the lease for `app`, or says who holds it.
     pub async fn acquire(
-        client: kube::Client,
-        namespace: &str,
+        cluster: &Cluster,
         app: &str,
         identity: &str,
     ) -> Result<Holder, LeaseError> {
-        let api: Api<Lease> = Api::namespaced(client, namespace);
         let lease_name = name(app);
-        let holder = Holder {
-            api,
-            name: lease_name.clone(),
-            identity: identity.into(),
-            namespace: namespace.into(),
-        };
-        let call = |verb: &'static str| Call {
-            verb,
-            resource: "leases",
-            namespace,
-            name: &lease_name,
-        };
         for _ in 0..5 {
-            let existing = holder
-                .api
-                .get_opt(&lease_name)
-                .await
-                .map_err(|e| call("get").error(e))?;
-            let body = holder.body(existing.as_ref());
-            let result = match &existing {
-                None => holder.api.create(&PostParams::default(), &body).await,
-                Some(l) => {
-                    if let Some((h, left)) = remaining(l)
-                        && h != identity
-                    {
-                        return Err(LeaseError::Held {
-                            app: app.into(),
-                            holder: h,
-                            remaining: left,
-                        });
-                    }
-                    // A merge patch that carries the resourceVersion read: it conflicts if
-                    // someone else wrote the Lease since (one write verb, patch, for taking
-                    // over and renewing).
-                    holder
-                        .api
-                        .patch(
+            let existing = cluster.get_opt::<Lease>(&lease_name).await?;
+            if let Some(l) = &existing
+                && let Some(held) = remaining(l)
+                && held.holder != identity
+            {
+                return Err(LeaseError::Held {
+                    app: app.into(),
+                    holder: held.holder,
+                    remaining: held.remaining,
+                });
+            }
+            let written = match &existing {
+                None => {
+                    let lease = Lease {
+                        metadata: labels::owned_metadata(
                             &lease_name,
-                            &kube::api::PatchParams::default(),
-                            &kube::api::Patch::Merge(&body),
-                        )
-                        .await
+                            &cluster.namespace,
+                            app,
+                            None,
+                        ),
+                        spec: Some(lease_spec(identity)),
+                    };
+                    cluster.create(&lease).await?
+                }
+                // A merge patch that carries the resourceVersion read: it conflicts if
+                // someone else wrote the Lease since (one write verb, patch, for taking
+                // over and renewing).
+                Some(l) => {
+                    let patch = json!({
+                        "metadata": {"resourceVersion": l.metadata.resource_version},
+                        "spec": lease_spec(identity),
+                    });
+                    match cluster.merge::<Lease>(&lease_name, &patch).await {
+                        Ok(l) => Some(l),
+                        Err(e) if e.status_code() == Some(409) => None,
+                        Err(e) => return Err(e.into()),
+                    }
                 }
             };
-            match result {
-                Ok(_) => return Ok(holder),
-                // Someone else wrote it between our read and write: read again.
-                Err(kube::Error::Api(s)) if s.code == 409 => continue,
-                Err(e) => {
-                    let verb = if existing.is_some() {
-                        "patch"
-                    } else {
-                        "create"
-                    };
-                    return Err(call(verb).error(e).into());
-                }
+            // None: someone else wrote it between our read and our write; read again.
+            if let Some(l) = written {
+                let (lost, _) = watch::channel(None);
+                return Ok(Holder {
+                    cluster: cluster.clone(),
+                    app: app.into(),
+                    name: lease_name,
+                    identity: identity.into(),
+                    held: Mutex::new(Held {
+                        resource_version: l.metadata.resource_version.unwrap_or_default(),
+                        renewed: Instant::now(),
+                    }),
+                    lost,
+                });
             }
         }
-        Err(ClusterError::Other(format!("lease {lease_name}: kept conflicting")).into())
+        Err(ClusterError::Conflicts {
+            call: Call::new(Verb::Patch, "leases", &cluster.namespace, &lease_name),
+        }
+        .into())
     }
 
-    fn body(&self, existing: Option<&Lease>) -> Lease {
-        let mut lease: Lease = serde_json::from_value(json!({
-            "metadata": {"name": self.name, "namespace": self.namespace,
-                         "labels": {"app.kubernetes.io/managed-by": crate::plan::MANAGED_BY}},
-            "spec": {
-                "holderIdentity": self.identity,
-                "leaseDurationSeconds": DURATION.as_secs(),
+    fn held(&self) -> std::sync::MutexGuard<'_, Held> {
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn lose(&self, why: String) -> LeaseError {
+        self.lost.send_if_modified(|l| {
+            if l.is_none() {
+                *l = Some(why.clone());
+                true
+            } else {
+                false
             }
-        }))
-        .unwrap_or_default();
-        if let Some(e) = existing {
-            lease.metadata.resource_version = e.metadata.resource_version.clone();
+        });
+        LeaseError::Lost {
+            app: self.app.clone(),
+            why,
         }
-        if let Some(spec) = lease.spec.as_mut() {
-            spec.acquire_time = Some(MicroTime(now()));
-            spec.renew_time = Some(MicroTime(now()));
-        }
-        lease
     }
 
-    /// Renews the lease (a merge patch of renewTime).
-    pub async fn renew(&self) -> Result<(), ClusterError> {
-        let patch =
-            json!({"spec": {"renewTime": MicroTime(now()), "holderIdentity": self.identity}});
-        self.api
-            .patch(
-                &self.name,
-                &kube::api::PatchParams::default(),
-                &kube::api::Patch::Merge(&patch),
-            )
-            .await
-            .map(|_| ())
-            .map_err(|e| {
-                Call {
-                    verb: "patch",
-                    resource: "leases",
-                    namespace: &self.namespace,
-                    name: &self.name,
-                }
-                .error(e)
-            })
+    /// Renews the lease: a merge patch of renewTime, conditional on our last write. A
+    /// conflict means someone took the Lease over: it is lost.
+    pub async fn renew(&self) -> Result<(), LeaseError> {
+        self.ensure_held()?;
+        let rv = self.held().resource_version.clone();
+        let patch = json!({
+            "metadata": {"resourceVersion": rv},
+            "spec": {"renewTime": MicroTime(now()), "holderIdentity": self.identity},
+        });
+        match self.cluster.merge::<Lease>(&self.name, &patch).await {
+            Ok(l) => {
+                let mut held = self.held();
+                held.resource_version = l.metadata.resource_version.unwrap_or_default();
+                held.renewed = Instant::now();
+                Ok(())
+            }
+            Err(e) if e.status_code() == Some(409) || e.is_not_found() => {
+                let by = self
+                    .cluster
+                    .get_opt::<Lease>(&self.name)
+                    .await
+                    .ok()
+                    .flatten()
+                    .and_then(|l| l.spec?.holder_identity)
+                    .unwrap_or_else(|| "nobody (it was deleted)".into());
+                Err(self.lose(format!("it was taken over; it is now held by {by}")))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
-    /// Renews every [`RENEW_EVERY`] until dropped.
+    /// Fails when this process may no longer act: the Lease was lost, or not renewed for
+    /// [`RENEW_DEADLINE`] (someone may take it over soon).
+    pub fn ensure_held(&self) -> Result<(), LeaseError> {
+        if let Some(why) = self.lost.borrow().clone() {
+            return Err(LeaseError::Lost {
+                app: self.app.clone(),
+                why,
+            });
+        }
+        let since = self.held().renewed.elapsed();
+        if since > RENEW_DEADLINE {
+            return Err(self.lose(format!(
+                "not renewed for {}s (the API server did not answer in time)",
+                since.as_secs()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Becomes `Some(why)` when the Lease is lost.
+    pub fn lost(&self) -> watch::Receiver<Option<String>> {
+        self.lost.subscribe()
+    }
+
+    /// Renews every [`RENEW_EVERY`] until aborted; marks the Lease lost when it cannot.
     pub fn keep_renewed(self: &std::sync::Arc<Self>) -> tokio::task::JoinHandle<()> {
         let me = self.clone();
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(RENEW_EVERY).await;
-                if let Err(e) = me.renew().await {
-                    tracing::warn!(error = %e, "could not renew the lease");
+                let deadline = me.held().renewed + RENEW_DEADLINE;
+                match tokio::time::timeout_at(deadline, me.renew()).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(LeaseError::Lost { .. })) => return,
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %crate::error::chain(&e), "could not renew the lease");
+                    }
+                    Err(_) => {}
+                }
+                if me.ensure_held().is_err() {
+                    return;
                 }
             }
         })
     }
 
+    /// Deletes the Lease, only if it is still ours (a precondition on our last write).
     pub async fn release(&self) -> Result<(), ClusterError> {
-        match self
-            .api
-            .delete(&self.name, &kube::api::DeleteParams::default())
-            .await
-        {
+        if self.lost.borrow().is_some() {
+            return Ok(());
+        }
+        let rv = self.held().resource_version.clone();
+        let api: kube::Api<Lease> =
+            kube::Api::namespaced(self.cluster.client.clone(), &self.cluster.namespace);
+        let dp = kube::api::DeleteParams {
+            preconditions: Some(kube::api::Preconditions {
+                uid: None,
+                resource_version: Some(rv),
+            }),
+            ..Default::default()
+        };
+        match api.delete(&self.name, &dp).await {
             Ok(_) => Ok(()),
-            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-            Err(e) => Err(Call {
-                verb: "delete",
-                resource: "leases",
-                namespace: &self.namespace,
-                name: &self.name,
-            }
-            .error(e)),
+            // Gone, or someone else's now: not ours to delete.
+            Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => Ok(()),
+            Err(e) => Err(
+                Call::new(Verb::Delete, "leases", &self.cluster.namespace, &self.name)
+                    .error(e, &self.cluster.server),
+            ),
         }
     }
 }
 
+impl super::api::Fence for Holder {
+    fn refusal(&self) -> Option<String> {
+        self.ensure_held().err().map(|e| match e {
+            LeaseError::Lost { why, .. } => why,
+            other => other.to_string(),
+        })
+    }
+}
+
+fn lease_spec(identity: &str) -> k8s_openapi::api::coordination::v1::LeaseSpec {
+    k8s_openapi::api::coordination::v1::LeaseSpec {
+        holder_identity: Some(identity.to_owned()),
+        lease_duration_seconds: Some(i32::try_from(DURATION.as_secs()).unwrap_or(15)),
+        acquire_time: Some(MicroTime(now())),
+        renew_time: Some(MicroTime(now())),
+        ..Default::default()
+    }
+}
+
 /// Who holds the lease of `app` now and for how long, if anyone.
-pub async fn current(
-    client: kube::Client,
-    namespace: &str,
-    app: &str,
-) -> Result<Option<(String, Duration)>, ClusterError> {
-    let api: Api<Lease> = Api::namespaced(client, namespace);
-    let n = name(app);
-    let lease = api.get_opt(&n).await.map_err(|e| {
-        Call {
-            verb: "get",
-            resource: "leases",
-            namespace,
-            name: &n,
-        }
-        .error(e)
-    })?;
+pub async fn current(cluster: &Cluster, app: &str) -> Result<Option<HeldBy>, ClusterError> {
+    let lease = cluster.get_opt::<Lease>(&name(app)).await?;
     Ok(lease.as_ref().and_then(remaining))
 }

@@ -6,8 +6,8 @@ pub mod api;
 pub mod connect;
 pub mod endpoints;
 pub mod error;
+pub mod httproute;
 pub mod lease;
-pub mod record;
 pub mod target;
 pub mod wait;
 

@@ -8,6 +8,8 @@ use k8s_openapi::api::networking::v1::Ingress;
 use kube_util::selector::LabelSelector;
 use serde_json::Value;
 
+use super::httproute::HttpRoute;
+
 /// The objects a rollout works on.
 #[derive(Debug, Clone)]
 pub struct Target {
@@ -17,8 +19,8 @@ pub struct Target {
     pub services: Vec<Service>,
     /// Ingresses with a backend pointing at one of those Services.
     pub ingresses: Vec<Ingress>,
-    /// HTTPRoutes (raw objects) with a backendRef pointing at one of those Services.
-    pub http_routes: Vec<Value>,
+    /// HTTPRoutes with a backendRef pointing at one of those Services.
+    pub http_routes: Vec<HttpRoute>,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -52,7 +54,7 @@ pub fn discover(
     deployments: Vec<Deployment>,
     services: Vec<Service>,
     ingresses: Vec<Ingress>,
-    http_routes: Vec<Value>,
+    http_routes: Vec<HttpRoute>,
 ) -> Result<Target, TargetError> {
     let deployment = match app {
         Some(name) => {
@@ -125,7 +127,7 @@ pub fn discover(
             // template does not carry: it still selects the app.
             let map: serde_json::Map<String, Value> = sel
                 .iter()
-                .filter(|(k, _)| k.as_str() != "pod-template-hash")
+                .filter(|(k, _)| k.as_str() != crate::labels::HASH_LABEL)
                 .map(|(k, v)| (k.clone(), Value::String(v.clone())))
                 .collect();
             LabelSelector::from_map(&map).matches(Some(&pod_labels))
@@ -143,10 +145,10 @@ pub fn discover(
                 .any(|b| service_names.contains(&b.as_str()))
         })
         .collect();
-    let http_routes: Vec<Value> = http_routes
+    let http_routes: Vec<HttpRoute> = http_routes
         .into_iter()
         .filter(|r| {
-            route_backends(r)
+            r.backends()
                 .iter()
                 .any(|b| service_names.contains(&b.as_str()))
         })
@@ -180,23 +182,6 @@ pub fn ingress_backends(i: &Ingress) -> Vec<String> {
     out
 }
 
-/// The Service names an HTTPRoute sends traffic to (backendRefs of kind Service).
-pub fn route_backends(r: &Value) -> Vec<String> {
-    r.pointer("/spec/rules")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .flat_map(|rule| {
-            rule.get("backendRefs")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-        })
-        .filter(|b| b.get("kind").and_then(Value::as_str).unwrap_or("Service") == "Service")
-        .filter_map(|b| b.get("name").and_then(Value::as_str).map(str::to_string))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,7 +208,7 @@ mod tests {
             vec![deploy("web", json!({"app": "web", "version": "v1"}))],
             vec![svc("web", json!({"app": "web"})), svc("db", json!({"app": "db"})), svc("pinned", json!({"app": "web", "version": "v1"}))],
             vec![ing("web", "web"), ing("db", "db")],
-            vec![json!({"metadata": {"name": "r"}, "spec": {"rules": [{"backendRefs": [{"name": "pinned", "port": 80}]}]}})],
+            vec![serde_json::from_value(json!({"metadata": {"name": "r"}, "spec": {"rules": [{"backendRefs": [{"name": "pinned", "port": 80}]}]}})).expect("route")],
         )
         .expect("target");
         let svcs: Vec<&str> = t

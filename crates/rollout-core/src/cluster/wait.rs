@@ -8,38 +8,83 @@ use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Pod;
 use kube::runtime::{WatchStreamExt, watcher};
-use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
-use super::api::{Cluster, Result, annotation};
-use super::error::{Call, ClusterError};
+use super::api::{Cluster, Object, Result, annotation};
+use super::error::{ClusterError, Verb};
+
+/// Why a wait's condition will never hold (a crash-looping pod, an exceeded progress
+/// deadline): the wait ends at once with [`ClusterError::Stuck`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stuck(pub String);
 
 /// How often a wait re-reads what it does not watch.
 pub(super) const RECHECK: Duration = Duration::from_millis(200);
 
 pub(super) type Wakeups = futures::stream::BoxStream<'static, Result<()>>;
 
+/// How often a wait that has not ended says so.
+pub const REMIND_EVERY: Duration = Duration::from_secs(10);
+
+/// Told what a wait waits for and how long it has: `(what, seconds)`.
+pub type Progress = std::sync::Arc<dyn Fn(&str, Duration) + Send + Sync>;
+
 /// The wake-ups of one wait, merged from its watches, and the wait's deadline.
 pub(super) struct Changes {
     streams: futures::stream::SelectAll<Wakeups>,
+    began: Instant,
     stop: Instant,
     what: String,
     deadline: Duration,
+    progress: Option<Progress>,
+    /// What was last said, and when.
+    said: Option<(String, Instant)>,
 }
 
 impl Changes {
     pub(super) fn new(what: &str, deadline: Duration) -> Self {
+        let now = Instant::now();
         Changes {
             streams: futures::stream::SelectAll::new(),
-            stop: Instant::now() + deadline,
+            began: now,
+            stop: now + deadline,
             what: what.to_owned(),
             deadline,
+            progress: None,
+            said: None,
         }
     }
 
-    /// What the wait is for, as its timeout will say (with what was last seen).
+    /// Says how the wait goes through `progress`, when there is one.
+    pub(super) fn told(mut self, progress: Option<Progress>) -> Self {
+        self.progress = progress;
+        self
+    }
+
+    /// What the wait is for, as its timeout will say (with what was last seen); said at once
+    /// when it changed.
     pub(super) fn describe(&mut self, what: &str) {
         self.what = what.to_owned();
+        self.tell(false);
+    }
+
+    /// Says what the wait sees, when it changed or when nothing was said for a while.
+    fn tell(&mut self, reminder: bool) {
+        let Some(progress) = &self.progress else {
+            return;
+        };
+        let now = Instant::now();
+        let changed = self.said.as_ref().is_none_or(|(w, _)| *w != self.what);
+        let due = self
+            .said
+            .as_ref()
+            .is_none_or(|(_, at)| now.duration_since(*at) >= REMIND_EVERY);
+        // A wait that ends at once says nothing: only what lasts is worth a line.
+        let lasting = now.duration_since(self.began) >= Duration::from_secs(1);
+        if lasting && (changed || (reminder && due)) {
+            progress(&self.what, now.duration_since(self.began));
+            self.said = Some((self.what.clone(), now));
+        }
     }
 
     /// Also wake every `period`, for what is read without a watch.
@@ -55,20 +100,36 @@ impl Changes {
         self.streams.push(stream);
     }
 
-    /// Returns at the next change; `Err` at the deadline or when a watch is refused.
+    /// Returns at the next change; `Err` at the deadline or when a watch is refused. Says
+    /// what it still waits for at least every [`REMIND_EVERY`].
     pub(super) async fn next(&mut self) -> Result<()> {
-        match tokio::time::timeout_at(self.stop, self.streams.next()).await {
-            Err(_) => Err(ClusterError::Timeout {
-                what: self.what.clone(),
-                after: self.deadline,
-            }),
-            Ok(Some(Err(e))) => Err(e),
-            Ok(_) => Ok(()),
+        loop {
+            let remind = Instant::now() + REMIND_EVERY;
+            let until = remind.min(self.stop);
+            match tokio::time::timeout_at(until, self.streams.next()).await {
+                Err(_) if until >= self.stop => {
+                    return Err(ClusterError::Timeout {
+                        what: self.what.clone(),
+                        after: self.deadline,
+                    });
+                }
+                Err(_) => self.tell(true),
+                Ok(Some(Err(e))) => return Err(e),
+                Ok(_) => {
+                    self.tell(false);
+                    return Ok(());
+                }
+            }
         }
     }
 }
 
 impl Cluster {
+    /// The changes of one wait, told to the cluster's progress when it has one.
+    pub(super) fn changes(&self, what: &str, deadline: Duration) -> Changes {
+        Changes::new(what, deadline).told(self.progress.clone())
+    }
+
     /// The `pod-template-hash` of the Deployment's current ReplicaSet (the one whose
     /// revision is the Deployment's), once the controller has made it.
     pub async fn current_hash(&self, deployment: &str, deadline: Duration) -> Result<String> {
@@ -109,7 +170,7 @@ impl Cluster {
         what: &str,
         mut f: impl FnMut(&Deployment, &[ReplicaSet]) -> Option<T>,
     ) -> Result<T> {
-        let mut changes = Changes::new(what, deadline);
+        let mut changes = self.changes(what, deadline);
         changes.add(self.deployment_watch(deployment));
         // The controller makes the ReplicaSet, then writes the Deployment's revision: the
         // Deployment's changes wake the wait, and a re-read every RECHECK covers the rest
@@ -126,40 +187,34 @@ impl Cluster {
     }
 
     /// Changes of one kind of object in the namespace, as wake-ups for a wait.
-    pub(super) fn watch<K>(&self, resource: &'static str, config: watcher::Config) -> Wakeups
-    where
-        K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>,
-        K: Clone + DeserializeOwned + std::fmt::Debug + Send + 'static,
-    {
-        self.wakeups(watcher(self.api::<K>(), config), resource)
+    pub(super) fn watch<K: Object>(&self, config: watcher::Config) -> Wakeups {
+        self.wakeups::<K>(watcher(self.api::<K>(), config))
     }
 
     /// A watch's events as wake-ups: a refusal ends the wait rather than spinning on it;
     /// any other error is worth another look (wake up and re-read).
-    pub(super) fn wakeups<K>(
+    pub(super) fn wakeups<K: Object>(
         &self,
         events: impl futures::Stream<Item = std::result::Result<watcher::Event<K>, watcher::Error>>
         + Send
         + 'static,
-        resource: &'static str,
     ) -> Wakeups {
-        let namespace = self.namespace.clone();
+        let me = self.clone();
         events
             .default_backoff()
             .map(move |event| {
-                let Err(e) = event else { return Ok(()) };
-                let call = Call {
-                    verb: "watch",
-                    resource,
-                    namespace: &namespace,
-                    name: "",
-                };
-                let e = match e {
-                    watcher::Error::InitialListFailed(e)
-                    | watcher::Error::WatchStartFailed(e)
-                    | watcher::Error::WatchFailed(e) => call.error(e),
-                    watcher::Error::WatchError(status) => call.error(kube::Error::Api(status)),
-                    other => ClusterError::Other(other.to_string()),
+                let e = match event {
+                    Ok(_) => return Ok(()),
+                    Err(
+                        watcher::Error::InitialListFailed(e)
+                        | watcher::Error::WatchStartFailed(e)
+                        | watcher::Error::WatchFailed(e),
+                    ) => me.error::<K>(Verb::Watch, "", e),
+                    Err(watcher::Error::WatchError(status)) => {
+                        me.error::<K>(Verb::Watch, "", kube::Error::Api(status))
+                    }
+                    // Anything else is worth another look: wake up and re-read.
+                    Err(_) => return Ok(()),
                 };
                 if e.is_forbidden() { Err(e) } else { Ok(()) }
             })
@@ -168,21 +223,39 @@ impl Cluster {
 
     fn deployment_watch(&self, name: &str) -> Wakeups {
         self.watch::<Deployment>(
-            "deployments",
             watcher::Config::default().fields(&format!("metadata.name={name}")),
         )
     }
 
     /// Waits until `done` holds for the Deployment, re-checking on every change of it or of
-    /// its pods. `done` returns `Err` to stop the wait with a failure (a crash-looping pod).
+    /// its pods. `done` returns `Err` to stop the wait with a failure (a crash-looping pod);
+    /// `explain` says what is seen while it does not hold (said as it changes).
     pub async fn wait_deployment<T>(
         &self,
         name: &str,
         deadline: Duration,
         what: &str,
-        done: impl FnMut(&Deployment, &[Pod]) -> std::result::Result<Option<T>, String>,
+        mut done: impl FnMut(&Deployment, &[Pod]) -> std::result::Result<Option<T>, Stuck>,
+        explain: impl Fn(&Deployment, &[Pod]) -> String,
     ) -> Result<T> {
-        self.wait(name, deadline, what, true, done).await
+        let mut changes = self.changes(what, deadline);
+        changes.add(self.deployment_watch(name));
+        changes.add(self.watch::<Pod>(watcher::Config::default()));
+        loop {
+            let d = self.deployment(name).await?;
+            let pods = self.pods_of(&d).await?;
+            match done(&d, &pods) {
+                Ok(Some(t)) => return Ok(t),
+                Ok(None) => changes.describe(&format!("{what}: {}", explain(&d, &pods))),
+                Err(Stuck(reason)) => {
+                    return Err(ClusterError::Stuck {
+                        what: what.to_owned(),
+                        reason,
+                    });
+                }
+            }
+            changes.next().await?;
+        }
     }
 
     /// Like [`Cluster::wait_deployment`] for a condition on the Deployment alone (an
@@ -192,35 +265,21 @@ impl Cluster {
         name: &str,
         deadline: Duration,
         what: &str,
-        mut done: impl FnMut(&Deployment) -> std::result::Result<Option<T>, String>,
+        mut done: impl FnMut(&Deployment) -> std::result::Result<Option<T>, Stuck>,
     ) -> Result<T> {
-        self.wait(name, deadline, what, false, |d, _| done(d)).await
-    }
-
-    async fn wait<T>(
-        &self,
-        name: &str,
-        deadline: Duration,
-        what: &str,
-        with_pods: bool,
-        mut done: impl FnMut(&Deployment, &[Pod]) -> std::result::Result<Option<T>, String>,
-    ) -> Result<T> {
-        let mut changes = Changes::new(what, deadline);
+        let mut changes = self.changes(what, deadline);
         changes.add(self.deployment_watch(name));
-        if with_pods {
-            changes.add(self.watch::<Pod>("pods", watcher::Config::default()));
-        }
         loop {
             let d = self.deployment(name).await?;
-            let pods = if with_pods {
-                self.pods_of(&d).await?
-            } else {
-                Vec::new()
-            };
-            match done(&d, &pods) {
+            match done(&d) {
                 Ok(Some(t)) => return Ok(t),
                 Ok(None) => {}
-                Err(why) => return Err(ClusterError::Other(why)),
+                Err(Stuck(reason)) => {
+                    return Err(ClusterError::Stuck {
+                        what: what.to_owned(),
+                        reason,
+                    });
+                }
             }
             changes.next().await?;
         }
@@ -229,13 +288,9 @@ impl Cluster {
     /// Waits until the Deployment `name` is gone (a foreground deletion keeps it until the
     /// garbage collector has removed its ReplicaSets and pods).
     pub async fn wait_deployment_gone(&self, name: &str, deadline: Duration) -> Result<()> {
-        let mut changes = Changes::new(&format!("Deployment {name:?} to be deleted"), deadline);
+        let mut changes = self.changes(&format!("Deployment {name:?} to be deleted"), deadline);
         changes.add(self.deployment_watch(name));
-        while self
-            .get_opt::<Deployment>("deployments", name)
-            .await?
-            .is_some()
-        {
+        while self.get_opt::<Deployment>(name).await?.is_some() {
             changes.next().await?;
         }
         Ok(())
@@ -249,9 +304,9 @@ impl Cluster {
         what: &str,
         mut done: impl FnMut(&[Deployment]) -> bool,
     ) -> Result<()> {
-        let mut changes = Changes::new(what, deadline);
-        changes.add(self.watch::<Deployment>("deployments", watcher::Config::default()));
-        while !done(&self.list::<Deployment>("deployments", None).await?) {
+        let mut changes = self.changes(what, deadline);
+        changes.add(self.watch::<Deployment>(watcher::Config::default()));
+        while !done(&self.list::<Deployment>(None).await?) {
             changes.next().await?;
         }
         Ok(())
@@ -259,9 +314,9 @@ impl Cluster {
 
     /// Waits until no pod matches `selector`.
     pub async fn wait_no_pods(&self, selector: &str, deadline: Duration, what: &str) -> Result<()> {
-        let mut changes = Changes::new(what, deadline);
-        changes.add(self.watch::<Pod>("pods", watcher::Config::default().labels(selector)));
-        while !self.list::<Pod>("pods", Some(selector)).await?.is_empty() {
+        let mut changes = self.changes(what, deadline);
+        changes.add(self.watch::<Pod>(watcher::Config::default().labels(selector)));
+        while !self.list::<Pod>(Some(selector)).await?.is_empty() {
             changes.next().await?;
         }
         Ok(())

@@ -6,20 +6,51 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::Pod;
+use futures::future::BoxFuture;
+use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::networking::v1::Ingress;
 use kube::runtime::watcher;
 
-use super::{Engine, Stop};
-use crate::gate::compare::{Comparer, Source};
+use super::{Engine, StepError, Stop};
+use crate::cluster::ClusterError;
+use crate::gate::compare::Comparer;
 use crate::gate::http::Endpoint;
-use crate::gate::tally::{Tally, Verdict};
-use crate::gate::{Measurement, Outcome, probe};
-use crate::spec::{Check, CheckKind, HttpTarget, Promote, VersionRef, Via};
-use crate::traffic::RouterKind;
+use crate::gate::tally::{Standing, Tally};
+use crate::gate::{self, Context, GateError, Measurement, Outcome};
+use crate::spec::{Check, CheckKind, OnInconclusive, Promote, VersionRef, Via};
+
+/// How a check of an analysis step ended, when it did not fail.
+enum Conclusion {
+    Decided,
+    /// Still inconclusive at the step's deadline: why, with its figures.
+    Undecided(String),
+}
 
 /// How long a check through a Service waits for the Service's endpoints to catch up with its
 /// selector before it counts as not measured.
 const ENDPOINTS_SETTLE: Duration = Duration::from_secs(30);
+
+/// Where users reach the app through its Ingress.
+enum Front {
+    /// `http://address:port` (or `--ingress-url`), with the rule's host as the Host header.
+    Plain { base: String, host: Option<String> },
+    /// `https://host:port`, connecting to `address`.
+    Tls {
+        base: String,
+        host: String,
+        address: std::net::SocketAddr,
+        ca: Option<Vec<u8>>,
+    },
+}
+
+/// `host:port`, with an IPv6 address in brackets.
+fn join_host_port(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
 
 /// What a check needs to measure, cloned into background tasks.
 #[derive(Clone)]
@@ -27,76 +58,130 @@ pub(crate) struct Measurer {
     cluster: crate::cluster::Cluster,
     plan: crate::plan::Plan,
     opts: super::Options,
-    /// The new version's header match for ingress checks (the A/B header when it holds the
-    /// only header slot of ingress-nginx).
+    /// Headers that reach the new version through the router at any weight.
     new_headers: Vec<(String, String)>,
 }
 
 impl Measurer {
-    async fn new_pods(&self) -> Result<Vec<Pod>, String> {
-        let d = self
-            .cluster
-            .deployment(&self.plan.names.deployment)
-            .await
-            .map_err(|e| e.to_string())?;
+    async fn pods_of_new(&self) -> Result<Vec<Pod>, ClusterError> {
+        let d = self.cluster.deployment(&self.plan.names.deployment).await?;
         let selector = crate::cluster::api::selector_query(&d);
-        let pods: Vec<Pod> = self
-            .cluster
-            .list("pods", Some(&selector))
-            .await
-            .map_err(|e| e.to_string())?;
+        let pods: Vec<Pod> = self.cluster.list(Some(&selector)).await?;
         Ok(pods
             .into_iter()
             .filter(|p| super::steps::runs_image(p, &self.plan.container, &self.plan.to_image))
             .collect())
     }
 
-    async fn ingress_base(&self) -> Option<(String, Option<String>)> {
-        let ingress_name = self.plan.names.ingress.as_deref()?;
-        let ingress: k8s_openapi::api::networking::v1::Ingress = self
-            .cluster
-            .get_opt("ingresses", ingress_name)
-            .await
-            .ok()??;
-        let host = ingress
-            .spec
-            .as_ref()
-            .and_then(|s| s.rules.as_ref())
-            .and_then(|r| r.first())
-            .and_then(|r| r.host.clone());
+    /// Where users reach the app: the Ingress's status address and ports, the host of its
+    /// first rule, and HTTPS when its `tls` covers that host (`--ingress-url` overrides the
+    /// address). `None` while the Ingress has no address.
+    async fn ingress_front(&self) -> Result<Option<Front>, GateError> {
+        let Some(ingress_name) = self.plan.names.ingress.as_deref() else {
+            return Ok(None);
+        };
+        let Some(ingress) = self.cluster.get_opt::<Ingress>(ingress_name).await? else {
+            return Ok(None);
+        };
+        let spec = ingress.spec.clone().unwrap_or_default();
+        let host = spec.rules.iter().flatten().find_map(|r| r.host.clone());
         if let Some(url) = &self.opts.ingress_url {
-            return Some((url.trim_end_matches('/').to_owned(), host));
+            return Ok(Some(Front::Plain {
+                base: url.trim_end_matches('/').to_owned(),
+                host,
+            }));
         }
-        let lb = ingress
+        let Some(lb) = ingress
             .status
-            .as_ref()?
-            .load_balancer
-            .as_ref()?
-            .ingress
-            .as_ref()?
-            .first()?
-            .clone();
-        let addr = lb.ip.or(lb.hostname)?;
-        Some((format!("http://{addr}"), host))
+            .and_then(|s| s.load_balancer)
+            .and_then(|lb| lb.ingress)
+            .and_then(|i| i.into_iter().next())
+        else {
+            return Ok(None);
+        };
+        let Some(at) = lb.ip.clone().or(lb.hostname.clone()) else {
+            return Ok(None);
+        };
+        let ports: Vec<u16> = lb
+            .ports
+            .iter()
+            .flatten()
+            .filter_map(|p| u16::try_from(p.port).ok())
+            .collect();
+        let tls = spec.tls.iter().flatten().find(|t| {
+            let hosts = t.hosts.as_deref().unwrap_or_default();
+            hosts.is_empty() || host.as_ref().is_some_and(|h| hosts.contains(h))
+        });
+        let Some(tls) = tls else {
+            // The HTTP port: 80 when listed, else the first listed.
+            let port = ports
+                .iter()
+                .copied()
+                .find(|p| *p == 80)
+                .or(ports.first().copied())
+                .unwrap_or(80);
+            return Ok(Some(Front::Plain {
+                base: format!("http://{}", join_host_port(&at, port)),
+                host,
+            }));
+        };
+        // The HTTPS port: 443 when listed, else the second listed (an ingress that lists
+        // its own ports writes the HTTP one first), else 443.
+        let port = ports
+            .iter()
+            .copied()
+            .find(|p| *p == 443)
+            .or(ports.get(1).copied())
+            .unwrap_or(443);
+        let address = tokio::net::lookup_host(join_host_port(&at, port))
+            .await
+            .ok()
+            .and_then(|mut a| a.next());
+        let Some(address) = address else {
+            return Ok(None);
+        };
+        // The CA that signed the certificate, when the Secret carries it (cert-manager's
+        // `ca.crt`); reading Secrets is not in the orchestrator's Role, so a refusal means
+        // the system's roots alone.
+        let ca = match &tls.secret_name {
+            Some(name) => self
+                .cluster
+                .get_opt::<k8s_openapi::api::core::v1::Secret>(name)
+                .await
+                .ok()
+                .flatten()
+                .and_then(|s| s.data?.get("ca.crt").map(|b| b.0.clone())),
+            None => None,
+        };
+        Ok(Some(match host {
+            Some(host) => Front::Tls {
+                base: format!("https://{}", join_host_port(&host, port)),
+                host,
+                address,
+                ca,
+            },
+            None => Front::Plain {
+                base: format!("https://{address}"),
+                host: None,
+            },
+        }))
     }
 
     /// The API server's proxy to `service`, on its first port by number (the API server maps
     /// a number to the port's name; no port at all would mean only an unnamed port). Returns
     /// once the Service's endpoints show the pods it selects now, not the ones it selected a
     /// moment ago.
-    async fn service_proxy(&self, service: Option<String>) -> Result<Endpoint, String> {
-        let service = service
-            .ok_or_else(|| "the app has no Service to send the check's requests to".to_owned())?;
-        let svc = self
+    async fn service_proxy(&self, service: Option<String>) -> Result<Endpoint, GateError> {
+        let service = service.ok_or(GateError::NoService)?;
+        let svc: Service = self
             .cluster
             .wait_service_endpoints(&service, ENDPOINTS_SETTLE)
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("Service {service:?} not found"))?;
+            .await?
+            .ok_or_else(|| GateError::NoPort(service.clone()))?;
         let port = svc
             .spec
             .and_then(|s| s.ports?.first().map(|p| p.port))
-            .ok_or_else(|| format!("Service {service:?} has no port"))?;
+            .ok_or_else(|| GateError::NoPort(service.clone()))?;
         Ok(Endpoint::ServiceProxy {
             client: self
                 .opts
@@ -109,34 +194,33 @@ impl Measurer {
         })
     }
 
-    async fn endpoint(&self, version: VersionRef, via: Via) -> Result<Endpoint, String> {
+    async fn find_endpoint(&self, version: VersionRef, via: Via) -> Result<Endpoint, GateError> {
         let names = &self.plan.names;
         let service = match version {
             VersionRef::New => names.new_service.clone().or_else(|| names.service.clone()),
             VersionRef::Stable => names.service.clone(),
         };
-        let routed = matches!(
-            self.plan.router,
-            RouterKind::IngressNginx | RouterKind::GatewayApi
-        );
+        // The router can send a request to the new version by its headers (ingress-nginx,
+        // Gateway API); the others split by pods or not at all.
+        let routed = !self.new_headers.is_empty();
+        let splits = !self.plan.router.capabilities().is_empty();
         let through_ingress = match via {
             Via::Service => false,
             Via::Ingress => true,
             // Through the ingress the way users come, when it can target the version.
             Via::Auto => {
-                self.plan.names.ingress.is_some()
+                names.ingress.is_some()
                     && (version == VersionRef::Stable && !routed
-                        || version == VersionRef::New && routed)
-                    || self.plan.router == RouterKind::Deployment
-                        && self.plan.names.ingress.is_some()
+                        || version == VersionRef::New && routed
+                        || !splits)
             }
         };
         if !through_ingress {
             return self.service_proxy(service).await;
         }
-        let Some((base, host)) = self.ingress_base().await else {
+        let Some(front) = self.ingress_front().await? else {
             if via == Via::Ingress {
-                return Err("the app's Ingress has no address yet (give --ingress-url)".into());
+                return Err(GateError::NoIngressAddress);
             }
             return self.service_proxy(service).await;
         };
@@ -145,113 +229,87 @@ impl Measurer {
         } else {
             Vec::new()
         };
-        Ok(Endpoint::Url {
-            base,
-            host,
-            headers,
+        Ok(match front {
+            Front::Plain { base, host } => Endpoint::Url {
+                base,
+                host,
+                headers,
+            },
+            Front::Tls {
+                base,
+                host,
+                address,
+                ca,
+            } => Endpoint::Tls {
+                base,
+                host,
+                address,
+                ca,
+                headers,
+            },
         })
     }
 
-    fn comparer(&self) -> Option<Comparer> {
-        let source = if let Some(url) = &self.opts.metrics_url {
-            Source::Scrape { url: url.clone() }
-        } else {
-            Source::Prometheus {
-                address: self.opts.prometheus.clone()?,
-            }
-        };
+    fn make_comparer(&self) -> Option<Comparer> {
+        let source = crate::metrics::source::open(&self.plan.metrics, &self.cluster.client)?;
         Some(Comparer::new(
-            source,
+            source.into(),
+            self.plan.router.observer()?,
             self.plan.namespace.clone(),
             self.plan.names.service.clone()?,
             self.plan.names.new_service.clone()?,
         ))
     }
+}
 
-    /// One measurement of `check` (`comparer` keeps a comparison's window between calls).
-    pub(crate) async fn measure(
+impl Context for Measurer {
+    fn new_pods(&self) -> BoxFuture<'_, Result<Vec<Pod>, ClusterError>> {
+        Box::pin(self.pods_of_new())
+    }
+
+    fn endpoint(
         &self,
-        check: &Check,
-        comparer: &mut Option<Comparer>,
-    ) -> Measurement {
-        match &check.kind {
-            CheckKind::Probe(p) => match self.new_pods().await {
-                Ok(pods) => probe::evaluate(&check.name, p, &pods, jiff::Timestamp::now()),
-                Err(e) => Measurement::error(&check.name, e),
-            },
-            CheckKind::Http(h) => {
-                let http = if h.tls_verify {
-                    &self.opts.http
-                } else {
-                    &self.opts.http_insecure
-                };
-                let endpoint = match &h.target {
-                    HttpTarget::Url(u) => Ok(Endpoint::Url {
-                        base: u.clone(),
-                        host: None,
-                        headers: Vec::new(),
-                    }),
-                    HttpTarget::Path { via, .. } => self.endpoint(h.version, *via).await,
-                };
-                match endpoint {
-                    Ok(ep) => crate::gate::http::measure(&check.name, h, &ep, http).await,
-                    Err(e) => Measurement::error(&check.name, e),
-                }
-            }
-            CheckKind::Prometheus(p) => {
-                let Some(address) = p.address.clone().or_else(|| self.opts.prometheus.clone())
-                else {
-                    return Measurement::error(
-                        &check.name,
-                        "no Prometheus address (set `address` in the check or give --prometheus)",
-                    );
-                };
-                let vars = crate::gate::prometheus::Vars {
-                    namespace: self.plan.namespace.clone(),
-                    app: self.plan.names.deployment.clone(),
-                    service: self.plan.names.service.clone().unwrap_or_default(),
-                    new: self.plan.names.new_service.clone().unwrap_or_default(),
-                    stable: self.plan.names.service.clone().unwrap_or_default(),
-                    interval: format!("{}s", check.interval.std().as_secs().max(1)),
-                };
-                crate::gate::prometheus::measure(&check.name, p, &address, &vars, &self.opts.http)
-                    .await
-            }
-            CheckKind::Compare(c) => {
-                if comparer.is_none() {
-                    let Some(mut fresh) = self.comparer() else {
-                        return Measurement::error(
-                            &check.name,
-                            "no metrics to compare the versions with",
-                        );
-                    };
-                    if let Err(e) = fresh.start(&self.opts.http).await {
-                        return Measurement::error(&check.name, e);
-                    }
-                    *comparer = Some(fresh);
-                    return Measurement::new(&check.name, Outcome::Inconclusive, "window started");
-                }
-                match comparer.as_mut() {
-                    Some(cmp) => cmp.measure(&check.name, c, &self.opts.http).await,
-                    None => Measurement::error(&check.name, "no comparer"),
-                }
-            }
+        version: VersionRef,
+        via: Via,
+    ) -> BoxFuture<'_, Result<Endpoint, GateError>> {
+        Box::pin(self.find_endpoint(version, via))
+    }
+
+    fn http(&self, tls_verify: bool) -> &reqwest::Client {
+        if tls_verify {
+            &self.opts.http
+        } else {
+            &self.opts.http_insecure
         }
+    }
+
+    fn prometheus(&self) -> Option<&str> {
+        self.opts.prometheus.as_deref()
+    }
+
+    fn vars(&self, check: &Check) -> crate::gate::prometheus::Vars {
+        let names = &self.plan.names;
+        crate::gate::prometheus::Vars {
+            namespace: self.plan.namespace.clone(),
+            app: names.deployment.clone(),
+            service: names.service.clone().unwrap_or_default(),
+            new: names.new_service.clone().unwrap_or_default(),
+            stable: names.service.clone().unwrap_or_default(),
+            interval: format!("{}s", check.interval.std().as_secs().max(1)),
+        }
+    }
+
+    fn comparer(&self) -> Option<Comparer> {
+        self.make_comparer()
     }
 }
 
 impl Engine {
     pub(crate) fn measurer(&self) -> Measurer {
         let new_headers = self
-            .record
-            .routing
-            .matches
-            .iter()
-            .find(|m| m.header.is_some() && !m.regex)
-            .and_then(|m| Some((m.header.clone()?, m.value.clone())))
-            .filter(|_| self.plan.router == RouterKind::IngressNginx)
-            .map(|h| vec![h])
-            .unwrap_or_else(|| vec![(self.spec.canary_header.clone(), "always".into())]);
+            .plan
+            .router
+            .new_version_headers(&self.record.routing, &self.spec.canary_header);
         Measurer {
             cluster: self.cluster.clone(),
             plan: self.plan.clone(),
@@ -260,56 +318,110 @@ impl Engine {
         }
     }
 
-    /// Runs `checks` now, all at once; fails on the first check that fails.
-    pub(crate) async fn analysis(&self, step: usize, checks: &[String]) -> Result<(), String> {
+    /// Runs `checks` now, all at once: each `count` measurements `interval` apart, and on
+    /// while it is inconclusive, up to `timeout`. Fails on the first check that fails; a check
+    /// still inconclusive at `timeout` ends the step as `on_inconclusive` says.
+    pub(crate) async fn analysis(
+        &mut self,
+        step: usize,
+        checks: &[String],
+        timeout: Duration,
+        on_inconclusive: OnInconclusive,
+    ) -> Result<(), StepError> {
         let measurer = self.measurer();
+        let deadline = tokio::time::Instant::now() + timeout;
+        let me: &Engine = self;
         let runs = checks
             .iter()
-            .filter_map(|n| self.spec.check(n))
-            .map(|check| {
-                let measurer = measurer.clone();
-                async move {
-                    let mut tally = Tally::new(check.failure_limit, check.consecutive_error_limit);
-                    let mut comparer = None;
-                    if matches!(check.kind, CheckKind::Compare(_)) {
-                        // The first measurement opens the window.
-                        let m = measurer.measure(check, &mut comparer).await;
-                        if m.outcome == Outcome::Error {
-                            self.measured(Some(step), &m);
-                            tally.record(&m);
-                        }
-                        tokio::time::sleep(check.interval.std()).await;
-                    }
-                    let mut last_error = None;
-                    for k in 0..check.count {
-                        let m = measurer.measure(check, &mut comparer).await;
-                        self.measured(Some(step), &m);
-                        if tally.record(&m) == Verdict::Failed {
-                            return Err(tally.reason.unwrap_or_default());
-                        }
-                        if m.outcome == Outcome::Error {
-                            last_error = Some(m.summary);
-                        }
-                        if k + 1 < check.count {
-                            tokio::time::sleep(check.interval.std()).await;
-                        }
-                    }
-                    // Errors under the limit are tolerated among real measurements, but a
-                    // step where nothing could be measured has shown nothing.
-                    match last_error {
-                        Some(why) if tally.nothing_measured() => Err(format!(
-                            "check {:?} could not measure any of {} time(s): {why}",
-                            check.name, check.count
-                        )),
-                        _ => Ok(()),
-                    }
-                }
-            });
+            .filter_map(|n| me.spec.check(n))
+            .map(|check| me.run_check(step, check, &measurer, deadline));
         let results = futures::future::join_all(runs).await;
-        results
-            .into_iter()
-            .collect::<Result<Vec<()>, String>>()
-            .map(|_| ())
+        let mut undecided = Vec::new();
+        for r in results {
+            match r? {
+                Conclusion::Decided => {}
+                Conclusion::Undecided(why) => undecided.push(why),
+            }
+        }
+        if undecided.is_empty() {
+            return Ok(());
+        }
+        let why = undecided.join("; ");
+        let waited = humantime::format_duration(timeout);
+        match on_inconclusive {
+            OnInconclusive::Fail => Err(StepError::Check(format!(
+                "inconclusive after {waited} (onInconclusive: fail): {why}"
+            ))),
+            OnInconclusive::Pass => {
+                self.note(format!(
+                    "going on although inconclusive after {waited} (onInconclusive: pass): {why}"
+                ));
+                Ok(())
+            }
+            OnInconclusive::Pause => {
+                self.note(format!(
+                    "inconclusive after {waited}: {why}; waiting for `rollout promote` (or `rollout abort`)"
+                ));
+                self.hold_for_promotion().await
+            }
+        }
+    }
+
+    /// One check of an analysis step, measured until it has decided (or `deadline`).
+    async fn run_check(
+        &self,
+        step: usize,
+        check: &Check,
+        measurer: &Measurer,
+        deadline: tokio::time::Instant,
+    ) -> Result<Conclusion, StepError> {
+        let mut tally = Tally::new(check.failure_limit, check.consecutive_error_limit);
+        let mut gate = gate::gate(check);
+        if let Err(e) = gate.start(measurer).await {
+            let m = Measurement::error(&check.name, crate::error::chain(&e));
+            self.measured(Some(step), &m);
+            tally.record(&m);
+        }
+        if matches!(check.kind, CheckKind::Compare(_)) {
+            // The first window takes one interval.
+            tokio::time::sleep(check.interval.std()).await;
+        }
+        let mut last_error = None;
+        let mut taken = 0;
+        loop {
+            let m = gate.measure(measurer).await;
+            self.measured(Some(step), &m);
+            if tally.record(&m) == Standing::Failed {
+                return Err(StepError::Check(tally.reason.unwrap_or_default()));
+            }
+            if m.outcome == Outcome::Error {
+                last_error = Some(m.summary.clone());
+            }
+            taken += 1;
+            if taken >= check.count {
+                // Errors under the limit are tolerated among real measurements, but a
+                // step where nothing could be measured has shown nothing.
+                if tally.nothing_measured()
+                    && let Some(why) = last_error
+                {
+                    return Err(StepError::Check(format!(
+                        "check {:?} could not measure any of {taken} time(s): {why}",
+                        check.name
+                    )));
+                }
+                // Inconclusive is never a pass: go on measuring until the check decides.
+                if m.outcome != Outcome::Inconclusive {
+                    return Ok(Conclusion::Decided);
+                }
+                if tokio::time::Instant::now() + check.interval.std() > deadline {
+                    return Ok(Conclusion::Undecided(format!(
+                        "check {:?}: {}",
+                        check.name, m.summary
+                    )));
+                }
+            }
+            tokio::time::sleep(check.interval.std()).await;
+        }
     }
 
     /// Starts the background checks; each stops the rollout when it fails.
@@ -330,7 +442,16 @@ impl Engine {
             };
             tasks.push(tokio::spawn(async move {
                 let mut tally = Tally::new(check.failure_limit, check.consecutive_error_limit);
-                if let CheckKind::Probe(p) = &check.kind {
+                let mut gate = gate::gate(&check);
+                let fail = |m: &Measurement, tally: &mut Tally| {
+                    emit(m);
+                    if tally.record(m) == Standing::Failed {
+                        stopper.stop(Stop::Failed(tally.reason.clone().unwrap_or_default()));
+                        return true;
+                    }
+                    false
+                };
+                if let CheckKind::Probe(_) = &check.kind {
                     // Re-evaluated on every pod change, and at least every interval for the
                     // readiness deadline.
                     let api: kube::Api<Pod> = kube::Api::namespaced(
@@ -341,96 +462,145 @@ impl Engine {
                     let mut last_summary = String::new();
                     loop {
                         let _ = tokio::time::timeout(check.interval.std(), changes.next()).await;
-                        let m = match measurer.new_pods().await {
-                            Ok(pods) => {
-                                probe::evaluate(&check.name, p, &pods, jiff::Timestamp::now())
-                            }
-                            Err(e) => Measurement::error(&check.name, e),
-                        };
+                        let m = gate.measure(&measurer).await;
                         // Only failures count for each pod change; passes once per summary.
                         if m.outcome == Outcome::Pass && m.summary == last_summary {
                             continue;
                         }
                         last_summary = m.summary.clone();
-                        emit(&m);
-                        if tally.record(&m) == Verdict::Failed {
-                            stopper.stop(Stop::Failed(tally.reason.clone().unwrap_or_default()));
+                        if fail(&m, &mut tally) {
                             return;
                         }
                     }
                 }
-                // A comparison in the background covers everything since the check began
-                // (each measurement works on a copy of the comparer started then), so a
-                // version that gets little traffic still gathers enough requests to judge.
-                let mut comparer = None;
+                let interval = check.interval.std().max(Duration::from_millis(50));
+                if let Err(e) = gate.start(&measurer).await {
+                    let m = Measurement::error(&check.name, crate::error::chain(&e));
+                    if fail(&m, &mut tally) {
+                        return;
+                    }
+                }
+                if matches!(check.kind, CheckKind::Compare(_)) {
+                    // A comparison's first window takes one interval.
+                    tokio::time::sleep(interval).await;
+                }
                 loop {
-                    let mut current = comparer.clone();
-                    let m = measurer.measure(&check, &mut current).await;
-                    if comparer.is_none() {
-                        comparer = current;
+                    let m = gate.measure(&measurer).await;
+                    if fail(&m, &mut tally) {
+                        return;
                     }
-                    if !(m.summary == "window started" && m.outcome == Outcome::Inconclusive) {
-                        emit(&m);
-                        if tally.record(&m) == Verdict::Failed {
-                            stopper.stop(Stop::Failed(tally.reason.clone().unwrap_or_default()));
-                            return;
-                        }
-                    }
-                    tokio::time::sleep(check.interval.std().max(Duration::from_millis(50))).await;
+                    tokio::time::sleep(interval).await;
                 }
             }));
         }
         tasks
     }
 
-    /// Compares the new version with the stable one for `duration`, then decides.
+    /// Compares the new version with the stable one over the whole experiment: a
+    /// conclusive "worse" ends it at once; at `duration` a conclusive "not worse" promotes (as
+    /// `promote` says); while inconclusive it goes on up to `max_duration`, then does what
+    /// `on_inconclusive` says.
     pub(crate) async fn experiment(
-        &self,
+        &mut self,
         step: usize,
-        duration: crate::spec::Duration,
+        duration: Duration,
+        max_duration: Duration,
         compare: &crate::spec::Compare,
         promote: Promote,
-    ) -> Result<(), String> {
+        on_inconclusive: OnInconclusive,
+    ) -> Result<(), StepError> {
         let measurer = self.measurer();
-        let Some(mut comparer) = measurer.comparer() else {
-            return Err("no metrics to compare the versions with".into());
-        };
-        comparer.start(&self.opts.http).await?;
-        // Every measurement covers the whole experiment so far (a copy of the comparer
-        // started at its beginning): the verdict grows firmer as requests add up.
-        let baseline = comparer;
-        let interval = self.spec.analysis.interval.std().min(duration.std());
-        let end = tokio::time::Instant::now() + duration.std();
-        let mut passes = 0;
-        let mut last = None;
-        loop {
-            let now = tokio::time::Instant::now();
-            if now >= end {
-                break;
-            }
-            tokio::time::sleep(interval.min(end - now)).await;
-            let m = baseline
-                .clone()
-                .measure("compare", compare, &self.opts.http)
-                .await;
+        let mut baseline = measurer
+            .make_comparer()
+            .ok_or_else(|| StepError::Check(GateError::NoMetrics.to_string()))?;
+        baseline
+            .start(&self.opts.http)
+            .await
+            .map_err(|e| StepError::Check(crate::error::chain(&e)))?;
+        // Every measurement judges the whole experiment so far: the verdict grows firmer as
+        // requests add up, and a look as often as it likes does not raise the false-alarm
+        // rate (the sequential test).
+        let interval = self.spec.analysis.interval.std().min(duration);
+        let began = tokio::time::Instant::now();
+        let mut silent_notice = false;
+        let last = loop {
+            tokio::time::sleep(interval).await;
+            let m = baseline.measure("compare", compare, &self.opts.http).await;
             self.measured(Some(step), &m);
-            match m.outcome {
-                Outcome::Fail if promote != Promote::Always => {
-                    return Err(format!("the new version is worse: {}", m.summary));
-                }
-                Outcome::Pass => passes += 1,
-                _ => {}
+            let elapsed = began.elapsed();
+            if m.outcome == Outcome::Fail && promote != Promote::Always {
+                return Err(StepError::Check(format!(
+                    "the new version is worse: {}",
+                    m.summary
+                )));
             }
-            last = Some(m);
+            if !silent_notice && elapsed >= interval * 3 {
+                silent_notice = self.say_if_new_gets_nothing(&m);
+            }
+            let decided = matches!(m.outcome, Outcome::Pass | Outcome::Fail);
+            if elapsed >= duration && (decided || elapsed >= max_duration) {
+                break m;
+            }
+        };
+        match (promote, last.outcome) {
+            (Promote::Always, _) => Ok(()),
+            (Promote::Never, _) => Err(StepError::Check(format!(
+                "promote: never — the comparison said: {}",
+                last.summary
+            ))),
+            (Promote::IfNoWorse, Outcome::Pass) => Ok(()),
+            (Promote::IfNoWorse, _) => {
+                let waited = humantime::format_duration(max_duration);
+                let why = format!(
+                    "the comparison is inconclusive after {waited}: {}",
+                    last.summary
+                );
+                match on_inconclusive {
+                    OnInconclusive::Fail => {
+                        Err(StepError::Check(format!("{why} (onInconclusive: fail)")))
+                    }
+                    OnInconclusive::Pass => {
+                        self.note(format!("promoting anyway (onInconclusive: pass): {why}"));
+                        Ok(())
+                    }
+                    OnInconclusive::Pause => {
+                        self.note(format!(
+                            "{why}; waiting for `rollout promote` (or `rollout abort`)"
+                        ));
+                        self.hold_for_promotion().await
+                    }
+                }
+            }
         }
-        let summary = last.map(|m| m.summary).unwrap_or_default();
-        match promote {
-            Promote::Always => Ok(()),
-            Promote::Never => Err(format!("promote: never — the comparison said: {summary}")),
-            Promote::IfNoWorse if passes > 0 => Ok(()),
-            Promote::IfNoWorse => Err(format!(
-                "not enough data to show the new version is no worse: {summary}"
-            )),
+    }
+
+    /// Says once, early, when the new version has had no request at all while the stable one
+    /// has: the route to it is not taken (the header or cookie users do not send), which no
+    /// amount of waiting fixes. Returns whether it said so.
+    fn say_if_new_gets_nothing(&self, m: &Measurement) -> bool {
+        let new = m.figures.get("new_requests").copied().unwrap_or(0.0);
+        let stable = m.figures.get("stable_requests").copied().unwrap_or(0.0);
+        if new > 0.0 || stable == 0.0 {
+            return false;
         }
+        let route = if self.record.routing.matches.is_empty() {
+            "its route".to_owned()
+        } else {
+            self.record
+                .routing
+                .matches
+                .iter()
+                .map(|r| match (&r.header, &r.cookie) {
+                    (Some(h), _) => format!("header {h}: {}", r.value),
+                    (None, Some(c)) => format!("cookie {c}={}", r.value),
+                    (None, None) => String::new(),
+                })
+                .collect::<Vec<_>>()
+                .join(" or ")
+        };
+        self.note(format!(
+            "the new version has received no request yet, while the stable one answered {stable:.0}: only requests with {route} reach it — are users sending it?"
+        ));
+        true
     }
 }

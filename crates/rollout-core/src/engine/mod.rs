@@ -3,7 +3,9 @@
 //! gate, `rollout abort` or Ctrl-C rolls back — traffic back to the stable version first,
 //! then the temporary objects removed.
 
+mod autoscale;
 mod checks;
+pub mod record;
 mod restore;
 pub mod start;
 
@@ -17,13 +19,37 @@ use serde_json::json;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use k8s_openapi::api::apps::v1::Deployment;
+
 use crate::cluster::lease::Holder;
-use crate::cluster::record::{self, Phase, Record};
+use crate::cluster::wait::Stuck;
 use crate::cluster::{Cluster, ClusterError};
 use crate::plan::{Plan, Step};
 use crate::report::{Event, Finish, Sink, StepState};
 use crate::spec::Spec;
-use crate::traffic::Routing;
+use crate::traffic::{Routing, TrafficError};
+use record::{Phase, Record};
+
+/// Why a step could not be done.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    #[error(transparent)]
+    Traffic(#[from] TrafficError),
+    /// A check failed (or could not measure anything): the reason, with its figures.
+    #[error("{0}")]
+    Check(String),
+    #[error("Deployment {deployment:?} has no container {container:?}")]
+    NoContainer {
+        deployment: String,
+        container: String,
+    },
+    #[error("Service {0:?} is gone")]
+    ServiceGone(String),
+    #[error("the pod template of Deployment {0:?} cannot be read")]
+    Template(String, #[source] serde_json::Error),
+}
 
 /// What the engine needs besides the plan: how to reach the app and its metrics.
 #[derive(Clone)]
@@ -48,10 +74,9 @@ pub struct Options {
 }
 
 impl Options {
-    pub fn new() -> Result<Options, String> {
-        let http = crate::gate::http::client(true).map_err(|e| format!("HTTP client: {e}"))?;
-        let http_insecure =
-            crate::gate::http::client(false).map_err(|e| format!("HTTP client: {e}"))?;
+    pub fn new() -> Result<Options, reqwest::Error> {
+        let http = crate::gate::http::client(true)?;
+        let http_insecure = crate::gate::http::client(false)?;
         Ok(Options {
             http,
             http_insecure,
@@ -72,8 +97,11 @@ pub enum Stop {
     Failed(String),
     /// `rollout abort`: roll back.
     Aborted,
-    /// Ctrl-C: roll back, then exit 130.
-    Interrupted,
+    /// A signal (Ctrl-C, SIGTERM, SIGHUP; its name): roll back, then exit 130.
+    Interrupted(&'static str),
+    /// The Lease was lost (taken over, or not renewed in time): stop writing at once; who
+    /// holds it now decides.
+    Lost(String),
 }
 
 impl Stop {
@@ -81,7 +109,8 @@ impl Stop {
         match self {
             Stop::Failed(r) => r.clone(),
             Stop::Aborted => "aborted with `rollout abort`".into(),
-            Stop::Interrupted => "interrupted (Ctrl-C)".into(),
+            Stop::Interrupted(signal) => format!("interrupted ({signal})"),
+            Stop::Lost(why) => format!("lost the lease: {why}"),
         }
     }
 }
@@ -121,7 +150,7 @@ pub struct Engine {
 
 /// The outcome of a run.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Outcome {
+pub struct RunEnd {
     pub finish: Finish,
     pub reason: Option<String>,
 }
@@ -137,6 +166,17 @@ impl Engine {
         lease: Arc<Holder>,
     ) -> Engine {
         let (stop_tx, stop_rx) = watch::channel(None);
+        // Every write of the rollout is refused once its Lease is lost; every wait says how it
+        // goes.
+        let told = sink.clone();
+        let cluster = cluster.fenced(lease.clone()).told(std::sync::Arc::new(
+            move |what: &str, waited: Duration| {
+                told.emit(&Event::Waiting {
+                    what: what.to_owned(),
+                    seconds: waited.as_secs_f64(),
+                })
+            },
+        ));
         Engine {
             cluster,
             spec,
@@ -169,12 +209,9 @@ impl Engine {
     /// Writes the record on the app's Deployment.
     pub(crate) async fn save(&self) -> Result<(), ClusterError> {
         self.cluster
-            .merge(
-                "deployments",
-                &self.plan.names.deployment,
-                &self.record.patch(),
-            )
+            .merge::<Deployment>(&self.plan.names.deployment, &self.record.patch())
             .await
+            .map(|_| ())
     }
 
     pub(crate) fn routing(&self) -> &Routing {
@@ -182,18 +219,14 @@ impl Engine {
     }
 
     /// Runs the plan from the record's step to the end, or rolls back.
-    pub async fn run(mut self) -> Outcome {
+    pub async fn run(mut self) -> RunEnd {
         let renew = self.lease.keep_renewed();
         let mut tasks = vec![renew];
         if self.opts.handle_signals {
-            let stopper = self.stopper();
-            tasks.push(tokio::spawn(async move {
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    stopper.stop(Stop::Interrupted);
-                }
-            }));
+            tasks.push(self.handle_signals());
         }
         tasks.push(self.watch_abort());
+        tasks.push(self.watch_lease());
         if self.record.phase == Phase::RollingBack {
             let reason = self
                 .record
@@ -224,7 +257,7 @@ impl Engine {
                 self.record.phase = Phase::Running;
             }
             if let Err(e) = self.save().await {
-                failure = Some(Stop::Failed(e.to_string()));
+                failure = Some(Stop::Failed(crate::error::chain(&e)));
                 break;
             }
             let description = step.to_string();
@@ -247,8 +280,8 @@ impl Engine {
             }
             let mut stop_rx = self.stop_rx.clone();
             let result = tokio::select! {
-                r = self.execute(index, step) => r.map_err(Stop::Failed),
-                s = stop_rx.wait_for(Option::is_some) => Err(s.ok().and_then(|s| s.clone()).unwrap_or(Stop::Interrupted)),
+                r = self.execute(index, step) => r.map_err(|e| Stop::Failed(crate::error::chain(&e))),
+                s = stop_rx.wait_for(Option::is_some) => Err(s.ok().and_then(|s| s.clone()).unwrap_or(Stop::Aborted)),
             };
             match result {
                 Ok(()) => self.emit(Event::Step {
@@ -268,6 +301,16 @@ impl Engine {
             }
         }
         match failure {
+            Some(Stop::Lost(why)) => {
+                for t in &tasks {
+                    t.abort();
+                }
+                let reason = format!(
+                    "stopped without rolling back: lost the lease of {:?} ({why}); whoever holds it now goes on or rolls back",
+                    self.plan.names.deployment
+                );
+                self.finished(Finish::Lost, Some(reason))
+            }
             Some(stop) => self.finish_rollback(stop, tasks).await,
             None => {
                 for t in &tasks {
@@ -285,7 +328,7 @@ impl Engine {
         mut self,
         stop: Stop,
         tasks: Vec<tokio::task::JoinHandle<()>>,
-    ) -> Outcome {
+    ) -> RunEnd {
         // Background checks stop; the lease keeps being renewed while rolling back.
         for t in tasks.iter().skip(1) {
             t.abort();
@@ -303,7 +346,7 @@ impl Engine {
         }
         match result {
             Ok(()) => {
-                let finish = if stop == Stop::Interrupted {
+                let finish = if matches!(stop, Stop::Interrupted(_)) {
                     Finish::Interrupted
                 } else {
                     Finish::RolledBack
@@ -315,7 +358,8 @@ impl Engine {
             Err(e) => {
                 let _ = self.lease.release().await;
                 let reason = Some(format!(
-                    "{reason}; rolling back failed: {e} (run `rollout abort {}` to try again)",
+                    "{reason}; rolling back failed: {} (run `rollout abort {}` to try again)",
+                    crate::error::chain(&e),
                     self.plan.names.deployment
                 ));
                 self.finished(Finish::RollbackFailed, reason)
@@ -335,27 +379,66 @@ impl Engine {
         });
         if let Err(e) = self
             .cluster
-            .merge(
-                "deployments",
-                &self.plan.names.deployment,
-                &record::clear_patch(&last),
-            )
+            .merge::<Deployment>(&self.plan.names.deployment, &record::clear_patch(&last))
             .await
         {
-            self.note(format!("could not clear the rollout record: {e}"));
+            self.note(format!(
+                "could not clear the rollout record: {}",
+                crate::error::chain(&e)
+            ));
         }
         if let Err(e) = self.lease.release().await {
-            self.note(format!("could not release the lease: {e}"));
+            self.note(format!(
+                "could not release the lease: {}",
+                crate::error::chain(&e)
+            ));
         }
     }
 
-    fn finished(&self, finish: Finish, reason: Option<String>) -> Outcome {
+    fn finished(&self, finish: Finish, reason: Option<String>) -> RunEnd {
         self.emit(Event::Finished {
             finish,
             reason: reason.clone(),
             elapsed_seconds: self.started.elapsed().as_secs_f64(),
         });
-        Outcome { finish, reason }
+        RunEnd { finish, reason }
+    }
+
+    /// Ctrl-C, SIGTERM (what CI runners, `timeout` and Kubernetes Jobs send) and SIGHUP roll
+    /// back; a second signal stops at once, leaving the record for `abort` or `resume`.
+    fn handle_signals(&self) -> tokio::task::JoinHandle<()> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let stopper = self.stopper();
+        let app = self.plan.names.deployment.clone();
+        let sink = self.sink.clone();
+        tokio::spawn(async move {
+            let (Ok(mut term), Ok(mut hup)) = (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::hangup()),
+            ) else {
+                return;
+            };
+            let first = next_signal(&mut term, &mut hup).await;
+            stopper.stop(Stop::Interrupted(first));
+            let second = next_signal(&mut term, &mut hup).await;
+            sink.emit(&Event::Note {
+                message: format!(
+                    "{second} again: stopping at once; the rollout stays recorded — `rollout abort {app}` rolls it back, `rollout resume {app}` goes on"
+                ),
+            });
+            std::process::exit(i32::from(crate::exit::ExitCode::Interrupted.code()));
+        })
+    }
+
+    /// Stops the rollout the moment its Lease is lost.
+    fn watch_lease(&self) -> tokio::task::JoinHandle<()> {
+        let mut lost = self.lease.lost();
+        let stopper = self.stopper();
+        tokio::spawn(async move {
+            if let Ok(why) = lost.wait_for(Option::is_some).await {
+                stopper.stop(Stop::Lost(why.clone().unwrap_or_default()));
+            }
+        })
     }
 
     /// Watches the app's Deployment for `rollout abort` (the abort annotation).
@@ -368,12 +451,26 @@ impl Engine {
                 &name,
                 Duration::from_secs(365 * 86400),
                 "abort",
-                |d| Ok(crate::cluster::api::annotation(&d.metadata, record::ABORT).map(|_| ())),
+                |d| -> Result<Option<()>, Stuck> {
+                    Ok(crate::cluster::api::annotation(&d.metadata, record::ABORT).map(|_| ()))
+                },
             );
             if wait.await.is_ok() {
                 stopper.stop(Stop::Aborted);
             }
         })
+    }
+}
+
+/// The next of Ctrl-C, SIGTERM or SIGHUP, by name.
+async fn next_signal(
+    term: &mut tokio::signal::unix::Signal,
+    hup: &mut tokio::signal::unix::Signal,
+) -> &'static str {
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "Ctrl-C",
+        _ = term.recv() => "SIGTERM",
+        _ = hup.recv() => "SIGHUP",
     }
 }
 

@@ -1,59 +1,119 @@
 //! Starting, resuming, aborting and promoting a rollout: everything checked before the first
 //! write (bad input leaves the cluster untouched), then the Lease, the record, the engine.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;
 use serde_json::{Value, json};
 
-use super::{Engine, Options, Outcome};
+use super::record::{self, BadRecord, Phase, Record, Saved};
+use super::{Engine, Options, RunEnd};
+use crate::app::PlanInput;
 use crate::cluster::lease::{self, Holder, LeaseError};
-use crate::cluster::record::{self, Phase, Record, Saved};
-use crate::cluster::target::{self, Target};
+use crate::cluster::target::{self, Target, TargetError};
+use crate::cluster::wait::Stuck;
 use crate::cluster::{Cluster, ClusterError};
+use crate::exit::ExitCode;
+use crate::image::ImageError;
+use crate::labels::made_by_rollout;
+use crate::metrics::Access;
 use crate::plan::Plan;
-use crate::report::Sink;
-use crate::spec::{Overrides, Spec};
-use crate::strategy::PlanInput;
+use crate::report::{Finish, Sink};
+use crate::spec::{Overrides, Spec, SpecError};
 
 /// Why a rollout did not start (or an operation on one could not be done).
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    /// Bad input: nothing was changed (exit code 2).
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    #[error(transparent)]
+    Lease(#[from] LeaseError),
+    #[error("the rollout recorded on Deployment {app:?} cannot be read")]
+    Record {
+        app: String,
+        #[source]
+        source: BadRecord,
+    },
+    #[error("cannot read strategy file {path}")]
+    StrategyFile {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("Deployment {app:?} has no container {container:?} (it has: {has})")]
+    NoSuchContainer {
+        app: String,
+        container: String,
+        has: String,
+    },
+    #[error("Deployment {app:?} has no containers")]
+    NoContainers { app: String },
+    #[error("Deployment {app:?} has {count} containers ({names}); name one with --container")]
+    ManyContainers {
+        app: String,
+        count: usize,
+        names: String,
+    },
+    #[error("Deployment {app:?} already runs {image} (container {container:?})")]
+    AlreadyRuns {
+        app: String,
+        image: String,
+        container: String,
+    },
+    #[error(
+        "Deployment {app:?} has not finished its own rollout; wait for `kubectl rollout status deployment/{app}`"
+    )]
+    NotRolledOut { app: String },
     #[error("{0}")]
-    BadInput(String),
-    /// Anything else (exit code 1).
-    #[error("{0}")]
-    Failed(String),
+    Stuck(String),
+    #[error(
+        "another rollout of {app:?} is running (step {step}), held by {holder} (lease renewed within the last {since}s); wait for it, or stop it with `rollout abort {app}`"
+    )]
+    Running {
+        app: String,
+        step: usize,
+        holder: String,
+        since: u64,
+    },
+    #[error(
+        "a rollout of {app:?} is already recorded (step {step}); continue it with `rollout resume {app}` or roll it back with `rollout abort {app}`"
+    )]
+    Recorded { app: String, step: usize },
+    #[error("no Deployment named {app:?} in namespace {namespace:?}")]
+    NoDeployment { app: String, namespace: String },
+    #[error("no rollout of {app:?} is recorded")]
+    NotRecorded { app: String },
+    #[error(
+        "{kind} {name:?} already exists in namespace {namespace:?} ({owner}), and the rollout would make an object of that name; it never changes what it did not make: {hint}"
+    )]
+    NameTaken {
+        kind: &'static str,
+        name: String,
+        namespace: String,
+        owner: String,
+        hint: String,
+    },
 }
 
 impl StartError {
-    pub fn exit_code(&self) -> i32 {
+    /// Bad input changed nothing and exits 2; anything else exits 1.
+    pub fn exit_code(&self) -> ExitCode {
         match self {
-            StartError::BadInput(_) => 2,
-            StartError::Failed(_) => 1,
-        }
-    }
-}
-
-impl From<ClusterError> for StartError {
-    fn from(e: ClusterError) -> Self {
-        if e.is_forbidden() {
-            StartError::BadInput(e.to_string())
-        } else {
-            StartError::Failed(e.to_string())
-        }
-    }
-}
-
-impl From<LeaseError> for StartError {
-    fn from(e: LeaseError) -> Self {
-        match e {
-            LeaseError::Cluster(c) => c.into(),
-            held => StartError::Failed(held.to_string()),
+            StartError::Cluster(c) if c.is_forbidden() => ExitCode::BadInput,
+            StartError::Cluster(_)
+            | StartError::Lease(_)
+            | StartError::Record { .. }
+            | StartError::Running { .. } => ExitCode::Error,
+            _ => ExitCode::BadInput,
         }
     }
 }
@@ -68,45 +128,29 @@ pub struct Request {
     pub app: Option<String>,
     pub container: Option<String>,
     pub overrides: Overrides,
-    /// Texts of the overrides, stored in the record for a resume.
-    pub override_texts: BTreeMap<String, String>,
-}
-
-fn made_by_rollout(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> bool {
-    meta.labels
-        .as_ref()
-        .and_then(|l| l.get("app.kubernetes.io/managed-by"))
-        .is_some_and(|v| v == crate::plan::MANAGED_BY)
 }
 
 /// Finds the app and what is in front of it.
 pub async fn target(cluster: &Cluster, app: Option<&str>) -> Result<Target, StartError> {
-    let deployments: Vec<Deployment> = cluster.list("deployments", None).await?;
     // The temporary objects of a rollout are never the app or in front of it.
-    let deployments: Vec<Deployment> = deployments
-        .into_iter()
-        .filter(|d| !made_by_rollout(&d.metadata))
-        .collect();
-    let services: Vec<Service> = cluster.list("services", None).await?;
-    let services = services
-        .into_iter()
-        .filter(|s| !made_by_rollout(&s.metadata))
-        .collect();
-    let ingresses: Vec<Ingress> = cluster.list("ingresses", None).await?;
-    let ingresses = ingresses
-        .into_iter()
-        .filter(|i| !made_by_rollout(&i.metadata))
-        .collect();
+    fn theirs<K: kube::Resource>(objects: Vec<K>) -> Vec<K> {
+        objects
+            .into_iter()
+            .filter(|o| !made_by_rollout(o.meta()))
+            .collect()
+    }
+    let deployments = theirs(cluster.list::<Deployment>(None).await?);
+    let services = theirs(cluster.list::<Service>(None).await?);
+    let ingresses = theirs(cluster.list::<Ingress>(None).await?);
     let routes = cluster.http_routes().await?;
-    target::discover(
+    Ok(target::discover(
         &cluster.namespace,
         app,
         deployments,
         services,
         ingresses,
         routes,
-    )
-    .map_err(|e| StartError::BadInput(e.to_string()))
+    )?)
 }
 
 fn is_nginx(i: &Ingress) -> bool {
@@ -129,25 +173,21 @@ pub async fn prepare(
     req: &Request,
     opts: &Options,
 ) -> Result<(Spec, Plan, Target, PlanInput), StartError> {
-    let spec = crate::spec::load(&req.strategy, None)
-        .and_then(|s| s.with_overrides(&req.overrides))
-        .map_err(|e| StartError::BadInput(e.to_string()))?;
+    let spec = crate::spec::load(&req.strategy, None)?.with_overrides(&req.overrides)?;
     let target = target(cluster, req.app.as_deref()).await?;
     let d = &target.deployment;
     let app = d.metadata.name.clone().unwrap_or_default();
     if let Some(r) = record::of(d) {
         let step = r.map(|r| r.step + 1).unwrap_or(0);
-        if let Some((holder, left)) =
-            lease::current(cluster.client.clone(), &cluster.namespace, &app).await?
-        {
-            return Err(StartError::Failed(format!(
-                "another rollout of {app:?} is running (step {step}), held by {holder} (lease renewed within the last {}s); wait for it, or stop it with `rollout abort {app}`",
-                lease::DURATION.saturating_sub(left).as_secs()
-            )));
+        if let Some(held) = lease::current(cluster, &app).await? {
+            return Err(StartError::Running {
+                app,
+                step,
+                holder: held.holder,
+                since: held.since_renewal.as_secs(),
+            });
         }
-        return Err(StartError::BadInput(format!(
-            "a rollout of {app:?} is already recorded (step {step}); continue it with `rollout resume {app}` or roll it back with `rollout abort {app}`"
-        )));
+        return Err(StartError::Recorded { app, step });
     }
     let containers = d
         .spec
@@ -155,47 +195,45 @@ pub async fn prepare(
         .and_then(|s| s.template.spec.as_ref())
         .map(|s| s.containers.clone())
         .unwrap_or_default();
-    let container = match &req.container {
-        Some(c) => containers.iter().find(|x| &x.name == c).ok_or_else(|| {
-            StartError::BadInput(format!(
-                "Deployment {app:?} has no container {c:?} (it has: {})",
-                containers
-                    .iter()
-                    .map(|c| c.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-        })?,
-        None => match containers.as_slice() {
-            [one] => one,
-            [] => {
-                return Err(StartError::BadInput(format!(
-                    "Deployment {app:?} has no containers"
-                )));
-            }
-            many => {
-                return Err(StartError::BadInput(format!(
-                    "Deployment {app:?} has {} containers ({}); name one with --container",
-                    many.len(),
-                    many.iter()
-                        .map(|c| c.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )));
-            }
-        },
+    let names = || {
+        containers
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     };
+    let container =
+        match &req.container {
+            Some(c) => containers.iter().find(|x| &x.name == c).ok_or_else(|| {
+                StartError::NoSuchContainer {
+                    app: app.clone(),
+                    container: c.clone(),
+                    has: names(),
+                }
+            })?,
+            None => match containers.as_slice() {
+                [one] => one,
+                [] => return Err(StartError::NoContainers { app }),
+                many => {
+                    return Err(StartError::ManyContainers {
+                        app,
+                        count: many.len(),
+                        names: names(),
+                    });
+                }
+            },
+        };
     let from_image = container.image.clone().unwrap_or_default();
-    let to_image = crate::image::resolve(&from_image, &req.image)
-        .map_err(|e| StartError::BadInput(e.to_string()))?;
+    let to_image = crate::image::resolve(&from_image, &req.image)?;
     if to_image == from_image {
-        return Err(StartError::BadInput(format!(
-            "Deployment {app:?} already runs {to_image} (container {:?})",
-            container.name
-        )));
+        return Err(StartError::AlreadyRuns {
+            app,
+            image: to_image,
+            container: container.name.clone(),
+        });
     }
     let ingress = target.ingresses.first();
-    let input = PlanInput {
+    let mut input = PlanInput {
         namespace: cluster.namespace.clone(),
         app,
         container: container.name.clone(),
@@ -211,12 +249,100 @@ pub async fn prepare(
         http_route: target
             .http_routes
             .first()
-            .and_then(|r| r.pointer("/metadata/name")?.as_str().map(str::to_owned)),
-        metrics: opts.metrics_url.is_some() || opts.prometheus.is_some(),
+            .and_then(|r| r.metadata.name.clone()),
+        metrics: Access::default(),
+        autoscaler: None,
     };
-    let plan =
-        crate::strategy::plan(&spec, &input).map_err(|e| StartError::BadInput(e.to_string()))?;
+    // An autoscaler that sizes the app decides its replica count; the plan works with it.
+    let hpas = cluster.list::<HorizontalPodAutoscaler>(None).await?;
+    input.autoscaler = crate::autoscaler::targeting(&hpas, &input.app);
+    input.metrics = metrics_access(cluster, opts, &spec, &input).await?;
+    let plan = crate::strategy::plan(&spec, &input)?;
+    names_are_free(cluster, &plan).await?;
     Ok((spec, plan, target, input))
+}
+
+/// The names the rollout would give its objects are not taken: found before anything
+/// changes, so that a user's object of that name is never merged into or deleted.
+async fn names_are_free(cluster: &Cluster, plan: &Plan) -> Result<(), StartError> {
+    let taken = |kind: &'static str,
+                 name: &str,
+                 meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+                 hint: &str| {
+        StartError::NameTaken {
+            kind,
+            name: name.to_owned(),
+            namespace: cluster.namespace.clone(),
+            owner: crate::labels::owner_of(meta),
+            hint: hint.to_owned(),
+        }
+    };
+    let names = &plan.names;
+    if plan.creates_new()
+        && let Some(d) = cluster.get_opt::<Deployment>(&names.new_deployment).await?
+    {
+        return Err(taken(
+            "Deployment",
+            &names.new_deployment,
+            &d.metadata,
+            "delete or rename it",
+        ));
+    }
+    if let Some(name) = &names.new_service
+        && let Some(s) = cluster.get_opt::<Service>(name).await?
+    {
+        let hint = match &plan.strategy {
+            crate::spec::StrategyKind::BlueGreen => {
+                "delete or rename it, or name another with `previewService` in the strategy file"
+            }
+            _ => "delete or rename it",
+        };
+        return Err(taken("Service", name, &s.metadata, hint));
+    }
+    if let Some(name) = &names.new_ingress
+        && let Some(i) = cluster.get_opt::<Ingress>(name).await?
+    {
+        return Err(taken("Ingress", name, &i.metadata, "delete or rename it"));
+    }
+    if let Some(name) = &names.new_autoscaler
+        && let Some(h) = cluster.get_opt::<HorizontalPodAutoscaler>(name).await?
+    {
+        return Err(taken(
+            "HorizontalPodAutoscaler",
+            name,
+            &h.metadata,
+            "delete or rename it",
+        ));
+    }
+    Ok(())
+}
+
+/// How this rollout will read per-version metrics: the flags' source, else the router's
+/// controller found in the cluster.
+async fn metrics_access(
+    cluster: &Cluster,
+    opts: &Options,
+    spec: &Spec,
+    input: &PlanInput,
+) -> Result<Access, StartError> {
+    if let Some(url) = &opts.metrics_url {
+        return Ok(Access::Url { url: url.clone() });
+    }
+    if let Some(address) = &opts.prometheus {
+        return Ok(Access::Prometheus {
+            address: address.clone(),
+        });
+    }
+    let router = crate::strategy::choose_router(spec, input)?;
+    Ok(match router.observer() {
+        Some(observer) => crate::metrics::source::discover(&cluster.client, observer).await,
+        None => Access::None {
+            why: format!(
+                "router {} sends both versions through one Service",
+                router.name()
+            ),
+        },
+    })
 }
 
 /// Checks `req`, takes the Lease, writes the record and runs the rollout to its end.
@@ -225,7 +351,7 @@ pub async fn run(
     req: &Request,
     opts: Options,
     sink: Arc<dyn Sink>,
-) -> Result<Outcome, StartError> {
+) -> Result<RunEnd, StartError> {
     Ok(begin(cluster, req, opts, sink).await?.run().await)
 }
 
@@ -241,45 +367,39 @@ pub async fn begin(
     match super::steps::rolled_out(d) {
         Ok(true) => {}
         Ok(false) => {
-            return Err(StartError::BadInput(format!(
-                "Deployment {:?} has not finished its own rollout; wait for `kubectl rollout status deployment/{0}`",
-                plan.names.deployment
-            )));
+            return Err(StartError::NotRolledOut {
+                app: plan.names.deployment.clone(),
+            });
         }
-        Err(e) => return Err(StartError::BadInput(e)),
+        Err(Stuck(why)) => return Err(StartError::Stuck(why)),
     }
-    let holder = Holder::acquire(
-        cluster.client.clone(),
-        &cluster.namespace,
-        &plan.names.deployment,
-        &lease::identity(),
-    )
-    .await?;
+    let text = match crate::spec::builtin_text(&req.strategy) {
+        Some(t) if !std::path::Path::new(&req.strategy).exists() => t.to_owned(),
+        _ => std::fs::read_to_string(&req.strategy).map_err(|source| StartError::StrategyFile {
+            path: req.strategy.clone(),
+            source,
+        })?,
+    };
+    let holder = Holder::acquire(&cluster, &plan.names.deployment, &lease::identity()).await?;
     let spec_d = d.spec.clone().unwrap_or_default();
     let route_rules = plan.names.http_route.as_ref().and_then(|name| {
         target
             .http_routes
             .iter()
-            .find(|r| r.pointer("/metadata/name").and_then(Value::as_str) == Some(name))
-            .and_then(|r| r.pointer("/spec/rules").cloned())
+            .find(|r| r.metadata.name.as_ref() == Some(name))
+            .map(|r| r.spec.rules.clone())
     });
     let service_selector = target
         .services
         .iter()
         .find(|s| s.metadata.name == plan.names.service)
         .and_then(|s| s.spec.as_ref()?.selector.clone());
-    let text = match crate::spec::builtin_text(&req.strategy) {
-        Some(t) if !std::path::Path::new(&req.strategy).exists() => t.to_owned(),
-        _ => std::fs::read_to_string(&req.strategy).map_err(|e| {
-            StartError::BadInput(format!("cannot read strategy file {}: {e}", req.strategy))
-        })?,
-    };
     let record = Record {
         id: uuid::Uuid::new_v4().to_string(),
         started_at: jiff::Timestamp::now().to_string(),
         strategy_text: text,
         strategy_origin: spec.origin.clone(),
-        overrides: req.override_texts.clone(),
+        overrides: req.overrides.clone(),
         input,
         step: 0,
         phase: Phase::Running,
@@ -292,29 +412,11 @@ pub async fn begin(
             route_rules,
         },
         reason: None,
+        owned: Vec::new(),
     };
     let engine = Engine::new(cluster, spec, plan, record, sink, opts, Arc::new(holder));
     engine.save().await?;
     Ok(engine)
-}
-
-/// The overrides stored in a record, back as [`Overrides`].
-pub fn overrides_from(texts: &BTreeMap<String, String>) -> Result<Overrides, String> {
-    let mut o = Overrides::default();
-    for (k, v) in texts {
-        let bad = |e: String| format!("stored override {k}={v}: {e}");
-        match k.as_str() {
-            "traffic" => o.traffic = Some(v.parse().map_err(bad)?),
-            "analysis-interval" => o.analysis_interval = Some(v.parse().map_err(bad)?),
-            "progress-deadline" => o.progress_deadline = Some(v.parse().map_err(bad)?),
-            "no-pause" => o.no_pause = v == "true",
-            "max-pause" => o.max_pause = Some(v.parse().map_err(bad)?),
-            "duration" => o.duration = Some(v.parse().map_err(bad)?),
-            "auto-promotion" => o.auto_promotion = Some(v == "true"),
-            other => return Err(format!("unknown stored override {other}")),
-        }
-    }
-    Ok(o)
 }
 
 /// The rollout recorded on `app`, ready to go on (resume) or to roll back (abort). Waits
@@ -327,27 +429,29 @@ pub async fn recorded(
 ) -> Result<Engine, StartError> {
     let d = cluster.deployment(app).await.map_err(|e| {
         if e.is_not_found() {
-            StartError::BadInput(format!(
-                "no Deployment named {app:?} in namespace {:?}",
-                cluster.namespace
-            ))
+            StartError::NoDeployment {
+                app: app.to_owned(),
+                namespace: cluster.namespace.clone(),
+            }
         } else {
             e.into()
         }
     })?;
     let record = record::of(&d)
-        .ok_or_else(|| StartError::BadInput(format!("no rollout of {app:?} is recorded")))?
-        .map_err(StartError::Failed)?;
-    let overrides = overrides_from(&record.overrides).map_err(StartError::Failed)?;
-    let spec = crate::spec::parse(&record.strategy_text, &record.strategy_origin)
-        .and_then(|s| s.with_overrides(&overrides))
-        .map_err(|e| StartError::Failed(e.to_string()))?;
-    let plan = crate::strategy::plan(&spec, &record.input)
-        .map_err(|e| StartError::Failed(e.to_string()))?;
+        .ok_or_else(|| StartError::NotRecorded {
+            app: app.to_owned(),
+        })?
+        .map_err(|source| StartError::Record {
+            app: app.to_owned(),
+            source,
+        })?;
+    let spec = crate::spec::parse(&record.strategy_text, &record.strategy_origin)?
+        .with_overrides(&record.overrides)?;
+    let plan = crate::strategy::plan(&spec, &record.input)?;
     let identity = lease::identity();
     let deadline = tokio::time::Instant::now() + lease::DURATION * 2;
     let holder = loop {
-        match Holder::acquire(cluster.client.clone(), &cluster.namespace, app, &identity).await {
+        match Holder::acquire(&cluster, app, &identity).await {
             Ok(h) => break h,
             Err(LeaseError::Held {
                 remaining, holder, ..
@@ -380,49 +484,112 @@ pub async fn resume(
     app: &str,
     opts: Options,
     sink: Arc<dyn Sink>,
-) -> Result<Outcome, StartError> {
+) -> Result<RunEnd, StartError> {
     Ok(recorded(cluster, app, opts, sink).await?.run().await)
 }
 
-/// `rollout abort`: roll back. When a live process runs the rollout, it is asked to (through
-/// an annotation it watches) and this returns `None`; otherwise the rollback runs here.
+/// How `rollout abort` ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Aborted {
+    /// Rolled back here (no live process held the rollout, or its Lease expired while we
+    /// waited: it had died).
+    Here(RunEnd),
+    /// The process running the rollout was asked, and ended it this way.
+    ByHolder {
+        holder: String,
+        finish: Option<Finish>,
+        reason: Option<String>,
+    },
+}
+
+/// `rollout abort`: roll back, from any machine. A live process running the rollout is asked
+/// to (through an annotation it watches), and this waits until it has; when the holder does
+/// not answer (killed, wherever it ran), its Lease is waited out — the countdown said — and the
+/// rollback runs here.
 pub async fn abort(
     cluster: Cluster,
     app: &str,
     opts: Options,
     sink: Arc<dyn Sink>,
-) -> Result<Option<Outcome>, StartError> {
-    if lease::current(cluster.client.clone(), &cluster.namespace, app)
-        .await?
-        .is_some()
-    {
-        cluster
-            .merge(
-                "deployments",
-                app,
-                &json!({"metadata": {"annotations": {record::ABORT: "true"}}}),
-            )
-            .await?;
-        return Ok(None);
+) -> Result<Aborted, StartError> {
+    let d = cluster.deployment(app).await.map_err(|e| {
+        if e.is_not_found() {
+            StartError::NoDeployment {
+                app: app.to_owned(),
+                namespace: cluster.namespace.clone(),
+            }
+        } else {
+            e.into()
+        }
+    })?;
+    if record::of(&d).is_none() {
+        return Err(StartError::NotRecorded {
+            app: app.to_owned(),
+        });
     }
-    let mut engine = recorded(cluster, app, opts, sink).await?;
+    let note = |message: String| sink.emit(&crate::report::Event::Note { message });
+    let mut asked = false;
+    while let Some(held) = lease::current(&cluster, app).await? {
+        if !asked {
+            cluster
+                .merge::<Deployment>(
+                    app,
+                    &json!({"metadata": {"annotations": {record::ABORT: "true"}}}),
+                )
+                .await?;
+            asked = true;
+        }
+        note(format!(
+            "asked the rollout held by {} to roll back; waiting for it (its lease expires in {}s unless renewed: then the rollback runs here)",
+            held.holder,
+            held.remaining.as_secs() + 1
+        ));
+        let ended = cluster
+            .wait_deployment_alone(
+                app,
+                held.remaining + std::time::Duration::from_secs(1),
+                &format!("the rollout held by {} to roll back", held.holder),
+                |d| -> Result<Option<Option<String>>, Stuck> {
+                    Ok(record::of(d).is_none().then(|| {
+                        crate::cluster::api::annotation(&d.metadata, record::LAST)
+                            .map(str::to_owned)
+                    }))
+                },
+            )
+            .await;
+        match ended {
+            Ok(last) => {
+                let last: serde_json::Value = last
+                    .and_then(|t| serde_json::from_str(&t).ok())
+                    .unwrap_or_default();
+                let finish = last["result"].as_str().and_then(Finish::from_name);
+                return Ok(Aborted::ByHolder {
+                    holder: held.holder,
+                    finish,
+                    reason: last["reason"].as_str().map(str::to_owned),
+                });
+            }
+            Err(e) if e.is_timeout() => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let mut engine = recorded(cluster, app, opts, sink.clone()).await?;
     engine.record.phase = Phase::RollingBack;
     engine.record.reason = Some("aborted with `rollout abort`".into());
-    Ok(Some(engine.run().await))
+    Ok(Aborted::Here(engine.run().await))
 }
 
 /// `rollout promote`: ends the current pause (`full`: skips every pause and analysis left).
 pub async fn promote(cluster: &Cluster, app: &str, full: bool) -> Result<(), StartError> {
     let d = cluster.deployment(app).await?;
     if record::of(&d).is_none() {
-        return Err(StartError::BadInput(format!(
-            "no rollout of {app:?} is recorded"
-        )));
+        return Err(StartError::NotRecorded {
+            app: app.to_owned(),
+        });
     }
     let how = if full { "full" } else { "next" };
     cluster
-        .merge(
-            "deployments",
+        .merge::<Deployment>(
             app,
             &json!({"metadata": {"annotations": {record::PROMOTE: how}}}),
         )

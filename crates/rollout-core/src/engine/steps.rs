@@ -3,19 +3,22 @@
 
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Pod, Service};
-use k8s_openapi::api::networking::v1::Ingress;
 use serde_json::{Value, json};
 
-use super::Engine;
+use super::record::{self, Phase};
+use super::{Engine, StepError};
+use crate::cluster::ClusterError;
 use crate::cluster::api::annotation;
-use crate::cluster::record::{self, Phase};
+use crate::cluster::wait::Stuck;
 use crate::gate::probe;
-use crate::plan::{ROLE_LABEL, Slot, Step, Update};
+use crate::labels::ROLE_LABEL;
+use crate::plan::{Slot, Step, Update};
 use crate::report::Event;
 use crate::spec::{CheckKind, ProbeCheck};
-use crate::traffic::{self, RouteMatch, RouterKind};
+use crate::traffic::{self, Capability, RouteContext};
 
 /// The probe settings waits use to fail fast: the `probes` check's, or defaults.
 pub(crate) fn probe_settings(spec: &crate::spec::Spec) -> ProbeCheck {
@@ -35,7 +38,7 @@ pub(crate) fn probe_settings(spec: &crate::spec::Spec) -> ProbeCheck {
 
 /// Whether a Deployment has finished rolling out, as `kubectl rollout status` decides;
 /// `Err` when it never will (progress deadline exceeded).
-pub fn rolled_out(d: &Deployment) -> Result<bool, String> {
+pub fn rolled_out(d: &Deployment) -> Result<bool, Stuck> {
     let name = d.metadata.name.as_deref().unwrap_or("?");
     let want = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
     let Some(status) = &d.status else {
@@ -44,10 +47,10 @@ pub fn rolled_out(d: &Deployment) -> Result<bool, String> {
     if let Some(c) = status.conditions.iter().flatten().find(|c| {
         c.type_ == "Progressing" && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
     }) {
-        return Err(format!(
+        return Err(Stuck(format!(
             "Deployment {name:?} exceeded its progress deadline: {}",
             c.message.as_deref().unwrap_or_default()
-        ));
+        )));
     }
     let seen = status.observed_generation.unwrap_or(0) >= d.metadata.generation.unwrap_or(0);
     let updated = status.updated_replicas.unwrap_or(0);
@@ -58,33 +61,15 @@ pub fn rolled_out(d: &Deployment) -> Result<bool, String> {
 }
 
 impl Engine {
-    pub(crate) async fn execute(&mut self, index: usize, step: &Step) -> Result<(), String> {
-        let e = |e: crate::cluster::ClusterError| e.to_string();
+    pub(crate) async fn execute(&mut self, index: usize, step: &Step) -> Result<(), StepError> {
         match step {
             Step::PinService => self.pin(Slot::Stable).await,
             Step::SwitchService { to } => self.pin(*to).await,
             Step::CreateNew { replicas } => self.create_new(*replicas).await,
-            Step::ScaleNew { replicas } => self
-                .cluster
-                .merge(
-                    "deployments",
-                    &self.plan.names.new_deployment,
-                    &json!({"spec": {"replicas": replicas}}),
-                )
-                .await
-                .map_err(e),
-            Step::ScaleStable { replicas } => self
-                .cluster
-                .merge(
-                    "deployments",
-                    &self.plan.names.deployment,
-                    &json!({"spec": {"replicas": replicas}}),
-                )
-                .await
-                .map_err(e),
+            Step::ScaleNew { size } => self.scale_new(*size).await,
             Step::WaitNewReady => {
                 let name = self.plan.names.new_deployment.clone();
-                self.wait_rolled_out(&name).await
+                Ok(self.wait_rolled_out(&name).await?)
             }
             Step::CreateNewService => self.create_new_service().await,
             Step::SetWeight { weight } => {
@@ -92,12 +77,12 @@ impl Engine {
                 self.apply_routing().await?;
                 self.emit(Event::Weight {
                     weight: *weight,
-                    approximate: self.plan.router == RouterKind::Replicas,
+                    approximate: self.plan.router.can(Capability::ApproximateWeights),
                 });
                 Ok(())
             }
             Step::RouteMatches { matches } => {
-                self.record.routing.matches = matches.iter().map(RouteMatch::from_spec).collect();
+                self.record.routing.matches = matches.iter().map(|m| m.route()).collect();
                 self.apply_routing().await
             }
             Step::Mirror { percent } => {
@@ -111,26 +96,35 @@ impl Engine {
                 });
                 self.wait_promotion(duration.std(), false).await
             }
-            Step::WaitForPromotion => {
-                self.record.phase = Phase::WaitingForPromotion;
-                self.save().await.map_err(e)?;
-                self.emit(Event::Paused {
-                    until_promoted: true,
-                    seconds: None,
-                });
-                let r = self.wait_promotion(self.opts.promotion_timeout, true).await;
-                self.record.phase = Phase::Running;
-                r
+            Step::WaitForPromotion => self.hold_for_promotion().await,
+            Step::Analysis {
+                checks,
+                timeout,
+                on_inconclusive,
+            } => {
+                self.analysis(index, checks, timeout.std(), *on_inconclusive)
+                    .await
             }
-            Step::Analysis { checks } => self.analysis(index, checks).await,
             Step::Experiment {
                 duration,
+                max_duration,
                 compare,
                 promote,
-            } => self.experiment(index, *duration, compare, *promote).await,
+                on_inconclusive,
+            } => {
+                self.experiment(
+                    index,
+                    duration.std(),
+                    max_duration.std(),
+                    compare,
+                    *promote,
+                    *on_inconclusive,
+                )
+                .await
+            }
             Step::UpdateStable { update, replicas } => self.update_stable(*update, *replicas).await,
-            Step::RestoreTraffic => self.restore_traffic().await.map_err(e),
-            Step::RemoveNew => self.remove_new().await.map_err(e),
+            Step::RestoreTraffic => self.restore_traffic().await,
+            Step::RemoveNew => Ok(self.remove_new().await?),
         }
     }
 
@@ -138,8 +132,15 @@ impl Engine {
         self.spec.progress_deadline.std()
     }
 
+    async fn scale(&self, deployment: &str, replicas: i32) -> Result<(), StepError> {
+        self.cluster
+            .merge::<Deployment>(deployment, &json!({"spec": {"replicas": replicas}}))
+            .await?;
+        Ok(())
+    }
+
     /// Points the Service at one version through its pod-template-hash term.
-    pub(crate) async fn pin(&self, slot: Slot) -> Result<(), String> {
+    pub(crate) async fn pin(&self, slot: Slot) -> Result<(), StepError> {
         let Some(service) = self.plan.names.service.clone() else {
             return Ok(());
         };
@@ -150,63 +151,69 @@ impl Engine {
         let hash = self
             .cluster
             .current_hash(deployment, self.deadline())
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         self.cluster
-            .merge(
-                "services",
-                &service,
-                &traffic::service::pin_patch(Some(&hash)),
-            )
-            .await
-            .map_err(|e| e.to_string())?;
+            .merge::<Service>(&service, &traffic::service::pin_patch(Some(&hash)))
+            .await?;
         self.cluster
             .wait_service_endpoints(&service, self.deadline())
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+            .await?;
+        Ok(())
     }
 
-    async fn create_new(&self, replicas: i32) -> Result<(), String> {
-        let stable = self
-            .cluster
-            .deployment(&self.plan.names.deployment)
-            .await
-            .map_err(|e| e.to_string())?;
-        let role = self.role();
-        let mut spec = serde_json::to_value(stable.spec.clone().unwrap_or_default())
-            .map_err(|e| e.to_string())?;
+    async fn create_new(&mut self, replicas: i32) -> Result<(), StepError> {
+        let names = &self.plan.names;
+        let stable = self.cluster.deployment(&names.deployment).await?;
+        let role = names.role.as_str();
+        let mut spec = stable.spec.clone().unwrap_or_default();
         // The stable template as it was before the rollout (not a half-updated one).
-        spec["template"] = self.record.saved.template.clone();
-        spec["replicas"] = json!(replicas);
-        spec["selector"]["matchLabels"][ROLE_LABEL] = json!(role);
-        spec["template"]["metadata"]["labels"][ROLE_LABEL] = json!(role);
+        spec.template = serde_json::from_value(self.record.saved.template.clone())
+            .map_err(|e| StepError::Template(names.deployment.clone(), e))?;
+        spec.replicas = Some(replicas);
+        spec.selector
+            .match_labels
+            .get_or_insert_default()
+            .insert(ROLE_LABEL.into(), role.into());
+        spec.template
+            .metadata
+            .get_or_insert_default()
+            .labels
+            .get_or_insert_default()
+            .insert(ROLE_LABEL.into(), role.into());
         set_image(
-            &mut spec["template"],
+            &mut spec.template,
+            &names.deployment,
             &self.plan.container,
             &self.plan.to_image,
         )?;
-        let object = json!({
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": traffic::owned_metadata(&self.plan.names.new_deployment, &self.plan.namespace, &self.plan.names.deployment),
-            "spec": spec,
-        });
-        self.cluster
-            .create_or_merge("deployments", &object)
-            .await
-            .map_err(|e| e.to_string())
+        let object = Deployment {
+            metadata: crate::labels::owned_metadata(
+                &names.new_deployment,
+                &self.plan.namespace,
+                &names.deployment,
+                Some(&self.record.id),
+            ),
+            spec: Some(spec),
+            status: None,
+        };
+        let name = names.new_deployment.clone();
+        let uid = self.cluster.create_owned(&object, &self.record.id).await?;
+        self.owns("deployments", &name, &uid).await
     }
 
-    pub(crate) fn role(&self) -> &'static str {
-        match self.plan.strategy {
-            crate::spec::StrategyKind::BlueGreen => "green",
-            crate::spec::StrategyKind::Shadow => "shadow",
-            _ => "canary",
-        }
+    /// Notes an object this rollout made in its record, and saves the record.
+    pub(crate) async fn owns(
+        &mut self,
+        resource: &str,
+        name: &str,
+        uid: &str,
+    ) -> Result<(), StepError> {
+        self.record.own(resource, name, uid);
+        self.save().await?;
+        Ok(())
     }
 
-    async fn create_new_service(&self) -> Result<(), String> {
+    async fn create_new_service(&mut self) -> Result<(), StepError> {
         let (Some(service), Some(new_service)) =
             (&self.plan.names.service, &self.plan.names.new_service)
         else {
@@ -214,126 +221,66 @@ impl Engine {
         };
         let stable: Service = self
             .cluster
-            .get_opt("services", service)
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("Service {service:?} is gone"))?;
+            .get_opt(service)
+            .await?
+            .ok_or_else(|| StepError::ServiceGone(service.clone()))?;
         let object = traffic::service::new_version_service(
             &stable,
             new_service,
             &self.plan.namespace,
-            &self.plan.names.deployment,
-            self.role(),
+            (&self.plan.names.deployment, &self.record.id),
+            &self.plan.names.role,
         );
+        let new_service = new_service.clone();
+        let uid = self.cluster.create_owned(&object, &self.record.id).await?;
+        self.owns("services", &new_service, &uid).await?;
         self.cluster
-            .create_or_merge("services", &object)
-            .await
-            .map_err(|e| e.to_string())?;
-        self.cluster
-            .wait_service_endpoints(new_service, self.deadline())
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+            .wait_service_endpoints(&new_service, self.deadline())
+            .await?;
+        Ok(())
     }
 
-    /// Makes the router send what [`Engine::routing`] says.
-    pub(crate) async fn apply_routing(&self) -> Result<(), String> {
-        let routing = self.routing().clone();
-        let names = &self.plan.names;
-        let (Some(service), Some(new_service)) = (&names.service, &names.new_service) else {
-            return Ok(());
-        };
-        match self.plan.router {
-            RouterKind::IngressNginx => {
-                let (Some(ingress), Some(canary)) = (&names.ingress, &names.new_ingress) else {
-                    return Ok(());
-                };
-                let mut routing = routing;
-                // Checks reach the new version at any weight with the canary header,
-                // unless the header slot is taken by the A/B match.
-                if !routing.matches.iter().any(|m| m.header.is_some()) {
-                    routing
-                        .matches
-                        .push(RouteMatch::header(&self.spec.canary_header, "always"));
-                }
-                let stable: Ingress = self
-                    .cluster
-                    .get_opt("ingresses", ingress)
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .ok_or_else(|| format!("Ingress {ingress:?} is gone"))?;
-                let object = traffic::nginx::canary_ingress(
-                    &stable,
-                    canary,
-                    &names.deployment,
-                    service,
-                    new_service,
-                    &routing,
-                );
-                let existing: Option<Ingress> = self
-                    .cluster
-                    .get_opt("ingresses", canary)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                match existing {
-                    None => self.cluster.create_or_merge("ingresses", &object).await,
-                    Some(_) => {
-                        self.cluster
-                            .merge(
-                                "ingresses",
-                                canary,
-                                &traffic::nginx::annotations_patch(&routing),
-                            )
-                            .await
-                    }
-                }
-                .map_err(|e| e.to_string())
-            }
-            RouterKind::GatewayApi => {
-                let Some(route) = &names.http_route else {
-                    return Ok(());
-                };
-                let mut routing = routing;
-                routing
-                    .matches
-                    .push(RouteMatch::header(&self.spec.canary_header, "always"));
-                let original = self.record.saved.route_rules.clone().unwrap_or(Value::Null);
-                let rules = traffic::gateway::rules(&original, service, new_service, &routing);
-                self.cluster
-                    .merge("httproutes", route, &traffic::gateway::rules_patch(rules))
-                    .await
-                    .map_err(|e| e.to_string())
-            }
-            RouterKind::Replicas => {
-                let total = self.plan.replicas.max(1);
-                let new = (total * i32::from(routing.weight) + 50) / 100;
-                let new = if routing.weight > 0 { new.max(1) } else { 0 };
-                // New pods first, then fewer stable ones: capacity never drops.
-                self.cluster
-                    .merge(
-                        "deployments",
-                        &names.new_deployment,
-                        &json!({"spec": {"replicas": new}}),
-                    )
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let n = names.new_deployment.clone();
-                self.wait_rolled_out(&n).await?;
-                self.cluster
-                    .merge(
-                        "deployments",
-                        &names.deployment,
-                        &json!({"spec": {"replicas": total - new}}),
-                    )
-                    .await
-                    .map_err(|e| e.to_string())
-            }
-            RouterKind::Service | RouterKind::Deployment => Ok(()),
+    /// What the router needs to apply or restore its routes.
+    pub(crate) fn route_context<'a>(
+        &'a self,
+        ready: &'a (dyn Fn(String) -> BoxFuture<'a, Result<(), ClusterError>> + Send + Sync),
+        made: &'a std::sync::Mutex<Vec<(String, String, String)>>,
+    ) -> RouteContext<'a> {
+        RouteContext {
+            cluster: &self.cluster,
+            rollout: &self.record.id,
+            made,
+            input: &self.record.input,
+            names: &self.plan.names,
+            saved_rules: self.record.saved.route_rules.as_deref(),
+            canary_header: &self.spec.canary_header,
+            ready,
         }
     }
 
+    /// Makes the router send what [`Engine::routing`] says; what it made goes in the record.
+    pub(crate) async fn apply_routing(&mut self) -> Result<(), StepError> {
+        if self.plan.names.new_service.is_none() {
+            return Ok(());
+        }
+        let made = std::sync::Mutex::new(Vec::new());
+        {
+            let me: &Engine = self;
+            let routing = me.routing().clone();
+            let ready = |name: String| -> BoxFuture<'_, Result<(), ClusterError>> {
+                Box::pin(async move { me.wait_rolled_out(&name).await })
+            };
+            let cx = me.route_context(&ready, &made);
+            me.plan.router.apply(&cx, &routing).await?;
+        }
+        for (resource, name, uid) in made.into_inner().unwrap_or_default() {
+            self.owns(&resource, &name, &uid).await?;
+        }
+        Ok(())
+    }
+
     /// Waits until a Deployment has rolled out; fails at once when its new pods are stuck.
-    pub(crate) async fn wait_rolled_out(&self, name: &str) -> Result<(), String> {
+    pub(crate) async fn wait_rolled_out(&self, name: &str) -> Result<(), ClusterError> {
         let probe = probe_settings(&self.spec);
         let to_image = self.plan.to_image.clone();
         let container = self.plan.container.clone();
@@ -349,18 +296,39 @@ impl Engine {
                         .cloned()
                         .collect();
                     if let Some(why) = probe::stuck(&probe, &new, jiff::Timestamp::now()) {
-                        return Err(why);
+                        return Err(Stuck(why));
                     }
                     Ok(rolled_out(d)?.then_some(()))
                 },
+                |d, pods| {
+                    let new: Vec<Pod> = pods
+                        .iter()
+                        .filter(|p| runs_image(p, &container, &to_image))
+                        .cloned()
+                        .collect();
+                    let wanted = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+                    probe::explain(&new, wanted)
+                },
             )
             .await
-            .map_err(|e| e.to_string())
+    }
+
+    /// Waits for `rollout promote`, recorded as waiting (`rollout abort` rolls back).
+    pub(crate) async fn hold_for_promotion(&mut self) -> Result<(), StepError> {
+        self.record.phase = Phase::WaitingForPromotion;
+        self.save().await?;
+        self.emit(Event::Paused {
+            until_promoted: true,
+            seconds: None,
+        });
+        let r = self.wait_promotion(self.opts.promotion_timeout, true).await;
+        self.record.phase = Phase::Running;
+        r
     }
 
     /// Waits `limit`, ending early on `rollout promote`; with `required`, reaching the
     /// limit is a failure.
-    async fn wait_promotion(&mut self, limit: Duration, required: bool) -> Result<(), String> {
+    async fn wait_promotion(&mut self, limit: Duration, required: bool) -> Result<(), StepError> {
         let name = self.plan.names.deployment.clone();
         let r = self
             .cluster
@@ -375,73 +343,74 @@ impl Engine {
                 }
                 self.note(format!("promoted ({how})"));
                 self.cluster
-                    .merge(
-                        "deployments",
+                    .merge::<Deployment>(
                         &name,
                         &json!({"metadata": {"annotations": {record::PROMOTE: null}}}),
                     )
-                    .await
-                    .map_err(|e| e.to_string())
+                    .await?;
+                Ok(())
             }
-            Err(crate::cluster::ClusterError::Timeout { .. }) if !required => Ok(()),
-            Err(e) => Err(e.to_string()),
+            Err(e) if e.is_timeout() && !required => Ok(()),
+            Err(e) => Err(e.into()),
         }
     }
 
-    async fn update_stable(&self, update: Update, replicas: i32) -> Result<(), String> {
+    /// The app's Deployment takes the new template; `replicas: None` when an autoscaler
+    /// sizes it (then its count is only ever raised, to the new version's, before requests
+    /// come back to it).
+    async fn update_stable(&self, update: Update, replicas: Option<i32>) -> Result<(), StepError> {
         let name = self.plan.names.deployment.clone();
-        let d = self
-            .cluster
-            .deployment(&name)
-            .await
-            .map_err(|e| e.to_string())?;
+        let d = self.cluster.deployment(&name).await?;
+        let had = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
         let index = container_index(&d, &self.plan.container)?;
         let image_op = json!({"op": "replace", "path": format!("/spec/template/spec/containers/{index}/image"), "value": self.plan.to_image});
         match update {
             Update::Recreate => {
-                self.cluster
-                    .merge("deployments", &name, &json!({"spec": {"replicas": 0}}))
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let deadline = self.deadline();
+                self.scale(&name, 0).await?;
                 self.cluster
                     .wait_deployment(
                         &name,
-                        deadline,
+                        self.deadline(),
                         &format!("the old pods of {name:?} to stop"),
                         |_, pods| Ok(pods.is_empty().then_some(())),
+                        |_, pods| format!("{} still running", pods.len()),
                     )
-                    .await
-                    .map_err(|e| e.to_string())?;
-                self.cluster
-                    .json_patch(
-                        &name,
-                        json!([image_op, {"op": "replace", "path": "/spec/replicas", "value": replicas}]),
-                    )
-                    .await
-                    .map_err(|e| e.to_string())?;
+                    .await?;
+                self.json_patch(
+                    &name,
+                    json!([image_op, {"op": "replace", "path": "/spec/replicas", "value": replicas.unwrap_or(had)}]),
+                )
+                .await?;
             }
             Update::Rolling {
                 max_surge,
                 max_unavailable,
             } => {
-                let mut ops = vec![
-                    image_op,
-                    json!({"op": "replace", "path": "/spec/replicas", "value": replicas}),
-                ];
+                let mut ops = vec![image_op];
+                if let Some(replicas) = replicas {
+                    ops.push(json!({"op": "replace", "path": "/spec/replicas", "value": replicas}));
+                }
                 if let (Some(s), Some(u)) = (max_surge, max_unavailable) {
                     ops.push(json!({"op": "replace", "path": "/spec/strategy", "value": {
                         "type": "RollingUpdate",
                         "rollingUpdate": {"maxSurge": int_or_percent(s), "maxUnavailable": int_or_percent(u)}
                     }}));
                 }
-                self.cluster
-                    .json_patch(&name, Value::Array(ops))
-                    .await
-                    .map_err(|e| e.to_string())?;
+                self.json_patch(&name, Value::Array(ops)).await?;
+                self.stable_capacity_for_return().await?;
             }
         }
-        self.wait_rolled_out(&name).await
+        Ok(self.wait_rolled_out(&name).await?)
+    }
+
+    /// A JSON patch of the app's Deployment, built here from known operations.
+    pub(crate) async fn json_patch(&self, name: &str, ops: Value) -> Result<(), ClusterError> {
+        // The operations are built by this module, so they always read as a JSON patch.
+        let patch: json_patch::Patch = serde_json::from_value(ops).unwrap_or_default();
+        self.cluster
+            .json_patch::<Deployment>(name, &patch)
+            .await
+            .map(|_| ())
     }
 
     /// Emits a gate measurement.
@@ -469,28 +438,31 @@ pub(crate) fn runs_image(p: &Pod, container: &str, image: &str) -> bool {
     })
 }
 
-pub(crate) fn container_index(d: &Deployment, container: &str) -> Result<usize, String> {
+pub(crate) fn container_index(d: &Deployment, container: &str) -> Result<usize, StepError> {
     d.spec
         .as_ref()
         .and_then(|s| s.template.spec.as_ref())
         .and_then(|s| s.containers.iter().position(|c| c.name == container))
-        .ok_or_else(|| {
-            format!(
-                "Deployment {:?} has no container {container:?}",
-                d.metadata.name.as_deref().unwrap_or("?")
-            )
+        .ok_or_else(|| StepError::NoContainer {
+            deployment: d.metadata.name.clone().unwrap_or_default(),
+            container: container.to_owned(),
         })
 }
 
-fn set_image(template: &mut Value, container: &str, image: &str) -> Result<(), String> {
-    let containers = template
-        .pointer_mut("/spec/containers")
-        .and_then(Value::as_array_mut)
-        .ok_or("the pod template has no containers")?;
-    let c = containers
-        .iter_mut()
-        .find(|c| c.get("name").and_then(Value::as_str) == Some(container))
-        .ok_or_else(|| format!("the pod template has no container {container:?}"))?;
-    c["image"] = json!(image);
+fn set_image(
+    template: &mut k8s_openapi::api::core::v1::PodTemplateSpec,
+    deployment: &str,
+    container: &str,
+    image: &str,
+) -> Result<(), StepError> {
+    let c = template
+        .spec
+        .as_mut()
+        .and_then(|s| s.containers.iter_mut().find(|c| c.name == container))
+        .ok_or_else(|| StepError::NoContainer {
+            deployment: deployment.to_owned(),
+            container: container.to_owned(),
+        })?;
+    c.image = Some(image.to_owned());
     Ok(())
 }

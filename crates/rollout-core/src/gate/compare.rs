@@ -1,302 +1,296 @@
 //! The comparison check: the new version against the stable one on the same live traffic,
-//! from the ingress controller's request metrics.
+//! from the router's per-version request metrics.
 //!
-//! Each measurement covers the traffic since the previous one (a window), so successive
-//! measurements are independent samples rather than ever-growing totals in which a version
-//! that went bad late would be drowned out by its good past.
+//! A comparison accumulates the evidence of both versions from the moment it starts —
+//! requests, errors and requests per latency bucket — and judges it with the always-valid
+//! sequential test of [`super::sequential`]: it may look after every window, as often as it
+//! likes, and still says "worse" of two identical versions at most 1 − confidence of the time.
+//! "Not worse" is said only with the confidence asked for; until then the answer is
+//! inconclusive, with the requests it likely still needs.
 //!
-//! The counts come either straight from the controller's `/metrics` ([`Source::Scrape`]: two
-//! snapshots, their difference) or from a Prometheus server that scrapes it
-//! ([`Source::Prometheus`]: `increase(...)` over the time since the previous measurement).
-//! Either way a version's requests are those its Service *served*, which for an ingress-nginx
-//! canary means the series whose `canary` label names its upstream (see [`metrics`]).
+//! The counts come from the rollout's metrics [`Source`]: running totals (the controller's
+//! `/metrics`, directly or through the API server's pod proxy), whose differences are the
+//! windows, or a Prometheus server's `increase(...)` over the time since the previous window.
+//! Either way a version's requests are those its Service *served*, as the router's observer
+//! tells them apart (see [`crate::metrics::observer`]).
 
+use std::sync::Arc;
 use std::time::Instant;
 
-use super::metrics::{self, ServiceCounters, Window};
-use super::stats::{self, ErrorCounts, ErrorRatePolicy, LatencyPolicy, Verdict, percentile};
-use super::{Measurement, Outcome, format, prometheus};
-use crate::spec::{Compare, CompareMetric, StatTest};
+use futures::future::BoxFuture;
 
-/// Where the request counts come from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
-    /// The ingress controller's metrics endpoint (`http://.../metrics`), read directly.
-    Scrape { url: String },
-    /// A Prometheus server (base URL) that scrapes the controller.
-    Prometheus { address: String },
+use super::sequential::{self, Evidence, Metric, MetricJudgement, Policy};
+use super::{Context, Gate, GateError, Measurement, Outcome, format};
+use crate::metrics::observer::Observer;
+use crate::metrics::{Counters, MetricsError, Source};
+use crate::spec::{Compare, StatTest};
+
+/// The comparison as a gate: every measurement judges everything since the gate started.
+pub struct CompareGate {
+    name: String,
+    compare: Compare,
+    comparer: Option<Comparer>,
+}
+
+impl CompareGate {
+    pub fn new(name: String, compare: Compare) -> Self {
+        CompareGate {
+            name,
+            compare,
+            comparer: None,
+        }
+    }
+}
+
+impl Gate for CompareGate {
+    fn start<'a>(&'a mut self, cx: &'a dyn Context) -> BoxFuture<'a, Result<(), GateError>> {
+        Box::pin(async move {
+            let mut comparer = cx.comparer().ok_or(GateError::NoMetrics)?;
+            comparer.start(cx.http(true)).await?;
+            self.comparer = Some(comparer);
+            Ok(())
+        })
+    }
+
+    fn measure<'a>(&'a mut self, cx: &'a dyn Context) -> BoxFuture<'a, Measurement> {
+        Box::pin(async move {
+            if self.comparer.is_none()
+                && let Err(e) = self.start(cx).await
+            {
+                return Measurement::error(&self.name, crate::error::chain(&e));
+            }
+            let http = cx.http(true);
+            match &mut self.comparer {
+                Some(c) => c.measure(&self.name, &self.compare, http).await,
+                None => Measurement::error(&self.name, GateError::NoMetrics),
+            }
+        })
+    }
 }
 
 /// How far back the first Prometheus window looks when [`Comparer::start`] was not called.
 const DEFAULT_RANGE_SECS: u64 = 60;
 
-/// Compares the new version's Service with the stable one's, window by window.
-#[derive(Debug, Clone)]
+/// Compares the new version's Service with the stable one's, on the evidence gathered since
+/// [`Comparer::start`].
+#[derive(Clone)]
 pub struct Comparer {
-    source: Source,
+    source: Arc<dyn Source>,
+    observer: &'static dyn Observer,
     namespace: String,
     stable_service: String,
     new_service: String,
-    /// Counters at the end of the previous window (Scrape).
-    last: Option<metrics::Snapshot>,
+    /// Counters at the end of the previous window, for sources of running totals: new,
+    /// stable.
+    last: Option<(Counters, Counters)>,
     /// When the current window began (Prometheus).
     since: Option<Instant>,
+    evidence: Evidence,
 }
 
 impl Comparer {
     pub fn new(
-        source: Source,
+        source: Arc<dyn Source>,
+        observer: &'static dyn Observer,
         namespace: impl Into<String>,
         stable_service: impl Into<String>,
         new_service: impl Into<String>,
     ) -> Self {
         Comparer {
             source,
+            observer,
             namespace: namespace.into(),
             stable_service: stable_service.into(),
             new_service: new_service.into(),
             last: None,
             since: None,
+            evidence: Evidence::default(),
         }
     }
 
-    /// Starts the window: remembers the counters now (Scrape) or the time (Prometheus). Call
-    /// it before the first [`Comparer::measure`]; without it the first window counts from
-    /// the controller's start (Scrape) or looks back a minute (Prometheus).
-    pub async fn start(&mut self, http: &reqwest::Client) -> Result<(), String> {
-        if let Source::Scrape { url } = &self.source {
-            self.last = Some(metrics::scrape(http, url).await?);
+    async fn read(
+        &self,
+        http: &reqwest::Client,
+        range_secs: u64,
+    ) -> Result<(Counters, Counters), MetricsError> {
+        let mut both = self
+            .source
+            .counters(
+                http,
+                self.observer,
+                &self.namespace,
+                &[&self.new_service, &self.stable_service],
+                range_secs,
+            )
+            .await?
+            .into_iter();
+        let new = both.next().unwrap_or_default();
+        let stable = both.next().unwrap_or_default();
+        Ok((new, stable))
+    }
+
+    /// Starts the comparison: no evidence yet, and the counters now (running totals) or the
+    /// time (Prometheus) to measure the first window from. Without it the first window counts
+    /// from the controller's start (running totals) or looks back a minute (Prometheus).
+    pub async fn start(&mut self, http: &reqwest::Client) -> Result<(), MetricsError> {
+        self.evidence = Evidence::default();
+        if self.source.totals() {
+            self.last = Some(self.read(http, 0).await?);
         }
         self.since = Some(Instant::now());
         Ok(())
     }
 
-    /// One measurement over the traffic since the previous call (or [`Comparer::start`]). A
-    /// measurement that errors leaves the window open, so the next one covers its traffic too.
+    /// Adds the traffic since the previous call (or [`Comparer::start`]) to the evidence and
+    /// judges all of it. A read that fails leaves the window open, so the next one covers
+    /// its traffic too.
     pub async fn measure(
         &mut self,
         name: &str,
         compare: &Compare,
         http: &reqwest::Client,
     ) -> Measurement {
-        let windows = match self.source.clone() {
-            Source::Scrape { url } => self.scrape_windows(http, &url).await,
-            Source::Prometheus { address } => self.prometheus_windows(http, &address).await,
-        };
-        match windows {
-            Ok((new, stable)) => judge(name, compare, &new, &stable),
-            Err(e) => Measurement::error(name, e),
+        match self.window(http).await {
+            Ok((new, stable)) => {
+                self.evidence.add(&new, &stable);
+                judge(name, compare, &self.evidence)
+            }
+            Err(e) => Measurement::error(name, crate::error::chain(&e)),
         }
     }
 
-    /// Both versions' windows from the difference between the last snapshot and a new one.
-    async fn scrape_windows(
+    /// Both versions' traffic in the window: the difference between the last running totals
+    /// and new ones, or the increases over the time since the last window (Prometheus).
+    async fn window(
         &mut self,
         http: &reqwest::Client,
-        url: &str,
-    ) -> Result<(Window, Window), String> {
-        let now = metrics::scrape(http, url).await?;
-        let side = |service: &str| {
-            let before = self
-                .last
-                .as_ref()
-                .and_then(|s| s.served_by(&self.namespace, service));
-            let after = now.served_by(&self.namespace, service).unwrap_or_default();
-            metrics::window(before.as_ref(), &after)
-        };
-        let windows = (side(&self.new_service), side(&self.stable_service));
-        self.last = Some(now);
-        self.since = Some(Instant::now());
-        Ok(windows)
-    }
-
-    /// Both versions' windows from Prometheus: increases over the time since the last window.
-    async fn prometheus_windows(
-        &mut self,
-        http: &reqwest::Client,
-        address: &str,
-    ) -> Result<(Window, Window), String> {
+    ) -> Result<(Counters, Counters), MetricsError> {
         let began = Instant::now();
         // Whole seconds, rounded up so that no traffic falls between two windows; at least
         // one second, since a zero range is not valid PromQL.
         let range = self.since.map_or(DEFAULT_RANGE_SECS, |since| {
             since.elapsed().as_secs_f64().ceil().max(1.0) as u64
         });
-        let (new, stable) = futures::try_join!(
-            self.prometheus_counters(http, address, &self.new_service, range),
-            self.prometheus_counters(http, address, &self.stable_service, range),
-        )?;
-        self.since = Some(began);
-        Ok((metrics::window(None, &new), metrics::window(None, &stable)))
-    }
-
-    /// One Service's requests, 5xx answers and duration buckets over the last `range` seconds.
-    async fn prometheus_counters(
-        &self,
-        http: &reqwest::Client,
-        address: &str,
-        service: &str,
-        range: u64,
-    ) -> Result<ServiceCounters, String> {
-        let served = |metric: &str, extra: &str| {
-            served_selector(metric, &self.namespace, service, extra, range)
+        let (new, stable) = self.read(http, range).await?;
+        let window = match (self.source.totals(), &self.last) {
+            (true, Some((new_before, stable_before))) => (
+                new.since(Some(new_before)),
+                stable.since(Some(stable_before)),
+            ),
+            _ => (new.clone(), stable.clone()),
         };
-        let requests = format!("sum({})", served(metrics::REQUESTS, ""));
-        let errors = format!("sum({})", served(metrics::REQUESTS, r#",status=~"5..""#));
-        let buckets = format!(
-            "sum by (le) ({})",
-            served(&format!("{}_bucket", metrics::REQUEST_DURATION), "")
-        );
-        let (requests, errors, buckets) = futures::try_join!(
-            prometheus::query(http, address, &requests),
-            prometheus::query(http, address, &errors),
-            prometheus::query_vector(http, address, &buckets),
-        )?;
-        // No series means no requests in the window.
-        let count = |v: Option<f64>| v.and_then(metrics::to_count).unwrap_or(0);
-        let mut counters = ServiceCounters {
-            requests: count(requests),
-            errors: count(errors),
-            buckets: Vec::new(),
-        };
-        let mut bounds: Vec<(f64, u64)> = buckets
-            .iter()
-            .filter_map(|s| {
-                let le = parse_le(s.labels.get("le")?)?;
-                Some((le, metrics::to_count(s.value)?))
-            })
-            .collect();
-        bounds.sort_by(|a, b| a.0.total_cmp(&b.0));
-        counters.buckets = bounds;
-        Ok(counters)
-    }
-}
-
-/// `increase(metric{...}[Ns])` of the requests `service` served: its own series (empty
-/// `canary` label) or those of an ingress-nginx canary upstream `<namespace>-<service>-<port>`.
-/// `or` unites the two (their label sets differ in `canary`).
-fn served_selector(
-    metric: &str,
-    namespace: &str,
-    service: &str,
-    extra: &str,
-    range: u64,
-) -> String {
-    let ns = promql_string(namespace);
-    let own = promql_string(service);
-    let upstream = promql_string(&format!(
-        "{}-{}-[^-]+",
-        regex_literal(namespace),
-        regex_literal(service)
-    ));
-    format!(
-        r#"increase({metric}{{namespace="{ns}",service="{own}",canary=""{extra}}}[{range}s]) or increase({metric}{{namespace="{ns}",canary=~"{upstream}"{extra}}}[{range}s])"#
-    )
-}
-
-/// Escapes a text for a double-quoted PromQL string.
-fn promql_string(s: &str) -> String {
-    s.replace('\\', r"\\").replace('"', "\\\"")
-}
-
-/// Escapes a text so that a regular expression matches it literally.
-fn regex_literal(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if r"\.+*?()|[]{}^$".contains(c) {
-            out.push('\\');
+        if self.source.totals() {
+            self.last = Some((new, stable));
         }
-        out.push(c);
-    }
-    out
-}
-
-fn parse_le(s: &str) -> Option<f64> {
-    match s {
-        "+Inf" | "Inf" => Some(f64::INFINITY),
-        _ => s.parse().ok().filter(|x: &f64| !x.is_nan()),
+        self.since = Some(began);
+        Ok(window)
     }
 }
 
-/// The verdict of one window.
+/// The measurement of the evidence so far.
 ///
-/// Below `compare.min_samples` requests on either side nothing is judged (inconclusive).
-/// Otherwise each metric gets a [`Verdict`]: error rates with [`stats::compare_error_rates`]
-/// (margin `maxErrorRateIncrease`, posterior probability `confidence`), latencies with
-/// [`stats::compare_latencies`] (margin `maxLatencyIncrease` on the median, significance
-/// 1 − `confidence`); with `test: threshold` the observed rates and medians are compared with
-/// the allowed increase directly. Any metric worse fails the measurement, all not worse pass
-/// it, anything else is inconclusive.
-pub fn judge(name: &str, compare: &Compare, new: &Window, stable: &Window) -> Measurement {
-    let new_counts = counts(new);
-    let stable_counts = counts(stable);
-    let new_ms = sorted_ms(&new.latencies);
-    let stable_ms = sorted_ms(&stable.latencies);
-    let new_p50 = percentile(&new_ms, 0.5);
-    let stable_p50 = percentile(&stable_ms, 0.5);
-
+/// Below `minSamples` requests on either version nothing is judged (inconclusive). With
+/// `test: sequential` (the default) each metric is judged by [`sequential::judge`]; with
+/// `test: threshold` the observed error rates and latency quantiles are compared with the
+/// allowed increase directly, without statistics.
+pub fn judge(name: &str, compare: &Compare, evidence: &Evidence) -> Measurement {
+    let new = evidence.new_version();
+    let stable = evidence.stable();
+    let judgement = sequential::judge(evidence, &Policy::from_compare(compare));
     let mut m = Measurement::new(name, Outcome::Inconclusive, String::new())
         .figure("new_requests", new.requests as f64)
         .figure("stable_requests", stable.requests as f64)
-        .figure("new_error_rate", new_counts.rate() * 100.0)
-        .figure("stable_error_rate", stable_counts.rate() * 100.0);
-    if let Some(p) = new_p50 {
-        m = m.figure("new_p50_ms", p);
+        .figure("new_error_rate", new.error_rate() * 100.0)
+        .figure("stable_error_rate", stable.error_rate() * 100.0);
+    if let Some(l) = judgement.get(Metric::Latency) {
+        if l.new_value.is_finite() {
+            m = m.figure("new_p50_ms", l.new_value * 1000.0);
+        }
+        if l.stable_value.is_finite() {
+            m = m.figure("stable_p50_ms", l.stable_value * 1000.0);
+        }
     }
-    if let Some(p) = stable_p50 {
-        m = m.figure("stable_p50_ms", p);
-    }
-
     let min = u64::from(compare.min_samples);
     if new.requests < min || stable.requests < min {
         m.summary = format!(
-            "not enough data: new {} requests, stable {}; need {min} each",
-            new.requests, stable.requests
+            "not enough data: new {} requests, stable {}; needs {} more on the new version, {} on stable (minSamples {min})",
+            new.requests,
+            stable.requests,
+            min.saturating_sub(new.requests),
+            min.saturating_sub(stable.requests),
         );
-        return m;
+        return m.figure("more_new_requests", min.saturating_sub(new.requests) as f64);
     }
+    match compare.test {
+        StatTest::Threshold => threshold(m, compare, &judgement.metrics),
+        StatTest::Sequential => {
+            let more = judgement
+                .metrics
+                .iter()
+                .filter_map(|j| j.decision.more_requests())
+                .map(|more| more.new)
+                .max();
+            m.outcome = judgement.outcome();
+            m.summary = judgement.summary();
+            match more {
+                Some(n) if m.outcome == Outcome::Inconclusive => {
+                    m.figure("more_new_requests", n as f64)
+                }
+                _ => m,
+            }
+        }
+    }
+}
 
+/// `test: threshold`: the observed values against the allowed increase, no statistics.
+fn threshold(mut m: Measurement, compare: &Compare, judged: &[MetricJudgement]) -> Measurement {
     let mut parts = Vec::new();
-    let mut verdicts = Vec::new();
-    for metric in &compare.metrics {
-        let (label, verdict) = match metric {
-            CompareMetric::ErrorRate => {
-                let label = format!(
-                    "error rate new {} vs stable {} (n={}/{})",
-                    format::percent(new_counts.rate() * 100.0),
-                    format::percent(stable_counts.rate() * 100.0),
-                    new.requests,
-                    stable.requests
-                );
+    let mut worse = false;
+    for j in judged {
+        let (label, limit, over) = match j.metric {
+            Metric::ErrorRate => {
+                let limit = j.stable_value + compare.max_error_rate_increase.ratio();
                 (
-                    label,
-                    error_rate_verdict(compare, new_counts, stable_counts),
+                    format!(
+                        "error rate new {} vs allowed {}",
+                        format::percent(j.new_value * 100.0),
+                        format::percent(limit * 100.0)
+                    ),
+                    limit,
+                    j.new_value > limit,
                 )
             }
-            CompareMetric::Latency => {
-                let label = match (new_p50, stable_p50) {
-                    (Some(n), Some(s)) => format!(
-                        "p50 new {} vs stable {} ({}, n={}/{})",
-                        format::millis(n / 1000.0),
-                        format::millis(s / 1000.0),
-                        change(n, s),
-                        new_ms.len(),
-                        stable_ms.len()
+            Metric::Latency => {
+                let limit = j.stable_value * (1.0 + compare.max_latency_increase.ratio());
+                (
+                    format!(
+                        "p50 new {} vs allowed {}",
+                        format::millis(j.new_value),
+                        format::millis(limit)
                     ),
-                    _ => format!("latency n={}/{}", new_ms.len(), stable_ms.len()),
-                };
-                (label, latency_verdict(compare, &new_ms, &stable_ms))
+                    limit,
+                    j.new_value > limit,
+                )
             }
         };
-        parts.push(format!("{label}: {}", verdict_word(&verdict)));
-        verdicts.push(verdict);
+        // No value on a side (no requests) says nothing either way.
+        if !(j.new_value.is_finite() && limit.is_finite()) {
+            parts.push(format!("{}: no data", j.metric));
+            m.summary = parts.join("; ");
+            return m;
+        }
+        worse |= over;
+        parts.push(format!(
+            "{label}: {}",
+            if over { "worse" } else { "not worse" }
+        ));
     }
-    m.outcome = if verdicts.iter().any(Verdict::is_worse) {
-        Outcome::Fail
-    } else if !verdicts.is_empty() && verdicts.iter().all(Verdict::is_not_worse) {
-        Outcome::Pass
-    } else {
+    m.outcome = if judged.is_empty() {
         Outcome::Inconclusive
+    } else if worse {
+        Outcome::Fail
+    } else {
+        Outcome::Pass
     };
     m.summary = if parts.is_empty() {
         "no metric to compare".to_owned()
@@ -306,238 +300,96 @@ pub fn judge(name: &str, compare: &Compare, new: &Window, stable: &Window) -> Me
     m
 }
 
-fn counts(w: &Window) -> ErrorCounts {
-    ErrorCounts::new(w.requests, w.errors.min(w.requests))
-}
-
-/// Latencies in milliseconds, so that the statistics' reasons read in the unit of summaries.
-fn sorted_ms(seconds: &[f64]) -> Vec<f64> {
-    let mut ms: Vec<f64> = seconds
-        .iter()
-        .map(|s| s * 1000.0)
-        .filter(|x| x.is_finite())
-        .collect();
-    ms.sort_by(f64::total_cmp);
-    ms
-}
-
-fn error_rate_verdict(compare: &Compare, new: ErrorCounts, stable: ErrorCounts) -> Verdict {
-    let margin = compare.max_error_rate_increase.ratio();
-    match compare.test {
-        StatTest::Threshold => {
-            let limit = stable.rate() + margin;
-            let reason = format!(
-                "new {} vs allowed {}",
-                format::percent(new.rate() * 100.0),
-                format::percent(limit * 100.0)
-            );
-            if new.rate() > limit {
-                Verdict::Worse { reason }
-            } else {
-                Verdict::NotWorse { reason }
-            }
-        }
-        // `auto` and `z-test` (the only error-rate tests the validator lets through; a
-        // mann-whitney on error rates is rejected there) use the beta-binomial comparison,
-        // which unlike a z-test stays right with few errors.
-        StatTest::Auto | StatTest::ZTest | StatTest::MannWhitney => {
-            let policy = ErrorRatePolicy {
-                margin,
-                confidence: compare.confidence.ratio(),
-                min_requests: u64::from(compare.min_samples),
-            };
-            stats::compare_error_rates(new, stable, &policy)
-        }
-    }
-}
-
-fn latency_verdict(compare: &Compare, new_ms: &[f64], stable_ms: &[f64]) -> Verdict {
-    let margin = compare.max_latency_increase.ratio();
-    match compare.test {
-        StatTest::Threshold => {
-            let (Some(n), Some(s)) = (percentile(new_ms, 0.5), percentile(stable_ms, 0.5)) else {
-                return Verdict::NotEnoughData {
-                    reason: "no latency samples".to_owned(),
-                };
-            };
-            let limit = s * (1.0 + margin);
-            let reason = format!(
-                "new median {} vs allowed {}",
-                format::millis(n / 1000.0),
-                format::millis(limit / 1000.0)
-            );
-            if n > limit {
-                Verdict::Worse { reason }
-            } else {
-                Verdict::NotWorse { reason }
-            }
-        }
-        StatTest::Auto | StatTest::MannWhitney | StatTest::ZTest => {
-            let policy = LatencyPolicy {
-                alpha: 1.0 - compare.confidence.ratio(),
-                margin_ratio: margin,
-                min_samples: compare.min_samples as usize,
-            };
-            stats::compare_latencies(new_ms, stable_ms, &policy)
-        }
-    }
-}
-
-fn verdict_word(v: &Verdict) -> &'static str {
-    match v {
-        Verdict::Worse { .. } => "worse",
-        Verdict::NotWorse { .. } => "not worse",
-        Verdict::NotEnoughData { .. } => "not enough data",
-    }
-}
-
-/// `+20%`, `-5%`, `+0%`: the new value relative to the stable one.
-fn change(new: f64, stable: f64) -> String {
-    if stable == 0.0 {
-        return if new == 0.0 { "+0%" } else { "+∞%" }.to_owned();
-    }
-    format!("{:+.0}%", (new / stable - 1.0) * 100.0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::Percent;
+    use crate::spec::{CompareMetric, Percent};
 
-    fn compare(test: StatTest) -> Compare {
+    fn compare(test: StatTest, min_samples: u32) -> Compare {
         Compare {
             metrics: vec![CompareMetric::ErrorRate, CompareMetric::Latency],
             test,
-            confidence: Percent::new(95.0).unwrap(),
-            max_error_rate_increase: Percent::new(1.0).unwrap(),
-            max_latency_increase: Percent::new(10.0).unwrap(),
-            min_samples: 50,
+            confidence: Percent::new(95.0).expect("percent"),
+            max_error_rate_increase: Percent::new(1.0).expect("percent"),
+            max_latency_increase: Percent::new(10.0).expect("percent"),
+            min_samples,
         }
     }
 
-    /// `requests` requests, `errors` of them 5xx, latencies spread over `[low, low + 10ms)`.
-    fn window(requests: u64, errors: u64, low: f64) -> Window {
-        Window {
+    /// `requests` requests, `errors` of them 5xx, all in the 5–10 ms bucket.
+    fn window(requests: u64, errors: u64) -> Counters {
+        Counters {
             requests,
             errors,
-            latencies: (0..requests)
-                .map(|i| low + 0.01 * (i % 10) as f64 / 10.0)
-                .collect(),
+            buckets: vec![(0.005, 0), (0.01, requests), (f64::INFINITY, requests)],
         }
     }
 
+    fn evidence(new: Counters, stable: Counters) -> Evidence {
+        let mut e = Evidence::default();
+        e.add(&new, &stable);
+        e
+    }
+
     #[test]
-    fn bad_canary_fails() {
+    fn a_clearly_bad_canary_fails() {
         let m = judge(
-            "compare",
-            &compare(StatTest::Auto),
-            &window(420, 42, 0.010),
-            &window(3800, 8, 0.010),
+            "errors",
+            &compare(StatTest::Sequential, 50),
+            &evidence(window(420, 84), window(3800, 8)),
         );
         assert_eq!(m.outcome, Outcome::Fail, "{}", m.summary);
-        assert!(
-            m.summary
-                .starts_with("error rate new 10% vs stable 0.21% (n=420/3800): worse"),
-            "{}",
-            m.summary
-        );
-        assert_eq!(m.figures["new_requests"], 420.0);
-        assert_eq!(m.figures["stable_requests"], 3800.0);
-        assert!((m.figures["new_error_rate"] - 10.0).abs() < 1e-9);
+        assert!(m.summary.contains("error rate"), "{}", m.summary);
     }
 
     #[test]
-    fn slow_canary_fails_on_latency() {
+    fn few_requests_are_inconclusive_and_say_how_many_more() {
         let m = judge(
-            "compare",
-            &compare(StatTest::Auto),
-            &window(500, 0, 0.050),
-            &window(2000, 0, 0.010),
-        );
-        assert_eq!(m.outcome, Outcome::Fail, "{}", m.summary);
-        assert!(
-            m.summary.contains("p50 new 54.5ms vs stable 14.5ms (+276%"),
-            "{}",
-            m.summary
-        );
-    }
-
-    #[test]
-    fn equal_versions_pass() {
-        let m = judge(
-            "compare",
-            &compare(StatTest::Auto),
-            &window(1000, 2, 0.010),
-            &window(1000, 2, 0.010),
-        );
-        assert_eq!(m.outcome, Outcome::Pass, "{}", m.summary);
-        assert_eq!(
-            m.summary,
-            "error rate new 0.2% vs stable 0.2% (n=1000/1000): not worse; \
-             p50 new 14.5ms vs stable 14.5ms (+0%, n=1000/1000): not worse"
-        );
-        assert!((m.figures["new_p50_ms"] - 14.5).abs() < 1e-9);
-    }
-
-    #[test]
-    fn too_few_requests_are_inconclusive() {
-        let m = judge(
-            "compare",
-            &compare(StatTest::Auto),
-            &window(12, 12, 0.010),
-            &window(300, 0, 0.010),
-        );
-        assert_eq!(m.outcome, Outcome::Inconclusive);
-        assert_eq!(
-            m.summary,
-            "not enough data: new 12 requests, stable 300; need 50 each"
-        );
-        assert_eq!(m.figures["new_requests"], 12.0);
-    }
-
-    #[test]
-    fn close_call_is_inconclusive() {
-        // 3 errors in 60 against none in 60: suspicious, not yet shown.
-        let m = judge(
-            "compare",
-            &Compare {
-                metrics: vec![CompareMetric::ErrorRate],
-                ..compare(StatTest::Auto)
-            },
-            &window(60, 3, 0.010),
-            &window(60, 0, 0.010),
+            "errors",
+            &compare(StatTest::Sequential, 50),
+            &evidence(window(20, 0), window(80, 0)),
         );
         assert_eq!(m.outcome, Outcome::Inconclusive, "{}", m.summary);
-        assert!(m.summary.ends_with("not enough data"), "{}", m.summary);
+        assert_eq!(m.figures.get("more_new_requests"), Some(&30.0));
+        let m = judge(
+            "errors",
+            &compare(StatTest::Sequential, 0),
+            &evidence(window(20, 0), window(80, 0)),
+        );
+        assert_eq!(m.outcome, Outcome::Inconclusive, "{}", m.summary);
+        assert!(m.figures.get("more_new_requests").is_some_and(|n| *n > 0.0));
+    }
+
+    #[test]
+    fn evidence_adds_up_to_a_conclusive_not_worse() {
+        let c = Compare {
+            metrics: vec![CompareMetric::ErrorRate],
+            ..compare(StatTest::Sequential, 50)
+        };
+        let mut e = Evidence::default();
+        let mut last = Outcome::Inconclusive;
+        for _ in 0..40 {
+            e.add(&window(50, 0), &window(200, 0));
+            last = judge("errors", &c, &e).outcome;
+            if last != Outcome::Inconclusive {
+                break;
+            }
+        }
+        assert_eq!(last, Outcome::Pass);
     }
 
     #[test]
     fn threshold_compares_observed_values() {
-        let c = compare(StatTest::Threshold);
-        // 1.5% vs 0.2% + 1pt allowed.
-        let m = judge("c", &c, &window(200, 3, 0.010), &window(1000, 2, 0.010));
+        let c = compare(StatTest::Threshold, 50);
+        let m = judge("c", &c, &evidence(window(100, 3), window(1000, 10)));
         assert_eq!(m.outcome, Outcome::Fail, "{}", m.summary);
-        // 1% vs 0.2% + 1pt allowed, and a median 5% higher against 10% allowed.
-        let mut new = window(200, 2, 0.010);
-        new.latencies.iter_mut().for_each(|x| *x *= 1.05);
-        let m = judge("c", &c, &new, &window(1000, 2, 0.010));
-        assert_eq!(m.outcome, Outcome::Pass, "{}", m.summary);
-        // No latencies at all: the latency metric cannot say.
-        let mut new = window(200, 0, 0.010);
-        new.latencies.clear();
-        let m = judge("c", &c, &new, &window(1000, 2, 0.010));
-        assert_eq!(m.outcome, Outcome::Inconclusive, "{}", m.summary);
-    }
-
-    #[test]
-    fn selectors_cover_own_and_canary_series() {
-        let q = served_selector("m", "shop", "web.v2", "", 30);
-        assert_eq!(
-            q,
-            r#"increase(m{namespace="shop",service="web.v2",canary=""}[30s]) or increase(m{namespace="shop",canary=~"shop-web\\.v2-[^-]+"}[30s])"#
+        assert!(
+            m.summary
+                .starts_with("error rate new 3% vs allowed 2%: worse"),
+            "{}",
+            m.summary
         );
-        assert_eq!(promql_string(r#"a"b\c"#), r#"a\"b\\c"#);
-        assert_eq!(change(12.0, 10.0), "+20%");
-        assert_eq!(change(9.5, 10.0), "-5%");
+        let m = judge("c", &c, &evidence(window(100, 1), window(1000, 10)));
+        assert_eq!(m.outcome, Outcome::Pass, "{}", m.summary);
     }
 }

@@ -63,23 +63,6 @@ pub(crate) fn value(x: f64) -> String {
     trim_zeros(&format!("{x:.decimals$}"))
 }
 
-/// An error with its causes, `outer: inner: innermost`: the top-level messages of reqwest
-/// and kube ("error sending request for url ...") hide the useful part (connection refused).
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let part = s.to_string();
-        // Some errors repeat their source in their own message.
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        source = s.source();
-    }
-    text
-}
-
 /// Drops trailing zeros after a decimal point, and the point itself when nothing follows.
 fn trim_zeros(s: &str) -> String {
     if s.contains('.') {

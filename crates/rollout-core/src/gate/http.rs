@@ -16,9 +16,45 @@ use http_body_util::BodyExt;
 use hyper::http;
 use regex::Regex;
 
+use futures::future::BoxFuture;
+
 use super::stats::percentile;
-use super::{Measurement, Outcome, format};
+use super::{Context, Gate, Measurement, Outcome, format};
 use crate::spec::{Condition, HttpCheck, HttpTarget};
+
+/// The HTTP check as a gate: each measurement finds the version's endpoint, then sends the
+/// check's requests.
+pub struct HttpGate {
+    name: String,
+    check: HttpCheck,
+}
+
+impl HttpGate {
+    pub fn new(name: String, check: HttpCheck) -> Self {
+        HttpGate { name, check }
+    }
+}
+
+impl Gate for HttpGate {
+    fn measure<'a>(&'a mut self, cx: &'a dyn Context) -> BoxFuture<'a, Measurement> {
+        Box::pin(async move {
+            let endpoint = match &self.check.target {
+                HttpTarget::Url(u) => Ok(Endpoint::Url {
+                    base: u.clone(),
+                    host: None,
+                    headers: Vec::new(),
+                }),
+                HttpTarget::Path { via, .. } => cx.endpoint(self.check.version, *via).await,
+            };
+            match endpoint {
+                Ok(ep) => {
+                    measure(&self.name, &self.check, &ep, cx.http(self.check.tls_verify)).await
+                }
+                Err(e) => Measurement::error(&self.name, crate::error::chain(&e)),
+            }
+        })
+    }
+}
 
 /// Where the requests of a [`HttpTarget::Path`] check go.
 #[derive(Clone)]
@@ -40,6 +76,16 @@ pub enum Endpoint {
         /// Service port name or number; empty for the Service's first port.
         port: String,
     },
+    /// An HTTPS address by its host name (`https://shop.example:443`), reached at `address`
+    /// (the ingress's), so that the TLS handshake names the host (SNI) and the certificate is
+    /// checked against it; `ca` (PEM) is trusted besides the system's roots.
+    Tls {
+        base: String,
+        host: String,
+        address: std::net::SocketAddr,
+        ca: Option<Vec<u8>>,
+        headers: Vec<(String, String)>,
+    },
 }
 
 /// Requests of one measurement in flight at once: enough that a slow app does not stretch a
@@ -58,10 +104,32 @@ const REASONS_SHOWN: usize = 3;
 /// that a status condition sees what the endpoint itself answered. Needs the process's TLS
 /// provider ([`kube_util::tls::install_crypto_provider`]).
 pub fn client(tls_verify: bool) -> reqwest::Result<reqwest::Client> {
+    builder(tls_verify).build()
+}
+
+fn builder(tls_verify: bool) -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .danger_accept_invalid_certs(!tls_verify)
         .redirect(reqwest::redirect::Policy::none())
-        .build()
+}
+
+/// A client for [`Endpoint::Tls`]: `host` resolves to `address`, `ca` is trusted too.
+fn tls_client(
+    tls_verify: bool,
+    host: &str,
+    address: std::net::SocketAddr,
+    ca: Option<&[u8]>,
+) -> Result<reqwest::Client, NoAnswer> {
+    let mut b = builder(tls_verify).resolve(host, address);
+    if let Some(pem) = ca {
+        let certs = reqwest::Certificate::from_pem_bundle(pem)
+            .map_err(|e| NoAnswer(format!("the ingress's CA certificate: {e}")))?;
+        for c in certs {
+            b = b.add_root_certificate(c);
+        }
+    }
+    b.build()
+        .map_err(|e| NoAnswer(format!("cannot make the HTTPS client: {e}")))
 }
 
 /// A kube client for [`Endpoint::ServiceProxy`] from the cluster's configuration.
@@ -93,7 +161,7 @@ pub async fn measure(
     };
     let target = match Target::new(check, endpoint) {
         Ok(t) => t,
-        Err(e) => return Measurement::error(name, e),
+        Err(NoAnswer(e)) => return Measurement::error(name, e),
     };
     let attempts: Vec<Attempt> = futures::stream::iter(0..check.requests)
         .map(|_| {
@@ -107,7 +175,7 @@ pub async fn measure(
                             None => judge_answer(check, body_match, &answer),
                         },
                     },
-                    Err(e) => Attempt::NoAnswer(e),
+                    Err(NoAnswer(e)) => Attempt::NoAnswer(e),
                 }
             }
         })
@@ -116,6 +184,9 @@ pub async fn measure(
         .await;
     summarize(name, check, &attempts)
 }
+
+/// Why a request got no answer at all (refused, timed out, the proxy could not reach it).
+struct NoAnswer(String);
 
 /// The result of one request.
 #[derive(Debug, Clone, PartialEq)]
@@ -145,6 +216,8 @@ enum Target<'a> {
         url: String,
         host: Option<&'a str>,
         headers: &'a [(String, String)],
+        /// The endpoint's own client, when it needs one (TLS by host name).
+        client: Option<reqwest::Client>,
     },
     Kube {
         client: &'a kube::Client,
@@ -153,13 +226,14 @@ enum Target<'a> {
 }
 
 impl<'a> Target<'a> {
-    fn new(check: &HttpCheck, endpoint: &'a Endpoint) -> Result<Self, String> {
+    fn new(check: &HttpCheck, endpoint: &'a Endpoint) -> Result<Self, NoAnswer> {
         let path = match &check.target {
             HttpTarget::Url(url) => {
                 return Ok(Target::Reqwest {
                     url: url.clone(),
                     host: None,
                     headers: &[],
+                    client: None,
                 });
             }
             HttpTarget::Path { path, .. } => path,
@@ -173,6 +247,19 @@ impl<'a> Target<'a> {
                 url: format!("{}{path}", base.trim_end_matches('/')),
                 host: host.as_deref(),
                 headers,
+                client: None,
+            },
+            Endpoint::Tls {
+                base,
+                host,
+                address,
+                ca,
+                headers,
+            } => Target::Reqwest {
+                url: format!("{}{path}", base.trim_end_matches('/')),
+                host: None,
+                headers,
+                client: Some(tls_client(check.tls_verify, host, *address, ca.as_deref())?),
             },
             Endpoint::ServiceProxy {
                 client,
@@ -181,7 +268,9 @@ impl<'a> Target<'a> {
                 port,
             } => {
                 if namespace.is_empty() || service.is_empty() {
-                    return Err("service proxy endpoint without namespace or service".into());
+                    return Err(NoAnswer(
+                        "service proxy endpoint without namespace or service".into(),
+                    ));
                 }
                 let port = if port.is_empty() {
                     String::new()
@@ -204,9 +293,15 @@ impl<'a> Target<'a> {
         check: &HttpCheck,
         method: &http::Method,
         http: &reqwest::Client,
-    ) -> Result<Answer, String> {
+    ) -> Result<Answer, NoAnswer> {
         match self {
-            Target::Reqwest { url, host, headers } => {
+            Target::Reqwest {
+                url,
+                host,
+                headers,
+                client,
+            } => {
+                let http = client.as_ref().unwrap_or(http);
                 send_reqwest(http, url, *host, headers, check, method).await
             }
             Target::Kube { client, path } => send_kube(client, path, check, method).await,
@@ -221,7 +316,7 @@ async fn send_reqwest(
     extra_headers: &[(String, String)],
     check: &HttpCheck,
     method: &http::Method,
-) -> Result<Answer, String> {
+) -> Result<Answer, NoAnswer> {
     let mut req = http
         .request(method.clone(), url)
         .timeout(check.timeout.std());
@@ -235,7 +330,10 @@ async fn send_reqwest(
         req = req.body(body.clone());
     }
     let start = Instant::now();
-    let mut resp = req.send().await.map_err(|e| describe_reqwest(&e, check))?;
+    let mut resp = req
+        .send()
+        .await
+        .map_err(|e| NoAnswer(describe_reqwest(&e, check)))?;
     let status = resp.status().as_u16();
     let mut body = Vec::new();
     let mut problem = None;
@@ -247,7 +345,7 @@ async fn send_reqwest(
                 problem = Some(if e.is_timeout() {
                     format!("body not read within {}", check.timeout)
                 } else {
-                    format!("reading the body: {}", format::error_chain(&e))
+                    format!("reading the body: {}", crate::error::chain(&e))
                 });
                 break;
             }
@@ -266,7 +364,7 @@ async fn send_kube(
     path: &str,
     check: &HttpCheck,
     method: &http::Method,
-) -> Result<Answer, String> {
+) -> Result<Answer, NoAnswer> {
     let mut builder = http::Request::builder().method(method.clone()).uri(path);
     for (k, v) in &check.headers {
         builder = builder.header(k.as_str(), v.as_str());
@@ -274,14 +372,14 @@ async fn send_kube(
     let body = check.body.clone().unwrap_or_default().into_bytes();
     let req = builder
         .body(kube::client::Body::from(body))
-        .map_err(|e| format!("cannot build the request: {e}"))?;
+        .map_err(|e| NoAnswer(format!("cannot build the request: {e}")))?;
     let timeout = check.timeout.std();
     let start = Instant::now();
     let deadline = tokio::time::Instant::now() + timeout;
     let resp = match tokio::time::timeout_at(deadline, client.send(req)).await {
         Ok(Ok(resp)) => resp,
-        Ok(Err(e)) => return Err(format::error_chain(&e)),
-        Err(_) => return Err(format!("no answer within {}", check.timeout)),
+        Ok(Err(e)) => return Err(NoAnswer(crate::error::chain(&e))),
+        Err(_) => return Err(NoAnswer(format!("no answer within {}", check.timeout))),
     };
     let status = resp.status().as_u16();
     let mut stream = resp.into_body();
@@ -296,7 +394,7 @@ async fn send_kube(
             }
             Ok(None) => break,
             Ok(Some(Err(e))) => {
-                problem = Some(format!("reading the body: {}", format::error_chain(&e)));
+                problem = Some(format!("reading the body: {}", crate::error::chain(&e)));
                 break;
             }
             Err(_) => {
@@ -306,7 +404,7 @@ async fn send_kube(
         }
     }
     if let Some(message) = api_server_refusal(status, &body) {
-        return Err(message);
+        return Err(NoAnswer(message));
     }
     Ok(Answer {
         status,
@@ -356,7 +454,7 @@ fn describe_reqwest(e: &reqwest::Error, check: &HttpCheck) -> String {
     if e.is_timeout() {
         format!("no answer within {}", check.timeout)
     } else {
-        format::error_chain(e)
+        crate::error::chain(e)
     }
 }
 

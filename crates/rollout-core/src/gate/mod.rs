@@ -2,22 +2,97 @@
 //! Prometheus queries, the comparison of the new version with the stable one — and the
 //! statistics they share.
 //!
-//! Every check produces [`Measurement`]s; a [`tally::Tally`] turns a check's measurements into
-//! its verdict with the check's failure and consecutive-error limits.
+//! Every kind of check is one module behind the [`Gate`] trait, and [`gate`] is the one place
+//! that names them all. A gate produces [`Measurement`]s; a [`tally::Tally`] turns a check's
+//! measurements into its verdict with the check's failure and consecutive-error limits.
 
 pub mod compare;
 mod format;
 pub mod http;
-pub mod metrics;
 pub mod probe;
 pub mod prometheus;
+pub mod sequential;
+pub mod simulate;
 pub mod stats;
 pub mod tally;
 
 use std::collections::BTreeMap;
 use std::fmt;
 
+use futures::future::BoxFuture;
+use k8s_openapi::api::core::v1::Pod;
 use serde::Serialize;
+
+use crate::spec::{Check, CheckKind, VersionRef, Via};
+
+/// Why a gate could not measure at all.
+#[derive(Debug, thiserror::Error)]
+pub enum GateError {
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::ClusterError),
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics::MetricsError),
+    #[error("the app has no Service to send the check's requests to")]
+    NoService,
+    #[error("Service {0:?} has no port")]
+    NoPort(String),
+    #[error("the app's Ingress has no address yet (give --ingress-url)")]
+    NoIngressAddress,
+    #[error("no Prometheus address (set `address` in the check or give --prometheus)")]
+    NoPrometheus,
+    #[error("no metrics to compare the versions with")]
+    NoMetrics,
+}
+
+/// What a gate needs from the rollout it guards.
+pub trait Context: Send + Sync {
+    /// The new version's pods, as they are now.
+    fn new_pods(&self) -> BoxFuture<'_, Result<Vec<Pod>, crate::cluster::ClusterError>>;
+
+    /// Where requests to one version go, the way `via` says.
+    fn endpoint(
+        &self,
+        version: VersionRef,
+        via: Via,
+    ) -> BoxFuture<'_, Result<http::Endpoint, GateError>>;
+
+    /// The HTTP client for checks (`tls_verify` false: certificates are not verified).
+    fn http(&self, tls_verify: bool) -> &reqwest::Client;
+
+    /// The Prometheus server given on the command line, if any.
+    fn prometheus(&self) -> Option<&str>;
+
+    /// Values for a Prometheus query's placeholders.
+    fn vars(&self, check: &Check) -> prometheus::Vars;
+
+    /// A comparer of the two versions' request metrics, when they can be read.
+    fn comparer(&self) -> Option<compare::Comparer>;
+}
+
+/// One check of a strategy file, ready to measure. A gate may keep state between
+/// measurements (a comparison keeps its window).
+pub trait Gate: Send {
+    /// Prepares the first measurement (a comparison opens its window here).
+    fn start<'a>(&'a mut self, _cx: &'a dyn Context) -> BoxFuture<'a, Result<(), GateError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    /// One measurement.
+    fn measure<'a>(&'a mut self, cx: &'a dyn Context) -> BoxFuture<'a, Measurement>;
+}
+
+/// The gate of `check`: one line per kind of check.
+pub fn gate(check: &Check) -> Box<dyn Gate> {
+    let name = check.name.clone();
+    match &check.kind {
+        CheckKind::Probe(p) => Box::new(probe::ProbeGate::new(name, p.clone())),
+        CheckKind::Http(h) => Box::new(http::HttpGate::new(name, (**h).clone())),
+        CheckKind::Prometheus(p) => {
+            Box::new(prometheus::PrometheusGate::new(check.clone(), p.clone()))
+        }
+        CheckKind::Compare(c) => Box::new(compare::CompareGate::new(name, c.clone())),
+    }
+}
 
 /// The result of one measurement of one check.
 #[derive(Debug, Clone, PartialEq, Serialize)]

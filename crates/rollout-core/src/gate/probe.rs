@@ -6,8 +6,33 @@ use k8s_openapi::api::core::v1::Pod;
 
 use kube_util::pod::is_ready;
 
-use super::{Measurement, Outcome};
+use futures::future::BoxFuture;
+
+use super::{Context, Gate, Measurement, Outcome};
 use crate::spec::ProbeCheck;
+
+/// The probe check as a gate: each measurement reads the new version's pods.
+pub struct ProbeGate {
+    name: String,
+    check: ProbeCheck,
+}
+
+impl ProbeGate {
+    pub fn new(name: String, check: ProbeCheck) -> Self {
+        ProbeGate { name, check }
+    }
+}
+
+impl Gate for ProbeGate {
+    fn measure<'a>(&'a mut self, cx: &'a dyn Context) -> BoxFuture<'a, Measurement> {
+        Box::pin(async move {
+            match cx.new_pods().await {
+                Ok(pods) => evaluate(&self.name, &self.check, &pods, jiff::Timestamp::now()),
+                Err(e) => Measurement::error(&self.name, crate::error::chain(&e)),
+            }
+        })
+    }
+}
 
 /// Waiting reasons that mean the pod will not become ready by waiting.
 const STUCK: [&str; 6] = [
@@ -93,11 +118,70 @@ pub fn evaluate(name: &str, check: &ProbeCheck, pods: &[Pod], now: jiff::Timesta
     Measurement::new(
         name,
         Outcome::Pass,
-        format!("{ready}/{} new pods ready, {restarts} restarts", pods.len()),
+        format!(
+            "{ready} of {} pods of the new version ready, {restarts} restarts",
+            pods.len()
+        ),
     )
     .figure("ready", f64::from(ready))
     .figure("pods", pods.len() as f64)
     .figure("restarts", f64::from(restarts))
+}
+
+/// What a wait for the new version's pods sees: how many are ready of how many wanted, and
+/// for each pod that is not, why — its container's waiting reason and message, its last
+/// exit, its restarts, its Ready condition.
+pub fn explain(pods: &[Pod], wanted: i32) -> String {
+    let pods: Vec<&Pod> = pods
+        .iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .collect();
+    let ready = pods.iter().filter(|p| is_ready(p)).count();
+    let mut out = format!("{ready} of {wanted} pods of the new version ready");
+    for p in pods.iter().filter(|p| !is_ready(p)) {
+        let name = p.metadata.name.as_deref().unwrap_or("?");
+        let status = p.status.as_ref();
+        let mut why: Vec<String> = Vec::new();
+        for cs in status
+            .and_then(|s| s.container_statuses.as_ref())
+            .into_iter()
+            .flatten()
+        {
+            if let Some(w) = cs.state.as_ref().and_then(|s| s.waiting.as_ref()) {
+                let reason = w.reason.as_deref().unwrap_or("waiting");
+                why.push(match w.message.as_deref() {
+                    Some(m) if !m.is_empty() => format!("{reason}: {m}"),
+                    _ => reason.to_owned(),
+                });
+            }
+            if let Some(t) = cs.last_state.as_ref().and_then(|s| s.terminated.as_ref()) {
+                why.push(format!(
+                    "last exit {} ({})",
+                    t.exit_code,
+                    t.reason.as_deref().unwrap_or("terminated")
+                ));
+            }
+            if cs.restart_count > 0 {
+                why.push(format!("{} restarts", cs.restart_count));
+            }
+        }
+        if let Some(c) = status
+            .and_then(|s| s.conditions.as_ref())
+            .and_then(|c| c.iter().find(|c| c.type_ == "Ready"))
+            .filter(|c| c.status != "True")
+        {
+            why.push(match c.message.as_deref().or(c.reason.as_deref()) {
+                Some(m) => format!("not ready: {m}"),
+                None => "not ready".to_owned(),
+            });
+        }
+        if why.is_empty() {
+            let phase = status.and_then(|s| s.phase.as_deref()).unwrap_or("Pending");
+            why.push(phase.to_owned());
+        }
+        out.push_str(&format!("; {name}: {}", why.join(", ")));
+    }
+    out
 }
 
 /// The first problem with the pods that waiting will not fix, if any.
@@ -144,7 +228,10 @@ mod tests {
             at(5),
         );
         assert_eq!(m.outcome, Outcome::Pass);
-        assert_eq!(m.summary, "1/2 new pods ready, 0 restarts");
+        assert_eq!(
+            m.summary,
+            "1 of 2 pods of the new version ready, 0 restarts"
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use super::{Measurement, Outcome};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub enum Standing {
     /// Not failed so far.
     Running,
     Failed,
@@ -33,7 +33,7 @@ impl Tally {
         }
     }
 
-    pub fn record(&mut self, m: &Measurement) -> Verdict {
+    pub fn record(&mut self, m: &Measurement) -> Standing {
         self.measurements += 1;
         match m.outcome {
             Outcome::Pass => {
@@ -72,11 +72,11 @@ impl Tally {
         self.measurements > 0 && self.passed + self.failed + self.inconclusive == 0
     }
 
-    pub fn verdict(&self) -> Verdict {
+    pub fn verdict(&self) -> Standing {
         if self.reason.is_some() {
-            Verdict::Failed
+            Standing::Failed
         } else {
-            Verdict::Running
+            Standing::Running
         }
     }
 }
@@ -92,9 +92,9 @@ mod tests {
     #[test]
     fn failure_limit_counts_failures_not_in_a_row() {
         let mut t = Tally::new(1, 0);
-        assert_eq!(t.record(&m(Outcome::Fail)), Verdict::Running);
-        assert_eq!(t.record(&m(Outcome::Pass)), Verdict::Running);
-        assert_eq!(t.record(&m(Outcome::Fail)), Verdict::Failed);
+        assert_eq!(t.record(&m(Outcome::Fail)), Standing::Running);
+        assert_eq!(t.record(&m(Outcome::Pass)), Standing::Running);
+        assert_eq!(t.record(&m(Outcome::Fail)), Standing::Failed);
         assert!(
             t.reason
                 .as_deref()
@@ -111,14 +111,14 @@ mod tests {
             Outcome::Pass,
             Outcome::Error,
         ] {
-            assert_eq!(t.record(&m(o)), Verdict::Running);
+            assert_eq!(t.record(&m(o)), Standing::Running);
         }
         for _ in 0..10 {
-            assert_eq!(t.record(&m(Outcome::Inconclusive)), Verdict::Running);
+            assert_eq!(t.record(&m(Outcome::Inconclusive)), Standing::Running);
         }
         t.record(&m(Outcome::Error));
         t.record(&m(Outcome::Error));
-        assert_eq!(t.record(&m(Outcome::Error)), Verdict::Failed);
+        assert_eq!(t.record(&m(Outcome::Error)), Standing::Failed);
     }
 
     #[test]
@@ -127,7 +127,7 @@ mod tests {
         assert!(!t.nothing_measured());
         t.record(&m(Outcome::Error));
         t.record(&m(Outcome::Error));
-        assert_eq!(t.verdict(), Verdict::Running);
+        assert_eq!(t.verdict(), Standing::Running);
         assert!(t.nothing_measured());
         t.record(&m(Outcome::Inconclusive));
         assert!(!t.nothing_measured());

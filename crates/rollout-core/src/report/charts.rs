@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::run::{Marker, RunReport, SecondSample};
+use super::data::{Marker, RunReport, SecondSample};
 
 /// Share of answered requests per version, percent.
 pub const TRAFFIC_SHARE: &str = "traffic-share.svg";
@@ -101,7 +101,7 @@ struct Frame<'a> {
 ///
 /// Every series' `<polyline>` elements, in the plot and in the legend, carry
 /// `data-series="<version>"` so a reader (or a test) can tell the lines apart.
-pub fn render(r: &RunReport) -> Result<Vec<Chart>, String> {
+pub fn render(r: &RunReport) -> Result<Vec<Chart>, ChartError> {
     let versions = versions_in_order(&r.timeline);
     let colors = palette(versions.len());
     let x_range = x_range(&r.timeline, &r.markers);
@@ -301,16 +301,27 @@ fn tick(v: f64) -> String {
     s.strip_suffix(".0").unwrap_or(&s).to_owned()
 }
 
+/// A chart that could not be drawn, with the drawing library's reason.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot draw a chart: {0}")]
+pub struct ChartError(String);
+
+impl ChartError {
+    fn of(e: impl std::fmt::Display) -> Self {
+        ChartError(e.to_string())
+    }
+}
+
 fn draw(
     frame: &Frame,
     (x_lo, x_hi): (f64, f64),
     series: &[Series],
     markers: &[Marker],
-) -> Result<String, String> {
+) -> Result<String, ChartError> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        root.fill(&WHITE).map_err(ChartError::of)?;
         let (plot_area, legend_area) = root.split_horizontally(WIDTH - LEGEND_WIDTH);
 
         let mut chart = ChartBuilder::on(&plot_area)
@@ -319,7 +330,7 @@ fn draw(
             .x_label_area_size(40)
             .y_label_area_size(56)
             .build_cartesian_2d(x_lo..x_hi, 0.0..frame.y_max)
-            .map_err(|e| e.to_string())?;
+            .map_err(ChartError::of)?;
 
         let y_format = |v: &f64| {
             if !frame.whole_y {
@@ -345,13 +356,13 @@ fn draw(
             // At most one label per pod while they fit; beyond that plotters picks the step.
             mesh.y_labels((frame.y_max as usize + 1).min(11));
         }
-        mesh.draw().map_err(|e| e.to_string())?;
+        mesh.draw().map_err(ChartError::of)?;
 
         for s in series {
             for run in s.runs() {
                 chart
                     .draw_series(LineSeries::new(run, s.color.stroke_width(2)))
-                    .map_err(|e| e.to_string())?;
+                    .map_err(ChartError::of)?;
             }
         }
 
@@ -364,7 +375,7 @@ fn draw(
                     4,
                     MARKER_COLOR.stroke_width(1),
                 ))
-                .map_err(|e| e.to_string())?;
+                .map_err(ChartError::of)?;
             // Markers close in time would print their labels on top of each other: step them
             // down in three rows.
             let y = frame.y_max * (0.98 - 0.06 * (i % 3) as f64);
@@ -373,7 +384,7 @@ fn draw(
                     EmptyElement::at((m.t, y))
                         + Text::new(shorten(&m.label), (4, 0), label_style.clone()),
                 ))
-                .map_err(|e| e.to_string())?;
+                .map_err(ChartError::of)?;
         }
 
         let legend_text = ("sans-serif", 14)
@@ -387,13 +398,13 @@ fn draw(
                     vec![(8, y), (40, y)],
                     s.color.stroke_width(3),
                 ))
-                .map_err(|e| e.to_string())?;
+                .map_err(ChartError::of)?;
             legend_area
                 .draw(&Text::new(shorten(&s.name), (48, y), legend_text.clone()))
-                .map_err(|e| e.to_string())?;
+                .map_err(ChartError::of)?;
         }
 
-        root.present().map_err(|e| e.to_string())?;
+        root.present().map_err(ChartError::of)?;
     }
     Ok(tag_series(&svg, series))
 }
@@ -451,7 +462,7 @@ fn escape_attr(s: &str) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::report::run::{RunFigures, VersionSecond};
+    use crate::report::data::{RunFigures, VersionSecond};
 
     /// 20 seconds of a canary: v1 serves everything, half from t=5, none from t=12; v2 the
     /// reverse. A few v2 failures at t=6 and unanswered requests at t=12.

@@ -19,18 +19,35 @@ pub enum Finish {
     RollbackFailed,
     /// Ctrl-C: rolled back, then stopped.
     Interrupted,
+    /// The Lease was lost mid-rollout: stopped at once, nothing rolled back by this process.
+    Lost,
 }
 
 impl Finish {
-    /// 0 done (or paused for promotion), 3 rolled back, 4 rollback failed, 130 interrupted.
-    /// (1 error and 2 bad input are returned before a rollout starts.)
-    pub fn exit_code(self) -> i32 {
+    /// The exit code of a run that ended this way.
+    pub fn exit_code(self) -> crate::exit::ExitCode {
+        use crate::exit::ExitCode;
         match self {
-            Finish::Done | Finish::Paused => 0,
-            Finish::RolledBack => 3,
-            Finish::RollbackFailed => 4,
-            Finish::Interrupted => 130,
+            Finish::Done | Finish::Paused => ExitCode::Done,
+            Finish::RolledBack => ExitCode::RolledBack,
+            Finish::RollbackFailed => ExitCode::RollbackFailed,
+            Finish::Interrupted => ExitCode::Interrupted,
+            Finish::Lost => ExitCode::Error,
         }
+    }
+
+    /// The finish [`Finish::as_str`] names.
+    pub fn from_name(name: &str) -> Option<Finish> {
+        [
+            Finish::Done,
+            Finish::Paused,
+            Finish::RolledBack,
+            Finish::RollbackFailed,
+            Finish::Interrupted,
+            Finish::Lost,
+        ]
+        .into_iter()
+        .find(|f| f.as_str() == name)
     }
 
     pub fn as_str(self) -> &'static str {
@@ -40,6 +57,7 @@ impl Finish {
             Finish::RolledBack => "rolled-back",
             Finish::RollbackFailed => "rollback-failed",
             Finish::Interrupted => "interrupted",
+            Finish::Lost => "lost-lease",
         }
     }
 }
@@ -95,6 +113,10 @@ pub enum Event {
     },
     /// Something the user should know that is not a step (a retry, a note from the plan).
     Note { message: String },
+    /// A wait that has not ended yet: what it waits for and what it sees now, said when that
+    /// changes and at least every few seconds.
+    #[serde(rename_all = "camelCase")]
+    Waiting { what: String, seconds: f64 },
     #[serde(rename_all = "camelCase")]
     RollingBack { reason: String },
     #[serde(rename_all = "camelCase")]

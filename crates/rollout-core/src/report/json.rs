@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::sync::Mutex;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use jiff::Timestamp;
 use serde_json::{Map, Value};
 
 use super::event::{Event, Sink};
@@ -39,12 +39,9 @@ impl<W: Write + Send> JsonLines<W> {
 }
 
 /// The line for `event` at `time`, without the newline.
-pub fn line(event: &Event, time: DateTime<Utc>) -> String {
+pub fn line(event: &Event, time: Timestamp) -> String {
     let mut obj = Map::new();
-    obj.insert(
-        "time".to_owned(),
-        Value::String(time.to_rfc3339_opts(SecondsFormat::Millis, true)),
-    );
+    obj.insert("time".to_owned(), Value::String(format!("{time:.3}")));
     match serde_json::to_value(event) {
         Ok(Value::Object(fields)) => obj.extend(fields),
         // Events are plain data and always serialize to an object; should that ever break,
@@ -69,7 +66,7 @@ pub fn line(event: &Event, time: DateTime<Utc>) -> String {
 
 impl<W: Write + Send> Sink for JsonLines<W> {
     fn emit(&self, event: &Event) {
-        let mut text = line(event, Utc::now());
+        let mut text = line(event, Timestamp::now());
         text.push('\n');
         // A panic elsewhere while holding the lock leaves the writer as usable as before.
         let mut out = match self.out.lock() {
@@ -88,12 +85,8 @@ mod tests {
     use super::*;
     use crate::gate::{Measurement, Outcome};
     use crate::report::event::{Finish, StepState};
-    use chrono::TimeZone;
-
-    fn at() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2025, 3, 4, 5, 6, 7)
-            .single()
-            .expect("valid time")
+    fn at() -> Timestamp {
+        "2025-03-04T05:06:07Z".parse().expect("valid time")
     }
 
     #[test]
@@ -135,7 +128,7 @@ mod tests {
         assert_eq!(gate["measurement"]["outcome"], "pass");
         assert_eq!(gate["measurement"]["figures"]["requests"], 50.0);
         let time = gate["time"].as_str().expect("time");
-        assert!(DateTime::parse_from_rfc3339(time).is_ok(), "{time}");
+        assert!(time.parse::<Timestamp>().is_ok(), "{time}");
         let end: Value = serde_json::from_str(lines[1]).expect("json");
         assert_eq!(end["event"], "finished");
         assert_eq!(end["finish"], "rolled-back");

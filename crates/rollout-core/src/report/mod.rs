@@ -3,6 +3,7 @@
 //! the files a run leaves behind ([`run`]: a Markdown and a JSON report, with SVG [`charts`]).
 
 pub mod charts;
+pub mod data;
 pub mod event;
 pub mod json;
 pub mod progress;

@@ -204,6 +204,9 @@ impl ProgressState {
                 }
             }
             Event::Paused { .. } => self.status = Some(describe_pause(event)),
+            Event::Waiting { what, seconds } => {
+                self.status = Some(format!("waiting {:.0}s for {what}", seconds))
+            }
             Event::Note { .. } => {}
             Event::RollingBack { reason } => self.status = Some(format!("rolling back: {reason}")),
             Event::Finished { .. } => self.status = Some(describe_finish(event)),
@@ -267,6 +270,7 @@ fn describe_finish(event: &Event) -> String {
         Finish::RolledBack => "rolled back",
         Finish::RollbackFailed => "ROLLBACK FAILED",
         Finish::Interrupted => "interrupted, rolled back",
+        Finish::Lost => "STOPPED, lease lost",
     };
     let mut s = format!("{what} after {}", human_seconds(*elapsed_seconds));
     if let Some(r) = reason {
@@ -330,6 +334,7 @@ pub fn plain_line(event: &Event, state: &ProgressState, elapsed: Duration) -> Op
             )
         }
         Event::Paused { .. } => describe_pause(event),
+        Event::Waiting { what, seconds } => format!("waiting {seconds:.0}s for {what}"),
         Event::Note { message } => message.clone(),
         Event::RollingBack { reason } => format!("rolling back: {reason}"),
         Event::Finished { .. } => describe_finish(event),
@@ -461,7 +466,14 @@ fn redraw(
         out.push_str(&l);
         out.push('\n');
     }
-    let lines = render_lines(state, width);
+    // The final line below says how it ended: the block must not say it a second time.
+    let lines = if finished {
+        let mut last = state.clone();
+        last.status = None;
+        render_lines(&last, width)
+    } else {
+        render_lines(state, width)
+    };
     for (i, l) in lines.iter().enumerate() {
         out.push_str(&paint(l, i == 0));
         out.push('\n');
@@ -734,6 +746,7 @@ mod tests {
         );
         assert_eq!(drawn, 0, "the final block stays");
         assert!(out.ends_with("[  0.0s] done after 1m 15s\n"), "{out:?}");
+        assert_eq!(out.matches("done after").count(), 1, "said once: {out:?}");
     }
 
     #[test]

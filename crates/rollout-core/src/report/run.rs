@@ -1,100 +1,17 @@
 //! The files a rollout run leaves behind: `report.md` for people, `report.json` for tools, and
 //! the charts of [`super::charts`], all in one directory.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
 use super::charts;
+use super::data::RunReport;
+use super::data::share;
 use super::summary::human_seconds;
-
-/// One second of a run, per version ("v1", "v2", "unknown"...).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct VersionSecond {
-    /// Requests this version answered, failed ones included.
-    pub requests: u64,
-    /// Of those, the ones it failed (5xx).
-    pub failed: u64,
-    pub ready_pods: u32,
-}
-
-/// One second of a run.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct SecondSample {
-    /// Seconds since the start.
-    pub t: f64,
-    pub by_version: BTreeMap<String, VersionSecond>,
-    /// Requests that got no answer (connection refused, timeout).
-    pub unanswered: u64,
-}
-
-/// A point in time worth marking on the charts: a step boundary ("set weight 20%"), the start
-/// of a rollback.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct Marker {
-    pub t: f64,
-    pub label: String,
-}
-
-/// The figures a run is judged by.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct RunFigures {
-    pub strategy: String,
-    pub from_image: String,
-    pub to_image: String,
-    /// `done`, `rolled-back`, `rollback-failed` or `interrupted`.
-    pub outcome: String,
-    pub reason: Option<String>,
-    /// Time to complete, or to roll back.
-    pub seconds: f64,
-    /// User requests.
-    pub requests: u64,
-    /// Of those, the ones that failed (5xx or no answer).
-    pub failed: u64,
-    /// Total time with no successful answer.
-    pub downtime_seconds: f64,
-    /// Requests answered by the new version.
-    pub served_by_new: u64,
-    /// Most pods running at once: what the strategy cost in resources.
-    pub peak_pods: u32,
-    /// From the first request the new version served to the failing gate.
-    pub detect_seconds: Option<f64>,
-    /// From the failing gate to the end of the rollback.
-    pub rollback_seconds: Option<f64>,
-}
-
-impl RunFigures {
-    /// Failed requests as a percentage of all requests (0 when there were none).
-    pub fn failed_percent(&self) -> f64 {
-        share(self.failed, self.requests)
-    }
-}
-
-/// Everything about one run: its figures, what happened each second, its steps, and the
-/// engine's events.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct RunReport {
-    pub title: String,
-    pub figures: RunFigures,
-    pub timeline: Vec<SecondSample>,
-    pub markers: Vec<Marker>,
-    /// The engine's events as JSON values.
-    pub events: Vec<serde_json::Value>,
-}
 
 pub const MARKDOWN_FILE: &str = "report.md";
 pub const JSON_FILE: &str = "report.json";
-
-fn share(part: u64, whole: u64) -> f64 {
-    if whole == 0 {
-        0.0
-    } else {
-        part as f64 / whole as f64 * 100.0
-    }
-}
 
 /// `12 (0.4%)`; `0` alone, since a share of nothing says nothing.
 fn count_with_share(part: u64, whole: u64) -> String {
@@ -228,6 +145,7 @@ pub fn write(dir: &Path, r: &RunReport) -> io::Result<Vec<PathBuf>> {
 mod tests {
     use super::*;
     use crate::report::charts::tests::canary_report;
+    use crate::report::data::{Marker, RunFigures};
 
     #[test]
     fn failed_percent() {

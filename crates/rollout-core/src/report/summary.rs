@@ -101,7 +101,10 @@ pub fn summary(events: &[Event]) -> String {
             }
             Event::RollingBack { reason } => rollback_reason = Some(reason.clone()),
             Event::Finished { .. } => finished = Some(e),
-            Event::Weight { .. } | Event::Paused { .. } | Event::Note { .. } => {}
+            Event::Weight { .. }
+            | Event::Paused { .. }
+            | Event::Note { .. }
+            | Event::Waiting { .. } => {}
         }
     }
 
@@ -119,6 +122,7 @@ pub fn summary(events: &[Event]) -> String {
                 Finish::RolledBack => "rolled back",
                 Finish::RollbackFailed => "ROLLBACK FAILED",
                 Finish::Interrupted => "interrupted and rolled back",
+                Finish::Lost => "STOPPED (lease lost)",
             };
             let _ = write!(out, "{what} after {}", human_seconds(*elapsed_seconds));
             if let Some(why) = reason.as_ref().or(rollback_reason.as_ref()) {

@@ -6,6 +6,7 @@ use std::str::FromStr;
 
 use serde::{Serialize, Serializer};
 
+use super::error::ValueError;
 use super::values::{Duration, Percent};
 
 /// A value a condition compares with: a plain number, a percentage, a duration or a text.
@@ -59,17 +60,17 @@ impl Quantity {
 }
 
 impl FromStr for Quantity {
-    type Err = String;
+    type Err = ValueError;
 
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
         let t = s.trim();
         if t.is_empty() {
-            return Err("expected a value, got nothing".to_owned());
+            return Err(ValueError("expected a value, got nothing".to_owned()));
         }
         if t.starts_with('"') {
             return serde_json::from_str::<String>(t)
                 .map(Quantity::Text)
-                .map_err(|_| format!("expected a text in double quotes, got `{t}`"));
+                .map_err(|_| ValueError(format!("expected a text in double quotes, got `{t}`")));
         }
         let numeric_start = t
             .chars()
@@ -82,20 +83,24 @@ impl FromStr for Quantity {
             let value: f64 = number
                 .trim()
                 .parse()
-                .map_err(|_| format!("expected a percentage like 99%, got `{t}`"))?;
+                .map_err(|_| ValueError(format!("expected a percentage like 99%, got `{t}`")))?;
             return Percent::new(value)
                 .map(|p| Quantity::Percent(p.value()))
-                .ok_or_else(|| format!("expected a percentage from 0% to 100%, got `{t}`"));
+                .ok_or_else(|| {
+                    ValueError(format!("expected a percentage from 0% to 100%, got `{t}`"))
+                });
         }
         if let Ok(x) = t.parse::<f64>() {
             return if x.is_finite() {
                 Ok(Quantity::Number(x))
             } else {
-                Err(format!("expected a finite number, got `{t}`"))
+                Err(ValueError(format!("expected a finite number, got `{t}`")))
             };
         }
         t.parse::<Duration>().map(Quantity::Duration).map_err(|_| {
-            format!("expected a number, a percentage (99%) or a duration (300ms), got `{t}`")
+            ValueError({
+                format!("expected a number, a percentage (99%) or a duration (300ms), got `{t}`")
+            })
         })
     }
 }
@@ -241,9 +246,9 @@ fn compare(actual: &Quantity, expected: &Quantity) -> Option<std::cmp::Ordering>
 }
 
 impl FromStr for Condition {
-    type Err = String;
+    type Err = ValueError;
 
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
         let t = s.trim();
         if let Some(rest) = t.strip_prefix("in")
             && rest.starts_with([' ', '\t', '['])
@@ -263,49 +268,55 @@ impl FromStr for Condition {
             .find_map(|(text, op)| t.strip_prefix(text).map(|rest| (*op, rest)))
         else {
             if t.starts_with("=>") || t.starts_with("=<") {
-                return Err(format!(
+                return Err(ValueError(format!(
                     "expected {CONDITION_EXPECTED}, got `{t}` (write >= or <=)"
-                ));
+                )));
             }
             if t.starts_with('=') {
-                return Err(format!(
+                return Err(ValueError(format!(
                     "expected {CONDITION_EXPECTED}, got `{t}` (write == to compare)"
-                ));
+                )));
             }
-            return Err(format!("expected {CONDITION_EXPECTED}, got `{t}`"));
+            return Err(ValueError(format!(
+                "expected {CONDITION_EXPECTED}, got `{t}`"
+            )));
         };
         let value: Quantity = rest.parse()?;
         if value.kind() == QuantityKind::Text && !matches!(op, Op::Eq | Op::Ne) {
-            return Err(format!(
+            return Err(ValueError(format!(
                 "expected {CONDITION_EXPECTED}, got `{t}` (a text can only be compared with == or !=)"
-            ));
+            )));
         }
         Ok(Condition::Compare { op, value })
     }
 }
 
-fn parse_range(whole: &str, rest: &str) -> Result<Condition, String> {
+fn parse_range(whole: &str, rest: &str) -> Result<Condition, ValueError> {
     let inner = rest
         .strip_prefix('[')
         .and_then(|r| r.strip_suffix(']'))
-        .ok_or_else(|| format!("expected a range like \"in [200, 299]\", got `{whole}`"))?;
+        .ok_or_else(|| {
+            ValueError(format!(
+                "expected a range like \"in [200, 299]\", got `{whole}`"
+            ))
+        })?;
     let parts: Vec<&str> = inner.split(',').collect();
     let [low, high] = parts.as_slice() else {
-        return Err(format!(
+        return Err(ValueError(format!(
             "expected a range with two bounds like \"in [200, 299]\", got `{whole}`"
-        ));
+        )));
     };
     let low: Quantity = low.parse()?;
     let high: Quantity = high.parse()?;
     if low.kind() != high.kind() || low.kind() == QuantityKind::Text {
-        return Err(format!(
+        return Err(ValueError(format!(
             "expected a range of two numbers, percentages or durations, got `{whole}`"
-        ));
+        )));
     }
     if compare(&low, &high).is_some_and(|o| o.is_gt()) {
-        return Err(format!(
+        return Err(ValueError(format!(
             "expected a range whose low bound is not above its high bound, got `{whole}`"
-        ));
+        )));
     }
     Ok(Condition::InRange { low, high })
 }
@@ -352,14 +363,14 @@ impl JsonPath {
 const JSON_PATH_EXPECTED: &str = "a JSON path like $.status or $.items[0].name";
 
 impl FromStr for JsonPath {
-    type Err = String;
+    type Err = ValueError;
 
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
         let t = s.trim();
         let bad = |why: &str| format!("expected {JSON_PATH_EXPECTED}, got `{t}` ({why})");
         let mut rest = t
             .strip_prefix('$')
-            .ok_or_else(|| bad("it must start with $"))?;
+            .ok_or_else(|| ValueError(bad("it must start with $")))?;
         let mut steps = Vec::new();
         while !rest.is_empty() {
             if let Some(after) = rest.strip_prefix('.') {
@@ -367,26 +378,28 @@ impl FromStr for JsonPath {
                     .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-'))
                     .unwrap_or(after.len());
                 if end == 0 {
-                    return Err(bad("a name must follow each ."));
+                    return Err(ValueError(bad("a name must follow each .")));
                 }
                 steps.push(JsonStep::Key(after[..end].to_owned()));
                 rest = &after[end..];
             } else if let Some(after) = rest.strip_prefix('[') {
-                let close = after.find(']').ok_or_else(|| bad("a [ is not closed"))?;
+                let close = after
+                    .find(']')
+                    .ok_or_else(|| ValueError(bad("a [ is not closed")))?;
                 let inside = after[..close].trim();
                 if inside.starts_with('"') {
                     let key = serde_json::from_str::<String>(inside)
-                        .map_err(|_| bad("a quoted key is not a valid string"))?;
+                        .map_err(|_| ValueError(bad("a quoted key is not a valid string")))?;
                     steps.push(JsonStep::Key(key));
                 } else {
                     let index = inside
                         .parse::<usize>()
-                        .map_err(|_| bad("[...] takes an index or a quoted key"))?;
+                        .map_err(|_| ValueError(bad("[...] takes an index or a quoted key")))?;
                     steps.push(JsonStep::Index(index));
                 }
                 rest = &after[close + 1..];
             } else {
-                return Err(bad("expected . or [ after each step"));
+                return Err(ValueError(bad("expected . or [ after each step")));
             }
         }
         Ok(JsonPath(steps))
@@ -479,7 +492,7 @@ mod tests {
 
     #[test]
     fn condition_errors() {
-        let err = |t: &str| t.parse::<Condition>().unwrap_err();
+        let err = |t: &str| t.parse::<Condition>().unwrap_err().0;
         assert!(err("99%").starts_with("expected a condition like"));
         assert!(err("= 200").contains("write =="));
         assert!(err("=> 1").contains("write >="));
@@ -515,6 +528,7 @@ mod tests {
             "status"
                 .parse::<JsonPath>()
                 .unwrap_err()
+                .0
                 .contains("start with $")
         );
         assert!("$.".parse::<JsonPath>().is_err());

@@ -64,6 +64,13 @@ impl fmt::Display for SpecError {
 
 impl std::error::Error for SpecError {}
 
+/// A value that does not read as what was expected (a duration, a percentage, a condition):
+/// the message says what was expected and what was found; the reader of a strategy file
+/// adds where.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ValueError(pub String);
+
 /// The candidate closest to `word`, if it is close enough to be a plausible typo.
 pub(crate) fn did_you_mean<'a, I>(word: &str, candidates: I) -> Option<&'a str>
 where

@@ -54,13 +54,6 @@ const BUILTINS: [(&str, &str); 6] = [
     ("shadow", include_str!("../../../../strategies/shadow.yaml")),
 ];
 
-/// Other names `--strategy` accepts for a built-in.
-const ALIASES: [(&str, &str); 3] = [
-    ("ramped", "rolling"),
-    ("bluegreen", "blue-green"),
-    ("a-b", "ab"),
-];
-
 /// Names of the built-in strategies, in the order they are usually presented.
 pub fn builtin_names() -> Vec<&'static str> {
     BUILTINS.iter().map(|(name, _)| *name).collect()
@@ -68,23 +61,17 @@ pub fn builtin_names() -> Vec<&'static str> {
 
 /// The YAML text of a built-in strategy (`ramped` is accepted for `rolling`).
 pub fn builtin_text(name: &str) -> Option<&'static str> {
-    let name = ALIASES
-        .iter()
-        .find(|(alias, _)| *alias == name)
-        .map_or(name, |(_, target)| *target);
+    let name = StrategyKind::canonical(name);
     BUILTINS
         .iter()
         .find(|(n, _)| *n == name)
         .map(|(_, text)| *text)
 }
 
-/// The path under which a built-in is reported in errors and in [`Spec::origin`].
+/// How a built-in is named in messages and in [`Spec::origin`]: it is built into the program
+/// (the same text as `strategies/NAME.yaml` in the project), not read from a file.
 fn builtin_origin(name: &str) -> String {
-    let name = ALIASES
-        .iter()
-        .find(|(alias, _)| *alias == name)
-        .map_or(name, |(_, target)| *target);
-    format!("strategies/{name}.yaml")
+    format!("built-in {}", StrategyKind::canonical(name))
 }
 
 /// Parses and validates the text of a strategy file. `origin` names it in errors (a path).

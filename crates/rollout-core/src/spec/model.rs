@@ -15,11 +15,11 @@ use super::values::{Duration, IntOrPercent, Percent, Weight};
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Spec {
-    /// Where it was read from (file path, or `strategies/NAME.yaml` for a built-in).
+    /// Where it was read from: a file's path, or `built-in NAME`.
     pub origin: String,
     pub description: Option<String>,
     /// Which traffic router to use.
-    pub traffic: TrafficRouter,
+    pub traffic: Traffic,
     /// Header (with value `always`) that sends a request to the new version through the
     /// ingress; used by HTTP checks that target the new version via the ingress.
     pub canary_header: String,
@@ -63,56 +63,69 @@ impl Spec {
     }
 }
 
-/// The traffic router: how requests are split between the stable and the new version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum TrafficRouter {
+/// The traffic router a strategy file asks for: how requests are split between the stable
+/// and the new version (see [`crate::traffic::ROUTERS`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Traffic {
     /// Chosen from what the app has: an HTTPRoute → gateway-api, an Ingress of class nginx →
     /// ingress-nginx, otherwise the replica ratio.
     Auto,
-    /// ingress-nginx canary annotations (weights, header/cookie routing, mirroring).
-    IngressNginx,
-    /// A Gateway API HTTPRoute (weights, header matches, request mirroring).
-    GatewayApi,
-    /// The ratio of new to stable replicas behind one Service (weights only, approximate).
-    Replicas,
-    /// The Service's selector: all traffic to one version or the other.
-    Service,
+    /// The router of this name.
+    Router(&'static str),
 }
 
-impl TrafficRouter {
-    pub const NAMES: [(&'static str, TrafficRouter); 5] = [
-        ("auto", TrafficRouter::Auto),
-        ("ingress-nginx", TrafficRouter::IngressNginx),
-        ("gateway-api", TrafficRouter::GatewayApi),
-        ("replicas", TrafficRouter::Replicas),
-        ("service", TrafficRouter::Service),
-    ];
+impl Traffic {
+    /// The names a strategy file may give: `auto` and every router that routes traffic.
+    pub fn table() -> Vec<(&'static str, Traffic)> {
+        std::iter::once(("auto", Traffic::Auto))
+            .chain(
+                crate::traffic::ROUTERS
+                    .iter()
+                    .filter(|r| !r.capabilities().is_empty())
+                    .map(|r| (r.name(), Traffic::Router(r.name()))),
+            )
+            .collect()
+    }
 
     pub fn as_str(self) -> &'static str {
-        Self::NAMES
-            .iter()
-            .find(|(_, r)| *r == self)
-            .map_or("auto", |(n, _)| n)
+        match self {
+            Traffic::Auto => "auto",
+            Traffic::Router(name) => name,
+        }
     }
 }
 
-impl fmt::Display for TrafficRouter {
+impl Serialize for Traffic {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+super::values::deserialize_from_str!(Traffic);
+
+impl fmt::Display for Traffic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
 }
 
-impl std::str::FromStr for TrafficRouter {
-    type Err = String;
+impl std::str::FromStr for Traffic {
+    type Err = super::error::ValueError;
 
-    fn from_str(s: &str) -> Result<Self, String> {
-        let names: Vec<&str> = Self::NAMES.iter().map(|(n, _)| *n).collect();
-        Self::NAMES
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let table = Self::table();
+        let names: Vec<&str> = table.iter().map(|(n, _)| *n).collect();
+        table
             .iter()
             .find(|(n, _)| *n == s.trim())
             .map(|(_, r)| *r)
-            .ok_or_else(|| super::error::unknown_word("traffic router", s.trim(), &names))
+            .ok_or_else(|| {
+                super::error::ValueError(super::error::unknown_word(
+                    "traffic router",
+                    s.trim(),
+                    &names,
+                ))
+            })
     }
 }
 
@@ -128,16 +141,50 @@ pub enum StrategyKind {
 }
 
 impl StrategyKind {
-    /// Names accepted after `strategy:` (`ramped` is another name for `rolling`).
-    pub const NAMES: [(&'static str, StrategyKind); 7] = [
+    /// The strategies, by their names.
+    pub const NAMES: [(&'static str, StrategyKind); 6] = [
         ("recreate", StrategyKind::Recreate),
         ("rolling", StrategyKind::Rolling),
-        ("ramped", StrategyKind::Rolling),
         ("blue-green", StrategyKind::BlueGreen),
         ("canary", StrategyKind::Canary),
         ("ab", StrategyKind::Ab),
         ("shadow", StrategyKind::Shadow),
     ];
+
+    /// Other names a strategy is known by (`ramped`, as the classic article calls rolling).
+    pub const ALIASES: [(&'static str, &'static str); 3] = [
+        ("ramped", "rolling"),
+        ("bluegreen", "blue-green"),
+        ("a-b", "ab"),
+    ];
+
+    /// The name `name` stands for: itself, or what an alias means.
+    pub fn canonical(name: &str) -> &str {
+        Self::ALIASES
+            .iter()
+            .find(|(alias, _)| *alias == name)
+            .map_or(name, |(_, target)| *target)
+    }
+
+    /// Names accepted after `strategy:`: the names and the aliases.
+    pub fn accepted() -> Vec<(&'static str, StrategyKind)> {
+        let mut all = Self::NAMES.to_vec();
+        for (alias, target) in Self::ALIASES {
+            if let Some((_, kind)) = Self::NAMES.iter().find(|(n, _)| *n == target) {
+                all.push((alias, *kind));
+            }
+        }
+        all
+    }
+
+    /// The strategy a name (or alias) names.
+    pub fn named(name: &str) -> Option<StrategyKind> {
+        let name = Self::canonical(name);
+        Self::NAMES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, k)| *k)
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -235,11 +282,52 @@ pub enum CanaryStep {
     /// Send this percentage of requests to the new version.
     SetWeight(Weight),
     Pause(Pause),
-    /// Run these checks (each `count` measurements, `interval` apart); fail the rollout if
-    /// one fails.
-    Analysis(Vec<String>),
+    /// Run these checks (each `count` measurements, `interval` apart, and on until each is
+    /// conclusive); fail the rollout if one fails.
+    Analysis(AnalysisStep),
     /// Size the new version independently of its traffic weight.
     SetCanaryScale(CanaryScale),
+}
+
+/// An analysis step: its checks, and what it does when one stays inconclusive (the
+/// section's `timeout` and `onInconclusive` when not written here).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AnalysisStep {
+    pub checks: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Duration>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_inconclusive: Option<OnInconclusive>,
+}
+
+/// What a step does when a check is still inconclusive at its deadline. Never a silent
+/// pass: `pass` is a choice written in the strategy file, and said when it happens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnInconclusive {
+    /// Roll back.
+    Fail,
+    /// Go on, saying so.
+    Pass,
+    /// Wait for `rollout promote` (or `rollout abort`).
+    Pause,
+}
+
+impl OnInconclusive {
+    pub const NAMES: [(&'static str, OnInconclusive); 3] = [
+        ("fail", OnInconclusive::Fail),
+        ("pass", OnInconclusive::Pass),
+        ("pause", OnInconclusive::Pause),
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnInconclusive::Fail => "fail",
+            OnInconclusive::Pass => "pass",
+            OnInconclusive::Pause => "pause",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -269,8 +357,13 @@ pub struct Ab {
     /// A request that matches any of these goes to B.
     pub matches: Vec<RequestMatch>,
     pub duration: Duration,
+    /// How long the comparison may go on while it is inconclusive (see [`max_duration`]); three times `duration` when not written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_duration: Option<Duration>,
     pub compare: Compare,
     pub promote: Promote,
+    /// What happens when the comparison is still inconclusive at `maxDuration`.
+    pub on_inconclusive: OnInconclusive,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -278,6 +371,26 @@ pub struct Ab {
 pub struct RequestMatch {
     pub on: MatchOn,
     pub value: MatchValue,
+}
+
+impl RequestMatch {
+    /// The match in the form routers consume.
+    pub fn route(&self) -> crate::traffic::RouteMatch {
+        let (value, regex) = match &self.value {
+            MatchValue::Exact(v) => (v.clone(), false),
+            MatchValue::Regex(r) => (r.clone(), true),
+        };
+        let (header, cookie) = match &self.on {
+            MatchOn::Header(h) => (Some(h.clone()), None),
+            MatchOn::Cookie(c) => (None, Some(c.clone())),
+        };
+        crate::traffic::RouteMatch {
+            header,
+            cookie,
+            value,
+            regex,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -305,8 +418,13 @@ pub enum MatchValue {
 pub struct Shadow {
     pub mirror: Percent,
     pub duration: Duration,
+    /// How long the comparison may go on while it is inconclusive (see [`max_duration`]); three times `duration` when not written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_duration: Option<Duration>,
     pub compare: Compare,
     pub promote: Promote,
+    /// What happens when the comparison is still inconclusive at `maxDuration`.
+    pub on_inconclusive: OnInconclusive,
 }
 
 /// When an A/B or shadow rollout promotes the new version.
@@ -319,6 +437,14 @@ pub enum Promote {
     Always,
     /// Never: run the experiment, report, and roll back.
     Never,
+}
+
+/// How long an A/B or shadow comparison may go on while it is inconclusive: `maxDuration`
+/// when written, else three times `duration`.
+pub fn max_duration(duration: Duration, max_duration: Option<Duration>) -> Duration {
+    max_duration
+        .unwrap_or(Duration(duration.std() * 3))
+        .max(duration)
 }
 
 impl Promote {
@@ -343,6 +469,10 @@ pub struct Analysis {
     pub consecutive_error_limit: u32,
     /// Checks that run for the whole rollout.
     pub background: Vec<String>,
+    /// How long an analysis step goes on measuring a check that is inconclusive.
+    pub timeout: Duration,
+    /// What an analysis step does when a check is still inconclusive at its timeout.
+    pub on_inconclusive: OnInconclusive,
     /// Every check, in file order; `probes` is always there (defaults if not written).
     pub checks: Vec<Check>,
 }
@@ -507,21 +637,19 @@ impl CompareMetric {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum StatTest {
-    /// z-test for error rates, Mann-Whitney U for latencies.
-    Auto,
-    /// Mann-Whitney U (latency only).
-    MannWhitney,
-    /// Two-proportion z-test (error rate only).
-    ZTest,
+    /// The always-valid sequential test (see `gate::sequential`): error rates from the
+    /// request counts, latency from the histogram's bucket counts; valid however often it
+    /// looks.
+    Sequential,
     /// No statistics: compare the observed values with the allowed increase.
     Threshold,
 }
 
 impl StatTest {
-    pub const NAMES: [(&'static str, StatTest); 4] = [
-        ("auto", StatTest::Auto),
-        ("mann-whitney", StatTest::MannWhitney),
-        ("z-test", StatTest::ZTest),
+    /// `auto` is the default: the sequential test.
+    pub const NAMES: [(&'static str, StatTest); 3] = [
+        ("auto", StatTest::Sequential),
+        ("sequential", StatTest::Sequential),
         ("threshold", StatTest::Threshold),
     ];
 }

@@ -180,8 +180,10 @@ pub struct RawSpec {
     #[serde(rename = "match")]
     pub match_: Option<Spanned<Vec<Spanned<RawMatch>>>>,
     pub duration: Option<Node>,
+    pub max_duration: Option<Node>,
     pub compare: Option<Spanned<RawCompare>>,
     pub promote: Option<Node>,
+    pub on_inconclusive: Option<Node>,
     // shadow.
     pub mirror: Option<Node>,
 }
@@ -235,6 +237,8 @@ pub struct RawAnalysis {
     pub failure_limit: Option<Node>,
     pub consecutive_error_limit: Option<Node>,
     pub background: Option<Node>,
+    pub timeout: Option<Node>,
+    pub on_inconclusive: Option<Node>,
     pub checks: Option<Spanned<RawMap<RawCheck>>>,
 }
 

@@ -41,7 +41,7 @@ fn every_builtin_parses_and_is_named_after_its_strategy() {
     for name in builtin_names() {
         let spec = load(name, None).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(spec.kind().as_str(), name);
-        assert_eq!(spec.origin, format!("strategies/{name}.yaml"));
+        assert_eq!(spec.origin, format!("built-in {name}"));
         assert!(
             spec.check("probes").is_some(),
             "{name} has the probes check"
@@ -61,20 +61,24 @@ fn builtin_aliases() {
     assert_eq!(builtin_text("nope"), None);
     let spec = load("ramped", None).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(spec.kind(), StrategyKind::Rolling);
-    assert_eq!(spec.origin, "strategies/rolling.yaml");
+    assert_eq!(spec.origin, "built-in rolling");
 }
 
 #[test]
 fn builtin_canary_matches_the_issue() {
     let spec = load("canary", None).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(spec.traffic, TrafficRouter::Auto);
+    assert_eq!(spec.traffic, Traffic::Auto);
     let steps = canary_steps(&spec);
     assert_eq!(
         steps.first(),
         Some(&CanaryStep::SetWeight(Weight::new(10).unwrap_or_default()))
     );
     assert_eq!(steps.last(), Some(&CanaryStep::SetWeight(Weight::FULL)));
-    assert!(steps.contains(&CanaryStep::Analysis(vec!["smoke".into()])));
+    assert!(steps.contains(&CanaryStep::Analysis(AnalysisStep {
+        checks: vec!["smoke".into()],
+        timeout: None,
+        on_inconclusive: None,
+    })));
     assert_eq!(spec.analysis.background, ["probes", "errors"]);
     let Some(CheckKind::Compare(compare)) = spec.check("errors").map(|c| &c.kind) else {
         panic!("errors is a compare check");
@@ -136,7 +140,7 @@ fn load_reads_paths_and_prefers_the_strategies_dir() {
     assert_eq!(canary_steps(&spec).len(), 1);
     // A name not in the directory: the built-in.
     let spec = load("rolling", Some(dir.path())).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(spec.origin, "strategies/rolling.yaml");
+    assert_eq!(spec.origin, "built-in rolling");
     // Errors in a file carry its path.
     std::fs::write(&file, "strategy: canary\nsteps:\n  - setWeight: 150\n")
         .unwrap_or_else(|e| panic!("{e}"));
@@ -306,7 +310,7 @@ const ERRORS: &[(&str, &str)] = &[
     ),
     (
         "strategy: canary\ntraffic: nginx\nsteps: [{setWeight: 1}]\n",
-        "t.yaml:2:10: traffic: unknown traffic router `nginx`; expected one of: auto, ingress-nginx, gateway-api, replicas, service",
+        "t.yaml:2:10: traffic: unknown traffic router `nginx`; expected one of: auto, gateway-api, ingress-nginx, replicas, service",
     ),
     (
         "strategy: canry\n",
@@ -458,7 +462,7 @@ const ERRORS: &[(&str, &str)] = &[
     ),
     (
         "strategy: recreate\nanalysis:\n  checks:\n    e:\n      compare: canary-vs-stable\n      metric: error-rate\n      test: mann-whitney\n",
-        "t.yaml:7:13: analysis.checks.e.test: mann-whitney compares latencies; it cannot test error-rate (use auto to pick a test per metric)",
+        "t.yaml:7:13: analysis.checks.e.test: `mann-whitney` is not a test rollout runs: comparisons use the always-valid sequential test (`sequential`, the default), valid however often they look, or `threshold` (no statistics)",
     ),
     (
         "strategy: recreate\nanalysis:\n  checks:\n    e:\n      compare: canary-vs-stable\n      metric: [latency, latency]\n",
@@ -509,6 +513,27 @@ const ERRORS: &[(&str, &str)] = &[
     (
         "strategy: ab\nmatch:\n  - header: X-A\npromote: sometimes\n",
         "t.yaml:4:10: promote: unknown promotion rule `sometimes`; expected one of: if-no-worse, always, never",
+    ),
+    // What happens while a comparison is inconclusive.
+    (
+        "strategy: ab\nmatch:\n  - header: X-A\nduration: 10m\nmaxDuration: 5m\n",
+        "t.yaml:5:14: maxDuration: expected a duration of at least `duration` (10m), got `5m`",
+    ),
+    (
+        "strategy: ab\nmatch:\n  - header: X-A\nonInconclusive: retry\n",
+        "t.yaml:4:17: onInconclusive: unknown onInconclusive value `retry`; expected one of: fail, pass, pause",
+    ),
+    (
+        "strategy: canary\nsteps:\n  - analysis: {timeout: 1m}\n",
+        "t.yaml:3:15: steps[0].analysis: missing key `checks`: the checks to run",
+    ),
+    (
+        "strategy: canary\nsteps:\n  - analysis: {checks: probes, onInconclusive: maybe}\n",
+        "t.yaml:3:48: steps[0].analysis.onInconclusive: unknown onInconclusive value `maybe`; expected one of: fail, pass, pause",
+    ),
+    (
+        "strategy: canary\nmaxDuration: 1m\nsteps:\n  - setWeight: 10\n",
+        "t.yaml:2:1: maxDuration: not used by the canary strategy; it is a setting of ab and shadow",
     ),
 ];
 
@@ -567,7 +592,7 @@ fn positions_follow_aliases_to_where_the_value_is_used() {
 #[test]
 fn defaults_of_a_minimal_file() {
     let spec = ok("strategy: canary\nsteps:\n  - setWeight: 20\n");
-    assert_eq!(spec.traffic, TrafficRouter::Auto);
+    assert_eq!(spec.traffic, Traffic::Auto);
     assert_eq!(spec.canary_header, "X-Rollout-Canary");
     assert_eq!(spec.progress_deadline, Duration::from_secs(600));
     assert_eq!(spec.description, None);
@@ -612,7 +637,7 @@ fn defaults_of_a_minimal_file() {
         sh.compare.metrics,
         [CompareMetric::ErrorRate, CompareMetric::Latency]
     );
-    assert_eq!(sh.compare.test, StatTest::Auto);
+    assert_eq!(sh.compare.test, StatTest::Sequential);
     assert_eq!(sh.compare.confidence.to_string(), "95%");
     assert_eq!(sh.compare.min_samples, 50);
     assert_eq!(sh.promote, Promote::IfNoWorse);
@@ -646,7 +671,11 @@ fn other_canary_steps() {
         [
             w(5),
             w(7),
-            CanaryStep::Analysis(vec!["smoke".into(), "probes".into()]),
+            CanaryStep::Analysis(AnalysisStep {
+                checks: vec!["smoke".into(), "probes".into()],
+                timeout: None,
+                on_inconclusive: None,
+            }),
             CanaryStep::SetCanaryScale(CanaryScale::Replicas(2)),
             CanaryStep::SetCanaryScale(CanaryScale::Weight(Weight::new(30).unwrap_or_default())),
             CanaryStep::SetCanaryScale(CanaryScale::MatchTrafficWeight),
@@ -729,7 +758,7 @@ fn http_check_in_full() {
 #[test]
 fn prometheus_and_compare_checks() {
     let text = format!(
-        "{CHECKS}    q:\n      prometheus:\n        address: http://prometheus:9090\n        query: sum(rate(http_requests_total{{app=\"{{{{app}}}}\",code=~\"5..\"}}[{{{{ interval }}}}]))\n      condition: \"< 0.01\"\n    c:\n      compare: canary-vs-stable\n      metric: latency\n      test: mann-whitney\n      confidence: 99%\n      maxLatencyIncrease: 5%\n      minSamples: 10\n"
+        "{CHECKS}    q:\n      prometheus:\n        address: http://prometheus:9090\n        query: sum(rate(http_requests_total{{app=\"{{{{app}}}}\",code=~\"5..\"}}[{{{{ interval }}}}]))\n      condition: \"< 0.01\"\n    c:\n      compare: canary-vs-stable\n      metric: latency\n      test: threshold\n      confidence: 99%\n      maxLatencyIncrease: 5%\n      minSamples: 10\n"
     );
     let spec = ok(&text);
     let Some(CheckKind::Prometheus(p)) = spec.check("q").map(|c| &c.kind) else {
@@ -742,10 +771,10 @@ fn prometheus_and_compare_checks() {
         panic!("compare");
     };
     assert_eq!(c.metrics, [CompareMetric::Latency]);
-    assert_eq!(c.test, StatTest::MannWhitney);
+    assert_eq!(c.test, StatTest::Threshold);
     assert_eq!(c.confidence.to_string(), "99%");
     assert_eq!(c.max_latency_increase.to_string(), "5%");
-    assert_eq!(c.max_error_rate_increase, Percent::ZERO);
+    assert_eq!(c.max_error_rate_increase.to_string(), "1%");
     assert_eq!(c.min_samples, 10);
 }
 
@@ -817,15 +846,15 @@ fn overrides_apply() {
         "strategy: canary\nsteps:\n  - setWeight: 10\n  - pause: 5m\n  - pause: {}\n  - setWeight: 50\n  - pause: 10s\nanalysis:\n  checks:\n    smoke: {http: {path: /}, interval: 1m}\n",
     );
     let o = Overrides {
-        traffic: Some(TrafficRouter::GatewayApi),
+        traffic: Some(Traffic::Router("gateway-api")),
         analysis_interval: Some(Duration::from_secs(2)),
         progress_deadline: Some(Duration::from_secs(60)),
-        no_pause: true,
+        auto_promote: true,
         max_pause: Some(Duration::from_secs(30)),
         ..Overrides::default()
     };
     let spec = spec.with_overrides(&o).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(spec.traffic, TrafficRouter::GatewayApi);
+    assert_eq!(spec.traffic, Traffic::Router("gateway-api"));
     assert_eq!(spec.progress_deadline, Duration::from_secs(60));
     assert!(
         spec.analysis
@@ -895,27 +924,33 @@ fn overrides_per_strategy() {
         e.to_string(),
         "command line: duration: the canary strategy has no duration (only ab and shadow have one)"
     );
-    let e = ok("strategy: recreate\n")
-        .with_overrides(&Overrides {
-            auto_promotion: Some(true),
+    // --auto-promote never waits for a person, and leaves timed pauses.
+    let canary = ok("strategy: canary\nsteps: [{setWeight: 5}, {pause: {}}, {pause: 30s}]\n");
+    let steps = |o: Overrides| {
+        let spec = canary
+            .clone()
+            .with_overrides(&o)
+            .unwrap_or_else(|e| panic!("{e}"));
+        canary_steps(&spec).to_vec()
+    };
+    assert_eq!(
+        steps(Overrides {
+            auto_promote: true,
             ..Overrides::default()
-        })
-        .map(|_| ())
-        .unwrap_err_or_panic();
-    assert!(
-        e.message
-            .starts_with("autoPromotion: the recreate strategy has no autoPromotion"),
-        "{e}"
+        }),
+        [
+            CanaryStep::SetWeight(Weight::new(5).expect("weight")),
+            CanaryStep::Pause(Pause::For(Duration::from_secs(30)))
+        ]
     );
-    let e = bg
-        .with_overrides(&Overrides {
+    // --no-pause skips every pause.
+    assert_eq!(
+        steps(Overrides {
             no_pause: true,
-            auto_promotion: Some(false),
             ..Overrides::default()
-        })
-        .map(|_| ())
-        .unwrap_err_or_panic();
-    assert!(e.message.contains("no-pause"), "{e}");
+        }),
+        [CanaryStep::SetWeight(Weight::new(5).expect("weight"))]
+    );
     let e = ok("strategy: recreate\n")
         .with_overrides(&Overrides {
             analysis_interval: Some(Duration::ZERO),
@@ -943,4 +978,40 @@ fn every_full_example_in_the_readme_parses() {
         }
     }
     assert!(examples >= 6, "one example per strategy, found {examples}");
+}
+
+#[test]
+fn inconclusive_settings_of_steps_and_experiments() {
+    let spec = parse(
+        "strategy: canary\nsteps:\n  - analysis: smoke\n  - analysis: {checks: [smoke], timeout: 2m, onInconclusive: pause}\nanalysis:\n  timeout: 1m\n  onInconclusive: pass\n  checks:\n    smoke:\n      http: {path: /}\n",
+        "t.yaml",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(spec.analysis.timeout, Duration::from_secs(60));
+    assert_eq!(spec.analysis.on_inconclusive, OnInconclusive::Pass);
+    let Strategy::Canary(c) = &spec.strategy else {
+        panic!("canary")
+    };
+    assert_eq!(
+        c.steps[1],
+        CanaryStep::Analysis(AnalysisStep {
+            checks: vec!["smoke".into()],
+            timeout: Some(Duration::from_secs(120)),
+            on_inconclusive: Some(OnInconclusive::Pause),
+        })
+    );
+    let ab = parse(
+        "strategy: ab\nmatch:\n  - header: X-A\nduration: 1m\n",
+        "t.yaml",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let Strategy::Ab(ab) = &ab.strategy else {
+        panic!("ab")
+    };
+    assert_eq!(ab.on_inconclusive, OnInconclusive::Fail);
+    assert_eq!(
+        max_duration(ab.duration, ab.max_duration),
+        Duration::from_secs(180),
+        "three times duration when not written"
+    );
 }

@@ -10,6 +10,8 @@ use std::str::FromStr;
 
 use serde::{Serialize, Serializer};
 
+use super::error::ValueError;
+
 /// A span of time written with a unit: `30s`, `2m`, `500ms`, `1h30m`, `1.5s`.
 ///
 /// `0` (without a unit) is accepted as zero. Displays in a compact form (`1m30s`, `500ms`)
@@ -57,26 +59,28 @@ impl From<Duration> for std::time::Duration {
 pub(crate) const DURATION_EXPECTED: &str = "a duration with a unit, like 30s, 2m or 500ms";
 
 impl FromStr for Duration {
-    type Err = String;
+    type Err = ValueError;
 
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
         let t = s.trim();
         if t.is_empty() {
-            return Err(format!("expected {DURATION_EXPECTED}, got nothing"));
+            return Err(ValueError(format!(
+                "expected {DURATION_EXPECTED}, got nothing"
+            )));
         }
         if t.starts_with('-') {
-            return Err(format!(
+            return Err(ValueError(format!(
                 "expected {DURATION_EXPECTED}, got `{t}` (durations cannot be negative)"
-            ));
+            )));
         }
         if t != "0" && t.parse::<f64>().is_ok() {
-            return Err(format!(
+            return Err(ValueError(format!(
                 "expected {DURATION_EXPECTED}, got `{t}` (add a unit: {t}s, {t}m, ...)"
-            ));
+            )));
         }
         humantime::parse_duration(t)
             .map(Duration)
-            .map_err(|_| format!("expected {DURATION_EXPECTED}, got `{t}`"))
+            .map_err(|_| ValueError(format!("expected {DURATION_EXPECTED}, got `{t}`")))
     }
 }
 
@@ -134,23 +138,24 @@ impl Percent {
 }
 
 impl FromStr for Percent {
-    type Err = String;
+    type Err = ValueError;
 
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
         let t = s.trim();
         let Some(number) = t.strip_suffix('%') else {
-            return Err(if t.parse::<f64>().is_ok() {
+            return Err(ValueError(if t.parse::<f64>().is_ok() {
                 format!("expected a percentage with a % sign, like {t}%, got `{t}`")
             } else {
                 format!("expected a percentage like 10% or 99.5%, got `{t}`")
-            });
+            }));
         };
-        let value: f64 = number
-            .trim()
-            .parse()
-            .map_err(|_| format!("expected a percentage like 10% or 99.5%, got `{t}`"))?;
+        let value: f64 = number.trim().parse().map_err(|_| {
+            ValueError(format!(
+                "expected a percentage like 10% or 99.5%, got `{t}`"
+            ))
+        })?;
         Percent::new(value)
-            .ok_or_else(|| format!("expected a percentage from 0% to 100%, got `{t}`"))
+            .ok_or_else(|| ValueError(format!("expected a percentage from 0% to 100%, got `{t}`")))
     }
 }
 
@@ -181,9 +186,9 @@ impl Weight {
 pub(crate) const WEIGHT_EXPECTED: &str = "a number from 0 to 100";
 
 impl FromStr for Weight {
-    type Err = String;
+    type Err = ValueError;
 
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
         let t = s.trim();
         let number = t.strip_suffix('%').unwrap_or(t).trim();
         number
@@ -191,11 +196,13 @@ impl FromStr for Weight {
             .ok()
             .and_then(Weight::new)
             .ok_or_else(|| {
-                if number.parse::<f64>().is_ok() {
-                    format!("expected {WEIGHT_EXPECTED}, got {t}")
-                } else {
-                    format!("expected {WEIGHT_EXPECTED}, got `{t}`")
-                }
+                ValueError({
+                    if number.parse::<f64>().is_ok() {
+                        format!("expected {WEIGHT_EXPECTED}, got {t}")
+                    } else {
+                        format!("expected {WEIGHT_EXPECTED}, got `{t}`")
+                    }
+                })
             })
     }
 }
@@ -242,15 +249,17 @@ impl IntOrPercent {
 }
 
 impl FromStr for IntOrPercent {
-    type Err = String;
+    type Err = ValueError;
 
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
         let t = s.trim();
         if t.ends_with('%') {
             return t.parse().map(IntOrPercent::Percent);
         }
         t.parse::<u32>().map(IntOrPercent::Count).map_err(|_| {
-            format!("expected a number of pods or a percentage, like 1 or 25%, got `{t}`")
+            ValueError({
+                format!("expected a number of pods or a percentage, like 1 or 25%, got `{t}`")
+            })
         })
     }
 }
@@ -276,6 +285,23 @@ macro_rules! serialize_as_display {
 
 serialize_as_display!(Duration, Percent, IntOrPercent);
 
+/// Reads a value the way a strategy file writes it (`30s`, `10%`), so that what was
+/// serialised with [`serialize_as_display`] reads back.
+macro_rules! deserialize_from_str {
+    ($($t:ty),*) => {$(
+        impl<'de> serde::Deserialize<'de> for $t {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = String::deserialize(d)?;
+                text.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    )*};
+}
+
+pub(crate) use deserialize_from_str;
+
+deserialize_from_str!(Duration, Percent, IntOrPercent);
+
 impl Serialize for Weight {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_u8(self.0)
@@ -288,7 +314,7 @@ mod tests {
 
     fn round_trip<T>(text: &str, canonical: &str)
     where
-        T: FromStr<Err = String> + fmt::Display + PartialEq + fmt::Debug,
+        T: FromStr<Err = ValueError> + fmt::Display + PartialEq + fmt::Debug,
     {
         let value: T = text.parse().unwrap_or_else(|e| panic!("{text}: {e}"));
         assert_eq!(value.to_string(), canonical, "display of {text}");
@@ -316,14 +342,21 @@ mod tests {
     #[test]
     fn duration_errors_say_what_was_expected() {
         assert_eq!(
-            "30".parse::<Duration>().unwrap_err(),
+            "30".parse::<Duration>().unwrap_err().0,
             "expected a duration with a unit, like 30s, 2m or 500ms, got `30` (add a unit: 30s, 30m, ...)"
         );
-        assert!("-1s".parse::<Duration>().unwrap_err().contains("negative"));
+        assert!(
+            "-1s"
+                .parse::<Duration>()
+                .unwrap_err()
+                .0
+                .contains("negative")
+        );
         assert!(
             "soon"
                 .parse::<Duration>()
                 .unwrap_err()
+                .0
                 .contains("got `soon`")
         );
         assert!("".parse::<Duration>().is_err());
@@ -340,9 +373,10 @@ mod tests {
             "101%"
                 .parse::<Percent>()
                 .unwrap_err()
+                .0
                 .contains("0% to 100%")
         );
-        assert!("10".parse::<Percent>().unwrap_err().contains("like 10%"));
+        assert!("10".parse::<Percent>().unwrap_err().0.contains("like 10%"));
         assert!("x%".parse::<Percent>().is_err());
         assert!("NaN%".parse::<Percent>().is_err());
     }
@@ -354,7 +388,7 @@ mod tests {
         round_trip::<Weight>("0", "0");
         round_trip::<Weight>("100", "100");
         assert_eq!(
-            "150".parse::<Weight>().unwrap_err(),
+            "150".parse::<Weight>().unwrap_err().0,
             "expected a number from 0 to 100, got 150"
         );
         assert!("-1".parse::<Weight>().is_err());

@@ -4,7 +4,7 @@
 use super::Ctx;
 use crate::plan::Step;
 use crate::spec::{Ab, MatchOn, SpecError};
-use crate::traffic::{Capability, RouteMatch, RouterKind, Routing};
+use crate::traffic::{Capability, Routing};
 
 pub(crate) fn steps(ctx: &mut Ctx, s: &Ab) -> Result<Vec<Step>, SpecError> {
     ctx.require_service()?;
@@ -14,41 +14,52 @@ pub(crate) fn steps(ctx: &mut Ctx, s: &Ab) -> Result<Vec<Step>, SpecError> {
     if s.matches.iter().any(|m| matches!(m.on, MatchOn::Cookie(_))) {
         ctx.require(Capability::CookieRouting, "to route a group by cookie")?;
     }
-    if ctx.router == RouterKind::IngressNginx {
-        let routing = Routing {
-            weight: 0,
-            matches: s.matches.iter().map(RouteMatch::from_spec).collect(),
-            mirror_percent: None,
-        };
-        if let Some(why) = crate::traffic::nginx::unsupported(&routing) {
-            return Err(ctx.spec.error_at("match", why));
-        }
+    let routing = Routing {
+        weight: 0,
+        matches: s.matches.iter().map(|m| m.route()).collect(),
+        mirror_percent: None,
+    };
+    if let Some(why) = ctx.router.unsupported(&routing) {
+        return Err(ctx.spec.error_at("match", why));
     }
     experiment_steps(
         ctx,
         Step::RouteMatches {
             matches: s.matches.clone(),
         },
-        s.duration,
-        &s.compare,
-        s.promote,
+        Experiment {
+            duration: s.duration,
+            max_duration: crate::spec::max_duration(s.duration, s.max_duration),
+            compare: &s.compare,
+            promote: s.promote,
+            on_inconclusive: s.on_inconclusive,
+        },
     )
 }
 
 /// The steps shared by A/B and shadow: start the new version, route (`route`), compare for
 /// `duration`, then promote through the router.
+/// What A/B and shadow compare, and how they decide.
+pub(crate) struct Experiment<'a> {
+    pub duration: crate::spec::Duration,
+    pub max_duration: crate::spec::Duration,
+    pub compare: &'a crate::spec::Compare,
+    pub promote: crate::spec::Promote,
+    pub on_inconclusive: crate::spec::OnInconclusive,
+}
+
 pub(crate) fn experiment_steps(
     ctx: &mut Ctx,
     route: Step,
-    duration: crate::spec::Duration,
-    compare: &crate::spec::Compare,
-    promote: crate::spec::Promote,
+    e: Experiment<'_>,
 ) -> Result<Vec<Step>, SpecError> {
     ctx.require(Capability::PerVersionMetrics, "to compare the two versions")?;
-    if !ctx.input.metrics {
+    if let crate::metrics::Access::None { why } = &ctx.input.metrics {
         return Err(ctx.spec.error_at(
             "compare",
-            "comparing the versions needs their request metrics: give --metrics-url (the ingress controller's metrics) or --prometheus",
+            format!(
+                "comparing the versions needs their request metrics, and there are none: {why}"
+            ),
         ));
     }
     let half = (ctx.input.replicas + 1) / 2;
@@ -61,12 +72,14 @@ pub(crate) fn experiment_steps(
         Step::CreateNewService,
         route,
         Step::Experiment {
-            duration,
-            compare: compare.clone(),
-            promote,
+            duration: e.duration,
+            max_duration: e.max_duration,
+            compare: e.compare.clone(),
+            promote: e.promote,
+            on_inconclusive: e.on_inconclusive,
         },
         Step::ScaleNew {
-            replicas: ctx.input.replicas,
+            size: ctx.size_for(100),
         },
         Step::WaitNewReady,
         Step::SetWeight { weight: 100 },

@@ -3,9 +3,9 @@
 //! sized to it; with only a Service the share is the ratio of pods (approximate).
 
 use super::Ctx;
-use crate::plan::Step;
+use crate::plan::{Size, Step};
 use crate::spec::{Canary, CanaryScale, CanaryStep, Pause, SpecError};
-use crate::traffic::{Capability, RouterKind};
+use crate::traffic::Capability;
 
 pub(crate) fn steps(ctx: &mut Ctx, s: &Canary) -> Result<Vec<Step>, SpecError> {
     ctx.require_service()?;
@@ -35,18 +35,19 @@ pub(crate) fn steps(ctx: &mut Ctx, s: &Canary) -> Result<Vec<Step>, SpecError> {
         steps.push(Step::CreateNew { replicas: 0 });
         steps.push(Step::CreateNewService);
     }
-    let mut fixed_scale: Option<i32> = None;
+    let mut fixed_scale: Option<Size> = None;
+    let mut current = Size::Replicas(current);
     let mut last_weight = 0u8;
     for (i, step) in s.steps.iter().enumerate() {
         match step {
             CanaryStep::SetWeight(w) => {
                 let weight = w.get();
                 if exact {
-                    let replicas = fixed_scale.unwrap_or_else(|| ctx.replicas_for(weight));
-                    if replicas != current {
-                        steps.push(Step::ScaleNew { replicas });
+                    let size = fixed_scale.unwrap_or_else(|| ctx.size_for(weight));
+                    if size != current {
+                        steps.push(Step::ScaleNew { size });
                         steps.push(Step::WaitNewReady);
-                        current = replicas;
+                        current = size;
                     }
                 }
                 steps.push(Step::SetWeight { weight });
@@ -54,8 +55,8 @@ pub(crate) fn steps(ctx: &mut Ctx, s: &Canary) -> Result<Vec<Step>, SpecError> {
             }
             CanaryStep::Pause(Pause::For(d)) => steps.push(Step::Pause { duration: *d }),
             CanaryStep::Pause(Pause::UntilPromoted) => steps.push(Step::WaitForPromotion),
-            CanaryStep::Analysis(checks) => {
-                steps.extend(ctx.analysis(&format!("steps[{i}].analysis"), checks))
+            CanaryStep::Analysis(a) => {
+                steps.extend(ctx.analysis_step(&format!("steps[{i}].analysis"), a))
             }
             CanaryStep::SetCanaryScale(scale) => {
                 if !exact {
@@ -68,30 +69,31 @@ pub(crate) fn steps(ctx: &mut Ctx, s: &Canary) -> Result<Vec<Step>, SpecError> {
                     ));
                 }
                 fixed_scale = match scale {
-                    CanaryScale::Replicas(n) => Some(i32::try_from(*n).unwrap_or(i32::MAX)),
-                    CanaryScale::Weight(w) => Some(ctx.replicas_for(w.get())),
+                    CanaryScale::Replicas(n) => {
+                        Some(Size::Replicas(i32::try_from(*n).unwrap_or(i32::MAX)))
+                    }
+                    CanaryScale::Weight(w) => Some(ctx.size_for(w.get())),
                     CanaryScale::MatchTrafficWeight => None,
                 };
-                let replicas = fixed_scale.unwrap_or_else(|| ctx.replicas_for(last_weight));
-                if replicas != current {
-                    steps.push(Step::ScaleNew { replicas });
+                let size = fixed_scale.unwrap_or_else(|| ctx.size_for(last_weight));
+                if size != current {
+                    steps.push(Step::ScaleNew { size });
                     steps.push(Step::WaitNewReady);
-                    current = replicas;
+                    current = size;
                 }
             }
         }
     }
     if last_weight < 100 {
-        if exact && current != ctx.input.replicas {
-            steps.push(Step::ScaleNew {
-                replicas: ctx.input.replicas,
-            });
+        let full = ctx.size_for(100);
+        if exact && current != full {
+            steps.push(Step::ScaleNew { size: full });
             steps.push(Step::WaitNewReady);
         }
         steps.push(Step::SetWeight { weight: 100 });
     }
     steps.extend(ctx.finish_through_new());
-    if ctx.router == RouterKind::Replicas {
+    if ctx.weights_by_pods() {
         // Nothing was pinned: the Service selects both versions by the app's labels.
         steps.retain(|s| !matches!(s, Step::RestoreTraffic));
     }

@@ -12,32 +12,11 @@ mod shadow;
 #[cfg(test)]
 mod tests;
 
-use serde::{Deserialize, Serialize};
-
-use crate::plan::{Names, Plan, Slot, Step, Update};
-use crate::spec::{CheckKind, Spec, SpecError, Strategy, TrafficRouter};
-use crate::traffic::{Capability, RouterKind};
-
-/// What a plan is made from, besides the strategy: the app as it was when the rollout began.
-/// Stored with the rollout's record, so a resumed rollout plans exactly the same steps.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PlanInput {
-    pub namespace: String,
-    pub app: String,
-    pub container: String,
-    pub from_image: String,
-    pub to_image: String,
-    pub replicas: i32,
-    /// The first Service selecting the app's pods.
-    pub service: Option<String>,
-    /// The first Ingress in front of that Service, and whether its class is nginx.
-    pub ingress: Option<String>,
-    pub ingress_is_nginx: bool,
-    pub http_route: Option<String>,
-    /// Whether per-version request metrics can be read (ingress metrics URL or Prometheus).
-    pub metrics: bool,
-}
+use crate::app::Names;
+pub use crate::app::PlanInput;
+use crate::plan::{Plan, Size, Slot, Step, Update};
+use crate::spec::{CheckKind, Spec, SpecError, Strategy, Traffic};
+use crate::traffic::{self, Capability, Need, RouterRef};
 
 /// Makes the plan of `spec` for the app in `input`.
 pub fn plan(spec: &Spec, input: &PlanInput) -> Result<Plan, SpecError> {
@@ -48,16 +27,38 @@ pub fn plan(spec: &Spec, input: &PlanInput) -> Result<Plan, SpecError> {
         router,
         notes: Vec::new(),
     };
-    let (steps, role) = match &spec.strategy {
-        Strategy::Recreate(s) => (recreate::steps(&ctx, s), None),
-        Strategy::Rolling(s) => (rolling::steps(&ctx, s), None),
-        Strategy::BlueGreen(s) => (blue_green::steps(&mut ctx, s)?, Some("green")),
-        Strategy::Canary(s) => (canary::steps(&mut ctx, s)?, Some("canary")),
-        Strategy::Ab(s) => (ab::steps(&mut ctx, s)?, Some("canary")),
-        Strategy::Shadow(s) => (shadow::steps(&mut ctx, s)?, Some("shadow")),
+    let steps = match &spec.strategy {
+        Strategy::Recreate(s) => recreate::steps(&mut ctx, s),
+        Strategy::Rolling(s) => rolling::steps(&mut ctx, s),
+        Strategy::BlueGreen(s) => blue_green::steps(&mut ctx, s)?,
+        Strategy::Canary(s) => canary::steps(&mut ctx, s)?,
+        Strategy::Ab(s) => ab::steps(&mut ctx, s)?,
+        Strategy::Shadow(s) => shadow::steps(&mut ctx, s)?,
     };
     let background = ctx.background();
-    let names = names(input, router, role, spec);
+    let mut names = names(input, router, spec);
+    if let Some(a) = &input.autoscaler {
+        let copied = steps.iter().any(|s| {
+            matches!(
+                s,
+                Step::ScaleNew {
+                    size: Size::ShareOfStable(_)
+                }
+            )
+        });
+        if copied {
+            names.new_autoscaler = Some(format!("{}-{}", a.name, names.role));
+        }
+        let how = match (&names.new_autoscaler, &spec.strategy) {
+            (_, Strategy::Recreate(_)) => "recreate scales the app to 0 (where an autoscaler stays idle) and back to the count it had".to_owned(),
+            (Some(copy), _) => format!("the rollout never lowers the app's replica count, and the new version is sized by a copy of it, {copy:?}, with bounds scaled to its share"),
+            (None, _) => "the rollout never writes the app's replica count".to_owned(),
+        };
+        ctx.notes.push(format!(
+            "HorizontalPodAutoscaler {:?} ({}–{} replicas) sizes the app: {how}",
+            a.name, a.min_replicas, a.max_replicas,
+        ));
+    }
     Ok(Plan {
         namespace: input.namespace.clone(),
         strategy: spec.kind(),
@@ -70,12 +71,24 @@ pub fn plan(spec: &Spec, input: &PlanInput) -> Result<Plan, SpecError> {
         names,
         steps,
         background,
+        metrics: input.metrics.clone(),
         notes: ctx.notes,
     })
 }
 
-fn names(input: &PlanInput, router: RouterKind, role: Option<&str>, spec: &Spec) -> Names {
-    let role = role.unwrap_or("new");
+/// What the new version's temporary objects are to each strategy: the value of their role
+/// label and the suffix of their names.
+fn role(strategy: &Strategy) -> &'static str {
+    match strategy {
+        Strategy::BlueGreen(_) => "green",
+        Strategy::Shadow(_) => "shadow",
+        Strategy::Canary(_) | Strategy::Ab(_) => "canary",
+        Strategy::Recreate(_) | Strategy::Rolling(_) => "new",
+    }
+}
+
+fn names(input: &PlanInput, router: RouterRef, spec: &Spec) -> Names {
+    let role = role(&spec.strategy);
     let new_service = match (&spec.strategy, &input.service) {
         (_, None) => None,
         (Strategy::BlueGreen(bg), Some(s)) => Some(
@@ -87,16 +100,15 @@ fn names(input: &PlanInput, router: RouterKind, role: Option<&str>, spec: &Spec)
         (_, Some(s)) => Some(format!("{s}-{role}")),
     };
     Names {
+        role: role.to_owned(),
         deployment: input.app.clone(),
         service: input.service.clone(),
         ingress: input.ingress.clone(),
         http_route: input.http_route.clone(),
         new_deployment: format!("{}-{role}", input.app),
         new_service,
-        new_ingress: match (router, &input.ingress) {
-            (RouterKind::IngressNginx, Some(i)) => Some(format!("{i}-canary")),
-            _ => None,
-        },
+        new_ingress: router.temporary_front(input),
+        new_autoscaler: None,
     }
 }
 
@@ -104,7 +116,7 @@ fn names(input: &PlanInput, router: RouterKind, role: Option<&str>, spec: &Spec)
 pub(crate) struct Ctx<'a> {
     pub spec: &'a Spec,
     pub input: &'a PlanInput,
-    pub router: RouterKind,
+    pub router: RouterRef,
     pub notes: Vec<String>,
 }
 
@@ -120,12 +132,7 @@ impl Ctx<'_> {
                 "the {} strategy needs {c} ({why}), which router {} cannot do{}",
                 self.spec.kind(),
                 self.router,
-                match c {
-                    Capability::Mirroring => "; use gateway-api (an HTTPRoute)",
-                    Capability::HeaderRouting | Capability::CookieRouting =>
-                        "; use ingress-nginx (an Ingress of class nginx) or gateway-api (an HTTPRoute)",
-                    _ => "",
-                }
+                able(c)
             ),
         ))
     }
@@ -164,21 +171,42 @@ impl Ctx<'_> {
     pub fn cannot_run(&self, name: &str) -> Option<String> {
         let check = self.spec.check(name)?;
         match &check.kind {
-            CheckKind::Compare(_) if !self.router.can(Capability::PerVersionMetrics) => Some(format!(
-                "router {} sends both versions through one Service, so their requests cannot be counted apart",
-                self.router
-            )),
-            CheckKind::Compare(_) if !self.input.metrics => Some(
-                "no per-version metrics to read (give --metrics-url with the ingress controller's metrics, or --prometheus)"
-                    .into(),
-            ),
+            CheckKind::Compare(_) if !self.router.can(Capability::PerVersionMetrics) => {
+                Some(format!(
+                    "router {} sends both versions through one Service, so their requests cannot be counted apart",
+                    self.router
+                ))
+            }
+            CheckKind::Compare(_) if !self.input.metrics.is_readable() => {
+                Some(match &self.input.metrics {
+                    crate::metrics::Access::None { why } => {
+                        format!("no per-version metrics: {why}")
+                    }
+                    _ => "no per-version metrics".into(),
+                })
+            }
             _ => None,
         }
     }
 
-    /// An inline analysis step. A check that cannot run with this router is left out, and
-    /// the plan says so (the plan is printed before anything happens).
+    /// An inline analysis step with the section's timeout and onInconclusive. A check that
+    /// cannot run with this router is left out, and the plan says so (the plan is printed
+    /// before anything happens).
     pub fn analysis(&mut self, path: &str, checks: &[String]) -> Option<Step> {
+        self.analysis_step(
+            path,
+            &crate::spec::AnalysisStep {
+                checks: checks.to_vec(),
+                timeout: None,
+                on_inconclusive: None,
+            },
+        )
+    }
+
+    /// An inline analysis step as written (its own timeout and onInconclusive, else the
+    /// section's).
+    pub fn analysis_step(&mut self, path: &str, step: &crate::spec::AnalysisStep) -> Option<Step> {
+        let checks = &step.checks;
         let mut kept = Vec::new();
         for c in checks {
             match self.cannot_run(c) {
@@ -188,7 +216,32 @@ impl Ctx<'_> {
                 None => kept.push(c.clone()),
             }
         }
-        (!kept.is_empty()).then_some(Step::Analysis { checks: kept })
+        (!kept.is_empty()).then_some(Step::Analysis {
+            checks: kept,
+            timeout: step.timeout.unwrap_or(self.spec.analysis.timeout),
+            on_inconclusive: step
+                .on_inconclusive
+                .unwrap_or(self.spec.analysis.on_inconclusive),
+        })
+    }
+
+    /// The replica count the app's Deployment gets back: the one it had, unless an autoscaler
+    /// sizes it (then the rollout never writes it).
+    pub fn stable_replicas(&self) -> Option<i32> {
+        match self.input.autoscaler {
+            Some(_) => None,
+            None => Some(self.input.replicas),
+        }
+    }
+
+    /// The size of the new version for a weight: its share of the stable replica count
+    /// (rounded up, at least one), or, when an autoscaler sizes the app, that share of the
+    /// stable version's replicas at the time, autoscaled.
+    pub fn size_for(&self, weight: u8) -> Size {
+        match self.input.autoscaler {
+            Some(_) => Size::ShareOfStable(weight),
+            None => Size::Replicas(self.replicas_for(weight)),
+        }
     }
 
     /// Replicas of the new version for a weight: its share of the stable replica count,
@@ -203,7 +256,7 @@ impl Ctx<'_> {
     /// traffic back to it, the temporary objects removed.
     pub fn finish_through_new(&self) -> Vec<Step> {
         let mut steps = Vec::new();
-        if self.router != RouterKind::Replicas {
+        if !self.weights_by_pods() {
             steps.push(Step::SwitchService { to: Slot::New });
         }
         steps.push(Step::UpdateStable {
@@ -211,52 +264,63 @@ impl Ctx<'_> {
                 max_surge: None,
                 max_unavailable: None,
             },
-            replicas: self.input.replicas,
+            replicas: self.stable_replicas(),
         });
         steps.push(Step::RestoreTraffic);
         steps.push(Step::RemoveNew);
         steps
     }
+
+    /// Whether the router's weights are shares of pods (then there is nothing in front of
+    /// the Service to route with).
+    pub fn weights_by_pods(&self) -> bool {
+        self.router.can(Capability::ApproximateWeights)
+    }
+}
+
+/// `; use R (what it needs)` for the routers that can do `c`.
+fn able(c: Capability) -> String {
+    let routers: Vec<String> = traffic::ROUTERS
+        .iter()
+        .filter(|r| r.can(c))
+        .map(|r| r.name().to_owned())
+        .collect();
+    if routers.is_empty() {
+        String::new()
+    } else {
+        format!("; use {}", routers.join(" or "))
+    }
 }
 
 /// The router for this spec and app: the one the file names, or the best the app has.
-pub fn choose_router(spec: &Spec, input: &PlanInput) -> Result<RouterKind, SpecError> {
-    match &spec.strategy {
-        Strategy::Recreate(_) | Strategy::Rolling(_) => return Ok(RouterKind::Deployment),
-        Strategy::BlueGreen(_) => {
-            if !matches!(spec.traffic, TrafficRouter::Auto | TrafficRouter::Service) {
+pub fn choose_router(spec: &Spec, input: &PlanInput) -> Result<RouterRef, SpecError> {
+    let need = match &spec.strategy {
+        Strategy::Recreate(_) | Strategy::Rolling(_) => Need::Nothing,
+        Strategy::BlueGreen(_) => Need::Switch,
+        _ => Need::Split,
+    };
+    match (need, spec.traffic) {
+        (Need::Nothing, _) | (_, Traffic::Auto) => Ok(traffic::auto(need, input)),
+        (Need::Switch, Traffic::Router(name)) if name != "service" => Err(spec.error_at(
+            "traffic",
+            format!(
+                "blue-green switches the Service selector; traffic: {name} does not apply (use auto or service)"
+            ),
+        )),
+        (_, Traffic::Router(name)) => {
+            let router = traffic::by_name(name).ok_or_else(|| {
+                spec.error_at("traffic", format!("unknown traffic router `{name}`"))
+            })?;
+            if let Some(what) = router.missing(input) {
                 return Err(spec.error_at(
                     "traffic",
                     format!(
-                        "blue-green switches the Service selector; traffic: {} does not apply (use auto or service)",
-                        spec.traffic
+                        "traffic: {name} needs {what} in front of the app's Service, and namespace {:?} has none for Deployment {:?}",
+                        input.namespace, input.app
                     ),
                 ));
             }
-            return Ok(RouterKind::Service);
+            Ok(router)
         }
-        _ => {}
     }
-    let missing = |what: &str| {
-        spec.error_at(
-            "traffic",
-            format!(
-                "traffic: {} needs {what} in front of the app's Service, and namespace {:?} has none for Deployment {:?}",
-                spec.traffic, input.namespace, input.app
-            ),
-        )
-    };
-    Ok(match spec.traffic {
-        TrafficRouter::Auto if input.http_route.is_some() => RouterKind::GatewayApi,
-        TrafficRouter::Auto if input.ingress.is_some() && input.ingress_is_nginx => {
-            RouterKind::IngressNginx
-        }
-        TrafficRouter::Auto => RouterKind::Replicas,
-        TrafficRouter::IngressNginx if input.ingress.is_some() => RouterKind::IngressNginx,
-        TrafficRouter::IngressNginx => return Err(missing("an Ingress")),
-        TrafficRouter::GatewayApi if input.http_route.is_some() => RouterKind::GatewayApi,
-        TrafficRouter::GatewayApi => return Err(missing("an HTTPRoute")),
-        TrafficRouter::Replicas => RouterKind::Replicas,
-        TrafficRouter::Service => RouterKind::Service,
-    })
 }

@@ -5,15 +5,13 @@ use super::Ctx;
 use crate::plan::{Step, Update};
 use crate::spec::Recreate;
 
-pub(crate) fn steps(ctx: &Ctx, s: &Recreate) -> Vec<Step> {
+pub(crate) fn steps(ctx: &mut Ctx, s: &Recreate) -> Vec<Step> {
     let mut steps = vec![Step::UpdateStable {
         update: Update::Recreate,
-        replicas: ctx.input.replicas,
+        // With an autoscaler: back to the size it had just before (one at 0 replicas stays
+        // off, so the rollout restores it).
+        replicas: ctx.stable_replicas(),
     }];
-    if !s.verify.is_empty() {
-        steps.push(Step::Analysis {
-            checks: s.verify.clone(),
-        });
-    }
+    steps.extend(ctx.analysis("verify", &s.verify));
     steps
 }

@@ -5,18 +5,14 @@ use super::Ctx;
 use crate::plan::{Step, Update};
 use crate::spec::Rolling;
 
-pub(crate) fn steps(ctx: &Ctx, s: &Rolling) -> Vec<Step> {
+pub(crate) fn steps(ctx: &mut Ctx, s: &Rolling) -> Vec<Step> {
     let mut steps = vec![Step::UpdateStable {
         update: Update::Rolling {
             max_surge: Some(s.max_surge),
             max_unavailable: Some(s.max_unavailable),
         },
-        replicas: ctx.input.replicas,
+        replicas: ctx.stable_replicas(),
     }];
-    if !s.verify.is_empty() {
-        steps.push(Step::Analysis {
-            checks: s.verify.clone(),
-        });
-    }
+    steps.extend(ctx.analysis("verify", &s.verify));
     steps
 }

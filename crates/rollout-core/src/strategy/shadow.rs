@@ -14,8 +14,12 @@ pub(crate) fn steps(ctx: &mut Ctx, s: &Shadow) -> Result<Vec<Step>, SpecError> {
         Step::Mirror {
             percent: s.mirror.value(),
         },
-        s.duration,
-        &s.compare,
-        s.promote,
+        super::ab::Experiment {
+            duration: s.duration,
+            max_duration: crate::spec::max_duration(s.duration, s.max_duration),
+            compare: &s.compare,
+            promote: s.promote,
+            on_inconclusive: s.on_inconclusive,
+        },
     )
 }

@@ -13,7 +13,16 @@ fn input(ingress: bool, route: bool, metrics: bool) -> PlanInput {
         ingress: ingress.then(|| "web".into()),
         ingress_is_nginx: ingress,
         http_route: route.then(|| "web".into()),
-        metrics,
+        metrics: if metrics {
+            crate::metrics::Access::Url {
+                url: "http://ingress/metrics".into(),
+            }
+        } else {
+            crate::metrics::Access::None {
+                why: "no ingress controller pod found".into(),
+            }
+        },
+        autoscaler: None,
     }
 }
 
@@ -35,10 +44,40 @@ fn plans_of_the_builtin_strategies() {
     }
 }
 
+/// With an autoscaler, every strategy leaves the app's replica count to it: sizes are shares
+/// of what the app runs at the time, and the new version gets a copy of the autoscaler.
+#[test]
+fn plans_of_an_autoscaled_app() {
+    for name in ["canary", "blue-green", "recreate", "rolling"] {
+        let mut i = input(true, false, true);
+        i.autoscaler = Some(crate::app::Autoscaler {
+            name: "web".into(),
+            min_replicas: 2,
+            max_replicas: 10,
+        });
+        let plan = plan(&builtin(name), &i).expect("plan");
+        for step in &plan.steps {
+            if let Step::UpdateStable { replicas, .. } = step {
+                assert_eq!(
+                    *replicas, None,
+                    "{name}: the app's count is its autoscaler's"
+                );
+            }
+        }
+        let copies = matches!(name, "canary" | "blue-green");
+        assert_eq!(
+            plan.names.new_autoscaler.is_some(),
+            copies,
+            "{name}: a copy of the autoscaler only for a new version"
+        );
+        insta::assert_snapshot!(format!("plan_{name}_autoscaled"), plan.render());
+    }
+}
+
 #[test]
 fn canary_without_ingress_uses_replica_ratio_and_says_so() {
     let plan = plan(&builtin("canary"), &input(false, false, false)).expect("plan");
-    assert_eq!(plan.router, RouterKind::Replicas);
+    assert_eq!(plan.router.name(), "replicas");
     insta::assert_snapshot!("plan_canary_replicas", plan.render());
 }
 
@@ -61,7 +100,10 @@ fn a_router_without_a_capability_is_rejected_naming_both() {
     assert!(e.to_string().starts_with("my-ab.yaml:3:"), "{e}");
     assert!(e.to_string().contains("`always`"), "{e}");
     let e = plan(&builtin("ab"), &input(false, true, false)).expect_err("no metrics");
-    assert!(e.to_string().contains("--metrics-url"), "{e}");
+    assert!(
+        e.to_string().contains("no ingress controller pod found"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -84,7 +126,9 @@ fn canary_sizes_follow_the_weights() {
         .steps
         .iter()
         .filter_map(|s| match s {
-            Step::ScaleNew { replicas } => Some(*replicas),
+            Step::ScaleNew {
+                size: Size::Replicas(replicas),
+            } => Some(*replicas),
             _ => None,
         })
         .collect();

@@ -1,31 +1,73 @@
-//! Routers: the ways requests are split between the stable and the new version. Each says
-//! what it can do ([`Capability`]); a strategy that needs something its router cannot do is
-//! rejected when it is planned. The routers build the objects (a canary Ingress, an
-//! HTTPRoute's rules, a Service selector) as data; the engine writes them.
+//! Routers: the ways requests are split between the stable and the new version.
+//!
+//! Each router is one module behind the [`Router`] trait: it says what it can do
+//! ([`Capability`]), whether it fits the app as found, how a request reaches the new version
+//! at any weight (a header), where the per-version request metrics come from (its
+//! [`Observer`]), and it applies and restores its routes. A strategy that needs something
+//! the chosen router cannot do is rejected when it is planned, never silently skipped.
+//!
+//! [`ROUTERS`] is the one place that names them all: `traffic: NAME` in a strategy file is
+//! looked up there, and `traffic: auto` takes the first that fits.
 
-pub mod gateway;
-pub mod nginx;
+mod gateway_api;
+mod ingress_nginx;
+mod none;
+mod replicas;
 pub mod service;
 
 use std::fmt;
 
-use serde::Serialize;
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-use crate::spec::RequestMatch;
+use crate::app::{Names, PlanInput};
+use crate::cluster::{Cluster, ClusterError};
+use crate::metrics::observer::Observer;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RouterKind {
-    /// A canary Ingress beside the app's, with ingress-nginx's canary annotations.
-    IngressNginx,
-    /// The backendRefs, matches and filters of the app's HTTPRoute.
-    GatewayApi,
-    /// The ratio of new to stable pods behind the app's Service.
-    Replicas,
-    /// The app's Service selector: all traffic to one version or the other.
-    Service,
-    /// No traffic split: the strategy replaces the pods of the Deployment itself.
-    Deployment,
+/// Every router, in the order `traffic: auto` tries them.
+pub static ROUTERS: &[&dyn Router] = &[
+    &gateway_api::GatewayApi,
+    &ingress_nginx::IngressNginx,
+    &replicas::Replicas,
+    &service::ServiceSwitch,
+    &none::NoRouting,
+];
+
+/// The router named `name` (as in `traffic: NAME`).
+pub fn by_name(name: &str) -> Option<RouterRef> {
+    ROUTERS
+        .iter()
+        .copied()
+        .find(|r| r.name() == name)
+        .map(RouterRef)
+}
+
+/// The names strategy files may give (`auto` besides).
+pub fn names() -> Vec<&'static str> {
+    ROUTERS.iter().map(|r| r.name()).collect()
+}
+
+/// What a strategy asks of its router.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// Nothing: the Deployment's own pods are replaced (recreate, rolling).
+    Nothing,
+    /// All traffic to one version or the other, switched at once (blue/green).
+    Switch,
+    /// A share of the requests, or chosen requests, to the new version.
+    Split,
+}
+
+/// The router `traffic: auto` picks for `need` on this app.
+pub fn auto(need: Need, input: &PlanInput) -> RouterRef {
+    RouterRef(
+        ROUTERS
+            .iter()
+            .copied()
+            .find(|r| r.picks(need, input))
+            .unwrap_or(&none::NoRouting),
+    )
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -41,7 +83,7 @@ pub enum Capability {
     CookieRouting,
     /// Copies of requests to the new version, answers discarded.
     Mirroring,
-    /// Requests and errors counted per version (the ingress's metrics tell the versions
+    /// Requests and errors counted per version (the router's metrics tell the versions
     /// apart by Service).
     PerVersionMetrics,
     /// All traffic to one version or the other at once.
@@ -68,73 +110,142 @@ impl fmt::Display for Capability {
     }
 }
 
-impl RouterKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RouterKind::IngressNginx => "ingress-nginx",
-            RouterKind::GatewayApi => "gateway-api",
-            RouterKind::Replicas => "replicas",
-            RouterKind::Service => "service",
-            RouterKind::Deployment => "deployment",
-        }
-    }
+/// What a router needs to apply or restore its routes.
+pub struct RouteContext<'a> {
+    pub cluster: &'a Cluster,
+    /// The rollout's id: the objects it makes carry it, and only those it changes.
+    pub rollout: &'a str,
+    /// Objects made while routing (resource, name, uid), for the rollout's record.
+    pub made: &'a std::sync::Mutex<Vec<(String, String, String)>>,
+    pub input: &'a PlanInput,
+    pub names: &'a Names,
+    /// The HTTPRoute's rules before the rollout, when it has one.
+    pub saved_rules: Option<&'a [Value]>,
+    /// The header that sends a request to the new version at any weight.
+    pub canary_header: &'a str,
+    /// Waits until a Deployment's pods are all ready, failing fast when they are stuck.
+    pub ready: &'a (dyn Fn(String) -> BoxFuture<'a, Result<(), ClusterError>> + Send + Sync),
+}
 
-    pub fn capabilities(self) -> &'static [Capability] {
-        use Capability::*;
-        match self {
-            RouterKind::IngressNginx => &[
-                Weights,
-                HeaderRouting,
-                CookieRouting,
-                PerVersionMetrics,
-                Switch,
-            ],
-            RouterKind::GatewayApi => &[
-                Weights,
-                HeaderRouting,
-                CookieRouting,
-                Mirroring,
-                PerVersionMetrics,
-                Switch,
-            ],
-            RouterKind::Replicas => &[ApproximateWeights],
-            RouterKind::Service => &[Switch],
-            RouterKind::Deployment => &[],
-        }
-    }
+#[derive(Debug, thiserror::Error)]
+pub enum TrafficError {
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    #[error("{kind} {name:?} is gone")]
+    Gone { kind: &'static str, name: String },
+}
 
-    pub fn can(self, c: Capability) -> bool {
+/// A way to split requests between the stable and the new version. One module each; adding
+/// one is its module and its line in [`ROUTERS`].
+pub trait Router: Send + Sync + 'static {
+    /// The name strategy files and plans use (`traffic: ingress-nginx`).
+    fn name(&self) -> &'static str;
+
+    /// What it does, for `rollout plan`.
+    fn describe(&self) -> &'static str;
+
+    fn capabilities(&self) -> &'static [Capability];
+
+    fn can(&self, c: Capability) -> bool {
         self.capabilities().contains(&c)
     }
 
-    /// One line for `rollout plan`.
-    pub fn describe(self) -> String {
-        let what = match self {
-            RouterKind::IngressNginx => "a canary Ingress with ingress-nginx canary annotations",
-            RouterKind::GatewayApi => "the HTTPRoute's backend weights, matches and mirror filter",
-            RouterKind::Replicas => {
-                "the ratio of new to stable pods behind the Service (weights are approximate)"
-            }
-            RouterKind::Service => "the Service selector, switched from one version to the other",
-            RouterKind::Deployment => "none: the Deployment's own pods are replaced",
-        };
+    /// What the app lacks for it to route (`an Ingress`) when a strategy file names it.
+    fn missing(&self, input: &PlanInput) -> Option<&'static str>;
+
+    /// Whether `traffic: auto` picks it for `need` on this app (routers are tried in the
+    /// order of [`ROUTERS`]).
+    fn picks(&self, need: Need, input: &PlanInput) -> bool;
+
+    /// The object it creates in front of the new version, if any (a canary Ingress).
+    fn temporary_front(&self, _input: &PlanInput) -> Option<String> {
+        None
+    }
+
+    /// Why it cannot express `routing`, if it cannot (asked when planning).
+    fn unsupported(&self, _routing: &Routing) -> Option<String> {
+        None
+    }
+
+    /// Headers that send a request to the new version whatever the weight (for checks of
+    /// the new version through the router); empty when it has no such route.
+    fn new_version_headers(
+        &self,
+        _routing: &Routing,
+        _canary_header: &str,
+    ) -> Vec<(String, String)> {
+        Vec::new()
+    }
+
+    /// Where its per-version request metrics come from.
+    fn observer(&self) -> Option<&'static dyn Observer> {
+        None
+    }
+
+    /// Makes the routes send what `routing` says.
+    fn apply<'a>(
+        &'a self,
+        cx: &'a RouteContext<'a>,
+        routing: &'a Routing,
+    ) -> BoxFuture<'a, Result<(), TrafficError>>;
+
+    /// All traffic back on the stable version, the temporary routes removed.
+    fn restore<'a>(&'a self, cx: &'a RouteContext<'a>) -> BoxFuture<'a, Result<(), TrafficError>>;
+
+    /// One line for `rollout plan`: name, what it does, what it can do.
+    fn summary(&self) -> String {
         let caps: Vec<&str> = self.capabilities().iter().map(|c| c.as_str()).collect();
         if caps.is_empty() {
-            format!("{} ({what})", self.as_str())
+            format!("{} ({})", self.name(), self.describe())
         } else {
-            format!("{} ({what}; can: {})", self.as_str(), caps.join(", "))
+            format!(
+                "{} ({}; can: {})",
+                self.name(),
+                self.describe(),
+                caps.join(", ")
+            )
         }
     }
 }
 
-impl fmt::Display for RouterKind {
+/// A router chosen for a plan: compared, printed and serialised by its name.
+#[derive(Clone, Copy)]
+pub struct RouterRef(pub &'static dyn Router);
+
+impl std::ops::Deref for RouterRef {
+    type Target = dyn Router;
+
+    fn deref(&self) -> &Self::Target {
+        self.0
+    }
+}
+
+impl PartialEq for RouterRef {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.name() == other.0.name()
+    }
+}
+
+impl fmt::Debug for RouterRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.write_str(self.0.name())
+    }
+}
+
+impl fmt::Display for RouterRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0.name())
+    }
+}
+
+impl Serialize for RouterRef {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0.name())
     }
 }
 
 /// What the router should send to the new version now.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Routing {
     /// Share of all requests, 0–100.
@@ -148,7 +259,7 @@ pub struct Routing {
 }
 
 /// A request match in the form routers consume.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RouteMatch {
     pub header: Option<String>,
@@ -167,38 +278,75 @@ impl RouteMatch {
             regex: false,
         }
     }
-
-    pub fn from_spec(m: &RequestMatch) -> Self {
-        use crate::spec::{MatchOn, MatchValue};
-        let (value, regex) = match &m.value {
-            MatchValue::Exact(v) => (v.clone(), false),
-            MatchValue::Regex(r) => (r.clone(), true),
-        };
-        match &m.on {
-            MatchOn::Header(h) => RouteMatch {
-                header: Some(h.clone()),
-                cookie: None,
-                value,
-                regex,
-            },
-            MatchOn::Cookie(c) => RouteMatch {
-                header: None,
-                cookie: Some(c.clone()),
-                value,
-                regex,
-            },
-        }
-    }
 }
 
-/// Metadata of an object a rollout creates: its name, the app label and managed-by.
-pub fn owned_metadata(name: &str, namespace: &str, app: &str) -> serde_json::Value {
-    serde_json::json!({
-        "name": name,
-        "namespace": namespace,
-        "labels": {
-            crate::plan::APP_LABEL: app,
-            "app.kubernetes.io/managed-by": crate::plan::MANAGED_BY,
-        },
-    })
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(ingress: bool, nginx: bool, route: bool) -> PlanInput {
+        PlanInput {
+            namespace: "ns".into(),
+            app: "web".into(),
+            container: "app".into(),
+            from_image: "a:1".into(),
+            to_image: "a:2".into(),
+            replicas: 3,
+            service: Some("web".into()),
+            ingress: ingress.then(|| "web".into()),
+            ingress_is_nginx: nginx,
+            http_route: route.then(|| "web".into()),
+            metrics: crate::metrics::Access::default(),
+            autoscaler: None,
+        }
+    }
+
+    #[test]
+    fn every_router_has_its_own_name_and_a_description() {
+        let mut seen = std::collections::BTreeSet::new();
+        for r in ROUTERS {
+            assert!(seen.insert(r.name()), "two routers named {}", r.name());
+            assert!(!r.describe().is_empty());
+            assert_eq!(by_name(r.name()).map(|r| r.name()), Some(r.name()));
+        }
+        assert!(by_name("auto").is_none(), "auto is not a router");
+    }
+
+    #[test]
+    fn auto_prefers_the_route_then_nginx_then_replicas() {
+        assert_eq!(
+            auto(Need::Split, &input(true, true, true)).name(),
+            "gateway-api"
+        );
+        assert_eq!(
+            auto(Need::Split, &input(true, true, false)).name(),
+            "ingress-nginx"
+        );
+        assert_eq!(
+            auto(Need::Split, &input(true, false, false)).name(),
+            "replicas"
+        );
+        assert_eq!(
+            auto(Need::Switch, &input(true, true, true)).name(),
+            "service"
+        );
+        assert_eq!(
+            auto(Need::Nothing, &input(true, true, true)).name(),
+            "deployment"
+        );
+    }
+
+    #[test]
+    fn a_named_router_says_what_the_app_lacks() {
+        let plain = input(false, false, false);
+        assert_eq!(
+            by_name("ingress-nginx").and_then(|r| r.missing(&plain)),
+            Some("an Ingress")
+        );
+        assert_eq!(
+            by_name("gateway-api").and_then(|r| r.missing(&plain)),
+            Some("an HTTPRoute")
+        );
+        assert_eq!(by_name("replicas").and_then(|r| r.missing(&plain)), None);
+    }
 }
