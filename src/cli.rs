@@ -269,6 +269,11 @@ pub struct KubeArgs {
     /// Kubeconfig context (default: the current one).
     #[arg(long)]
     pub context: Option<String>,
+    /// How long the API server may take to answer one request (to connect, and between two
+    /// reads of its answer); past it the request fails, and a rollback that cannot finish
+    /// leaves its record for `rollout abort` or `rollout resume`.
+    #[arg(long, default_value = "3m", value_parser = humantime::parse_duration)]
+    pub api_timeout: std::time::Duration,
 }
 
 impl KubeArgs {
@@ -277,6 +282,7 @@ impl KubeArgs {
         rollout_core::cluster::connect::KubeSource {
             kubeconfig: self.kubeconfig.clone(),
             context: self.context.clone(),
+            api_timeout: Some(self.api_timeout),
         }
     }
 }
@@ -386,6 +392,9 @@ pub enum BenchCommand {
     Ingress(BenchIngressArgs),
     /// From a failing gate to all traffic back on the stable version, through the ingress.
     Reaction(BenchReactionArgs),
+    /// Canaries of hundreds to thousands of replicas at several speeds: time per phase, the
+    /// speed the cluster kept, its memory and the API server's latency.
+    Scale(crate::commands::bench_scale::BenchScaleArgs),
     /// The comparison judge on simulated traffic: false rollbacks of identical versions however
     /// often it looks, requests needed to catch a bad version, time to an answer at demo
     /// traffic.

@@ -2,6 +2,7 @@
 //! real `rollout` binary and, where the environment names one, a real control plane (see
 //! `conformance`). The embedded cluster's own tests live with it (`crates/kubesim/tests`).
 
+mod api_timeout;
 mod autoscaler;
 mod canary;
 mod cli;
@@ -18,5 +19,6 @@ mod notify;
 mod prometheus_gate;
 mod receiver;
 mod robustness;
+mod sim_stop;
 mod strategies;
 mod walkthrough;
