@@ -364,7 +364,12 @@ pub async fn begin(
 ) -> Result<Engine, StartError> {
     let (spec, plan, target, input) = prepare(&cluster, req, &opts).await?;
     let d = &target.deployment;
-    match super::steps::rolled_out(d) {
+    let done = if input.autoscaler.is_some() {
+        super::steps::template_rolled_out(d)
+    } else {
+        super::steps::rolled_out(d)
+    };
+    match done {
         Ok(true) => {}
         Ok(false) => {
             return Err(StartError::NotRolledOut {

@@ -60,6 +60,23 @@ pub fn rolled_out(d: &Deployment) -> Result<bool, Stuck> {
         && status.available_replicas.unwrap_or(0) >= updated)
 }
 
+/// For an app an autoscaler sizes: every pod runs the current template and some serve. Pods
+/// the autoscaler is adding right now are its business, not an unfinished rollout.
+pub fn template_rolled_out(d: &Deployment) -> Result<bool, Stuck> {
+    if rolled_out(d)? {
+        return Ok(true);
+    }
+    let Some(status) = &d.status else {
+        return Ok(false);
+    };
+    let seen = status.observed_generation.unwrap_or(0) >= d.metadata.generation.unwrap_or(0);
+    let updated = status.updated_replicas.unwrap_or(0);
+    Ok(seen
+        && updated > 0
+        && status.replicas.unwrap_or(0) == updated
+        && status.available_replicas.unwrap_or(0) > 0)
+}
+
 impl Engine {
     pub(crate) async fn execute(&mut self, index: usize, step: &Step) -> Result<(), StepError> {
         match step {
