@@ -77,6 +77,12 @@ pub async fn connect(args: &KubeSource) -> Result<Connection, ConnectError> {
             .map_err(ConnectError::Context)?,
         None => kube::Config::infer().await.map_err(ConnectError::Infer)?,
     };
+    // One retry policy, the orchestrator's own (`cluster::api`'s `retry`: bounded in time,
+    // with jitter, re-reading on conflicts where that is correct), rather than kube's layer
+    // underneath it as well, which retries 429, 503 and 504 up to 15 times with back-off up
+    // to 1000s and would hide a server's trouble from that bound.
+    let mut config = config;
+    config.default_retry = false;
     let default_namespace = config.default_namespace.clone();
     let server = config
         .cluster_url

@@ -319,15 +319,20 @@ impl Holder {
             }),
             ..Default::default()
         };
-        match api.delete(&self.name, &dp).await {
-            Ok(_) => Ok(()),
-            // Gone, or someone else's now: not ours to delete.
-            Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => Ok(()),
-            Err(e) => Err(
-                Call::new(Verb::Delete, "leases", &self.cluster.namespace, &self.name)
-                    .error(e, &self.cluster.server),
-            ),
-        }
+        // Retried when the server or the connection fails: the precondition makes another
+        // attempt safe (one after a delete whose answer was lost finds the Lease gone).
+        super::api::retry(|| async {
+            match api.delete(&self.name, &dp).await {
+                Ok(_) => Ok(()),
+                // Gone, or someone else's now: not ours to delete.
+                Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => Ok(()),
+                Err(e) => Err(super::api::Failed::judged(
+                    Call::new(Verb::Delete, "leases", &self.cluster.namespace, &self.name)
+                        .error(e, &self.cluster.server),
+                )),
+            }
+        })
+        .await
     }
 }
 
