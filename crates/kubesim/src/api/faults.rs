@@ -554,6 +554,8 @@ pub enum Failure {
 /// How many faults of each kind were injected so far.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct FaultCounts {
+    /// Requests that some rule was about (before its draw): what the shares are of.
+    pub requests: u64,
     pub internal_error: u64,
     pub throttle: u64,
     pub conflict: u64,
@@ -571,7 +573,8 @@ impl fmt::Display for FaultCounts {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "500: {}, 429: {}, 409: {}, dropped watches: {}, delayed: {}",
+            "of {} requests, 500: {}, 429: {}, 409: {}, dropped watches: {}, delayed: {}",
+            self.requests,
             self.internal_error, self.throttle, self.conflict, self.drop_watch, self.latency
         )
     }
@@ -584,6 +587,7 @@ pub struct Faults {
     profile: FaultProfile,
     seen: Mutex<HashMap<u64, u64>>,
     injected: [AtomicU64; 5],
+    requests: AtomicU64,
 }
 
 impl Faults {
@@ -592,6 +596,7 @@ impl Faults {
             profile,
             seen: Mutex::new(HashMap::new()),
             injected: Default::default(),
+            requests: AtomicU64::new(0),
         }
     }
 
@@ -602,6 +607,7 @@ impl Faults {
     pub fn injected(&self) -> FaultCounts {
         let n = |k: FaultKind| self.injected[k.index()].load(Ordering::Relaxed);
         FaultCounts {
+            requests: self.requests.load(Ordering::Relaxed),
             internal_error: n(FaultKind::InternalError),
             throttle: n(FaultKind::Throttle),
             conflict: n(FaultKind::Conflict),
@@ -620,6 +626,7 @@ impl Faults {
         if !self.profile.rules.iter().any(|r| r.matches(request)) {
             return decision;
         }
+        self.requests.fetch_add(1, Ordering::Relaxed);
         let key_hash = fnv1a(key.as_bytes());
         let nth = {
             let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());

@@ -142,6 +142,8 @@ fn shares_are_kept_and_seeds_repeat() {
     let always = faults(7, vec![FaultRule::new(FaultKind::InternalError, 1.0)]);
     assert!(pattern(&always, 1000).iter().all(|h| *h));
     assert_eq!(always.injected().internal_error, 1000);
+    assert_eq!(always.injected().requests, 1000);
+    assert_eq!(never.injected().requests, 1000, "counted whatever the draw");
 }
 
 #[test]
