@@ -263,7 +263,8 @@ impl Matrix {
 
 /// What a namespace holds, as a comparison should see it: each object of the kinds a
 /// rollout touches by name with its uid, labels, annotations and spec (what the cluster
-/// itself changes — status, resourceVersion, the Deployment's revision counter — left out).
+/// itself changes — status, resourceVersion, the Deployment's revision counter — and the
+/// note of the last rollout's outcome left out).
 async fn snapshot(c: &kube::Client, ns: &str) -> Value {
     let kinds = [
         ApiResource::erase::<Deployment>(&()),
@@ -280,6 +281,9 @@ async fn snapshot(c: &kube::Client, ns: &str) -> Value {
         for o in api.list(&Default::default()).await.expect("list").items {
             let mut annotations = o.metadata.annotations.clone().unwrap_or_default();
             annotations.remove("deployment.kubernetes.io/revision");
+            // The outcome of the last rollout, which every rollout leaves on the app's
+            // Deployment (`rollout status` reads it): what happened, not a leftover.
+            annotations.remove(rollout_core::engine::record::LAST);
             objects.insert(
                 o.metadata.name.clone().unwrap_or_default(),
                 json!({
