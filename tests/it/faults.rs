@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use crate::common::TestCluster;
 use crate::common::rollouts::{
-    Events, Front, HOST, checks, deploy_web, leftovers, options, request, strategy_file,
-    stray_pods,
+    Events, Front, HOST, checks, deploy_web, leftovers, options, request, strategy_file, stray_pods,
 };
 use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::api::{Api, ListParams};
@@ -35,7 +34,11 @@ rules:
 
 /// The strategies as the strategy tests write them, with the front each runs behind.
 pub const STRATEGIES: [(&str, &str, Front); 6] = [
-    ("recreate", "strategy: recreate\nverify: [smoke]", Front::Nginx),
+    (
+        "recreate",
+        "strategy: recreate\nverify: [smoke]",
+        Front::Nginx,
+    ),
     (
         "rolling",
         "strategy: rolling\nmaxSurge: 1\nmaxUnavailable: 0\nverify: [smoke]",
@@ -114,11 +117,10 @@ pub async fn service_pods_on(c: &kube::Client, ns: &str, image: &str) {
 /// before with that path: runs that make the same requests under one seed meet the same
 /// faults, so each run gets a seed of its own.)
 async fn faulty_cluster(seed: &str) -> TestCluster {
-    let mut profile =
-        FaultProfile::from_yaml(TEN_PERCENT, "TEN_PERCENT").expect("fault profile");
-    profile.seed = seed
-        .bytes()
-        .fold(profile.seed, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+    let mut profile = FaultProfile::from_yaml(TEN_PERCENT, "TEN_PERCENT").expect("fault profile");
+    profile.seed = seed.bytes().fold(profile.seed, |h, b| {
+        h.wrapping_mul(31).wrapping_add(u64::from(b))
+    });
     let mut tc = TestCluster::start_with(kubesim::SimOptions {
         bookmark_interval: Duration::from_millis(200),
         time_scale: 20.0,
@@ -134,10 +136,12 @@ async fn faulty_cluster(seed: &str) -> TestCluster {
     tc
 }
 
-fn traffic(tc: &TestCluster) -> Traffic {
+/// Users of `host` through the cluster's ingress, half of them in the A/B test's group: the
+/// comparisons judge what they see.
+pub fn traffic(tc: &TestCluster, host: &str, rate: f64) -> Traffic {
     let addr = tc.cluster.ingress().expect("ingress").addr();
-    let mut spec = TrafficSpec::new(addr, HOST);
-    spec.rate_per_second = 100.0;
+    let mut spec = TrafficSpec::new(addr, host);
+    spec.rate_per_second = rate;
     spec.duration = Some(Duration::from_secs(60));
     spec.groups
         .push(kubesim::traffic::parse_group("50%:header:X-Variant=b").expect("group"));
@@ -156,10 +160,14 @@ async fn under_faults(
 ) -> kubesim::api::faults::FaultCounts {
     let tc = faulty_cluster(&format!("{name} {image}")).await;
     deploy_web(&tc, "web:v1", 2, front).await;
-    let _load = traffic(&tc);
+    let _load = traffic(&tc, HOST, 100.0);
     let events = Arc::new(Events::default());
     let path = strategy(&tc, name, head);
-    let orchestrator = tc.cluster.client().await.expect("the orchestrator's client");
+    let orchestrator = tc
+        .cluster
+        .client()
+        .await
+        .expect("the orchestrator's client");
     let cluster = rollout_core::cluster::Cluster::new(orchestrator, "default");
     let outcome =
         rollout_core::engine::start::run(cluster, &request(&path, image), options(&tc), events)
@@ -179,7 +187,10 @@ async fn under_faults(
     assert!(stray_pods(&tc).await.is_empty(), "{name} {image}");
     service_pods_on(&tc.client, "default", ends_on).await;
     let errors = injected.internal_error + injected.throttle + injected.conflict;
-    assert!(errors > 0, "{name} {image}: no fault met the rollout ({injected})");
+    assert!(
+        errors > 0,
+        "{name} {image}: no fault met the rollout ({injected})"
+    );
     eprintln!("faults: {name} {image} ended {finish:?}; {injected}");
     injected
 }
@@ -192,15 +203,7 @@ async fn strategy_under_faults(name: &str) {
         .find(|(n, _, _)| *n == name)
         .expect("a strategy");
     under_faults(name, head, front, "v2", Finish::Done, "web:v2").await;
-    under_faults(
-        name,
-        head,
-        front,
-        "v2-errors",
-        Finish::RolledBack,
-        "web:v1",
-    )
-    .await;
+    under_faults(name, head, front, "v2-errors", Finish::RolledBack, "web:v1").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

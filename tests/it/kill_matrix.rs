@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::TestCluster;
 use crate::common::rollouts::{Front, deploy_web_in, leftovers_in, stray_pods_in};
-use crate::faults::{STRATEGIES, service_pods_on, strategy};
+use crate::faults::{STRATEGIES, service_pods_on, strategy, traffic};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service};
@@ -103,8 +103,8 @@ impl Matrix {
     }
 
     /// Starts the rollout of v2 in `ns` and SIGKILLs it when it says step `k` runs; returns
-    /// how many steps the plan has.
-    async fn kill_at(&self, ns: &str, k: usize) -> usize {
+    /// the plan's steps.
+    async fn kill_at(&self, ns: &str, k: usize) -> Vec<String> {
         let mut child = self
             .rollout(
                 ns,
@@ -144,11 +144,13 @@ impl Matrix {
                 seen.push(line.clone());
                 match event["event"].as_str() {
                     Some("started") => {
-                        steps = event["steps"].as_array().map(Vec::len);
+                        steps = event["steps"].as_array().map(|a| {
+                            a.iter()
+                                .map(|s| s.as_str().unwrap_or_default().to_owned())
+                                .collect::<Vec<_>>()
+                        });
                     }
-                    Some("step")
-                        if event["index"] == k && event["state"] == "running" =>
-                    {
+                    Some("step") if event["index"] == k && event["state"] == "running" => {
                         // SIGKILL: nothing of the process runs after this.
                         child.kill().expect("SIGKILL");
                         break;
@@ -178,7 +180,11 @@ impl Matrix {
         let out = tokio::task::spawn_blocking(move || c.output().expect("run"))
             .await
             .expect("join");
-        assert!(began.elapsed() < RUN_LIMIT, "{ns}: {} too slow", then.verb());
+        assert!(
+            began.elapsed() < RUN_LIMIT,
+            "{ns}: {} too slow",
+            then.verb()
+        );
         (
             out.status.code(),
             String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -186,10 +192,11 @@ impl Matrix {
     }
 
     /// One cell of the matrix: kill at step `k`, then resume or abort. Returns the plan's
-    /// number of steps.
-    async fn case(&self, k: usize, then: Then) -> usize {
+    /// steps.
+    async fn case(&self, k: usize, then: Then) -> Vec<String> {
         let ns = self.app(k, then).await;
         let before = snapshot(&self.tc.client, &ns).await;
+        let _load = traffic(&self.tc, &format!("{ns}.test"), 50.0);
         let steps = self.kill_at(&ns, k).await;
         assert!(
             leftovers_in(&self.tc.client, &ns).await["record"].is_string(),
@@ -233,31 +240,32 @@ impl Matrix {
         steps
     }
 
-    /// Every step boundary, each followed by resume and by abort; returns the cells run.
-    async fn run(&self) -> Vec<(usize, Then)> {
-        let mut cells = Vec::new();
+    /// Every step boundary, each followed by resume and (at the same time, in another
+    /// namespace) by abort; returns how many cells ran.
+    async fn run(&self) -> usize {
         let mut k = 0;
-        let mut steps = usize::MAX;
-        while k < steps {
-            for then in [Then::Resume, Then::Abort] {
-                steps = self.case(k, then).await;
-                cells.push((k, then));
-            }
+        let plan = loop {
+            let (resumed, aborted) =
+                tokio::join!(self.case(k, Then::Resume), self.case(k, Then::Abort));
+            assert_eq!(resumed, aborted, "{}: one plan", self.name);
             k += 1;
-        }
-        eprintln!(
-            "kill matrix: {} — {} steps × resume/abort = {} cells: {}",
+            if k >= resumed.len() {
+                break resumed;
+            }
+        };
+        let mut table = format!(
+            "kill matrix: {} — {} step boundaries × (resume, abort) = {} cells, all passed:",
             self.name,
-            steps,
-            cells.len(),
-            cells
-                .iter()
-                .map(|(k, t)| format!("{k}/{}", t.verb()))
-                .collect::<Vec<_>>()
-                .join(" ")
+            plan.len(),
+            2 * plan.len()
         );
-        assert_eq!(cells.len(), 2 * steps);
-        cells
+        for (k, step) in plan.iter().enumerate() {
+            table.push_str(&format!(
+                "\n  killed at {k:>2} ({step}): resume done, abort restored"
+            ));
+        }
+        eprintln!("{table}");
+        2 * plan.len()
     }
 }
 
@@ -300,9 +308,53 @@ async fn snapshot(c: &kube::Client, ns: &str) -> Value {
     Value::Object(all)
 }
 
+/// The narrowest window of a kill: after a step made an object, before the record could
+/// name it. Made here deterministically — killed as the new Service's step starts, then the
+/// Service made as that step would have (with the rollout's labels) — `abort` still finds it
+/// by its rollout label and removes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abort_removes_an_object_made_just_before_the_kill() {
+    let m = Matrix::new("canary").await;
+    let ns = m.app(3, Then::Abort).await;
+    let before = snapshot(&m.tc.client, &ns).await;
+    let _load = traffic(&m.tc, &format!("{ns}.test"), 50.0);
+    let plan = m.kill_at(&ns, 3).await;
+    assert_eq!(plan[3], "create the Service of the new version");
+    let record: Value = serde_json::from_str(
+        leftovers_in(&m.tc.client, &ns).await["record"]
+            .as_str()
+            .expect("a record"),
+    )
+    .expect("the record is JSON");
+    let id = record["id"].as_str().expect("the rollout's id");
+    let services: Api<Service> = Api::namespaced(m.tc.client.clone(), &ns);
+    if services.get_opt("web-canary").await.expect("get").is_none() {
+        let made: Service = serde_json::from_value(json!({
+            "metadata": rollout_core::labels::owned_metadata("web-canary", &ns, "web", Some(id)),
+            "spec": {"selector": {"app": "web", "rollout.dev/role": "canary"},
+                     "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}
+        }))
+        .expect("service");
+        services
+            .create(&PostParams::default(), &made)
+            .await
+            .expect("the Service the killed step made");
+    }
+    let owned = record["owned"].as_array().cloned().unwrap_or_default();
+    assert!(
+        !owned
+            .iter()
+            .any(|o| o["resource"] == "services" && o["name"] == "web-canary"),
+        "the record does not name it: {owned:?}"
+    );
+    let (code, stderr) = m.then(&ns, Then::Abort).await;
+    assert_eq!(code, Some(3), "{stderr}");
+    assert_eq!(snapshot(&m.tc.client, &ns).await, before, "{stderr}");
+}
+
 async fn matrix(name: &str) {
     let cells = Matrix::new(name).await.run().await;
-    assert!(!cells.is_empty());
+    assert!(cells >= 2, "{name}: a plan without steps");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

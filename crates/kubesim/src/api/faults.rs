@@ -217,7 +217,10 @@ impl<'de> Deserialize<'de> for Share {
                 if v.is_finite() && (0.0..=1.0).contains(&v) {
                     Ok(Share(v))
                 } else {
-                    Err(E::invalid_value(Unexpected::Float(v), &"a share between 0 and 1"))
+                    Err(E::invalid_value(
+                        Unexpected::Float(v),
+                        &"a share between 0 and 1",
+                    ))
                 }
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Share, E> {
@@ -545,10 +548,14 @@ pub struct Decision {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Failure {
     InternalError,
-    Throttle { retry_after_seconds: u64 },
+    Throttle {
+        retry_after_seconds: u64,
+    },
     Conflict,
     /// Cut the stream this long after the answer starts.
-    DropWatch { after: Duration },
+    DropWatch {
+        after: Duration,
+    },
 }
 
 /// How many faults of each kind were injected so far.
@@ -575,7 +582,11 @@ impl fmt::Display for FaultCounts {
             f,
             "of {} requests, 500: {}, 429: {}, 409: {}, dropped watches: {}, delayed: {}",
             self.requests,
-            self.internal_error, self.throttle, self.conflict, self.drop_watch, self.latency
+            self.internal_error,
+            self.throttle,
+            self.conflict,
+            self.drop_watch,
+            self.latency
         )
     }
 }
@@ -811,7 +822,8 @@ pub async fn layer(
             .insert(FAULT_HEADER, HeaderValue::from(rule as u64));
         return response;
     }
-    answer(&info, rule, &failure).unwrap_or_else(|| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+    answer(&info, rule, &failure)
+        .unwrap_or_else(|| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
 #[cfg(test)]

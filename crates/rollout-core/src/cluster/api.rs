@@ -355,7 +355,10 @@ impl Cluster {
             .iter()
             .any(|op| matches!(op, json_patch::PatchOperation::Test(_)));
         retry(|| async {
-            match api.patch(name, &pp, &Patch::<()>::Json(patch.clone())).await {
+            match api
+                .patch(name, &pp, &Patch::<()>::Json(patch.clone()))
+                .await
+            {
                 Ok(k) => Ok(k),
                 Err(e) if is_conflict(&e) && !conditional => {
                     Err(Failed::Retry(self.error::<K>(Verb::Patch, name, e)))
@@ -639,7 +642,11 @@ mod tests {
         let errors = vec![Failed::judged(api_error(429, "TooManyRequests", 1))];
         let (result, attempts) = fake(QUICK, errors).await;
         assert_eq!((result.expect("succeeds"), attempts), (2, 2));
-        assert!(began.elapsed() >= Duration::from_secs(1), "{:?}", began.elapsed());
+        assert!(
+            began.elapsed() >= Duration::from_secs(1),
+            "{:?}",
+            began.elapsed()
+        );
     }
 
     #[tokio::test]
@@ -669,6 +676,10 @@ mod tests {
         let (result, attempts) = fake(policy, errors).await;
         assert!(result.is_err());
         assert!((5..=11).contains(&attempts), "{attempts}");
-        assert!(began.elapsed() < Duration::from_millis(400), "{:?}", began.elapsed());
+        assert!(
+            began.elapsed() < Duration::from_millis(400),
+            "{:?}",
+            began.elapsed()
+        );
     }
 }

@@ -343,12 +343,15 @@ impl Holder {
                 // last write: then the conflict was the server's, and deleting again is
                 // as safe as the first time.
                 Err(e @ kube::Error::Api(_)) if super::api::is_conflict(&e) => {
-                    let call = || {
-                        Call::new(Verb::Delete, "leases", &self.cluster.namespace, &self.name)
-                    };
+                    let call =
+                        || Call::new(Verb::Delete, "leases", &self.cluster.namespace, &self.name);
                     match api.get_opt(&self.name).await {
-                        Ok(Some(l)) if l.metadata.resource_version.as_deref() == Some(rv.as_str()) => {
-                            Err(super::api::Failed::Retry(call().error(e, &self.cluster.server)))
+                        Ok(Some(l))
+                            if l.metadata.resource_version.as_deref() == Some(rv.as_str()) =>
+                        {
+                            Err(super::api::Failed::Retry(
+                                call().error(e, &self.cluster.server),
+                            ))
                         }
                         Ok(_) => Ok(()),
                         Err(read) => Err(super::api::Failed::judged(

@@ -33,13 +33,23 @@ fn verbs_from_method_and_path() {
     }
     let r = request(Method::PATCH, &format!("{DEPLOYMENT}/scale"));
     assert_eq!(
-        (r.plural.as_str(), r.group.as_str(), r.subresource.as_deref()),
+        (
+            r.plural.as_str(),
+            r.group.as_str(),
+            r.subresource.as_deref()
+        ),
         ("deployments", "apps", Some("scale"))
     );
     assert_eq!(r.namespace.as_deref(), Some("shop"));
     assert_eq!(r.name.as_deref(), Some("web"));
     // Paths that address no resource are never faulted.
-    for path in ["/version", "/healthz", "/api", "/apis/apps/v1", "/openapi/v3"] {
+    for path in [
+        "/version",
+        "/healthz",
+        "/api",
+        "/apis/apps/v1",
+        "/openapi/v3",
+    ] {
         let uri: Uri = path.parse().expect("uri");
         assert_eq!(RequestInfo::of(&Method::GET, &uri, &HeaderMap::new()), None);
     }
@@ -50,10 +60,17 @@ fn rules_narrow_by_verb_resource_and_namespace() {
     let patch = request(Method::PATCH, DEPLOYMENT);
     let get = request(Method::GET, DEPLOYMENT);
     let service = request(Method::PATCH, "/api/v1/namespaces/shop/services/web");
-    let other_ns = request(Method::PATCH, "/apis/apps/v1/namespaces/dev/deployments/web");
+    let other_ns = request(
+        Method::PATCH,
+        "/apis/apps/v1/namespaces/dev/deployments/web",
+    );
 
     let mut rule = FaultRule::new(FaultKind::InternalError, 1.0);
-    assert!([&patch, &get, &service, &other_ns].iter().all(|r| rule.matches(r)));
+    assert!(
+        [&patch, &get, &service, &other_ns]
+            .iter()
+            .all(|r| rule.matches(r))
+    );
 
     rule.verbs = vec![Verb::Patch];
     assert!(rule.matches(&patch) && !rule.matches(&get));
@@ -124,7 +141,11 @@ fn faults(seed: u64, rules: Vec<FaultRule>) -> Faults {
 fn pattern(f: &Faults, n: usize) -> Vec<bool> {
     let r = request(Method::PATCH, DEPLOYMENT);
     (0..n)
-        .map(|_| f.decide(&r, &format!("PATCH {DEPLOYMENT}")).failure.is_some())
+        .map(|_| {
+            f.decide(&r, &format!("PATCH {DEPLOYMENT}"))
+                .failure
+                .is_some()
+        })
         .collect()
 }
 
@@ -198,7 +219,10 @@ fn latency_adds_up_and_the_first_failure_wins() {
         ))
     );
     let counts = f.injected();
-    assert_eq!((counts.throttle, counts.internal_error, counts.latency), (1, 0, 2));
+    assert_eq!(
+        (counts.throttle, counts.internal_error, counts.latency),
+        (1, 0, 2)
+    );
 }
 
 #[test]
@@ -228,7 +252,10 @@ fn answers_are_statuses_kube_understands() {
             .headers()
             .get(header::RETRY_AFTER)
             .map(|v| v.to_str().expect("ascii").to_owned());
-        assert_eq!(r.headers().get(FAULT_HEADER).map(|v| v.as_bytes()), Some(&b"4"[..]));
+        assert_eq!(
+            r.headers().get(FAULT_HEADER).map(|v| v.as_bytes()),
+            Some(&b"4"[..])
+        );
         let code = r.status().as_u16();
         let body = futures::executor::block_on(axum::body::to_bytes(r.into_body(), 1 << 20))
             .expect("body");
@@ -247,7 +274,11 @@ fn answers_are_statuses_kube_understands() {
     assert_eq!(header.as_deref(), Some("3"));
     let (s, _) = read(Failure::Conflict);
     assert!(s.is_conflict() && !s.is_already_exists());
-    assert!(s.message.contains("deployments.apps \"web\""), "{}", s.message);
+    assert!(
+        s.message.contains("deployments.apps \"web\""),
+        "{}",
+        s.message
+    );
     let d = s.details.expect("details");
     assert_eq!((d.name.as_str(), d.group.as_str()), ("web", "apps"));
 }
@@ -312,7 +343,10 @@ fn mistakes_say_where() {
             .to_string()
     };
     let e = err("rules:\n  - fault: 503\n    share: 1%\n");
-    assert!(e.starts_with("f.yaml:2:") && e.contains("500, 429, 409"), "{e}");
+    assert!(
+        e.starts_with("f.yaml:2:") && e.contains("500, 429, 409"),
+        "{e}"
+    );
     let e = err("rules:\n  - fault: 500\n    share: 150%\n");
     assert!(e.starts_with("f.yaml:3:"), "{e}");
     let e = err("rules:\n  - fault: 500\n    share: 1%\n    verb: [get]\n");
@@ -320,7 +354,10 @@ fn mistakes_say_where() {
     let e = err("rules:\n  - fault: 500\n    share: 1%\n    verbs: [fetch]\n");
     assert!(e.starts_with("f.yaml:4:"), "{e}");
     let e = err("rules:\n  - fault: 500\n    share: 1%\n    retryAfter: 1s\n");
-    assert_eq!(e, "f.yaml: rules[0]: retryAfter goes with fault 429, not 500");
+    assert_eq!(
+        e,
+        "f.yaml: rules[0]: retryAfter goes with fault 429, not 500"
+    );
     let e = err("rules:\n  - fault: 429\n    share: 1%\n    retryAfter: 200ms\n");
     assert!(e.contains("whole seconds"), "{e}");
     let e = err("rules:\n  - fault: latency\n    share: 1%\n    delay: soon\n");
