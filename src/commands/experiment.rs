@@ -150,6 +150,9 @@ pub async fn execute(file: &Path, progress: bool) -> Result<Result_, Exit> {
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     let report = session.finish().await;
+    if let Some(injected) = lab.cluster.faults_injected() {
+        eprintln!("API server faults met by the orchestrator: {injected}");
+    }
     lab.cluster.stop().await;
     let checks = e
         .expect
