@@ -235,3 +235,90 @@ async fn ab_under_faults() {
 async fn shadow_under_faults() {
     strategy_under_faults("shadow").await;
 }
+
+/// `rollout sim up --faults FILE` injects the file's faults; a wrong file is refused with
+/// its line before anything starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sim_up_takes_a_fault_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "rules:\n  - {fault: 404, share: 5%}\n").expect("write");
+    let out = tokio::task::spawn_blocking({
+        let bad = bad.clone();
+        move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_rollout"))
+                .args([
+                    "sim",
+                    "up",
+                    "--port",
+                    "0",
+                    "--ingress-port",
+                    "0",
+                    "--faults",
+                ])
+                .arg(&bad)
+                .stdin(std::process::Stdio::null())
+                .output()
+                .expect("run")
+        }
+    })
+    .await
+    .expect("join");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("bad.yaml:2:"), "names the line: {stderr}");
+
+    let good = dir.path().join("faults.yaml");
+    std::fs::write(
+        &good,
+        "rules:\n  - {fault: 500, share: 100%, resources: [configmaps]}\n",
+    )
+    .expect("write");
+    let kubeconfig = dir.path().join("kubeconfig");
+    let mut sim = std::process::Command::new(env!("CARGO_BIN_EXE_rollout"))
+        .args([
+            "sim",
+            "up",
+            "--port",
+            "0",
+            "--ingress-port",
+            "0",
+            "--faults",
+        ])
+        .arg(&good)
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .current_dir(dir.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("sim up");
+    let client =
+        crate::common::eventually("sim up's kubeconfig", Duration::from_secs(30), || async {
+            let text = std::fs::read_to_string(&kubeconfig).ok()?;
+            let kc = kube::config::Kubeconfig::from_yaml(&text).ok()?;
+            let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+                .await
+                .ok()?;
+            let client = kube::Client::try_from(config).ok()?;
+            client.apiserver_version().await.ok()?;
+            Some(client)
+        })
+        .await;
+    let configmaps: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::namespaced(client.clone(), "default");
+    let refused = configmaps.list(&Default::default()).await;
+    let pods: Api<Pod> = Api::namespaced(client, "default");
+    let listed = pods.list(&Default::default()).await;
+    let _ = sim.kill();
+    let _ = sim.wait();
+    match refused {
+        Err(kube::Error::Api(s)) => {
+            assert_eq!((s.code, s.reason.as_str()), (500, "InternalError"), "{s:?}");
+            assert!(s.message.contains("injected fault"), "{s:?}");
+        }
+        other => panic!("configmaps: expected the injected 500: {other:?}"),
+    }
+    assert!(listed.is_ok(), "pods are not faulted: {listed:?}");
+}
