@@ -97,6 +97,10 @@ pub struct OverrideArgs {
     /// How long A/B and shadow compare the versions.
     #[arg(long)]
     pub duration: Option<rollout_core::spec::Duration>,
+    /// Also post every event of the rollout to this URL (JSON with a `text` a chat webhook
+    /// shows); repeatable. Kept in the rollout's record: a resumed rollout notifies it too.
+    #[arg(long, value_name = "URL")]
+    pub notify: Vec<String>,
 }
 
 /// How checks reach the app and its metrics.

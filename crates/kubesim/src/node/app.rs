@@ -30,6 +30,7 @@
 //! gates written for real-world numbers judge a sped-up run the same way.
 
 use super::behaviour::{Behaviour, LiveProfiles};
+use super::ports;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -247,6 +248,8 @@ pub struct RunningApp {
     exit: watch::Receiver<Option<i32>>,
     stop: oneshot::Sender<Duration>,
     task: JoinHandle<()>,
+    /// Where a privileged declared port is really served, while the app lives.
+    _mapping: Option<ports::Mapping>,
 }
 
 impl RunningApp {
@@ -270,18 +273,28 @@ impl RunningApp {
         } else {
             1.0
         };
-        let socket = match spec.ip {
-            IpAddr::V4(_) => TcpSocket::new_v4()?,
-            IpAddr::V6(_) => TcpSocket::new_v6()?,
+        let declared = SocketAddr::new(spec.ip, spec.port);
+        let (socket, mapping) = match listen_socket(declared) {
+            Ok(socket) => (socket, None),
+            // Not root: serve a privileged port on a free high port of the pod's address;
+            // every path into the cluster dials through the table (see `ports`).
+            Err(e) if ports::is_privileged_refusal(spec.port, &e) => {
+                let socket = listen_socket(SocketAddr::new(spec.ip, 0))?;
+                let actual = socket.local_addr()?;
+                (socket, Some(ports::map(declared, actual)))
+            }
+            Err(e) => return Err(e),
         };
-        // A restarted container rebinds its port while connections of the previous one may
-        // still be in TIME_WAIT.
-        socket.set_reuseaddr(true)?;
-        socket.bind(SocketAddr::new(spec.ip, spec.port))?;
         let addr = socket.local_addr()?;
 
         let stats = Arc::new(AppStats::new(scale, b.memory_growth_mib_per_min));
-        let (ip, port) = (spec.ip.to_string(), addr.port().to_string());
+        // The app knows the port its manifest declares, wherever it really listens.
+        let shown_port = if spec.port == 0 {
+            addr.port()
+        } else {
+            spec.port
+        };
+        let (ip, port) = (spec.ip.to_string(), shown_port.to_string());
         let body = render_body(
             b.body_template(),
             &[
@@ -328,6 +341,7 @@ impl RunningApp {
             exit: exit_rx,
             stop: stop_tx,
             task,
+            _mapping: mapping,
         })
     }
 
@@ -367,6 +381,19 @@ impl RunningApp {
         let _ = stop.send(grace);
         let _ = task.await;
     }
+}
+
+/// A socket bound to `addr`, not yet listening.
+fn listen_socket(addr: SocketAddr) -> io::Result<TcpSocket> {
+    let socket = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    // A restarted container rebinds its port while connections of the previous one may
+    // still be in TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    Ok(socket)
 }
 
 /// Divides a duration by the time scale.

@@ -462,9 +462,14 @@ impl PodWorker {
                     return None;
                 }
             };
+            // A privileged port a normal user may not bind is served on a high port instead
+            // (see `ports`): it does not make the address unusable.
             if ports
                 .iter()
-                .all(|p| std::net::TcpListener::bind((ip, *p)).is_ok())
+                .all(|p| match std::net::TcpListener::bind((ip, *p)) {
+                    Ok(_) => true,
+                    Err(e) => super::ports::is_privileged_refusal(*p, &e),
+                })
             {
                 return Some(ip);
             }

@@ -6,6 +6,7 @@ pub mod charts;
 pub mod data;
 pub mod event;
 pub mod json;
+pub mod notify;
 pub mod progress;
 pub mod run;
 pub mod summary;
