@@ -378,6 +378,10 @@ pub struct SimUpArgs {
     /// How long Events are kept after their last change (kube-apiserver's --event-ttl).
     #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
     pub event_ttl: std::time::Duration,
+    /// Fault profile (YAML): the API server answers a share of requests with 500, 429 or
+    /// 409, drops watch streams, or adds latency; see the README's "Faults".
+    #[arg(long)]
+    pub faults: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -51,9 +51,14 @@ pub async fn execute(file: &Path, progress: bool) -> Result<Result_, Exit> {
     let origin = file.display().to_string();
     let e = experiment::parse(&text, &origin).map_err(bad)?;
     let base = file.parent().unwrap_or(Path::new("."));
-    let lab = Lab::start(
+    let faults_origin = format!("{origin}: cluster.faults");
+    let lab = Lab::start_with(
         e.cluster.speed,
         e.cluster.profiles.as_deref().map(|p| (origin.as_str(), p)),
+        e.cluster
+            .faults
+            .as_deref()
+            .map(|f| (faults_origin.as_str(), f)),
     )
     .await?;
     apply(&lab, &e.manifests, base).await?;
@@ -69,7 +74,7 @@ pub async fn execute(file: &Path, progress: bool) -> Result<Result_, Exit> {
     let extra: Option<Arc<dyn rollout_core::report::Sink>> =
         progress.then(|| Arc::new(Progress::for_stderr()) as Arc<dyn rollout_core::report::Sink>);
     let sink = session.sink(extra);
-    let cluster = Cluster::new(lab.client.clone(), e.namespace.clone());
+    let cluster = Cluster::new(lab.orchestrator.clone(), e.namespace.clone());
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut running: Option<(tokio::task::JoinHandle<RunEnd>, Stopper, String)> = None;
     for (i, action) in e.actions.iter().enumerate() {
@@ -145,6 +150,9 @@ pub async fn execute(file: &Path, progress: bool) -> Result<Result_, Exit> {
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     let report = session.finish().await;
+    if let Some(injected) = lab.cluster.faults_injected() {
+        eprintln!("API server faults met by the orchestrator: {injected}");
+    }
     lab.cluster.stop().await;
     let checks = e
         .expect

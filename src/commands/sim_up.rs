@@ -1,6 +1,7 @@
 //! `rollout sim up`: run the embedded cluster in the foreground.
 
 use crate::cli::{SimImagesArgs, SimUpArgs};
+use kubesim::api::faults::FaultProfile;
 use kubesim::node::behaviour::Profiles;
 use kubesim::{SimCluster, SimOptions, kubeconfig};
 use std::path::Path;
@@ -32,6 +33,13 @@ pub fn images(args: &SimImagesArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A fault profile file.
+pub fn load_faults(file: &Path) -> anyhow::Result<FaultProfile> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| anyhow::anyhow!("cannot read fault file {}: {e}", file.display()))?;
+    Ok(FaultProfile::from_yaml(&text, &file.display().to_string())?)
+}
+
 pub async fn run(args: &SimUpArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
         args.speed.is_finite() && args.speed > 0.0,
@@ -44,6 +52,8 @@ pub async fn run(args: &SimUpArgs) -> anyhow::Result<()> {
     );
     let profiles = load_profiles(args.profile.as_deref())?;
     let signalled = on_signal()?;
+    let faults = args.faults.as_deref().map(load_faults).transpose()?;
+    let rules = faults.as_ref().map_or(0, |f| f.rules.len());
     let cluster = SimCluster::start(SimOptions {
         port: args.port,
         data_dir: args.data_dir.clone(),
@@ -51,6 +61,7 @@ pub async fn run(args: &SimUpArgs) -> anyhow::Result<()> {
         profiles: Some(profiles),
         ingress_port: Some(args.ingress_port),
         event_ttl: args.event_ttl,
+        faults,
         ..Default::default()
     })
     .await?;
@@ -74,6 +85,12 @@ pub async fn run(args: &SimUpArgs) -> anyhow::Result<()> {
         kc.display(),
         kubeconfig::CONTEXT
     );
+    if let Some(file) = &args.faults {
+        eprintln!(
+            "injecting faults: {rules} rule(s) from {} (the cluster's own components are spared unless a rule says otherwise)",
+            file.display()
+        );
+    }
     if let Some(dir) = &args.data_dir {
         eprintln!("objects are kept in {}", dir.display());
     } else {

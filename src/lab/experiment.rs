@@ -3,7 +3,8 @@
 //!
 //! ```yaml
 //! description: A canary catches a regression only real users hit.
-//! cluster: { speed: 10 }
+//! cluster: { speed: 10 }               # also `profiles:` and `faults:` (YAML text, the formats
+//!                                      # of `rollout sim up --profile` and `--faults`)
 //! manifests: [builtin:microblog]     # or paths (files, directories) relative to this file
 //! namespace: microblog
 //! traffic: { host: microblog.example.local, path: /explore, rate: 50 }
@@ -47,6 +48,10 @@ pub struct ClusterSpec {
     /// Image behaviours (the format of `rollout sim up --profile`) on top of the built-in ones.
     #[serde(default)]
     pub profiles: Option<String>,
+    /// Faults the API server injects into the orchestrator's requests (the format of
+    /// `rollout sim up --faults`); the experiment's own requests are spared.
+    #[serde(default)]
+    pub faults: Option<String>,
 }
 
 impl Default for ClusterSpec {
@@ -54,6 +59,7 @@ impl Default for ClusterSpec {
         ClusterSpec {
             speed: default_speed(),
             profiles: None,
+            faults: None,
         }
     }
 }
@@ -142,6 +148,10 @@ pub fn parse(text: &str, origin: &str) -> Result<Experiment, String> {
         return Err(format!(
             "{origin}: cluster.speed: expected a positive number"
         ));
+    }
+    if let Some(text) = &e.cluster.faults {
+        kubesim::api::faults::FaultProfile::from_yaml(text, &format!("{origin}: cluster.faults"))
+            .map_err(|e| e.to_string())?;
     }
     for (i, x) in e.expect.iter().enumerate() {
         Expectation::parse(x).map_err(|m| format!("{origin}: expect[{i}]: {m}"))?;
@@ -344,6 +354,24 @@ mod tests {
         assert!(
             bad_profile.is_err_and(|e| e.starts_with("x.yaml: actions[1].changeProfile:1:")),
             "a bad profile names the action and its line"
+        );
+    }
+
+    #[test]
+    fn cluster_faults_are_a_fault_profile() {
+        let e = parse(
+            "cluster:\n  faults: |\n    seed: 3\n    rules:\n      - {fault: 500, share: 5%}\nmanifests: []\nnamespace: n\ntraffic: {host: h}\nactions: [{wait: 1s}]\n",
+            "x.yaml",
+        )
+        .expect("valid");
+        assert!(e.cluster.faults.is_some_and(|f| f.contains("seed: 3")));
+        let bad = parse(
+            "cluster:\n  faults: |\n    rules:\n      - {fault: 404, share: 5%}\nmanifests: []\nnamespace: n\ntraffic: {host: h}\nactions: [{wait: 1s}]\n",
+            "x.yaml",
+        );
+        assert!(
+            bad.is_err_and(|e| e.starts_with("x.yaml: cluster.faults:2:")),
+            "a bad rule names the key and its line"
         );
     }
 }

@@ -63,6 +63,8 @@ pub enum LabError {
     Sim(#[from] kubesim::SimError),
     #[error(transparent)]
     Profiles(#[from] kubesim::node::behaviour::ProfileError),
+    #[error(transparent)]
+    Faults(#[from] kubesim::api::faults::FaultError),
     #[error("the embedded cluster runs no ingress")]
     NoIngress,
     #[error("cannot make the HTTP client of the checks")]
@@ -88,13 +90,27 @@ impl From<LabError> for crate::commands::exit::Exit {
 /// A running embedded cluster for one scripted run.
 pub struct Lab {
     pub cluster: SimCluster,
+    /// The lab's own client: manifests, waits, samples, killed pods. Injected faults spare it
+    /// (it counts as one of the cluster's components).
     pub client: kube::Client,
+    /// The client the orchestrator runs with: the one injected faults are meant for.
+    pub orchestrator: kube::Client,
 }
 
 impl Lab {
     /// Starts a cluster with simulated time `speed` times faster, and `profiles` (YAML text of
     /// image behaviours) on top of the built-in ones.
     pub async fn start(speed: f64, profiles: Option<(&str, &str)>) -> Result<Lab, LabError> {
+        Lab::start_with(speed, profiles, None).await
+    }
+
+    /// [`Lab::start`] with the API server injecting the faults of `faults` (YAML text of a
+    /// fault profile, and where it comes from) into the orchestrator's requests.
+    pub async fn start_with(
+        speed: f64,
+        profiles: Option<(&str, &str)>,
+        faults: Option<(&str, &str)>,
+    ) -> Result<Lab, LabError> {
         let mut opts = SimOptions {
             port: 0,
             time_scale: speed,
@@ -104,10 +120,18 @@ impl Lab {
             let extra = kubesim::node::behaviour::Profiles::from_yaml(text, origin)?;
             opts.profiles = Some(kubesim::node::behaviour::Profiles::builtin().merged_with(extra));
         }
+        if let Some((origin, text)) = faults {
+            opts.faults = Some(kubesim::api::faults::FaultProfile::from_yaml(text, origin)?);
+        }
         kube_util::tls::install_crypto_provider();
         let cluster = SimCluster::start(opts).await?;
-        let client = cluster.client().await?;
-        Ok(Lab { cluster, client })
+        let client = cluster.component_client("lab").await?;
+        let orchestrator = cluster.client().await?;
+        Ok(Lab {
+            cluster,
+            client,
+            orchestrator,
+        })
     }
 
     pub fn ingress_addr(&self) -> Result<std::net::SocketAddr, LabError> {
@@ -232,7 +256,7 @@ pub async fn run(
 ) -> Result<Run, LabError> {
     let session = Session::start(lab, namespace, load)?;
     let opts = lab.options()?;
-    let cluster = Cluster::new(lab.client.clone(), namespace);
+    let cluster = Cluster::new(lab.orchestrator.clone(), namespace);
     // A moment of steady traffic first, so the charts show where the run started from.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let outcome = rollout_core::engine::start::run(cluster, req, opts, session.sink(sink)).await?;

@@ -73,6 +73,9 @@ pub struct SimOptions {
     /// Run the ingress proxy (class `nginx`) on 127.0.0.1 at this port (0 picks a free one);
     /// None runs no ingress.
     pub ingress_port: Option<u16>,
+    /// Faults the API server injects into the requests it serves ([`api::faults`]); the
+    /// cluster's own components are spared unless a rule says otherwise.
+    pub faults: Option<api::faults::FaultProfile>,
 }
 
 impl Default for SimOptions {
@@ -88,6 +91,7 @@ impl Default for SimOptions {
             time_scale: 1.0,
             profiles: None,
             ingress_port: Some(0),
+            faults: None,
         }
     }
 }
@@ -125,6 +129,8 @@ pub struct SimCluster {
     clock: Arc<clock::SimClock>,
     /// Says when the clock slows down or catches up again, as an Event on the Node.
     pace_events: tokio::task::JoinHandle<()>,
+    /// The faults the API server injects, when it was given a profile.
+    faults: Option<Arc<api::faults::Faults>>,
 }
 
 impl SimCluster {
@@ -162,6 +168,10 @@ impl SimCluster {
         let kubeconfig = kubeconfig::render(&url, &certs.ca_pem, &token, "default");
 
         let (stop, stopping) = tokio::sync::watch::channel(false);
+        let faults = opts
+            .faults
+            .clone()
+            .map(|p| Arc::new(api::faults::Faults::new(p)));
         let state = Arc::new(api::ApiState {
             store: store.clone(),
             token,
@@ -173,6 +183,7 @@ impl SimCluster {
                 .timeout(Duration::from_secs(30))
                 .build()
                 .map_err(|e| SimError::Client(e.to_string()))?,
+            faults: faults.clone(),
         });
         let config = axum_server::tls_rustls::RustlsConfig::from_pem(
             certs.server_cert_pem.into_bytes(),
@@ -219,9 +230,10 @@ impl SimCluster {
             )),
             clock,
             pace_events,
+            faults,
         };
         if opts.node_agent {
-            let client = cluster.client().await?;
+            let client = cluster.component_client("node-agent").await?;
             let mut node_opts = node::kubelet::NodeOptions::new(node::kubelet::DEFAULT_NODE);
             node_opts.clock = cluster.clock.clone();
             node_opts.profiles = cluster.profiles.clone();
@@ -231,7 +243,7 @@ impl SimCluster {
             cluster.node = Some(agent);
         }
         if let Some(port) = opts.ingress_port {
-            let client = cluster.client().await?;
+            let client = cluster.component_client("ingress").await?;
             let listen = std::net::SocketAddr::from(([127, 0, 0, 1], port));
             let proxy = ingress::proxy::IngressProxy::start(
                 client,
@@ -314,6 +326,31 @@ impl SimCluster {
                 .await
                 .map_err(|e| SimError::Client(e.to_string()))?;
         kube::Client::try_from(config).map_err(|e| SimError::Client(e.to_string()))
+    }
+
+    /// A client whose requests count as the cluster's own component `component`: they carry
+    /// [`api::faults::COMPONENT_HEADER`], and fault rules leave them alone unless they say
+    /// `components: true`. The node agent and the ingress use one; so can a test that
+    /// watches the cluster without meeting the faults it injects into the client under test.
+    pub async fn component_client(&self, component: &str) -> Result<kube::Client, SimError> {
+        let kc = kube::config::Kubeconfig::from_yaml(&self.kubeconfig)
+            .map_err(|e| SimError::Client(e.to_string()))?;
+        let mut config =
+            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+                .await
+                .map_err(|e| SimError::Client(e.to_string()))?;
+        let value = axum::http::HeaderValue::from_str(component)
+            .map_err(|e| SimError::Client(format!("component name {component:?}: {e}")))?;
+        config.headers.push((
+            axum::http::HeaderName::from_static(api::faults::COMPONENT_HEADER),
+            value,
+        ));
+        kube::Client::try_from(config).map_err(|e| SimError::Client(e.to_string()))
+    }
+
+    /// The faults injected so far, when the cluster was started with a fault profile.
+    pub fn faults_injected(&self) -> Option<api::faults::FaultCounts> {
+        self.faults.as_ref().map(|f| f.injected())
     }
 
     /// Puts `extra` on top of the node agent's profiles: running apps answer by the new

@@ -1,6 +1,7 @@
 //! The embedded API server: the Kubernetes REST API over HTTPS, served by axum from the store.
 
 pub mod discovery;
+pub mod faults;
 mod handlers;
 pub mod openapi;
 pub mod patch;
@@ -36,10 +37,17 @@ pub struct ApiState {
     pub bookmark_interval: std::time::Duration,
     /// The client the `proxy` subresources forward with.
     pub http: reqwest::Client,
+    /// Faults to inject in front of every handler ([`faults`]), when any.
+    pub faults: Option<Arc<faults::Faults>>,
 }
 
 pub fn router(state: Arc<ApiState>) -> Router {
-    Router::new().fallback(dispatch).with_state(state)
+    let injected = state.faults.clone();
+    let router = Router::new().fallback(dispatch).with_state(state);
+    match injected {
+        Some(f) => router.layer(axum::middleware::from_fn_with_state(f, faults::layer)),
+        None => router,
+    }
 }
 
 fn json_response(code: StatusCode, body: &Value) -> Response {

@@ -91,6 +91,11 @@ pub async fn connect(args: &KubeSource) -> Result<Connection, ConnectError> {
         config.reset_reader_on_write = true;
         config.connect_timeout = Some(config.connect_timeout.map_or(limit, |c| c.min(limit)));
     }
+    // One retry policy, the orchestrator's own (`cluster::api`'s `retry`: bounded in time,
+    // with jitter, re-reading on conflicts where that is correct), rather than kube's layer
+    // underneath it as well, which retries 429, 503 and 504 up to 15 times with back-off up
+    // to 1000s and would hide a server's trouble from that bound.
+    config.default_retry = false;
     let default_namespace = config.default_namespace.clone();
     let server = config
         .cluster_url

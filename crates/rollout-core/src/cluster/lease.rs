@@ -29,6 +29,9 @@ pub const RENEW_EVERY: Duration = Duration::from_secs(3);
 /// A holder that has not renewed for this long stops acting: well before [`DURATION`], so it
 /// has stopped before anyone else may take the Lease.
 pub const RENEW_DEADLINE: Duration = Duration::from_secs(10);
+/// How many conflicts in a row a renewal takes for the server's own (the Lease still carries
+/// our last write) before it gives up until the next renewal.
+const SPURIOUS_CONFLICTS: u32 = 3;
 
 pub fn name(app: &str) -> String {
     format!("rollout-{app}")
@@ -228,33 +231,44 @@ impl Holder {
     }
 
     /// Renews the lease: a merge patch of renewTime, conditional on our last write. A
-    /// conflict means someone took the Lease over: it is lost.
+    /// conflict means someone took the Lease over: it is lost — unless the Lease still
+    /// carries our last write, when nobody else wrote it and the conflict was the server's
+    /// (the condition travels with the patch, so writing again is safe).
     pub async fn renew(&self) -> Result<(), LeaseError> {
-        self.ensure_held()?;
-        let rv = self.held().resource_version.clone();
-        let patch = json!({
-            "metadata": {"resourceVersion": rv},
-            "spec": {"renewTime": MicroTime(now()), "holderIdentity": self.identity},
-        });
-        match self.cluster.merge::<Lease>(&self.name, &patch).await {
-            Ok(l) => {
-                let mut held = self.held();
-                held.resource_version = l.metadata.resource_version.unwrap_or_default();
-                held.renewed = Instant::now();
-                Ok(())
+        let mut attempt = 1;
+        loop {
+            self.ensure_held()?;
+            let rv = self.held().resource_version.clone();
+            let patch = json!({
+                "metadata": {"resourceVersion": rv},
+                "spec": {"renewTime": MicroTime(now()), "holderIdentity": self.identity},
+            });
+            match self.cluster.merge::<Lease>(&self.name, &patch).await {
+                Ok(l) => {
+                    let mut held = self.held();
+                    held.resource_version = l.metadata.resource_version.unwrap_or_default();
+                    held.renewed = Instant::now();
+                    return Ok(());
+                }
+                Err(e) if e.status_code() == Some(409) || e.is_not_found() => {
+                    let now = self.cluster.get_opt::<Lease>(&self.name).await?;
+                    let unchanged = now.as_ref().is_some_and(|l| {
+                        l.metadata.resource_version.as_deref() == Some(rv.as_str())
+                    });
+                    if unchanged && attempt < SPURIOUS_CONFLICTS {
+                        attempt += 1;
+                        continue;
+                    }
+                    if unchanged {
+                        return Err(e.into());
+                    }
+                    let by = now
+                        .and_then(|l| l.spec?.holder_identity)
+                        .unwrap_or_else(|| "nobody (it was deleted)".into());
+                    return Err(self.lose(format!("it was taken over; it is now held by {by}")));
+                }
+                Err(e) => return Err(e.into()),
             }
-            Err(e) if e.status_code() == Some(409) || e.is_not_found() => {
-                let by = self
-                    .cluster
-                    .get_opt::<Lease>(&self.name)
-                    .await
-                    .ok()
-                    .flatten()
-                    .and_then(|l| l.spec?.holder_identity)
-                    .unwrap_or_else(|| "nobody (it was deleted)".into());
-                Err(self.lose(format!("it was taken over; it is now held by {by}")))
-            }
-            Err(e) => Err(e.into()),
         }
     }
 
@@ -315,19 +329,43 @@ impl Holder {
         let dp = kube::api::DeleteParams {
             preconditions: Some(kube::api::Preconditions {
                 uid: None,
-                resource_version: Some(rv),
+                resource_version: Some(rv.clone()),
             }),
             ..Default::default()
         };
-        match api.delete(&self.name, &dp).await {
-            Ok(_) => Ok(()),
-            // Gone, or someone else's now: not ours to delete.
-            Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => Ok(()),
-            Err(e) => Err(
-                Call::new(Verb::Delete, "leases", &self.cluster.namespace, &self.name)
-                    .error(e, &self.cluster.server),
-            ),
-        }
+        // Retried when the server or the connection fails: the precondition makes another
+        // attempt safe (one after a delete whose answer was lost finds the Lease gone).
+        super::api::retry(|| async {
+            match api.delete(&self.name, &dp).await {
+                Ok(_) => Ok(()),
+                Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+                // Someone else's now: not ours to delete. Unless the Lease still carries our
+                // last write: then the conflict was the server's, and deleting again is
+                // as safe as the first time.
+                Err(e @ kube::Error::Api(_)) if super::api::is_conflict(&e) => {
+                    let call =
+                        || Call::new(Verb::Delete, "leases", &self.cluster.namespace, &self.name);
+                    match api.get_opt(&self.name).await {
+                        Ok(Some(l))
+                            if l.metadata.resource_version.as_deref() == Some(rv.as_str()) =>
+                        {
+                            Err(super::api::Failed::Retry(
+                                call().error(e, &self.cluster.server),
+                            ))
+                        }
+                        Ok(_) => Ok(()),
+                        Err(read) => Err(super::api::Failed::judged(
+                            call().error(read, &self.cluster.server),
+                        )),
+                    }
+                }
+                Err(e) => Err(super::api::Failed::judged(
+                    Call::new(Verb::Delete, "leases", &self.cluster.namespace, &self.name)
+                        .error(e, &self.cluster.server),
+                )),
+            }
+        })
+        .await
     }
 }
 

@@ -117,10 +117,12 @@ impl Engine {
     /// Deployment, so that nothing scales what is being removed).
     pub(crate) async fn remove_new_autoscaler(&self) -> Result<(), ClusterError> {
         if let Some(name) = &self.plan.names.new_autoscaler
-            && let Some(uid) = self.record.uid_of(RESOURCE, name)
+            && let Some(uid) = self
+                .made_here::<HorizontalPodAutoscaler>(RESOURCE, name)
+                .await?
         {
             self.cluster
-                .delete::<HorizontalPodAutoscaler>(name, Some(uid))
+                .delete::<HorizontalPodAutoscaler>(name, Some(&uid))
                 .await?;
         }
         Ok(())

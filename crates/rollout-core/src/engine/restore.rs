@@ -31,13 +31,31 @@ impl Engine {
         Ok(())
     }
 
+    /// The uid of `name` when this rollout made it: as its record says or, for an object
+    /// made by a process killed before its record could say so, as the object's own
+    /// rollout label says.
+    pub(crate) async fn made_here<K: crate::cluster::api::Object>(
+        &self,
+        resource: &str,
+        name: &str,
+    ) -> Result<Option<String>, ClusterError> {
+        if let Some(uid) = self.record.uid_of(resource, name) {
+            return Ok(Some(uid.to_owned()));
+        }
+        Ok(self
+            .cluster
+            .get_opt::<K>(name)
+            .await?
+            .filter(|o| crate::labels::made_by(o.meta(), &self.record.id))
+            .and_then(|o| o.meta().uid.clone()))
+    }
+
     pub(crate) async fn remove_new(&mut self) -> Result<(), ClusterError> {
         let names = self.plan.names.clone();
         // Only what this rollout made, by its uid: a namesake made since is left alone.
         let deployment_uid = self
-            .record
-            .uid_of("deployments", &names.new_deployment)
-            .map(str::to_owned);
+            .made_here::<Deployment>("deployments", &names.new_deployment)
+            .await?;
         self.remove_new_autoscaler().await?;
         if self.plan.creates_new()
             && let Some(uid) = &deployment_uid
@@ -64,9 +82,9 @@ impl Engine {
                 .await?;
         }
         if let Some(s) = &names.new_service
-            && let Some(uid) = self.record.uid_of("services", s)
+            && let Some(uid) = self.made_here::<Service>("services", s).await?
         {
-            self.cluster.delete::<Service>(s, Some(uid)).await?;
+            self.cluster.delete::<Service>(s, Some(&uid)).await?;
         }
         if self.plan.pins_service()
             && let Some(service) = &names.service
