@@ -52,7 +52,17 @@ async fn standalone_node_agent_and_ingress_join_an_api_server() {
             .expect("rollout sim node"),
     );
     let mut ingress = Command::new(bin)
-        .args(["sim", "ingress", "--listen", "127.0.0.1:0", "--kubeconfig"])
+        .args([
+            "sim",
+            "ingress",
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--kubeconfig",
+        ])
         .arg(&kc)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

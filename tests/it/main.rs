@@ -9,6 +9,7 @@ mod components;
 mod conformance;
 mod differential;
 mod gate_http;
+mod headline;
 mod interruption;
 mod lab;
 mod lease;

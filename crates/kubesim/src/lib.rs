@@ -13,8 +13,9 @@
 //! - [`node`]: the node agent, whose pods are in-process HTTP servers on loopback addresses
 //!   with real probes, restarts and back-off; what each image does comes from
 //!   [`node::behaviour`] profiles;
-//! - [`ingress`]: an ingress controller for Ingress (with ingress-nginx's canary annotations)
-//!   and Gateway API HTTPRoutes, with per-version metrics;
+//! - [`ingress`]: an ingress controller for Ingress (with ingress-nginx's canary annotations
+//!   and TLS) and Gateway API HTTPRoutes, with the per-version metrics ingress-nginx and
+//!   Contour's Envoy export, shown in the cluster as their controller pods;
 //! - [`traffic`]: a generator of users' requests, with per-version results.
 //!
 //! It meets the orchestrator only at the Kubernetes API: nothing here knows about strategies,
@@ -40,6 +41,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use store::Store;
+
+/// The Node the embedded ingress's controller pods are bound to.
+pub const INGRESS_NODE: &str = "sim-ingress-1";
 
 /// How to start an embedded cluster.
 #[derive(Debug, Clone)]
@@ -67,6 +71,8 @@ pub struct SimOptions {
     /// Run the ingress proxy (class `nginx`) on 127.0.0.1 at this port (0 picks a free one);
     /// None runs no ingress.
     pub ingress_port: Option<u16>,
+    /// The ingress's HTTPS listener, on 127.0.0.1 at this port (0 picks a free one).
+    pub ingress_tls_port: u16,
 }
 
 impl Default for SimOptions {
@@ -82,6 +88,7 @@ impl Default for SimOptions {
             time_scale: 1.0,
             profiles: None,
             ingress_port: Some(0),
+            ingress_tls_port: 0,
         }
     }
 }
@@ -220,10 +227,15 @@ impl SimCluster {
         if let Some(port) = opts.ingress_port {
             let client = cluster.client().await?;
             let listen = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+            let tls_listen = std::net::SocketAddr::from(([127, 0, 0, 1], opts.ingress_tls_port));
             let proxy = ingress::proxy::IngressProxy::start(
                 client,
                 ingress::proxy::IngressOptions {
                     listen,
+                    tls_listen: Some(tls_listen),
+                    // Shows itself as ingress-nginx's and Contour's pods, so that clients find
+                    // its metrics as on a real cluster.
+                    controller_node: Some(INGRESS_NODE.to_string()),
                     ..Default::default()
                 },
             )
