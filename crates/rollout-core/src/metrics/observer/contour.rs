@@ -30,8 +30,6 @@ use crate::metrics::exposition::{Sample, parse_float, to_count};
 
 /// Responses by status class.
 pub const RESPONSES: &str = "envoy_cluster_upstream_rq_xx";
-/// Requests that reached an upstream.
-pub const REQUESTS: &str = "envoy_cluster_upstream_rq_total";
 /// The buckets of the request time histogram (milliseconds).
 pub const BUCKETS: &str = "envoy_cluster_upstream_rq_time_bucket";
 /// The label naming the cluster.
