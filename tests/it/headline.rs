@@ -352,7 +352,14 @@ async fn canary_through_a_tls_ingress_with_no_flags() {
         .decode(ca_b64.trim())
         .expect("ca.crt");
     std::fs::write(&ca, pem).expect("write ca.crt");
-    let http = crate::common::http_client();
+    // A client that shows the redirect rather than following it.
+    kube_util::tls::install_crypto_provider();
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("http client");
     let sim_http = sim.http;
     let redirect = eventually("a redirect to HTTPS", Duration::from_secs(30), || {
         let http = http.clone();

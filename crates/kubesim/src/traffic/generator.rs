@@ -94,6 +94,8 @@ impl Traffic {
 
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
+        // The TLS layer around it hands it `https` URIs too.
+        connector.enforce_http(false);
         // The target is an address; over TLS the server is asked for the spec's host.
         let connector = match &prepared.tls {
             Some((config, name)) => hyper_rustls::HttpsConnectorBuilder::new()

@@ -194,6 +194,18 @@ async fn tls_ingresses_are_served_with_their_secret_and_plain_http_redirected() 
     })
     .await;
     assert!(get_https(&secure_ca, "secure.test", tls_addr).await.is_none());
+
+    // Users over HTTPS: the traffic generator asks for the host (SNI) and trusts its CA.
+    let mut spec = kubesim::traffic::TrafficSpec::new(tls_addr, "secure.test");
+    spec.tls_ca = Some(String::from_utf8(renewed_ca).expect("PEM"));
+    spec.rate_per_second = 50.0;
+    spec.max_requests = Some(20);
+    let users = kubesim::traffic::Traffic::start(spec).expect("traffic");
+    tokio::time::timeout(WAIT, users.finished())
+        .await
+        .expect("20 requests within the deadline");
+    let report = users.stop().await;
+    assert_eq!((report.total, report.ok), (20, 20), "{report:?}");
 }
 
 /// `GET path` through the API server (its pod proxy, here).
