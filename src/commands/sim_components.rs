@@ -76,10 +76,7 @@ pub async fn ingress(args: &SimIngressArgs) -> anyhow::Result<()> {
         "ingress (class {}) at http://{} and https://{}  metrics at http://{}/metrics",
         args.class,
         proxy.addr(),
-        proxy
-            .tls_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default(),
+        proxy.tls_addr().map(|a| a.to_string()).unwrap_or_default(),
         proxy.metrics_addr()
     );
     eprintln!(

@@ -344,7 +344,13 @@ async fn canary_through_a_tls_ingress_with_no_flags() {
     // Users come over HTTPS, trusting the Secret's CA; plain HTTP is redirected there.
     let ca = sim.dir.path().join("ca.crt");
     let ca_b64 = sim.kubectl(
-        &["get", "secret", "web-tls", "-o", "jsonpath={.data.ca\\.crt}"],
+        &[
+            "get",
+            "secret",
+            "web-tls",
+            "-o",
+            "jsonpath={.data.ca\\.crt}",
+        ],
         None,
     );
     use base64::Engine as _;

@@ -61,8 +61,8 @@ pub const DEFAULT_MAX_SERIES: usize = 10_000;
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// Envoy's default histogram buckets (milliseconds for the request time).
 pub const ENVOY_TIME_BUCKETS: [f64; 19] = [
-    0.5, 1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0,
-    30000.0, 60000.0, 300000.0, 600000.0, 1800000.0, 3600000.0,
+    0.5, 1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 30000.0,
+    60000.0, 300000.0, 600000.0, 1800000.0, 3600000.0,
 ];
 
 /// Contour's `alt_stat_name` of the Envoy cluster of a Service port: the value of the
@@ -903,7 +903,10 @@ mod tests {
         }
         assert!(!text.contains("envoy_response_code_class=\"4\""));
         // Not in ingress-nginx's series, but in the whole exposition and the counters.
-        assert!(!m.render_nginx().contains("nginx_ingress_controller_requests{"));
+        assert!(
+            !m.render_nginx()
+                .contains("nginx_ingress_controller_requests{")
+        );
         assert!(m.render().contains("envoy_cluster_upstream_rq_total{"));
         assert_eq!(m.stats().total(), 5);
         assert_eq!(m.series_count(), 2);

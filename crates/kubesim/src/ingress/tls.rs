@@ -110,8 +110,7 @@ impl CertTable {
                 .filter_map(|r| r.host.clone())
                 .collect();
             for tls in spec.tls.iter().flatten() {
-                let Some(secret_name) = tls.secret_name.as_deref().filter(|s| !s.is_empty())
-                else {
+                let Some(secret_name) = tls.secret_name.as_deref().filter(|s| !s.is_empty()) else {
                     continue;
                 };
                 let hosts = match tls.hosts.as_deref() {
@@ -348,11 +347,13 @@ mod tests {
         if let (Some(d), Some(o)) = (s.data.as_mut(), other.data.as_ref()) {
             d.insert(TLS_PRIVATE_KEY.into(), o[TLS_PRIVATE_KEY].clone());
         }
-        let table = CertTable::build(std::slice::from_ref(&ing), "nginx", &|_, _| {
-            Some(s.clone())
-        });
+        let table = CertTable::build(std::slice::from_ref(&ing), "nginx", &|_, _| Some(s.clone()));
         assert!(table.hosts().is_empty());
-        assert!(table.warnings()[0].contains("does not match"), "{:?}", table.warnings());
+        assert!(
+            table.warnings()[0].contains("does not match"),
+            "{:?}",
+            table.warnings()
+        );
         let empty = Secret::default();
         let table = CertTable::build(&[ing], "nginx", &|_, _| Some(empty.clone()));
         assert!(table.warnings()[0].contains("has no tls.crt"));

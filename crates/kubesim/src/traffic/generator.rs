@@ -101,9 +101,7 @@ impl Traffic {
             Some((config, name)) => hyper_rustls::HttpsConnectorBuilder::new()
                 .with_tls_config(config.clone())
                 .https_only()
-                .with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(
-                    name.clone(),
-                ))
+                .with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name.clone()))
                 .enable_http1()
                 .wrap_connector(connector),
             None => hyper_rustls::HttpsConnectorBuilder::new()

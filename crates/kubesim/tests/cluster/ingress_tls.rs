@@ -63,7 +63,10 @@ fn ingress(name: &str, host: &str, annotations: Value, secret: &str) -> Ingress 
 
 async fn deploy_web(tc: &TestCluster, name: &str, image: &str) {
     Api::<Deployment>::default_namespaced(tc.client.clone())
-        .create(&PostParams::default(), &app_deployment(name, name, image, 1))
+        .create(
+            &PostParams::default(),
+            &app_deployment(name, name, image, 1),
+        )
         .await
         .expect("deployment");
     Api::<Service>::default_namespaced(tc.client.clone())
@@ -130,7 +133,7 @@ async fn tls_ingresses_are_served_with_their_secret_and_plain_http_redirected() 
     let status = eventually("the Ingress's status", WAIT, || async {
         let i = ings.get("secure").await.ok()?;
         let lb = i.status?.load_balancer?.ingress?.into_iter().next()?;
-        Some(serde_json::to_value(lb).ok()?)
+        serde_json::to_value(lb).ok()
     })
     .await;
     assert_eq!(
@@ -142,13 +145,21 @@ async fn tls_ingresses_are_served_with_their_secret_and_plain_http_redirected() 
     // HTTPS with the host's own certificate, chosen by SNI.
     let (code, version) = eventually("HTTPS for secure.test", WAIT, || {
         let ca = secure_ca.clone();
-        async move { get_https(&ca, "secure.test", tls_addr).await.filter(|a| a.0 == 200) }
+        async move {
+            get_https(&ca, "secure.test", tls_addr)
+                .await
+                .filter(|a| a.0 == 200)
+        }
     })
     .await;
     assert_eq!((code, version.as_str()), (200, "v1"));
     let (code, _) = eventually("HTTPS for open.test", WAIT, || {
         let ca = open_ca.clone();
-        async move { get_https(&ca, "open.test", tls_addr).await.filter(|a| a.0 == 200) }
+        async move {
+            get_https(&ca, "open.test", tls_addr)
+                .await
+                .filter(|a| a.0 == 200)
+        }
     })
     .await;
     assert_eq!(code, 200);
@@ -193,7 +204,11 @@ async fn tls_ingresses_are_served_with_their_secret_and_plain_http_redirected() 
         }
     })
     .await;
-    assert!(get_https(&secure_ca, "secure.test", tls_addr).await.is_none());
+    assert!(
+        get_https(&secure_ca, "secure.test", tls_addr)
+            .await
+            .is_none()
+    );
 
     // Users over HTTPS: the traffic generator asks for the host (SNI) and trusts its CA.
     let mut spec = kubesim::traffic::TrafficSpec::new(tls_addr, "secure.test");
@@ -210,7 +225,9 @@ async fn tls_ingresses_are_served_with_their_secret_and_plain_http_redirected() 
 
 /// `GET path` through the API server (its pod proxy, here).
 async fn through_api(tc: &TestCluster, path: &str) -> Result<String, kube::Error> {
-    let req = hyper::http::Request::get(path).body(Vec::new()).expect("request");
+    let req = hyper::http::Request::get(path)
+        .body(Vec::new())
+        .expect("request");
     tc.client.request_text(req).await
 }
 

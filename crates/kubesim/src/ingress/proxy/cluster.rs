@@ -119,7 +119,7 @@ impl SyncState {
             &self.secrets,
         ]
         .iter()
-            .all(|f| f.load(Ordering::Acquire))
+        .all(|f| f.load(Ordering::Acquire))
     }
 }
 
@@ -354,7 +354,9 @@ impl IngressProxy {
                 Ok(Err(e)) => {
                     tracing::info!(error = %e, "ingress: cannot register its controller pods yet; retrying")
                 }
-                Err(_) => tracing::info!("ingress: registering its controller pods is slow; retrying"),
+                Err(_) => {
+                    tracing::info!("ingress: registering its controller pods is slow; retrying")
+                }
             }
             tasks.push(tokio::spawn(presence_loop(
                 client.clone(),
@@ -738,7 +740,11 @@ async fn status_loop(
 }
 
 /// Keeps the controller pods and their Node there and Ready.
-async fn presence_loop(client: kube::Client, presence: Presence, mut shutdown: watch::Receiver<bool>) {
+async fn presence_loop(
+    client: kube::Client,
+    presence: Presence,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut beat = tokio::time::interval(HEARTBEAT);
     beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -57,7 +57,11 @@ impl Scheme {
 
 /// The Envoy cluster (Contour's stat name) of a Service backend.
 fn cluster_of(backend: &Backend) -> String {
-    envoy_cluster_name(&backend.namespace, &backend.service, &backend.port.to_string())
+    envoy_cluster_name(
+        &backend.namespace,
+        &backend.service,
+        &backend.port.to_string(),
+    )
 }
 
 /// Tuning of the request-handling core.
@@ -257,7 +261,11 @@ impl<R: Resolve> Handler<R> {
     }
 
     /// Handles one client request that came over plain HTTP.
-    pub async fn handle<B>(self: &Arc<Self>, req: Request<B>, remote: SocketAddr) -> Response<ProxyBody>
+    pub async fn handle<B>(
+        self: &Arc<Self>,
+        req: Request<B>,
+        remote: SocketAddr,
+    ) -> Response<ProxyBody>
     where
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,

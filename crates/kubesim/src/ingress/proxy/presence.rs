@@ -66,7 +66,8 @@ impl Presence {
     }
 
     fn ports(&self) -> Value {
-        let mut ports = vec![json!({"name": "http", "containerPort": self.http_port, "protocol": "TCP"})];
+        let mut ports =
+            vec![json!({"name": "http", "containerPort": self.http_port, "protocol": "TCP"})];
         if let Some(p) = self.https_port {
             ports.push(json!({"name": "https", "containerPort": p, "protocol": "TCP"}));
         }
@@ -158,14 +159,19 @@ impl Presence {
     /// Makes (or puts back) the namespaces, the Node and both pods, and renews their status.
     pub async fn ensure(&self, client: &kube::Client) -> Result<(), kube::Error> {
         let nodes: Api<Node> = Api::all(client.clone());
-        let node: Node = serde_json::from_value(self.node_object()).map_err(kube::Error::SerdeError)?;
+        let node: Node =
+            serde_json::from_value(self.node_object()).map_err(kube::Error::SerdeError)?;
         let node = match nodes.create(&PostParams::default(), &node).await {
             Ok(n) => n,
             Err(kube::Error::Api(e)) if e.code == 409 => nodes.get(&self.node).await?,
             Err(e) => return Err(e),
         };
         nodes
-            .patch_status(&self.node, &PatchParams::default(), &Patch::Merge(&self.node_status()))
+            .patch_status(
+                &self.node,
+                &PatchParams::default(),
+                &Patch::Merge(&self.node_status()),
+            )
             .await?;
         let node_uid = node.metadata.uid.unwrap_or_default();
         for (namespace, name) in self.pods() {
@@ -191,8 +197,12 @@ impl Presence {
                     }
                 }
             }
-            api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&self.pod_status()))
-                .await?;
+            api.patch_status(
+                &name,
+                &PatchParams::default(),
+                &Patch::Merge(&self.pod_status()),
+            )
+            .await?;
         }
         Ok(())
     }
@@ -212,7 +222,10 @@ impl Presence {
                 .flatten()
                 .map(|p| {
                     (
-                        p.get("name").and_then(Value::as_str).unwrap_or("").to_string(),
+                        p.get("name")
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                            .to_string(),
                         p.get("containerPort").and_then(Value::as_i64).unwrap_or(0),
                     )
                 })
@@ -239,7 +252,9 @@ impl Presence {
         match nodes.delete(&self.node, &DeleteParams::default()).await {
             Ok(_) => {}
             Err(kube::Error::Api(e)) if e.code == 404 => {}
-            Err(e) => tracing::debug!(node = %self.node, error = %e, "ingress: cannot delete its Node"),
+            Err(e) => {
+                tracing::debug!(node = %self.node, error = %e, "ingress: cannot delete its Node")
+            }
         }
     }
 }

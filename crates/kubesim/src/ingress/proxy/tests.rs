@@ -1018,8 +1018,7 @@ fn tls_ingress(name: &str, annotations: Value, host: &str, tls: Value) -> Ingres
 
 fn secret_value(host: &str) -> (k8s_openapi::api::core::v1::Secret, String) {
     let v = crate::tls::tls_secret("default", "tls", host).expect("secret");
-    let secret: k8s_openapi::api::core::v1::Secret =
-        serde_json::from_value(v).expect("secret");
+    let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(v).expect("secret");
     let ca = secret
         .data
         .as_ref()
@@ -1086,11 +1085,15 @@ async fn tls_is_terminated_with_each_hosts_certificate_and_plain_http_redirected
     let (secure, secure_ca) = secret_value("secure.test");
     let (optional, _) = secret_value("optional.test");
     let certs = Arc::new(Certificates::new().expect("certificates"));
-    certs.set(CertTable::build(&ingresses, "nginx", &|_, name| match name {
-        "secure-tls" => Some(secure.clone()),
-        "optional-tls" => Some(optional.clone()),
-        _ => None,
-    }));
+    certs.set(CertTable::build(
+        &ingresses,
+        "nginx",
+        &|_, name| match name {
+            "secure-tls" => Some(secure.clone()),
+            "optional-tls" => Some(optional.clone()),
+            _ => None,
+        },
+    ));
 
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
@@ -1134,7 +1137,11 @@ async fn tls_is_terminated_with_each_hosts_certificate_and_plain_http_redirected
     );
     for host in ["optional.test", "plain.test", "unready.test"] {
         let a = get(&c, addr, host, "/").await;
-        assert_eq!((a.status, a.body.as_str()), (StatusCode::OK, "v1"), "{host}");
+        assert_eq!(
+            (a.status, a.body.as_str()),
+            (StatusCode::OK, "v1"),
+            "{host}"
+        );
     }
     assert_eq!(v1.seen().len(), 3, "redirected requests reach no upstream");
 

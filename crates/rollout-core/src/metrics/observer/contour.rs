@@ -105,8 +105,9 @@ impl Observer for Contour {
             regex_literal(namespace),
             regex_literal(service)
         ));
-        let served =
-            |metric: &str, extra: &str| format!(r#"increase({metric}{{{CLUSTER}=~"{cluster}"{extra}}}[{range_secs}s])"#);
+        let served = |metric: &str, extra: &str| {
+            format!(r#"increase({metric}{{{CLUSTER}=~"{cluster}"{extra}}}[{range_secs}s])"#)
+        };
         Queries {
             requests: format!("sum({})", served(RESPONSES, "")),
             errors: format!(
