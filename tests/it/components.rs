@@ -70,11 +70,13 @@ async fn standalone_node_agent_and_ingress_join_an_api_server() {
         .expect("rollout sim ingress");
     let stderr = ingress.stderr.take().expect("stderr");
     let _ingress = Killed(ingress);
-    let line = BufReader::new(stderr)
-        .lines()
-        .map_while(Result::ok)
+    let mut lines = BufReader::new(stderr).lines().map_while(Result::ok);
+    let line = lines
+        .by_ref()
         .find(|l| l.starts_with("ingress"))
         .expect("ingress prints its address");
+    // Keep reading what it prints: a closed pipe would end it at its next line.
+    std::thread::spawn(move || for _ in lines {});
     let addr: std::net::SocketAddr = line
         .split("http://")
         .nth(1)
