@@ -2,6 +2,7 @@
 //! real `rollout` binary and, where the environment names one, a real control plane (see
 //! `conformance`). The embedded cluster's own tests live with it (`crates/kubesim/tests`).
 
+mod autoscaler;
 mod canary;
 mod cli;
 mod common;
@@ -14,4 +15,5 @@ mod interruption;
 mod lab;
 mod lease;
 mod prometheus_gate;
+mod robustness;
 mod strategies;
