@@ -114,13 +114,13 @@ KC
     --controllers='*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle' >cm.log 2>&1 &
   ./rollout-bin sim node --kubeconfig kubeconfig --name real-node-1 --pod-cidr 10.244.1.0/24 \
     --node-ip 10.244.0.1 --speed 10 >node.log 2>&1 &
-  ROLLOUT_LOG="${INGRESS_LOG:-warn}" ./rollout-bin sim ingress --kubeconfig kubeconfig --listen 127.0.0.1:8080 \
-    --metrics-listen 127.0.0.1:10254 >ingress.log 2>&1 &
-  export ROLLOUT_CONFORMANCE_KUBECONFIG="$run/kubeconfig"
   # The ingress listens on the namespace's own loopback address: the suite's traffic
-  # generator sends to loopback only.
+  # generator sends to loopback only. Its metrics listen on the namespace's 10.244.0.1: that
+  # is its controller pods' IP, and the API server's pod proxy refuses loopback pod IPs.
+  ROLLOUT_LOG="${INGRESS_LOG:-warn}" ./rollout-bin sim ingress --kubeconfig kubeconfig --listen 127.0.0.1:8080 \
+    --tls-listen 127.0.0.1:8443 --metrics-listen 10.244.0.1:10254 >ingress.log 2>&1 &
+  export ROLLOUT_CONFORMANCE_KUBECONFIG="$run/kubeconfig"
   export ROLLOUT_CONFORMANCE_INGRESS=127.0.0.1:8080
-  export ROLLOUT_CONFORMANCE_METRICS=127.0.0.1:10254
   # Wait for the node to register (the API server needs it to schedule and bind pods).
   for _ in $(seq 60); do
     KUBECONFIG=kubeconfig kubectl get node real-node-1 >/dev/null 2>&1 && break

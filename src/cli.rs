@@ -258,6 +258,22 @@ pub enum SimCommand {
     Node(SimNodeArgs),
     /// Run only the ingress proxy against any API server.
     Ingress(SimIngressArgs),
+    /// Print a TLS Secret for a host (a CA of its own and a certificate it signs), for an
+    /// Ingress's `spec.tls`: pipe it to `kubectl apply -f -`.
+    TlsSecret(SimTlsSecretArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SimTlsSecretArgs {
+    /// The Secret's namespace (the Ingress's).
+    #[arg(long, short = 'n', default_value = "default")]
+    pub namespace: String,
+    /// The Secret's name, as the Ingress's `spec.tls[].secretName` gives it.
+    #[arg(long)]
+    pub name: String,
+    /// The host the certificate is for (the Ingress rule's host).
+    #[arg(long)]
+    pub host: String,
 }
 
 /// Which cluster to talk to, as kubectl chooses it.
@@ -314,12 +330,21 @@ pub struct SimIngressArgs {
     /// Address to listen on (loopback or a private namespace's address).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: std::net::SocketAddr,
-    /// Address of the metrics endpoint (ingress-nginx's names; port 0 picks a free one).
+    /// Address of the HTTPS listener (the certificates of the Ingresses' `spec.tls`).
+    #[arg(long, default_value = "127.0.0.1:8443")]
+    pub tls_listen: std::net::SocketAddr,
+    /// Address of the metrics endpoint (ingress-nginx's names; port 0 picks a free one). Its
+    /// address is the controller pods' IP: a real API server's pod proxy refuses loopback
+    /// ones.
     #[arg(long, default_value = "127.0.0.1:10254")]
     pub metrics_listen: std::net::SocketAddr,
     /// The IngressClass served.
     #[arg(long, default_value = "nginx")]
     pub class: String,
+    /// The Node the proxy registers for its controller pods (ingress-nginx's and Contour's
+    /// Envoy's, which is how clients find its metrics).
+    #[arg(long, default_value = kubesim::INGRESS_NODE)]
+    pub node_name: String,
 }
 
 #[derive(Debug, Args)]
@@ -332,6 +357,10 @@ pub struct SimTrafficArgs {
     pub host: String,
     #[arg(long, default_value = "/")]
     pub path: String,
+    /// Send HTTPS to --target (the ingress's HTTPS listener), asking for --host and trusting
+    /// only this CA (a PEM file, e.g. the `ca.crt` of the Ingress's TLS Secret).
+    #[arg(long)]
+    pub tls_ca: Option<PathBuf>,
     /// Requests per second (open loop: sent on schedule whatever the answers take).
     #[arg(long, default_value_t = 50.0)]
     pub rate: f64,
@@ -375,6 +404,10 @@ pub struct SimUpArgs {
     /// Port on 127.0.0.1 for the ingress proxy (Ingress class `nginx`, HTTPRoutes).
     #[arg(long, default_value_t = 8080)]
     pub ingress_port: u16,
+    /// Port on 127.0.0.1 for the ingress proxy's HTTPS (the certificates of the Ingresses'
+    /// `spec.tls`; 0 picks a free one).
+    #[arg(long, default_value_t = 8443)]
+    pub ingress_tls_port: u16,
     /// How long Events are kept after their last change (kube-apiserver's --event-ttl).
     #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
     pub event_ttl: std::time::Duration,

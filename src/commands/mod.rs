@@ -50,6 +50,7 @@ pub async fn run(command: &Command) -> anyhow::Result<()> {
         Command::Sim(SimCommand::Traffic(args)) => sim_traffic::run(args).await,
         Command::Sim(SimCommand::Node(args)) => sim_components::node(args).await,
         Command::Sim(SimCommand::Ingress(args)) => sim_components::ingress(args).await,
+        Command::Sim(SimCommand::TlsSecret(args)) => sim_up::tls_secret(args),
         Command::Bench(BenchCommand::Api(args)) => bench_api::run(args).await,
         Command::Bench(BenchCommand::Pods(args)) => bench_pods::run(args).await,
         Command::Bench(BenchCommand::Ingress(args)) => bench_ingress::run(args).await,

@@ -52,21 +52,42 @@ pub async fn node(args: &SimNodeArgs) -> anyhow::Result<()> {
 
 pub async fn ingress(args: &SimIngressArgs) -> anyhow::Result<()> {
     let client = client(&args.kube).await?;
+    // Ingresses' status says where users reach it: the address it listens on (unless that is
+    // every address, when loopback is the one sure to reach it).
+    let publish = if args.listen.ip().is_unspecified() {
+        "127.0.0.1".to_string()
+    } else {
+        args.listen.ip().to_string()
+    };
     let proxy = IngressProxy::start(
         client,
         IngressOptions {
             listen: args.listen,
+            tls_listen: Some(args.tls_listen),
             metrics_listen: args.metrics_listen,
             ingress_class: args.class.clone(),
+            publish_address: publish,
+            controller_node: Some(args.node_name.clone()),
             ..Default::default()
         },
     )
     .await?;
     eprintln!(
-        "ingress (class {}) at http://{}  metrics at http://{}/metrics",
+        "ingress (class {}) at http://{} and https://{}  metrics at http://{}/metrics",
         args.class,
         proxy.addr(),
+        proxy.tls_addr().map(|a| a.to_string()).unwrap_or_default(),
         proxy.metrics_addr()
+    );
+    eprintln!(
+        "controller pods on node {}: {}",
+        args.node_name,
+        proxy
+            .controller_pods()
+            .iter()
+            .map(|(ns, name)| format!("{ns}/{name}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     until_signal().await?;
     proxy.stop().await;

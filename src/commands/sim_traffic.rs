@@ -10,6 +10,12 @@ pub async fn run(args: &SimTrafficArgs) -> anyhow::Result<()> {
     spec.path = args.path.clone();
     spec.rate_per_second = args.rate;
     spec.duration = Some(args.duration);
+    if let Some(path) = &args.tls_ca {
+        spec.tls_ca = Some(
+            std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("cannot read the CA {}: {e}", path.display()))?,
+        );
+    }
     spec.groups = args
         .groups
         .iter()

@@ -1,6 +1,6 @@
 //! `rollout sim up`: run the embedded cluster in the foreground.
 
-use crate::cli::{SimImagesArgs, SimUpArgs};
+use crate::cli::{SimImagesArgs, SimTlsSecretArgs, SimUpArgs};
 use kubesim::api::faults::FaultProfile;
 use kubesim::node::behaviour::Profiles;
 use kubesim::{SimCluster, SimOptions, kubeconfig};
@@ -20,6 +20,15 @@ pub fn load_profiles(file: Option<&Path>) -> anyhow::Result<Profiles> {
         .map_err(|e| anyhow::anyhow!("cannot read profile file {}: {e}", path.display()))?;
     let user = Profiles::from_yaml(&text, &path.display().to_string())?;
     Ok(builtin.merged_with(user))
+}
+
+/// `rollout sim tls-secret`: the Secret as YAML on stdout.
+pub fn tls_secret(args: &SimTlsSecretArgs) -> anyhow::Result<()> {
+    let secret = kubesim::tls::tls_secret(&args.namespace, &args.name, &args.host)
+        .map_err(|e| anyhow::anyhow!("cannot make a certificate for {}: {e}", args.host))?;
+    let yaml = serde_saphyr::to_string(&secret)?;
+    crate::outln!("{yaml}");
+    Ok(())
 }
 
 /// `rollout sim images`
@@ -60,6 +69,7 @@ pub async fn run(args: &SimUpArgs) -> anyhow::Result<()> {
         time_scale: args.speed,
         profiles: Some(profiles),
         ingress_port: Some(args.ingress_port),
+        ingress_tls_port: args.ingress_tls_port,
         event_ttl: args.event_ttl,
         faults,
         ..Default::default()
@@ -75,9 +85,22 @@ pub async fn run(args: &SimUpArgs) -> anyhow::Result<()> {
     eprintln!("embedded cluster serving at {}", cluster.url());
     if let Some(ing) = cluster.ingress() {
         eprintln!(
-            "ingress (class nginx) at http://{}  metrics at http://{}/metrics",
-            ing.addr(),
-            ing.metrics_addr()
+            "ingress (class nginx, and HTTPRoutes) at http://{}",
+            ing.addr()
+        );
+        if let Some(tls) = ing.tls_addr() {
+            eprintln!(
+                "  HTTPS at https://{tls} (the certificates of the Ingresses' spec.tls; plain HTTP to their hosts is redirected there)"
+            );
+        }
+        eprintln!(
+            "  metrics at http://{}/metrics (ingress-nginx's; Envoy's at /stats/prometheus), shown as pods {}",
+            ing.metrics_addr(),
+            ing.controller_pods()
+                .iter()
+                .map(|(ns, name)| format!("{ns}/{name}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     eprintln!(
@@ -108,6 +131,11 @@ pub async fn run(args: &SimUpArgs) -> anyhow::Result<()> {
             .ingress()
             .map(|i| i.addr().to_string())
             .unwrap_or_default()
+    );
+    eprintln!("  rollout --strategy canary --image v2 --app web");
+    eprintln!("for an Ingress with TLS (e.g. manifests/microblog/), make its Secret:");
+    eprintln!(
+        "  rollout sim tls-secret -n microblog --name microblog-tls --host microblog.example.local | kubectl apply -f -"
     );
     eprintln!();
     eprintln!("Ctrl-C stops it.");

@@ -73,6 +73,8 @@ pub enum LabError {
     Cluster(#[from] ClusterError),
     #[error("users' traffic")]
     Traffic(#[from] kubesim::traffic::TrafficError),
+    #[error("cannot make the demo's TLS Secret: {0}")]
+    Tls(String),
     #[error(transparent)]
     Start(#[from] StartError),
 }
@@ -95,6 +97,9 @@ pub struct Lab {
     pub client: kube::Client,
     /// The client the orchestrator runs with: the one injected faults are meant for.
     pub orchestrator: kube::Client,
+    /// The CA each HTTPS host's certificate chains to (from the TLS Secrets the lab made or
+    /// found): users reach those hosts over HTTPS, trusting it.
+    tls: std::sync::Mutex<BTreeMap<String, String>>,
 }
 
 impl Lab {
@@ -131,6 +136,7 @@ impl Lab {
             cluster,
             client,
             orchestrator,
+            tls: std::sync::Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -141,18 +147,80 @@ impl Lab {
             .ok_or(LabError::NoIngress)
     }
 
-    /// Engine options pointing the checks at this cluster's ingress and its metrics.
+    /// Engine options for a rollout on this cluster: none but the defaults. The orchestrator
+    /// finds the ingress from the Ingress's status (HTTPS with the Secret's CA when it has
+    /// TLS) and the metrics from the controller pods, as on any cluster.
     pub fn options(&self) -> Result<Options, LabError> {
-        let mut o = Options::new()?;
-        if let Some(i) = self.cluster.ingress() {
-            o.ingress_url = Some(format!("http://{}", i.addr()));
-            o.metrics_url = Some(format!("http://{}/metrics", i.metrics_addr()));
-        }
-        Ok(o)
+        Ok(Options::new()?)
     }
 
-    /// Waits until every Deployment of `namespace` has rolled out.
+    /// Makes the TLS Secrets the Ingresses of `namespace` name and that do not exist, as
+    /// cert-manager would (a CA of their own and a certificate for the hosts, `ca.crt` beside
+    /// it), and learns the CA of every TLS host, so that users reach them over HTTPS.
+    pub async fn provide_tls(&self, namespace: &str) -> Result<(), LabError> {
+        use k8s_openapi::api::core::v1::Secret;
+        use k8s_openapi::api::networking::v1::Ingress;
+        let cluster = Cluster::new(self.client.clone(), namespace);
+        let ingresses: Vec<Ingress> = cluster.list(None).await?;
+        for ing in &ingresses {
+            let spec = ing.spec.clone().unwrap_or_default();
+            let rule_hosts: Vec<String> = spec
+                .rules
+                .iter()
+                .flatten()
+                .filter_map(|r| r.host.clone())
+                .collect();
+            for tls in spec.tls.iter().flatten() {
+                let Some(name) = tls.secret_name.as_deref() else {
+                    continue;
+                };
+                let hosts = match tls.hosts.as_deref() {
+                    Some(h) if !h.is_empty() => h.to_vec(),
+                    _ => rule_hosts.clone(),
+                };
+                let Some(first) = hosts.first() else {
+                    continue;
+                };
+                let secret = match cluster.get_opt::<Secret>(name).await? {
+                    Some(s) => s,
+                    None => {
+                        let made = kubesim::tls::tls_secret(namespace, name, first)
+                            .map_err(|e| LabError::Tls(e.to_string()))?;
+                        let made: Secret = serde_json::from_value(made)
+                            .map_err(|e| LabError::Tls(e.to_string()))?;
+                        cluster.create(&made).await?;
+                        made
+                    }
+                };
+                let ca = secret
+                    .data
+                    .as_ref()
+                    .and_then(|d| d.get("ca.crt"))
+                    .map(|b| String::from_utf8_lossy(&b.0).into_owned());
+                if let Some(ca) = ca {
+                    let mut known = self.tls.lock().unwrap_or_else(|p| p.into_inner());
+                    for h in &hosts {
+                        known.insert(h.to_ascii_lowercase(), ca.clone());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The CA users trust for `host`, when the lab serves it over HTTPS.
+    pub fn tls_ca(&self, host: &str) -> Option<String> {
+        self.tls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&host.to_ascii_lowercase())
+            .cloned()
+    }
+
+    /// Makes the TLS Secrets of `namespace` (see [`Lab::provide_tls`]), then waits until
+    /// every Deployment there has rolled out.
     pub async fn wait_ready(&self, namespace: &str, deadline: Duration) -> Result<(), LabError> {
+        self.provide_tls(namespace).await?;
         Ok(Cluster::new(self.client.clone(), namespace)
             .wait_deployments(
                 deadline,
@@ -177,8 +245,16 @@ pub struct Load {
 }
 
 impl Load {
+    /// Users of a host with a certificate come over HTTPS (as a browser does after the
+    /// ingress's redirect), the others over plain HTTP.
     pub fn start(&self, lab: &Lab) -> Result<Traffic, LabError> {
-        let mut spec = TrafficSpec::new(lab.ingress_addr()?, self.host.clone());
+        let https = lab.cluster.ingress().and_then(|i| i.tls_addr());
+        let (target, tls_ca) = match (lab.tls_ca(&self.host), https) {
+            (Some(ca), Some(tls)) => (tls, Some(ca)),
+            _ => (lab.ingress_addr()?, None),
+        };
+        let mut spec = TrafficSpec::new(target, self.host.clone());
+        spec.tls_ca = tls_ca;
         spec.path = self.path.clone();
         spec.rate_per_second = self.rate;
         spec.keep_outcomes = 500_000;

@@ -52,7 +52,17 @@ async fn standalone_node_agent_and_ingress_join_an_api_server() {
             .expect("rollout sim node"),
     );
     let mut ingress = Command::new(bin)
-        .args(["sim", "ingress", "--listen", "127.0.0.1:0", "--kubeconfig"])
+        .args([
+            "sim",
+            "ingress",
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--kubeconfig",
+        ])
         .arg(&kc)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -60,11 +70,13 @@ async fn standalone_node_agent_and_ingress_join_an_api_server() {
         .expect("rollout sim ingress");
     let stderr = ingress.stderr.take().expect("stderr");
     let _ingress = Killed(ingress);
-    let line = BufReader::new(stderr)
-        .lines()
-        .map_while(Result::ok)
+    let mut lines = BufReader::new(stderr).lines().map_while(Result::ok);
+    let line = lines
+        .by_ref()
         .find(|l| l.starts_with("ingress"))
         .expect("ingress prints its address");
+    // Keep reading what it prints: a closed pipe would end it at its next line.
+    std::thread::spawn(move || for _ in lines {});
     let addr: std::net::SocketAddr = line
         .split("http://")
         .nth(1)

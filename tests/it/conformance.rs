@@ -106,8 +106,9 @@ impl Platform {
     }
 
     /// The identity the orchestrator runs as in `ns`. On a real control plane: the
-    /// ServiceAccount of manifests/rbac.yaml bound to `role` (that Role, or a variant of it),
-    /// with a token for it. The embedded cluster does not authorize: its own kubeconfig.
+    /// ServiceAccount of manifests/rbac.yaml with every Role and binding there, `role` (a
+    /// variant of one of its Roles) in place of the Role of that name and namespace, and a
+    /// token for it. The embedded cluster does not authorize: its own kubeconfig.
     pub(crate) async fn orchestrator(&self, ns: &str, role: Option<&Value>) -> Identity {
         let dir = tempfile::tempdir().expect("tempdir");
         if !self.real {
@@ -117,11 +118,11 @@ impl Platform {
             };
         }
         for d in rbac_documents() {
-            let mut d = match (d["kind"].as_str(), role) {
-                (Some("Role"), Some(role)) => role.clone(),
+            let d = match role {
+                Some(role) if d["kind"] == "Role" && same_object(&d, role) => role.clone(),
                 _ => d,
             };
-            d["metadata"]["namespace"] = json!(ns);
+            let d = for_namespace(&d, ns);
             rollout::lab::apply::apply_texts(&self.client, &[("rbac.yaml", &d.to_string())])
                 .await
                 .expect("apply manifests/rbac.yaml");
@@ -142,10 +143,12 @@ impl Platform {
         }
     }
 
+    /// The checks reach the app through the ingress's address; the comparisons find the
+    /// controller's metrics themselves (its pods, through the API server's pod proxy), as
+    /// they do on a real cluster.
     fn options(&self) -> rollout_core::engine::Options {
         let mut o = rollout_core::engine::Options::new().expect("options");
         o.ingress_url = Some(format!("http://{}", self.ingress));
-        o.metrics_url = Some(format!("http://{}/metrics", metrics_addr(self)));
         o
     }
 
@@ -200,21 +203,22 @@ impl Identity {
     }
 }
 
+/// The documents of manifests/rbac.yaml, with `APP_NAMESPACE` (the app's namespace) as
+/// written.
 fn rbac_documents() -> Vec<Value> {
     let rbac = std::fs::read_to_string("manifests/rbac.yaml").expect("rbac.yaml");
     rollout::lab::apply::documents(&rbac, "manifests/rbac.yaml").expect("rbac documents")
 }
 
-/// The ingress's metrics listen beside it: the embedded cluster's on a port of its own, the
-/// standalone ingress (`rollout sim ingress`) on the next port.
-fn metrics_addr(t: &Platform) -> SocketAddr {
-    match &t._embedded {
-        Some(tc) => tc.cluster.ingress().expect("ingress").metrics_addr(),
-        None => std::env::var("ROLLOUT_CONFORMANCE_METRICS")
-            .ok()
-            .and_then(|m| m.parse().ok())
-            .unwrap_or_else(|| SocketAddr::new(t.ingress.ip(), t.ingress.port() + 1)),
-    }
+/// `d` for the app in namespace `ns`, as the file's instructions apply it.
+fn for_namespace(d: &Value, ns: &str) -> Value {
+    serde_json::from_str(&d.to_string().replace("APP_NAMESPACE", ns)).expect("document")
+}
+
+/// Whether `a` and `b` name the same object (name and namespace).
+fn same_object(a: &Value, b: &Value) -> bool {
+    a["metadata"]["name"] == b["metadata"]["name"]
+        && a["metadata"]["namespace"] == b["metadata"]["namespace"]
 }
 
 /// `web` (2 replicas of `image`), its Service and `front` in `ns`, rolled out.
@@ -245,6 +249,12 @@ fn clean(front: Front, image: &str) -> Value {
 /// The strategies' checks, with time for a real control plane.
 fn checks() -> String {
     format!("progressDeadline: 60s\n{}", rollouts::checks("300ms", "8s"))
+}
+
+/// [`checks`], with a comparison of the versions' error rates in the background.
+fn rbac_checks() -> String {
+    checks().replace("background: [probes]", "background: [probes, errors]")
+        + "    errors:\n      compare: canary-vs-stable\n      metric: error-rate\n      maxErrorRateIncrease: 5%\n      minSamples: 10\n"
 }
 
 async fn scenario(strategy_head: &str, front: Front, image: &str, expect: Finish) {
@@ -399,11 +409,14 @@ async fn kubectl_rollout_status_undo_and_endpoints() {
     assert_eq!((status, version.as_str()), (200, "v1"));
 }
 
-/// The orchestrator with only the Role of manifests/rbac.yaml: it completes; without any one
-/// of the Role's verbs it stops with a "forbidden" message. Two runs between them use every
-/// verb: a canary through ingress-nginx that finds the app by itself and takes over the
-/// expired Lease of a run that died, and a canary of an autoscaled app through an HTTPRoute
-/// from scratch.
+/// The orchestrator with only the Roles of manifests/rbac.yaml: it completes; without any one
+/// of their verbs it stops with a "forbidden" message, or plans a check it cannot run (the
+/// message saying why is "forbidden"). Two runs between them use every verb: a canary through
+/// ingress-nginx that finds the app by itself, takes over the expired Lease of a run that
+/// died and compares the versions with ingress-nginx's metrics, and a canary of an autoscaled
+/// app through an HTTPRoute from scratch comparing them with Envoy's; both find the metrics
+/// through the controller pods and the API server's pod proxy (the Roles in `ingress-nginx`
+/// and `projectcontour`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_rbac_role_is_enough_and_each_verb_is_needed() {
     let t = Platform::get().await;
@@ -413,36 +426,45 @@ async fn the_rbac_role_is_enough_and_each_verb_is_needed() {
         );
         return;
     }
-    let role = rbac_documents()
+    let roles: Vec<Value> = rbac_documents()
         .into_iter()
-        .find(|d| d["kind"] == "Role")
-        .expect("a Role");
+        .filter(|d| d["kind"] == "Role")
+        .collect();
+    assert_eq!(roles.len(), 3, "the app's Role and the two metrics Roles");
     let full = [RbacRun::IngressTakeover, RbacRun::RouteFresh];
     for run in full {
-        let (code, stderr, clean) = run.exec(&t, &role).await;
-        assert_eq!(code, Some(0), "{run:?} with the whole Role: {stderr}");
+        let (code, stderr, clean) = run.exec(&t, None).await;
+        assert_eq!(code, Some(0), "{run:?} with the whole Roles: {stderr}");
         assert!(
             clean,
-            "{run:?} with the whole Role left its Lease: {stderr}"
+            "{run:?} with the whole Roles left its Lease: {stderr}"
+        );
+        assert!(
+            !stderr.contains("will not run"),
+            "{run:?} with the whole Roles dropped a check: {stderr}"
         );
     }
     let mut unneeded = Vec::new();
-    for (what, role) in without_each_verb(&role) {
-        let mut refused = false;
-        for run in full {
-            let (code, stderr, clean) = run.exec(&t, &role).await;
-            // Refused outright, or done but unable to clean up after itself.
-            if code != Some(0) || !clean {
-                assert!(
-                    stderr.contains("forbidden"),
-                    "{run:?} without {what}: exit {code:?}, clean: {clean}, no \"forbidden\" in: {stderr}"
-                );
-                refused = true;
-                break;
+    for role in &roles {
+        for (what, variant) in without_each_verb(role) {
+            let what = format!("{what} in {}", role["metadata"]["namespace"]);
+            let mut refused = false;
+            for run in full {
+                let (code, stderr, clean) = run.exec(&t, Some(&variant)).await;
+                // Refused outright, done but unable to clean up after itself, or unable to
+                // read what a check needs.
+                if code != Some(0) || !clean || stderr.contains("will not run") {
+                    assert!(
+                        stderr.contains("forbidden"),
+                        "{run:?} without {what}: exit {code:?}, clean: {clean}, no \"forbidden\" in: {stderr}"
+                    );
+                    refused = true;
+                    break;
+                }
             }
-        }
-        if !refused {
-            unneeded.push(what);
+            if !refused {
+                unneeded.push(what);
+            }
         }
     }
     assert!(unneeded.is_empty(), "verbs no run needed: {unneeded:?}");
@@ -483,28 +505,31 @@ enum RbacRun {
 }
 
 impl RbacRun {
-    /// Runs the binary as the ServiceAccount bound to `role` in a fresh namespace: its exit
-    /// code, what it printed on stderr, and whether it left no Lease behind.
-    async fn exec(self, t: &Platform, role: &Value) -> (Option<i32>, String, bool) {
+    /// Runs the binary as the ServiceAccount of manifests/rbac.yaml (with `role` in place of
+    /// the Role it varies) in a fresh namespace: its exit code, what it printed on stderr, and
+    /// whether it left no Lease behind.
+    async fn exec(self, t: &Platform, role: Option<&Value>) -> (Option<i32>, String, bool) {
         let ns = t.namespace("rbac").await;
         let front = match self {
             RbacRun::IngressTakeover => Front::Nginx,
             RbacRun::RouteFresh => Front::Route,
         };
         deploy_web(t, &ns, "web:v1", front).await;
+        // With a comparison of the versions, whose metrics it finds by itself (no
+        // --metrics-url): that is what needs the metrics Roles.
         let strategy_text = match self {
             RbacRun::IngressTakeover => {
                 expired_lease(t, &ns).await;
-                format!("{CANARY}\n{}", checks())
+                format!("{CANARY}\n{}", rbac_checks())
             }
             RbacRun::RouteFresh => {
                 // An autoscaled app, and two weights: the new version's autoscaler is
                 // created, resized and deleted.
                 autoscaler_for_web(t, &ns).await;
-                format!("{CANARY_TWO_WEIGHTS}\n{}", checks())
+                format!("{CANARY_TWO_WEIGHTS}\n{}", rbac_checks())
             }
         };
-        let identity = t.orchestrator(&ns, Some(role)).await;
+        let identity = t.orchestrator(&ns, role).await;
         let dir = tempfile::tempdir().expect("tempdir");
         let strategy = dir.path().join("s.yaml");
         std::fs::write(&strategy, strategy_text).expect("strategy");

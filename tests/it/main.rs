@@ -13,6 +13,7 @@ mod differential;
 mod exec_webhook;
 mod faults;
 mod gate_http;
+mod headline;
 mod interruption;
 mod kill_matrix;
 mod lab;

@@ -13,8 +13,9 @@
 //! - [`node`]: the node agent, whose pods are in-process HTTP servers on loopback addresses
 //!   with real probes, restarts and back-off; what each image does comes from
 //!   [`node::behaviour`] profiles;
-//! - [`ingress`]: an ingress controller for Ingress (with ingress-nginx's canary annotations)
-//!   and Gateway API HTTPRoutes, with per-version metrics;
+//! - [`ingress`]: an ingress controller for Ingress (with ingress-nginx's canary annotations
+//!   and TLS) and Gateway API HTTPRoutes, with the per-version metrics ingress-nginx and
+//!   Contour's Envoy export, shown in the cluster as their controller pods;
 //! - [`traffic`]: a generator of users' requests, with per-version results.
 //!
 //! Simulated time runs on one [`clock::SimClock`] per cluster: `time_scale` times faster than
@@ -46,6 +47,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use store::Store;
 
+/// The Node the embedded ingress's controller pods are bound to.
+pub const INGRESS_NODE: &str = "sim-ingress-1";
+
 /// How to start an embedded cluster.
 #[derive(Debug, Clone)]
 pub struct SimOptions {
@@ -76,6 +80,8 @@ pub struct SimOptions {
     /// Faults the API server injects into the requests it serves ([`api::faults`]); the
     /// cluster's own components are spared unless a rule says otherwise.
     pub faults: Option<api::faults::FaultProfile>,
+    /// The ingress's HTTPS listener, on 127.0.0.1 at this port (0 picks a free one).
+    pub ingress_tls_port: u16,
 }
 
 impl Default for SimOptions {
@@ -92,6 +98,7 @@ impl Default for SimOptions {
             profiles: None,
             ingress_port: Some(0),
             faults: None,
+            ingress_tls_port: 0,
         }
     }
 }
@@ -245,10 +252,15 @@ impl SimCluster {
         if let Some(port) = opts.ingress_port {
             let client = cluster.component_client("ingress").await?;
             let listen = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+            let tls_listen = std::net::SocketAddr::from(([127, 0, 0, 1], opts.ingress_tls_port));
             let proxy = ingress::proxy::IngressProxy::start(
                 client,
                 ingress::proxy::IngressOptions {
                     listen,
+                    tls_listen: Some(tls_listen),
+                    // Shows itself as ingress-nginx's and Contour's pods, so that clients find
+                    // its metrics as on a real cluster.
+                    controller_node: Some(INGRESS_NODE.to_string()),
                     ..Default::default()
                 },
             )

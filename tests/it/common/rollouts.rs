@@ -144,14 +144,11 @@ impl Events {
     }
 }
 
-/// Options pointing the checks at the embedded ingress and its metrics.
-pub fn options(tc: &TestCluster) -> Options {
-    let mut o = Options::new().expect("options");
-    if let Some(i) = tc.cluster.ingress() {
-        o.ingress_url = Some(format!("http://{}", i.addr()));
-        o.metrics_url = Some(format!("http://{}/metrics", i.metrics_addr()));
-    }
-    o
+/// Options for a rollout on the embedded cluster: the defaults. The checks find the ingress
+/// in the Ingress's status and the metrics through its controller pods, as a user's
+/// `rollout` with no flags does.
+pub fn options(_tc: &TestCluster) -> Options {
+    Options::new().expect("options")
 }
 
 /// Writes `yaml` as a strategy file in the test's directory; returns its path.

@@ -23,6 +23,25 @@
 //! otherwise). Requests that match no Ingress or HTTPRoute (404 from the default server) are not
 //! exported, like ingress-nginx's per-host filter does; they are counted in
 //! [`ProxyStats::not_found`].
+//!
+//! # HTTPRoute traffic: Envoy's cluster statistics
+//!
+//! Ingress traffic is what ingress-nginx would serve; HTTPRoute traffic is what a Gateway API
+//! implementation would, and the one modelled is Contour, whose Envoy exports per-upstream
+//! cluster statistics. Contour makes one Envoy cluster per backend Service port and sets its
+//! `alt_stat_name` to `<namespace>_<service>_<port>`, which Envoy's Prometheus output puts in
+//! the `envoy_cluster_name` label ([`envoy_cluster_name`]). So HTTPRoute requests are exported
+//! as (and only as):
+//!
+//! | metric | type | |
+//! |---|---|---|
+//! | `envoy_cluster_upstream_rq_total` | counter | requests that reached an upstream |
+//! | `envoy_cluster_upstream_rq_xx` | counter | responses by `envoy_response_code_class` (`1`…`5`), including the 502 / 503 / 504 the proxy answers for the cluster when no upstream could (Envoy charges those to the cluster too) |
+//! | `envoy_cluster_upstream_rq_time` | histogram | milliseconds, Envoy's default buckets ([`ENVOY_TIME_BUCKETS`]), time to the upstream response's end |
+//!
+//! A mirrored (shadow) request counts on the mirror backend's cluster, as Envoy counts
+//! shadowed requests on the shadow cluster. A rule without a usable backend answers from no
+//! cluster, so nothing counts it (Envoy's direct responses are not cluster statistics).
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -40,6 +59,28 @@ pub const LENGTH_BUCKETS: [f64; 10] = [10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0,
 pub const DEFAULT_MAX_SERIES: usize = 10_000;
 /// Content type of the text exposition format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+/// Envoy's default histogram buckets (milliseconds for the request time).
+pub const ENVOY_TIME_BUCKETS: [f64; 19] = [
+    0.5, 1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 30000.0,
+    60000.0, 300000.0, 600000.0, 1800000.0, 3600000.0,
+];
+
+/// Contour's `alt_stat_name` of the Envoy cluster of a Service port: the value of the
+/// `envoy_cluster_name` label.
+pub fn envoy_cluster_name(namespace: &str, service: &str, port: &str) -> String {
+    format!("{namespace}_{service}_{port}")
+}
+
+/// Which series a request is exported in.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Exported {
+    /// ingress-nginx's (Ingress traffic).
+    #[default]
+    Nginx,
+    /// Envoy's cluster statistics (HTTPRoute traffic), of this cluster ([`envoy_cluster_name`]);
+    /// `None`: the request had no backend, so no cluster counts it.
+    Envoy(Option<String>),
+}
 
 /// The controller's constant labels.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,6 +133,8 @@ pub struct Observation {
     pub served_by: String,
     /// For [`ProxyStats`]: the canary served.
     pub canary: bool,
+    /// Which series export it.
+    pub exported: Exported,
 }
 
 #[derive(Debug, Clone)]
@@ -170,9 +213,19 @@ struct StatsEntry {
     duration_sum: f64,
 }
 
+/// One Envoy cluster's request statistics.
+#[derive(Debug, Clone)]
+struct EnvoyCluster {
+    rq_total: u64,
+    /// Responses by class: `[1xx, 2xx, 3xx, 4xx, 5xx]`.
+    rq_xx: [u64; 5],
+    rq_time: Histogram,
+}
+
 #[derive(Debug, Default)]
 struct Inner {
     series: HashMap<RequestLabels, Series>,
+    envoy: HashMap<String, EnvoyCluster>,
     dropped: u64,
     stats: HashMap<StatsKey, StatsEntry>,
     not_found: u64,
@@ -299,7 +352,40 @@ impl Metrics {
         entry.duration_sum += obs.request_seconds;
 
         let max = self.max_series;
-        let len = inner.series.len();
+        let len = inner.series.len() + inner.envoy.len();
+        match &obs.exported {
+            Exported::Nginx => {}
+            Exported::Envoy(None) => return,
+            Exported::Envoy(Some(cluster)) => {
+                let c = match inner.envoy.get_mut(cluster) {
+                    Some(c) => c,
+                    None if len < max => {
+                        inner
+                            .envoy
+                            .entry(cluster.clone())
+                            .or_insert_with(|| EnvoyCluster {
+                                rq_total: 0,
+                                rq_xx: [0; 5],
+                                rq_time: Histogram::new(&ENVOY_TIME_BUCKETS),
+                            })
+                    }
+                    None => {
+                        inner.dropped += 1;
+                        return;
+                    }
+                };
+                if let class @ 1..=5 = obs.labels.status / 100 {
+                    c.rq_xx[usize::from(class - 1)] += 1;
+                }
+                if obs.upstream_header_seconds.is_some() {
+                    c.rq_total += 1;
+                }
+                if let Some(r) = obs.upstream_response_seconds {
+                    c.rq_time.observe(&ENVOY_TIME_BUCKETS, r * 1000.0);
+                }
+                return;
+            }
+        }
         let series = match inner.series.get_mut(&obs.labels) {
             Some(s) => s,
             None if len < max => inner
@@ -377,13 +463,91 @@ impl Metrics {
         }
     }
 
-    /// Number of exported label sets.
+    /// Number of exported label sets (ingress-nginx's, and Envoy clusters).
     pub fn series_count(&self) -> usize {
-        self.lock().series.len()
+        let inner = self.lock();
+        inner.series.len() + inner.envoy.len()
     }
 
-    /// The exposition, text format 0.0.4.
+    /// The whole exposition, text format 0.0.4: ingress-nginx's series, then Envoy's.
     pub fn render(&self) -> String {
+        let mut out = self.render_nginx();
+        out.push_str(&self.render_envoy());
+        out
+    }
+
+    /// Envoy's cluster statistics, as its admin endpoint `/stats/prometheus` writes them
+    /// (`# TYPE` lines, no `# HELP`).
+    pub fn render_envoy(&self) -> String {
+        let inner = self.lock();
+        let mut clusters: Vec<(&String, &EnvoyCluster)> = inner.envoy.iter().collect();
+        clusters.sort_by(|a, b| a.0.cmp(b.0));
+        let mut out = String::new();
+        let label = |name: &str| {
+            let mut s = String::from("envoy_cluster_name=\"");
+            escape_label_value(&mut s, name);
+            s.push('"');
+            s
+        };
+        out.push_str("# TYPE envoy_cluster_upstream_rq_total counter\n");
+        for (name, c) in &clusters {
+            let _ = writeln!(
+                out,
+                "envoy_cluster_upstream_rq_total{{{}}} {}",
+                label(name),
+                c.rq_total
+            );
+        }
+        out.push_str("# TYPE envoy_cluster_upstream_rq_xx counter\n");
+        for (name, c) in &clusters {
+            for (i, n) in c.rq_xx.iter().enumerate() {
+                // Envoy makes a class's counter when it first counts one.
+                if *n > 0 {
+                    let _ = writeln!(
+                        out,
+                        "envoy_cluster_upstream_rq_xx{{envoy_response_code_class=\"{}\",{}}} {n}",
+                        i + 1,
+                        label(name)
+                    );
+                }
+            }
+        }
+        out.push_str("# TYPE envoy_cluster_upstream_rq_time histogram\n");
+        for (name, c) in &clusters {
+            let h = &c.rq_time;
+            if h.count == 0 {
+                continue;
+            }
+            let mut cumulative = 0u64;
+            for (i, n) in h.counts.iter().enumerate() {
+                cumulative += n;
+                let le = ENVOY_TIME_BUCKETS
+                    .get(i)
+                    .map_or_else(|| "+Inf".to_string(), |b| format_float(*b));
+                let _ = writeln!(
+                    out,
+                    "envoy_cluster_upstream_rq_time_bucket{{{},le=\"{le}\"}} {cumulative}",
+                    label(name)
+                );
+            }
+            let _ = writeln!(
+                out,
+                "envoy_cluster_upstream_rq_time_sum{{{}}} {}",
+                label(name),
+                format_float(h.sum)
+            );
+            let _ = writeln!(
+                out,
+                "envoy_cluster_upstream_rq_time_count{{{}}} {}",
+                label(name),
+                h.count
+            );
+        }
+        out
+    }
+
+    /// ingress-nginx's series.
+    pub fn render_nginx(&self) -> String {
         let inner = self.lock();
         let mut keys: Vec<&RequestLabels> = inner.series.keys().collect();
         keys.sort();
@@ -570,6 +734,7 @@ mod tests {
                 "web-canary".into()
             },
             canary: !canary.is_empty(),
+            exported: Exported::Nginx,
         }
     }
 
@@ -699,6 +864,52 @@ mod tests {
         assert_eq!(s.dropped_series, 4);
         assert_eq!(s.total(), 7);
         assert!(m.render().contains("host=\"h0.example.com\",ingress=\"web\",method=\"GET\",namespace=\"apps\",path=\"/\",service=\"web-stable\",status=\"200\"} 2\n"));
+    }
+
+    fn route_obs(status: u16, cluster: Option<&str>, upstream: Option<f64>) -> Observation {
+        let mut o = obs(status, "", upstream.unwrap_or(0.001), 10);
+        o.upstream_header_seconds = upstream;
+        o.upstream_response_seconds = upstream;
+        o.exported = Exported::Envoy(cluster.map(str::to_string));
+        o
+    }
+
+    #[test]
+    fn httproute_requests_are_envoy_cluster_statistics_only() {
+        let m = Metrics::default();
+        m.observe(&route_obs(200, Some("apps_web_80"), Some(0.003)));
+        m.observe(&route_obs(200, Some("apps_web_80"), Some(0.2)));
+        m.observe(&route_obs(503, Some("apps_web-canary_80"), None));
+        m.observe(&route_obs(500, Some("apps_web-canary_80"), Some(0.0004)));
+        m.observe(&route_obs(500, None, None));
+        let text = m.render_envoy();
+        for line in [
+            "# TYPE envoy_cluster_upstream_rq_total counter\n",
+            "envoy_cluster_upstream_rq_total{envoy_cluster_name=\"apps_web_80\"} 2\n",
+            "envoy_cluster_upstream_rq_total{envoy_cluster_name=\"apps_web-canary_80\"} 1\n",
+            "envoy_cluster_upstream_rq_xx{envoy_response_code_class=\"2\",envoy_cluster_name=\"apps_web_80\"} 2\n",
+            "envoy_cluster_upstream_rq_xx{envoy_response_code_class=\"5\",envoy_cluster_name=\"apps_web-canary_80\"} 2\n",
+            "# TYPE envoy_cluster_upstream_rq_time histogram\n",
+            "envoy_cluster_upstream_rq_time_bucket{envoy_cluster_name=\"apps_web_80\",le=\"0.5\"} 0\n",
+            "envoy_cluster_upstream_rq_time_bucket{envoy_cluster_name=\"apps_web_80\",le=\"5\"} 1\n",
+            "envoy_cluster_upstream_rq_time_bucket{envoy_cluster_name=\"apps_web_80\",le=\"250\"} 2\n",
+            "envoy_cluster_upstream_rq_time_bucket{envoy_cluster_name=\"apps_web_80\",le=\"3600000\"} 2\n",
+            "envoy_cluster_upstream_rq_time_bucket{envoy_cluster_name=\"apps_web_80\",le=\"+Inf\"} 2\n",
+            "envoy_cluster_upstream_rq_time_sum{envoy_cluster_name=\"apps_web_80\"} 203\n",
+            "envoy_cluster_upstream_rq_time_count{envoy_cluster_name=\"apps_web_80\"} 2\n",
+            "envoy_cluster_upstream_rq_time_bucket{envoy_cluster_name=\"apps_web-canary_80\",le=\"0.5\"} 1\n",
+        ] {
+            assert!(text.contains(line), "{line}in:\n{text}");
+        }
+        assert!(!text.contains("envoy_response_code_class=\"4\""));
+        // Not in ingress-nginx's series, but in the whole exposition and the counters.
+        assert!(
+            !m.render_nginx()
+                .contains("nginx_ingress_controller_requests{")
+        );
+        assert!(m.render().contains("envoy_cluster_upstream_rq_total{"));
+        assert_eq!(m.stats().total(), 5);
+        assert_eq!(m.series_count(), 2);
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! The running generator: an open-loop scheduler that fires requests on a fixed timetable and
 //! records what each of them got.
 //!
-//! Plain HTTP/1.1 with hyper's pooled client: no TLS, no proxy taken from the environment, no
-//! redirects followed — so a request goes to the loopback target and nowhere else, whatever
-//! the environment or the answers say.
+//! HTTP/1.1 with hyper's pooled client, plain or (with a CA to trust) over TLS: no proxy taken
+//! from the environment, no redirects followed — so a request goes to the loopback target and
+//! nowhere else, whatever the environment or the answers say.
 
 use super::record::{ErrorKind, Outcome, Recorder};
 use super::report::{Data, End, GroupMeta, Report};
@@ -33,7 +33,7 @@ const MAX_BODY: usize = 1 << 20;
 /// unit interval as evenly as any sequence can (a Weyl sequence).
 const GOLDEN_FRACTION: f64 = 0.618_033_988_749_894_9;
 
-type HttpClient = Client<HttpConnector, String>;
+type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, String>;
 
 /// A running generator. Dropping it aborts it at once; [`Traffic::stop`] ends it cleanly.
 #[derive(Debug)]
@@ -94,6 +94,30 @@ impl Traffic {
 
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
+        // The TLS layer around it hands it `https` URIs too.
+        connector.enforce_http(false);
+        // The target is an address; over TLS the server is asked for the spec's host.
+        let connector = match &prepared.tls {
+            Some((config, name)) => hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(config.clone())
+                .https_only()
+                .with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name.clone()))
+                .enable_http1()
+                .wrap_connector(connector),
+            None => hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(
+                    rustls::ClientConfig::builder_with_provider(Arc::new(
+                        rustls::crypto::ring::default_provider(),
+                    ))
+                    .with_safe_default_protocol_versions()
+                    .map_err(|e| TrafficError::InvalidSpec(e.to_string()))?
+                    .with_root_certificates(rustls::RootCertStore::empty())
+                    .with_no_client_auth(),
+                )
+                .https_or_http()
+                .enable_http1()
+                .wrap_connector(connector),
+        };
         let client: HttpClient = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(Duration::from_secs(30))

@@ -194,6 +194,9 @@ pub struct TrafficSpec {
     pub max_requests: Option<u64>,
     /// How many individual [`super::Outcome`]s to keep; later ones are only aggregated.
     pub keep_outcomes: usize,
+    /// Send HTTPS (to a target that terminates TLS), naming `host` (SNI) and trusting only
+    /// this CA (PEM); `None`: plain HTTP.
+    pub tls_ca: Option<String>,
 }
 
 impl TrafficSpec {
@@ -211,6 +214,7 @@ impl TrafficSpec {
             duration: None,
             max_requests: None,
             keep_outcomes: DEFAULT_KEEP_OUTCOMES,
+            tls_ca: None,
         }
     }
 
@@ -235,9 +239,18 @@ impl TrafficSpec {
                 self.path
             ));
         }
-        let uri: Uri = format!("http://{}{}", self.target, self.path)
+        let scheme = if self.tls_ca.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let uri: Uri = format!("{scheme}://{}{}", self.target, self.path)
             .parse()
             .map_err(|e| TrafficError::InvalidSpec(format!("path {:?}: {e}", self.path)))?;
+        let tls = match &self.tls_ca {
+            None => None,
+            Some(ca) => Some(client_tls(ca, self.host.trim()).map_err(TrafficError::InvalidSpec)?),
+        };
         let host = match self.host.trim() {
             "" => None,
             host if host.contains(|c: char| c.is_whitespace() || c == '/') => {
@@ -300,6 +313,7 @@ impl TrafficSpec {
         }
         Ok(Prepared {
             uri,
+            tls,
             host,
             groups,
             cumulative,
@@ -312,6 +326,8 @@ impl TrafficSpec {
 #[derive(Debug)]
 pub(crate) struct Prepared {
     pub uri: Uri,
+    /// For HTTPS: the client configuration and the name the server is asked for (SNI).
+    pub tls: Option<(rustls::ClientConfig, rustls::pki_types::ServerName<'static>)>,
     pub host: Option<HeaderValue>,
     /// Headers each group adds, by group index.
     pub groups: Vec<Vec<(HeaderName, HeaderValue)>>,
@@ -319,6 +335,34 @@ pub(crate) struct Prepared {
     /// `[cumulative[i-1], cumulative[i])` of the unit interval.
     pub cumulative: Vec<f64>,
     pub timeout: Duration,
+}
+
+/// A TLS client trusting only `ca_pem`, and `host` as the name to ask the server for.
+fn client_tls(
+    ca_pem: &str,
+    host: &str,
+) -> Result<(rustls::ClientConfig, rustls::pki_types::ServerName<'static>), String> {
+    use rustls::pki_types::pem::PemObject;
+    let name = rustls::pki_types::ServerName::try_from(host.to_string())
+        .map_err(|_| format!("host {host:?} is not a name a TLS server can be asked for"))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        let cert = cert.map_err(|e| format!("the CA is not PEM certificates: {e}"))?;
+        roots
+            .add(cert)
+            .map_err(|e| format!("the CA certificate cannot be trusted: {e}"))?;
+    }
+    if roots.is_empty() {
+        return Err("the CA holds no certificate".into());
+    }
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok((config, name))
 }
 
 /// The headers a group adds, or why it cannot be sent.

@@ -8,6 +8,7 @@ mod events;
 mod gc;
 mod ingress;
 mod ingress_routing;
+mod ingress_tls;
 mod kubectl;
 mod manifests;
 mod node;

@@ -52,7 +52,7 @@ impl Router for GatewayApi {
     }
 
     fn observer(&self) -> Option<&'static dyn Observer> {
-        Some(&observer::IngressNginx)
+        Some(&observer::Contour)
     }
 
     fn apply<'a>(

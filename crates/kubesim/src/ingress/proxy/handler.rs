@@ -30,10 +30,39 @@ use super::relay::{
 };
 use super::{BoxError, ProxyBody};
 use crate::ingress::endpoints::Resolve;
-use crate::ingress::metrics::{Metrics, MirrorOutcome, Observation, RequestLabels};
-use crate::ingress::routing::{
-    Backend, HeaderChange, Mirror, RequestInfo, RoutingTable, parse_cookie_header,
+use crate::ingress::metrics::{
+    Exported, Metrics, MirrorOutcome, Observation, RequestLabels, envoy_cluster_name,
 };
+use crate::ingress::routing::{
+    Backend, HeaderChange, Mirror, RequestInfo, RouteKind, RoutingTable, parse_cookie_header,
+};
+use crate::ingress::tls::Certificates;
+
+/// How a request reached the proxy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Http,
+    /// Over the TLS listener, decrypted there.
+    Https,
+}
+
+impl Scheme {
+    fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        }
+    }
+}
+
+/// The Envoy cluster (Contour's stat name) of a Service backend.
+fn cluster_of(backend: &Backend) -> String {
+    envoy_cluster_name(
+        &backend.namespace,
+        &backend.service,
+        &backend.port.to_string(),
+    )
+}
 
 /// Tuning of the request-handling core.
 #[derive(Debug, Clone)]
@@ -47,8 +76,12 @@ pub struct HandlerConfig {
     pub upstream_tries: usize,
     /// Mirrored copies in flight at most; more are skipped.
     pub max_mirrors_in_flight: usize,
-    /// Sent as `X-Forwarded-Port`.
+    /// Sent as `X-Forwarded-Port` of plain-HTTP requests.
     pub listen_port: u16,
+    /// The HTTPS listener's port: sent as `X-Forwarded-Port` of HTTPS requests, and where
+    /// plain-HTTP requests for hosts with a certificate are redirected (`None`: no HTTPS, no
+    /// redirects).
+    pub https_port: Option<u16>,
     /// Seed for the routing draws (weights, mirror sampling); `None`: thread-local randomness.
     pub seed: Option<u64>,
 }
@@ -62,6 +95,7 @@ impl Default for HandlerConfig {
             upstream_tries: 3,
             max_mirrors_in_flight: 64,
             listen_port: 80,
+            https_port: None,
             seed: None,
         }
     }
@@ -76,6 +110,8 @@ pub struct Handler<R: Resolve> {
     counters: RwLock<HashMap<Backend, Arc<AtomicUsize>>>,
     mirror_slots: Arc<Semaphore>,
     rng: Option<Mutex<StdRng>>,
+    /// Which hosts have a certificate (what makes a plain-HTTP request redirect).
+    certificates: Option<Arc<Certificates>>,
     config: HandlerConfig,
 }
 
@@ -101,6 +137,7 @@ pub(super) struct Record {
     canary: bool,
     start: Instant,
     request_size: u64,
+    exported: Exported,
 }
 
 impl Record {
@@ -122,6 +159,7 @@ impl Record {
             response_size,
             served_by: self.served_by.clone(),
             canary: self.canary,
+            exported: self.exported.clone(),
         });
     }
 }
@@ -149,8 +187,21 @@ impl<R: Resolve> Handler<R> {
             counters: RwLock::new(HashMap::new()),
             mirror_slots: Arc::new(Semaphore::new(config.max_mirrors_in_flight)),
             rng: config.seed.map(|s| Mutex::new(StdRng::seed_from_u64(s))),
+            certificates: None,
             config,
         }
+    }
+
+    /// Redirects plain-HTTP requests for the hosts `certificates` covers (with
+    /// [`HandlerConfig::https_port`] set).
+    pub fn with_certificates(mut self, certificates: Arc<Certificates>) -> Handler<R> {
+        self.certificates = Some(certificates);
+        self
+    }
+
+    /// The certificates the HTTPS listener serves, when it has any.
+    pub fn certificates(&self) -> Option<&Arc<Certificates>> {
+        self.certificates.as_ref()
     }
 
     /// Replaces the routing table (requests in flight keep the one they started with).
@@ -209,11 +260,25 @@ impl<R: Resolve> Handler<R> {
         endpoints.get(n % endpoints.len()).copied()
     }
 
-    /// Handles one client request.
+    /// Handles one client request that came over plain HTTP.
     pub async fn handle<B>(
+        self: &Arc<Self>,
+        req: Request<B>,
+        remote: SocketAddr,
+    ) -> Response<ProxyBody>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        self.handle_scheme(req, remote, Scheme::Http).await
+    }
+
+    /// Handles one client request that came in by `scheme`.
+    pub async fn handle_scheme<B>(
         self: &Arc<Self>,
         mut req: Request<B>,
         remote: SocketAddr,
+        scheme: Scheme,
     ) -> Response<ProxyBody>
     where
         B: Body<Data = Bytes> + Send + 'static,
@@ -286,7 +351,29 @@ impl<R: Resolve> Handler<R> {
             canary: decision.canary,
             start,
             request_size: head_size(&req) + content_length.unwrap_or(0),
+            // Ingress traffic is ingress-nginx's to count, HTTPRoute traffic Envoy's (see
+            // crate::ingress::metrics).
+            exported: match decision.kind {
+                RouteKind::Ingress => Exported::Nginx,
+                RouteKind::HttpRoute => Exported::Envoy(decision.backend.as_ref().map(cluster_of)),
+            },
         };
+
+        // ingress-nginx redirects before it picks an upstream (canary or not), so the
+        // redirect is counted under the main Service like any answer of the location.
+        if scheme == Scheme::Http
+            && decision.kind == RouteKind::Ingress
+            && let Some(https_port) = self.config.https_port
+        {
+            let has_cert = self
+                .certificates
+                .as_ref()
+                .is_some_and(|c| c.covers(&host_header));
+            if decision.force_ssl_redirect || (decision.ssl_redirect && has_cert) {
+                let target = https_location(&host_header, https_port, req.uri());
+                return redirect_response(&target, &record);
+            }
+        }
 
         let Some(backend) = decision.backend.clone() else {
             let status = StatusCode::from_u16(decision.no_backend_status)
@@ -337,6 +424,7 @@ impl<R: Resolve> Handler<R> {
             &parts.headers,
             &host_header,
             remote,
+            scheme,
             upgrade.as_ref().and_then(|(_, p)| p.as_ref()),
             &decision.request_header_changes,
         );
@@ -440,6 +528,7 @@ impl<R: Resolve> Handler<R> {
         incoming: &HeaderMap,
         host_header: &str,
         remote: SocketAddr,
+        scheme: Scheme,
         upgrade: Option<&HeaderValue>,
         changes: &[HeaderChange],
     ) -> HeaderMap {
@@ -483,13 +572,13 @@ impl<R: Resolve> Handler<R> {
             set_header(&mut out, "x-request-id", &format!("{id:032x}"));
         }
         set_header(&mut out, "x-forwarded-host", host_header);
-        set_header(
-            &mut out,
-            "x-forwarded-port",
-            &self.config.listen_port.to_string(),
-        );
+        let port = match (scheme, self.config.https_port) {
+            (Scheme::Https, Some(p)) => p,
+            _ => self.config.listen_port,
+        };
+        set_header(&mut out, "x-forwarded-port", &port.to_string());
         for name in ["x-forwarded-proto", "x-forwarded-scheme", "x-scheme"] {
-            set_header(&mut out, name, "http");
+            set_header(&mut out, name, scheme.as_str());
         }
         for change in changes {
             match change {
@@ -562,6 +651,8 @@ impl<R: Resolve> Handler<R> {
             let mut labels = labels.clone();
             labels.service = mirror.backend.service.clone();
             labels.canary = String::new();
+            // Envoy counts a shadowed request on the shadow cluster.
+            let exported = Exported::Envoy(Some(cluster_of(&mirror.backend)));
             let started = Instant::now();
             tokio::spawn(async move {
                 let _permit = permit;
@@ -577,6 +668,7 @@ impl<R: Resolve> Handler<R> {
                         response_size: 0,
                         served_by: labels.service.clone(),
                         canary: false,
+                        exported: exported.clone(),
                     });
                 };
                 let outcome = match tokio::time::timeout(limit, client.request(req)).await {
@@ -608,5 +700,54 @@ impl<R: Resolve> Handler<R> {
                 metrics.mirror(outcome);
             });
         }
+    }
+}
+
+/// `https://host[:port]/path?query`, ingress-nginx's redirect target: the request's host
+/// without its port, the HTTPS port unless it is 443, the request URI as sent.
+fn https_location(host_header: &str, https_port: u16, uri: &hyper::Uri) -> String {
+    let host = super::relay::host_without_port(host_header);
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    };
+    let port = if https_port == 443 {
+        String::new()
+    } else {
+        format!(":{https_port}")
+    };
+    let path = uri.path_and_query().map_or("/", |pq| pq.as_str());
+    format!("https://{host}{port}{path}")
+}
+
+/// A 308 to `location`, with nginx's page, recorded like any answer of the location.
+fn redirect_response(location: &str, record: &Record) -> Response<ProxyBody> {
+    let mut resp = local_response(StatusCode::PERMANENT_REDIRECT, record);
+    if let Ok(v) = HeaderValue::from_str(location) {
+        resp.headers_mut().insert(hyper::header::LOCATION, v);
+    }
+    resp
+}
+
+#[cfg(test)]
+mod location_tests {
+    use super::https_location;
+
+    #[test]
+    fn redirect_targets() {
+        let uri: hyper::Uri = "/a/b?x=1".parse().expect("uri");
+        assert_eq!(
+            https_location("Web.example:8080", 8443, &uri),
+            "https://Web.example:8443/a/b?x=1"
+        );
+        assert_eq!(
+            https_location("web.example", 443, &uri),
+            "https://web.example/a/b?x=1"
+        );
+        assert_eq!(
+            https_location("[::1]:80", 443, &"/".parse().expect("uri")),
+            "https://[::1]/"
+        );
     }
 }

@@ -9,17 +9,24 @@
 //! * [`IngressProxy`] feeds a `Handler` from a cluster through a `kube::Client` — the embedded
 //!   API server or a real one. It watches Ingresses, HTTPRoutes (a missing CRD means no routes),
 //!   Services and EndpointSlices, rebuilds the routing table / endpoint index when they change
-//!   (never per request), writes `status.loadBalancer` on the Ingresses it serves, and serves
-//!   the ingress-nginx metrics on a second listener.
+//!   (never per request), writes `status.loadBalancer` (address and ports) on the Ingresses it
+//!   serves, terminates TLS with the certificates of their `spec.tls` ([`crate::ingress::tls`])
+//!   on a listener of its own, serves the metrics on another, and shows itself as controller
+//!   pods ([`presence`]).
 //!
 //! Per request:
 //! * no match → 404 with nginx's error page; a match without backend → its `no_backend_status`
 //!   (503 / 500); no ready endpoint → 503 `Service Temporarily Unavailable`.
+//! * A plain-HTTP request that an Ingress routes, for a host with a certificate, gets 308 to
+//!   `https://host[:port]/path` (the HTTPS port unless it is 443), as ingress-nginx does by
+//!   default; the Ingress annotation `nginx.ingress.kubernetes.io/ssl-redirect: "false"` turns
+//!   that off, `force-ssl-redirect: "true"` redirects hosts without a certificate too.
+//!   HTTPRoutes are never redirected (the Gateway API does that with a filter).
 //! * Round robin over the ready endpoints, one counter per backend.
 //! * Forwarded headers: the client's headers minus hop-by-hop ones (`Host` is kept), plus
 //!   `X-Request-ID` (kept or generated), `X-Real-IP`, `X-Forwarded-For` (the client address
 //!   appended to what the client sent), `X-Forwarded-Host`, `X-Forwarded-Port`,
-//!   `X-Forwarded-Proto`/`X-Forwarded-Scheme`/`X-Scheme` (`http`); then the route's
+//!   `X-Forwarded-Proto`/`X-Forwarded-Scheme`/`X-Scheme` (`http` or `https`); then the route's
 //!   RequestHeaderModifier changes, which win.
 //! * Request bodies with a known length up to [`HandlerConfig::buffer_limit`] (1 MiB) are read
 //!   first (nginx buffers request bodies too; a client that stalls for `read_timeout` gets 408).
@@ -38,6 +45,7 @@
 
 mod cluster;
 mod handler;
+pub mod presence;
 mod relay;
 mod server;
 #[cfg(test)]
@@ -49,11 +57,11 @@ use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
 
 pub use cluster::{
-    IngressOptions, IngressProxy, http_route_resource, serves_ingress, status_patch,
+    IngressOptions, IngressProxy, Published, http_route_resource, serves_ingress, status_patch,
 };
-pub use handler::{Handler, HandlerConfig};
+pub use handler::{Handler, HandlerConfig, Scheme};
 pub use relay::error_page;
-pub use server::{serve, serve_metrics};
+pub use server::{serve, serve_metrics, serve_tls};
 
 /// Errors of a streamed body.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -1,4 +1,4 @@
-use super::cluster::{IngressOptions, IngressProxy, serves_ingress, status_patch};
+use super::cluster::{IngressOptions, IngressProxy, Published, serves_ingress, status_patch};
 use super::handler::{Handler, HandlerConfig};
 use super::relay::{host_without_port, is_timeout};
 use super::server::{serve, serve_metrics};
@@ -492,6 +492,26 @@ async fn mirror_gets_copies_and_client_sees_primary_only() {
     })
     .await;
     assert_eq!(shadow.seen().len(), 20);
+    // HTTPRoute traffic is Envoy's to count: the primary's cluster, and the shadow's for the
+    // mirrored copies (as Envoy counts shadowed requests on the shadow cluster).
+    let text = proxy.handler.metrics().render_envoy();
+    for line in [
+        "envoy_cluster_upstream_rq_total{envoy_cluster_name=\"apps_main_8080\"} 21\n",
+        "envoy_cluster_upstream_rq_xx{envoy_response_code_class=\"2\",envoy_cluster_name=\"apps_main_8080\"} 21\n",
+        "envoy_cluster_upstream_rq_total{envoy_cluster_name=\"apps_shadow_8080\"} 20\n",
+        "envoy_cluster_upstream_rq_xx{envoy_response_code_class=\"2\",envoy_cluster_name=\"apps_shadow_8080\"} 20\n",
+        "envoy_cluster_upstream_rq_time_count{envoy_cluster_name=\"apps_shadow_8080\"} 20\n",
+    ] {
+        assert!(text.contains(line), "{line}in:\n{text}");
+    }
+    assert!(
+        !proxy
+            .handler
+            .metrics()
+            .render()
+            .contains("nginx_ingress_controller_requests{"),
+        "no ingress-nginx series for HTTPRoute traffic"
+    );
     proxy.stop().await;
 }
 
@@ -599,14 +619,13 @@ async fn forwarded_and_modified_headers() {
         [proxy.addr.port().to_string().as_str()]
     );
     assert_eq!(h("x-request-id").first().map(|v| v.len()), Some(32));
-    // metrics: host label without the port
+    // HTTPRoute traffic is counted on the backend's Envoy cluster, not in nginx's series.
+    let text = proxy.handler.metrics().render();
     assert!(
-        proxy
-            .handler
-            .metrics()
-            .render()
-            .contains("host=\"route.test\"")
+        text.contains("envoy_cluster_upstream_rq_total{envoy_cluster_name=\"apps_up_8080\"} 1\n"),
+        "{text}"
     );
+    assert!(!text.contains("host=\"route.test"), "{text}");
     proxy.stop().await;
 }
 
@@ -849,6 +868,9 @@ async fn fake_api(pod: SocketAddr) -> (SocketAddr, Arc<Mutex<Vec<Value>>>, JoinH
                     list("IngressList", "networking.k8s.io/v1", ingress)
                 }
                 "/api/v1/services" => list("ServiceList", "v1", service),
+                "/api/v1/secrets" => json!({"kind": "SecretList", "apiVersion": "v1",
+                    "metadata": {"resourceVersion": "1"}, "items": []})
+                .to_string(),
                 "/apis/discovery.k8s.io/v1/endpointslices" => {
                     list("EndpointSliceList", "discovery.k8s.io/v1", slice)
                 }
@@ -901,9 +923,11 @@ async fn cluster_fed_proxy_without_httproute_crd() {
     );
 
     eventually("status patch", || !patches.lock().expect("lock").is_empty()).await;
+    let https = proxy.tls_addr().expect("an HTTPS listener").port();
     assert_eq!(
         patches.lock().expect("lock")[0],
-        json!({"status": {"loadBalancer": {"ingress": [{"ip": "127.0.0.1"}]}}})
+        json!({"status": {"loadBalancer": {"ingress": [{"ip": "127.0.0.1", "ports": [
+            {"port": proxy.addr().port(), "protocol": "TCP"}, {"port": https, "protocol": "TCP"}]}]}}})
     );
 
     let m = get(&c, proxy.metrics_addr(), "localhost", "/metrics").await;
@@ -937,18 +961,33 @@ fn status_patch_and_class() {
     );
     assert!(!serves_ingress(&legacy, "nginx"));
 
+    let published = |address: &str| Published {
+        address: address.into(),
+        ports: vec![8080, 8443],
+    };
+    let ports = json!([{"port": 8080, "protocol": "TCP"}, {"port": 8443, "protocol": "TCP"}]);
     assert_eq!(
-        status_patch(&ing, "127.0.0.1"),
-        Some(json!({"status": {"loadBalancer": {"ingress": [{"ip": "127.0.0.1"}]}}}))
+        status_patch(&ing, &published("127.0.0.1")),
+        Some(
+            json!({"status": {"loadBalancer": {"ingress": [{"ip": "127.0.0.1", "ports": ports}]}}})
+        )
     );
     assert_eq!(
-        status_patch(&ing, "ingress.local"),
-        Some(json!({"status": {"loadBalancer": {"ingress": [{"hostname": "ingress.local"}]}}}))
+        status_patch(&ing, &published("ingress.local")),
+        Some(
+            json!({"status": {"loadBalancer": {"ingress": [{"hostname": "ingress.local", "ports": ports}]}}})
+        )
     );
+    // The address without ports (as written before ports were) is brought up to date.
     ing.status =
         serde_json::from_value(json!({"loadBalancer": {"ingress": [{"ip": "127.0.0.1"}]}}))
             .expect("status");
-    assert_eq!(status_patch(&ing, "127.0.0.1"), None);
+    assert!(status_patch(&ing, &published("127.0.0.1")).is_some());
+    ing.status = serde_json::from_value(
+        json!({"loadBalancer": {"ingress": [{"ip": "127.0.0.1", "ports": ports}]}}),
+    )
+    .expect("status");
+    assert_eq!(status_patch(&ing, &published("127.0.0.1")), None);
 }
 
 #[test]
@@ -965,4 +1004,191 @@ fn timeouts_are_recognised_in_error_chains() {
     assert!(is_timeout(&io));
     let other = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
     assert!(!is_timeout(&other));
+}
+
+// ----- TLS -----
+
+fn tls_ingress(name: &str, annotations: Value, host: &str, tls: Value) -> Ingress {
+    let mut ing = ingress(name, "2024-01-01T00:00:00Z", annotations, host, "v1");
+    let mut v = serde_json::to_value(&ing).expect("ingress");
+    v["spec"]["tls"] = tls;
+    ing = serde_json::from_value(v).expect("ingress");
+    ing
+}
+
+fn secret_value(host: &str) -> (k8s_openapi::api::core::v1::Secret, String) {
+    let v = crate::tls::tls_secret("default", "tls", host).expect("secret");
+    let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(v).expect("secret");
+    let ca = secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get("ca.crt"))
+        .map(|b| String::from_utf8_lossy(&b.0).into_owned())
+        .expect("ca.crt");
+    (secret, ca)
+}
+
+/// An HTTPS client trusting `ca_pem` that sends `host` (SNI and Host) to `addr`.
+fn https_client(ca_pem: &str, host: &str, addr: SocketAddr) -> reqwest::Client {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(cert.expect("pem")).expect("root");
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    reqwest::Client::builder()
+        .use_preconfigured_tls(config)
+        .resolve(host, addr)
+        .no_proxy()
+        .build()
+        .expect("client")
+}
+
+#[tokio::test]
+async fn tls_is_terminated_with_each_hosts_certificate_and_plain_http_redirected() {
+    use crate::ingress::tls::{CertTable, Certificates};
+    let v1 = upstream("v1").await;
+    let ingresses = [
+        tls_ingress(
+            "secure",
+            json!({}),
+            "secure.test",
+            json!([{"hosts": ["secure.test"], "secretName": "secure-tls"}]),
+        ),
+        tls_ingress(
+            "optional",
+            json!({"nginx.ingress.kubernetes.io/ssl-redirect": "false"}),
+            "optional.test",
+            json!([{"hosts": ["optional.test"], "secretName": "optional-tls"}]),
+        ),
+        tls_ingress(
+            "forced",
+            json!({"nginx.ingress.kubernetes.io/force-ssl-redirect": "true"}),
+            "forced.test",
+            json!([]),
+        ),
+        tls_ingress("plain", json!({}), "plain.test", json!([])),
+        // Its Secret does not exist: no certificate, so no redirect (as ingress-nginx).
+        tls_ingress(
+            "unready",
+            json!({}),
+            "unready.test",
+            json!([{"hosts": ["unready.test"], "secretName": "missing"}]),
+        ),
+    ];
+    let (secure, secure_ca) = secret_value("secure.test");
+    let (optional, _) = secret_value("optional.test");
+    let certs = Arc::new(Certificates::new().expect("certificates"));
+    certs.set(CertTable::build(
+        &ingresses,
+        "nginx",
+        &|_, name| match name {
+            "secure-tls" => Some(secure.clone()),
+            "optional-tls" => Some(optional.clone()),
+            _ => None,
+        },
+    ));
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let tls_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let tls_addr = tls_listener.local_addr().expect("addr");
+    let handler = Arc::new(
+        Handler::new(
+            RoutingTable::build(&ingresses, &[], "nginx"),
+            StaticResolver::with(&[("v1", vec![v1.addr])]),
+            Arc::new(Metrics::default()),
+            HandlerConfig {
+                listen_port: addr.port(),
+                https_port: Some(tls_addr.port()),
+                ..HandlerConfig::default()
+            },
+        )
+        .with_certificates(certs.clone()),
+    );
+    let (shutdown, rx) = watch::channel(false);
+    let servers = [
+        tokio::spawn(serve(handler.clone(), listener, rx.clone())),
+        tokio::spawn(super::server::serve_tls(
+            handler.clone(),
+            tls_listener,
+            Certificates::server_config(certs),
+            rx,
+        )),
+    ];
+
+    let c = client();
+    let a = get(&c, addr, "secure.test:80", "/a/b?c=1").await;
+    assert_eq!(a.status, StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(
+        a.headers.get("location").and_then(|v| v.to_str().ok()),
+        Some(format!("https://secure.test:{}/a/b?c=1", tls_addr.port()).as_str())
+    );
+    assert!(a.body.contains("308 Permanent Redirect"), "{}", a.body);
+    assert_eq!(
+        get(&c, addr, "forced.test", "/").await.status,
+        StatusCode::PERMANENT_REDIRECT
+    );
+    for host in ["optional.test", "plain.test", "unready.test"] {
+        let a = get(&c, addr, host, "/").await;
+        assert_eq!(
+            (a.status, a.body.as_str()),
+            (StatusCode::OK, "v1"),
+            "{host}"
+        );
+    }
+    assert_eq!(v1.seen().len(), 3, "redirected requests reach no upstream");
+
+    // Over HTTPS: the host's own certificate, chosen by SNI, verified against its CA.
+    let https = https_client(&secure_ca, "secure.test", tls_addr);
+    let r = https
+        .get(format!("https://secure.test:{}/x", tls_addr.port()))
+        .send()
+        .await
+        .expect("HTTPS request");
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.text().await.expect("body"), "v1");
+    let seen = v1.seen();
+    let last = seen.last().expect("a request");
+    assert_eq!(
+        last.headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok()),
+        Some("https")
+    );
+    assert_eq!(
+        last.headers
+            .get("x-forwarded-port")
+            .and_then(|v| v.to_str().ok()),
+        Some(tls_addr.port().to_string().as_str())
+    );
+    // Another host's CA does not vouch for it; a host without a certificate gets the
+    // default one, which nobody's CA signed.
+    let (_, other_ca) = secret_value("secure.test");
+    let wrong = https_client(&other_ca, "secure.test", tls_addr);
+    assert!(
+        wrong
+            .get(format!("https://secure.test:{}/", tls_addr.port()))
+            .send()
+            .await
+            .is_err()
+    );
+    let plain = https_client(&secure_ca, "plain.test", tls_addr);
+    assert!(
+        plain
+            .get(format!("https://plain.test:{}/", tls_addr.port()))
+            .send()
+            .await
+            .is_err()
+    );
+    let _ = shutdown.send(true);
+    for s in servers {
+        let _ = tokio::time::timeout(Duration::from_secs(5), s).await;
+    }
 }

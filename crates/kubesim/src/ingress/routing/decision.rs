@@ -120,6 +120,13 @@ pub struct Decision {
     pub mirrors: Vec<Mirror>,
     /// RequestHeaderModifier changes to apply before proxying, in order.
     pub request_header_changes: Vec<HeaderChange>,
+    /// ingress-nginx's `ssl-redirect` of the main Ingress (default true): a plain-HTTP request
+    /// is redirected to HTTPS when its host has a certificate. Always false for an HTTPRoute
+    /// (the Gateway API redirects only with an explicit filter).
+    pub ssl_redirect: bool,
+    /// ingress-nginx's `force-ssl-redirect` of the main Ingress: redirect even when the host
+    /// has no certificate.
+    pub force_ssl_redirect: bool,
 }
 
 /// What the router looks at in a request.

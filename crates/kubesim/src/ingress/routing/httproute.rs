@@ -78,6 +78,8 @@ impl CompiledRule {
             canary_label: String::new(),
             mirrors,
             request_header_changes: headers,
+            ssl_redirect: false,
+            force_ssl_redirect: false,
         }
     }
 }

@@ -13,6 +13,10 @@ pub(super) struct Target {
     backend: Backend,
     pub(super) ingress: String,
     pub(super) namespace: String,
+    /// The Ingress's `ssl-redirect` and `force-ssl-redirect` annotations (only the main
+    /// Ingress's count: ingress-nginx ignores them on a canary).
+    ssl_redirect: bool,
+    force_ssl_redirect: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -170,6 +174,8 @@ impl Guarded {
                 .unwrap_or_default(),
             mirrors: Vec::new(),
             request_header_changes: Vec::new(),
+            ssl_redirect: self.main.ssl_redirect,
+            force_ssl_redirect: self.main.force_ssl_redirect,
         }
     }
 }
@@ -222,6 +228,8 @@ pub(super) struct IngressView<'a> {
     pub(super) namespace: &'a str,
     pub(super) created: Created,
     pub(super) canary: Option<CanaryPolicy>,
+    ssl_redirect: bool,
+    force_ssl_redirect: bool,
 }
 
 impl<'a> IngressView<'a> {
@@ -234,12 +242,20 @@ impl<'a> IngressView<'a> {
             .as_ref()
             .map_or(NO_TIMESTAMP, |t| (t.0.as_second(), t.0.subsec_nanosecond()));
         let canary = CanaryPolicy::parse(&format!("{namespace}/{name}"), ing, warnings);
+        let flag = |key: &str, default: bool| {
+            nginx_annotation(ing, key)
+                .and_then(parse_go_bool)
+                .unwrap_or(default)
+        };
         IngressView {
             ing,
             name,
             namespace,
             created,
             canary,
+            // ingress-nginx's defaults: `ssl-redirect: true`, `force-ssl-redirect: false`.
+            ssl_redirect: flag("ssl-redirect", true),
+            force_ssl_redirect: flag("force-ssl-redirect", false),
         }
     }
 
@@ -252,6 +268,8 @@ impl<'a> IngressView<'a> {
             backend,
             ingress: self.name.to_string(),
             namespace: self.namespace.to_string(),
+            ssl_redirect: self.ssl_redirect,
+            force_ssl_redirect: self.force_ssl_redirect,
         }
     }
 }

@@ -99,6 +99,7 @@ impl Observer for IngressNginx {
             requests: format!("sum({})", served(REQUESTS, "")),
             errors: format!("sum({})", served(REQUESTS, r#",status=~"5..""#)),
             buckets: format!("sum by (le) ({})", served(BUCKETS, "")),
+            le_in_milliseconds: false,
         }
     }
 }

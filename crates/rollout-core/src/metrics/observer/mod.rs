@@ -4,8 +4,10 @@
 //! series its data path exports and how a version's requests are told apart in them, both in
 //! a scraped exposition ([`Observer::counters`]) and in PromQL ([`Observer::queries`]).
 
+mod contour;
 mod ingress_nginx;
 
+pub use contour::Contour;
 pub use ingress_nginx::IngressNginx;
 
 use super::Counters;
@@ -20,6 +22,9 @@ pub struct Queries {
     pub errors: String,
     /// The duration histogram, `sum by (le)`.
     pub buckets: String,
+    /// Whether the buckets' `le` is in milliseconds (Envoy's) rather than seconds: PromQL
+    /// cannot rescale a label, so whoever reads the answer does.
+    pub le_in_milliseconds: bool,
 }
 
 /// Where the data path's controller runs, as it is installed on real clusters.

@@ -36,11 +36,13 @@ impl Source for Prometheus {
                         errors: count(errors),
                         buckets: Vec::new(),
                     };
+                    let unit = if q.le_in_milliseconds { 0.001 } else { 1.0 };
                     for s in buckets {
                         let le = s
                             .labels
                             .get("le")
-                            .and_then(|le| exposition::parse_float(le).filter(|x| !x.is_nan()));
+                            .and_then(|le| exposition::parse_float(le).filter(|x| !x.is_nan()))
+                            .map(|le| le * unit);
                         if let (Some(le), Some(n)) = (le, exposition::to_count(s.value)) {
                             c.add_bucket(le, n);
                         }
