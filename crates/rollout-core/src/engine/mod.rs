@@ -4,6 +4,7 @@
 //! then the temporary objects removed.
 
 mod checks;
+mod gates;
 pub mod record;
 mod restore;
 pub mod start;
@@ -176,7 +177,17 @@ impl Engine {
                 })
             },
         ));
+        let gates = Arc::new(gates::GateLog::new(
+            cluster.clone(),
+            plan.names.deployment.clone(),
+            record.gates.clone(),
+        ));
+        let sink: Arc<dyn Sink> = Arc::new(gates::Noting {
+            inner: sink,
+            log: gates.clone(),
+        });
         Engine {
+            gates,
             cluster,
             spec,
             plan,
@@ -205,12 +216,9 @@ impl Engine {
         });
     }
 
-    /// Writes the record on the app's Deployment.
+    /// Writes the record on the app's Deployment, with the gates' last measurements.
     pub(crate) async fn save(&self) -> Result<(), ClusterError> {
-        self.cluster
-            .merge::<Deployment>(&self.plan.names.deployment, &self.record.patch())
-            .await
-            .map(|_| ())
+        self.gates.save(&self.record).await
     }
 
     pub(crate) fn routing(&self) -> &Routing {
@@ -376,6 +384,7 @@ impl Engine {
             "reason": reason,
             "at": jiff::Timestamp::now().to_string(),
         });
+        self.gates.close().await;
         if let Err(e) = self
             .cluster
             .merge::<Deployment>(&self.plan.names.deployment, &record::clear_patch(&last))
