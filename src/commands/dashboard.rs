@@ -36,7 +36,7 @@ use rollout_core::cluster::Cluster;
 use rollout_core::engine::Options;
 use rollout_core::engine::record;
 use rollout_core::engine::start;
-use rollout_core::report::charts::{self, Lines};
+use rollout_core::report::charts;
 use rollout_core::report::data::{Marker, SecondSample, VersionSecond};
 use rollout_core::report::live::{self, AppView, TrafficMeter};
 use rollout_core::report::{Event, Sink};
@@ -171,7 +171,10 @@ pub async fn start(setup: Setup, listen: SocketAddr) -> anyhow::Result<Dashboard
     let poller = tokio::spawn(poll(shared.clone()));
     let app = Router::new()
         .route("/", get(index))
-        .route("/app.js", get(|| async { asset("text/javascript", APP_JS) }))
+        .route(
+            "/app.js",
+            get(|| async { asset("text/javascript", APP_JS) }),
+        )
         .route("/style.css", get(|| async { asset("text/css", STYLE_CSS) }))
         .route("/api/state", get(state))
         .route("/api/events", get(events))
@@ -359,10 +362,9 @@ async fn action(
                         .await
                         .map(|a| match a {
                             start::Aborted::Here(end) => end.finish.as_str().to_owned(),
-                            start::Aborted::ByHolder { holder, finish, .. } => format!(
-                                "{} by {holder}",
-                                finish.map_or("ended", |f| f.as_str())
-                            ),
+                            start::Aborted::ByHolder { holder, finish, .. } => {
+                                format!("{} by {holder}", finish.map_or("ended", |f| f.as_str()))
+                            }
                         })
                 } else {
                     start::resume(cluster, &name, opts, sink)
@@ -371,13 +373,9 @@ async fn action(
                 };
                 match result {
                     Ok(how) => shared.finish(&ns, &name, &what, "done", how),
-                    Err(e) => shared.finish(
-                        &ns,
-                        &name,
-                        &what,
-                        "failed",
-                        rollout_core::error::chain(&e),
-                    ),
+                    Err(e) => {
+                        shared.finish(&ns, &name, &what, "failed", rollout_core::error::chain(&e))
+                    }
                 }
             });
             (
@@ -477,7 +475,9 @@ async fn tick(
         let view = match live::gather(&cluster, &app).await {
             Ok(v) => v,
             Err(e) => {
-                out.push(json!({"namespace": ns, "app": app, "problem": rollout_core::error::chain(&e)}));
+                out.push(
+                    json!({"namespace": ns, "app": app, "problem": rollout_core::error::chain(&e)}),
+                );
                 continue;
             }
         };
@@ -508,9 +508,7 @@ async fn tick(
             }
         }
         let h = histories.get(&key);
-        let lines = h
-            .map(|h| charts::lines(&h.timeline))
-            .unwrap_or_else(Lines::default);
+        let lines = h.map(|h| charts::lines(&h.timeline)).unwrap_or_default();
         let mut v = serde_json::to_value(&view).unwrap_or_default();
         v["share"] = json!(shares(&view, h));
         v["charts"] = serde_json::to_value(&lines).unwrap_or_default();

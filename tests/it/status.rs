@@ -117,7 +117,10 @@ async fn watch_prints_plain_blocks_when_piped_and_exits_with_the_rollouts_code()
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
-    assert!(!stdout.contains('\x1b'), "no escape codes when piped: {stdout}");
+    assert!(
+        !stdout.contains('\x1b'),
+        "no escape codes when piped: {stdout}"
+    );
     for want in [
         "default/web: web:v1",
         "rollout web:v1 → web:v2 with canary",
@@ -151,7 +154,10 @@ async fn watch_prints_plain_blocks_when_piped_and_exits_with_the_rollouts_code()
     let (tx, rx) = std::sync::mpsc::channel::<String>();
     let reader = std::thread::spawn(move || {
         use std::io::BufRead;
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
             let _ = tx.send(line);
         }
     });
@@ -226,7 +232,10 @@ async fn watch_redraws_in_place_in_a_terminal() {
         screen.matches("\r\x1b[J").count() >= 2,
         "not redrawn: {screen:?}"
     );
-    assert!(screen.contains("A\r\x1b[J"), "no cursor movement: {screen:?}");
+    assert!(
+        screen.contains("A\r\x1b[J"),
+        "no cursor movement: {screen:?}"
+    );
     assert!(screen.contains("▶"), "{screen}");
     assert!(
         screen.contains("no rollout running; last: done web:v2"),
@@ -237,7 +246,10 @@ async fn watch_redraws_in_place_in_a_terminal() {
         let visible: String = l.replace("\x1b[J", "");
         let visible = visible
             .split("\x1b[")
-            .map(|p| p.trim_start_matches(|c: char| c.is_ascii_digit()).trim_start_matches('A'))
+            .map(|p| {
+                p.trim_start_matches(|c: char| c.is_ascii_digit())
+                    .trim_start_matches('A')
+            })
             .collect::<String>();
         assert!(visible.chars().count() <= 120, "{l:?}");
     }

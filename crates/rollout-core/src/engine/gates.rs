@@ -84,7 +84,9 @@ impl GateLog {
             .await
         {
             Ok(_) => written.generation = generation,
-            Err(e) => tracing::debug!(error = %crate::error::chain(&e), "could not record a gate's measurement"),
+            Err(e) => {
+                tracing::debug!(error = %crate::error::chain(&e), "could not record a gate's measurement")
+            }
         }
     }
 

@@ -141,6 +141,8 @@ pub struct Engine {
     pub(crate) sink: Arc<dyn Sink>,
     pub(crate) opts: Options,
     pub(crate) lease: Arc<Holder>,
+    /// The gates' last measurements, written into the record with it.
+    gates: Arc<gates::GateLog>,
     stop_tx: watch::Sender<Option<Stop>>,
     pub(crate) stop_rx: watch::Receiver<Option<Stop>>,
     /// `rollout promote --full`: pauses and analyses left are skipped.

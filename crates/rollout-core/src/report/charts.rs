@@ -168,7 +168,8 @@ pub fn lines(timeline: &[SecondSample]) -> Lines {
     };
     let latency_max = round_up(top(&latency) * 1.1);
     // A version missing from a moment had no pods then (not yet made, or gone).
-    let pods = per_version(&|s, v| Some(f64::from(s.by_version.get(v).map_or(0, |x| x.ready_pods))));
+    let pods =
+        per_version(&|s, v| Some(f64::from(s.by_version.get(v).map_or(0, |x| x.ready_pods))));
     // One above the peak keeps the top line off the frame.
     let pods_max = top(&pods) + 1.0;
     Lines {
@@ -237,7 +238,7 @@ pub fn render(r: &RunReport) -> Result<Vec<Chart>, ChartError> {
             .and_then(|i| colors.get(i).copied())
             .unwrap_or(NO_ANSWER_COLOR)
     };
-    let series = |lines: &'_ [Line]| -> Vec<Series<'_>> {
+    fn colored<'a>(lines: &'a [Line], color_of: &dyn Fn(&str) -> RGBColor) -> Vec<Series<'a>> {
         lines
             .iter()
             .map(|line| Series {
@@ -245,7 +246,8 @@ pub fn render(r: &RunReport) -> Result<Vec<Chart>, ChartError> {
                 color: color_of(&line.name),
             })
             .collect()
-    };
+    }
+    let series = |lines| colored(lines, &color_of);
     let x_range = x_range(&r.timeline, &r.markers);
     let mut charts = vec![
         Chart {
@@ -532,6 +534,25 @@ pub fn layout_markers(markers: &[Marker], xs: &[i32], width: i32) -> MarkerLayou
     }
 }
 
+/// The markers that can be drawn (those with a finite time), their times' pixels and where
+/// their badges and legend entries go on a chart whose time axis spans `range`.
+fn placed_markers(markers: &[Marker], range: (f64, f64)) -> (Vec<Marker>, Vec<i32>, MarkerLayout) {
+    let markers: Vec<Marker> = markers
+        .iter()
+        .filter(|m| m.t.is_finite())
+        .cloned()
+        .collect();
+    let xs: Vec<i32> = markers.iter().map(|m| x_pixel(m.t, range)).collect();
+    let layout = layout_markers(&markers, &xs, WIDTH as i32);
+    (markers, xs, layout)
+}
+
+/// Where [`render`] puts the step markers of `r` on each of its charts (they share the time
+/// axis, so the layout is the same on every one).
+pub fn marker_layout(r: &RunReport) -> MarkerLayout {
+    placed_markers(&r.markers, x_range(&r.timeline, &r.markers)).2
+}
+
 /// The plot's horizontal extent in pixels, as plotters lays it out for [`draw`]'s settings.
 fn plot_x_extent() -> (i32, i32) {
     let plot_width = i32::try_from(WIDTH - LEGEND_WIDTH).unwrap_or(790);
@@ -551,21 +572,13 @@ fn draw(
     series: &[Series],
     markers: &[Marker],
 ) -> Result<String, ChartError> {
-    let markers: Vec<Marker> = markers
-        .iter()
-        .filter(|m| m.t.is_finite())
-        .cloned()
-        .collect();
-    let xs: Vec<i32> = markers
-        .iter()
-        .map(|m| x_pixel(m.t, (x_lo, x_hi)))
-        .collect();
-    let layout = layout_markers(&markers, &xs, WIDTH as i32);
+    let (markers, xs, layout) = placed_markers(markers, (x_lo, x_hi));
     let total = HEIGHT as i32 + layout.strip + layout.legend;
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, u32::try_from(total).unwrap_or(HEIGHT)))
-            .into_drawing_area();
+        let root =
+            SVGBackend::with_string(&mut svg, (WIDTH, u32::try_from(total).unwrap_or(HEIGHT)))
+                .into_drawing_area();
         root.fill(&WHITE).map_err(ChartError::of)?;
         let (main, legend_below) = root.split_vertically(HEIGHT as i32 + layout.strip);
         let (plot_column, legend_area) = main.split_horizontally(WIDTH - LEGEND_WIDTH);
@@ -862,7 +875,14 @@ pub(crate) mod tests {
             .collect::<Vec<_>>()
             .windows(2)
             .filter(|w| w[0].starts_with("<text"))
-            .map(|w| w[1].trim().to_owned())
+            .map(|w| {
+                w[1].trim()
+                    .replace("&apos;", "'")
+                    .replace("&quot;", "\"")
+                    .replace("&lt;", "<")
+                    .replace("&gt;", ">")
+                    .replace("&amp;", "&")
+            })
             .collect()
     }
 

@@ -313,9 +313,7 @@ async fn routes(c: &Cluster, plan: &Plan) -> Vec<RouteView> {
     {
         const P: &str = "nginx.ingress.kubernetes.io/";
         let a = |k: &str| annotation(&i.metadata, &format!("{P}{k}")).map(str::to_owned);
-        let weight: u32 = a("canary-weight")
-            .and_then(|w| w.parse().ok())
-            .unwrap_or(0);
+        let weight: u32 = a("canary-weight").and_then(|w| w.parse().ok()).unwrap_or(0);
         let mut text = format!("canary weight {weight}%");
         if let Some(h) = a("canary-by-header") {
             let v = a("canary-by-header-value")
@@ -820,7 +818,11 @@ mod tests {
         ] {
             assert!(text.contains(want), "no {want:?} in\n{text}");
         }
-        assert!(render_lines(&view(), 20).iter().all(|l| l.chars().count() <= 20));
+        assert!(
+            render_lines(&view(), 20)
+                .iter()
+                .all(|l| l.chars().count() <= 20)
+        );
     }
 
     #[test]
