@@ -161,18 +161,24 @@ async fn watch_prints_plain_blocks_when_piped_and_exits_with_the_rollouts_code()
             let _ = tx.send(line);
         }
     });
-    let mut lines: Vec<serde_json::Value> = Vec::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while !lines
-        .iter()
-        .any(|v| v["rollout"]["phase"] == "waiting-for-promotion")
-    {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        let line = rx
-            .recv_timeout(left)
-            .unwrap_or_else(|_| panic!("status never showed the pause: {lines:?}"));
-        lines.push(serde_json::from_str(&line).expect("one JSON object a line"));
-    }
+    // Read in a blocking thread: the cluster the command asks runs on this test's runtime.
+    let (rx, mut lines) = tokio::task::spawn_blocking(move || {
+        let mut lines: Vec<serde_json::Value> = Vec::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !lines
+            .iter()
+            .any(|v| v["rollout"]["phase"] == "waiting-for-promotion")
+        {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = rx
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("status never showed the pause: {lines:?}"));
+            lines.push(serde_json::from_str(&line).expect("one JSON object a line"));
+        }
+        (rx, lines)
+    })
+    .await
+    .expect("reader");
     stopper.stop(Stop::Aborted);
     assert_eq!(run.await.expect("engine").finish, Finish::RolledBack);
     let id = child.id();
