@@ -74,10 +74,14 @@ pub struct TargetArgs {
 /// Strategy-file values replaced from the command line.
 #[derive(Debug, Args, Clone, Default)]
 pub struct OverrideArgs {
-    /// Never wait for `rollout promote` (CI): drop `pause: {}` steps, promote blue-green
-    /// automatically.
+    /// Skip every pause, timed ones too, and never wait for `rollout promote` (checks still
+    /// run).
     #[arg(long)]
     pub no_pause: bool,
+    /// Never wait for `rollout promote` (CI): drop `pause: {}` steps, promote blue-green
+    /// automatically; timed pauses still run.
+    #[arg(long)]
+    pub auto_promote: bool,
     /// Shorten every timed pause to at most this (`0s` drops them).
     #[arg(long)]
     pub max_pause: Option<rollout_core::spec::Duration>,

@@ -57,9 +57,9 @@ pub fn overrides(a: &OverrideArgs) -> Overrides {
         analysis_interval: a.analysis_interval,
         progress_deadline: a.progress_deadline,
         no_pause: a.no_pause,
+        auto_promote: a.auto_promote,
         max_pause: a.max_pause,
         duration: a.duration,
-        auto_promotion: None,
     }
 }
 
@@ -280,9 +280,31 @@ pub async fn history(a: &AppArgs) -> Result<ExitCode, Exit> {
         crate::outln!("{rev:<9} {image}");
     }
     if let Some(last) = rollout_core::cluster::api::annotation(&d.metadata, record::LAST) {
-        crate::outln!("last rollout: {last}");
+        crate::outln!("last rollout: {}", describe_last(last));
     }
     Ok(ExitCode::Done)
+}
+
+/// The last rollout's outcome in words: `rolled-back: canary to app:v2 (from app:v1), at TIME:
+/// reason`.
+fn describe_last(text: &str) -> String {
+    let Ok(last) = serde_json::from_str::<serde_json::Value>(text) else {
+        return text.to_owned();
+    };
+    let field = |k: &str| last[k].as_str().unwrap_or("?").to_owned();
+    let mut out = format!(
+        "{}: {} to {} (from {}), at {}",
+        field("result"),
+        field("strategy"),
+        field("image"),
+        field("from"),
+        field("at")
+    );
+    if let Some(reason) = last["reason"].as_str() {
+        out.push_str(": ");
+        out.push_str(reason);
+    }
+    out
 }
 
 pub async fn undo(a: &AppArgs, to_revision: Option<i64>) -> Result<ExitCode, Exit> {

@@ -118,6 +118,8 @@ pub struct RolloutAction {
     pub duration: Option<rollout_core::spec::Duration>,
     #[serde(default)]
     pub no_pause: bool,
+    #[serde(default)]
+    pub auto_promote: bool,
 }
 
 impl RolloutAction {
@@ -128,6 +130,7 @@ impl RolloutAction {
             analysis_interval: self.analysis_interval,
             duration: self.duration,
             no_pause: self.no_pause,
+            auto_promote: self.auto_promote,
             ..Default::default()
         }
     }

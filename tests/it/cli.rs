@@ -71,7 +71,7 @@ fn a_good_strategy_file_is_ok_in_one_line() {
     assert!(ok, "{err}");
     assert_eq!(
         out.trim(),
-        "strategies/canary.yaml: ok (canary; checks: probes, smoke, errors)"
+        "built-in canary: ok (canary; checks: probes, smoke, errors)"
     );
     let (ok, out, _) = rollout(&["strategies", "--check", "canary", "--show"]);
     assert!(ok);
@@ -130,4 +130,18 @@ fn a_missing_kubeconfig_is_named_once() {
     ]);
     assert_eq!(code, Some(2), "{err}");
     assert_eq!(err.trim(), "error: kubeconfig /nonexistent does not exist");
+}
+
+/// The embedded cluster's kubeconfig holds a bearer token: only its owner may read it.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kubeconfig_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let tc = crate::common::TestCluster::fast(20.0).await;
+    let path = tc.kubeconfig();
+    let mode = std::fs::metadata(&path)
+        .expect("kubeconfig")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "{}: mode {:o}", path.display(), mode);
 }

@@ -402,7 +402,8 @@ async fn kubectl_rollout_status_undo_and_endpoints() {
 /// The orchestrator with only the Role of manifests/rbac.yaml: it completes; without any one
 /// of the Role's verbs it stops with a "forbidden" message. Two runs between them use every
 /// verb: a canary through ingress-nginx that finds the app by itself and takes over the
-/// expired Lease of a run that died, and a canary through an HTTPRoute from scratch.
+/// expired Lease of a run that died, and a canary of an autoscaled app through an HTTPRoute
+/// from scratch.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_rbac_role_is_enough_and_each_verb_is_needed() {
     let t = Platform::get().await;
@@ -491,13 +492,22 @@ impl RbacRun {
             RbacRun::RouteFresh => Front::Route,
         };
         deploy_web(t, &ns, "web:v1", front).await;
-        if let RbacRun::IngressTakeover = self {
-            expired_lease(t, &ns).await;
-        }
+        let strategy_text = match self {
+            RbacRun::IngressTakeover => {
+                expired_lease(t, &ns).await;
+                format!("{CANARY}\n{}", checks())
+            }
+            RbacRun::RouteFresh => {
+                // An autoscaled app, and two weights: the new version's autoscaler is
+                // created, resized and deleted.
+                autoscaler_for_web(t, &ns).await;
+                format!("{CANARY_TWO_WEIGHTS}\n{}", checks())
+            }
+        };
         let identity = t.orchestrator(&ns, Some(role)).await;
         let dir = tempfile::tempdir().expect("tempdir");
         let strategy = dir.path().join("s.yaml");
-        std::fs::write(&strategy, format!("{CANARY}\n{}", checks())).expect("strategy");
+        std::fs::write(&strategy, strategy_text).expect("strategy");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_rollout"));
         cmd.args([
             "--strategy",
@@ -526,6 +536,27 @@ impl RbacRun {
             leases.items.is_empty(),
         )
     }
+}
+
+const CANARY_TWO_WEIGHTS: &str = "strategy: canary\nsteps:\n  - setWeight: 25\n  - pause: 1s\n  - setWeight: 50\n  - pause: 1s\n  - analysis: smoke-new";
+
+/// An autoscaler (1–4 replicas) for `web`.
+async fn autoscaler_for_web(t: &Platform, ns: &str) {
+    use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+    let hpa: HorizontalPodAutoscaler = serde_json::from_value(json!({
+        "metadata": {"name": "web"},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+            "minReplicas": 1, "maxReplicas": 4,
+            "metrics": [{"type": "Resource", "resource": {"name": "cpu",
+                         "target": {"type": "Utilization", "averageUtilization": 50}}}]
+        }
+    }))
+    .expect("autoscaler");
+    Api::<HorizontalPodAutoscaler>::namespaced(t.client.clone(), ns)
+        .create(&PostParams::default(), &hpa)
+        .await
+        .expect("create the autoscaler");
 }
 
 /// The Lease of a run that died an hour ago, as a crashed `rollout` leaves it.

@@ -2,6 +2,7 @@
 //! real `rollout` binary and, where the environment names one, a real control plane (see
 //! `conformance`). The embedded cluster's own tests live with it (`crates/kubesim/tests`).
 
+mod autoscaler;
 mod canary;
 mod cli;
 mod common;
@@ -14,5 +15,6 @@ mod interruption;
 mod lab;
 mod lease;
 mod prometheus_gate;
+mod robustness;
 mod status;
 mod strategies;

@@ -67,6 +67,8 @@ async fn good(
 async fn bad(name: &str, head: &str, front: Front, image: &str, why: &str) {
     let tc = TestCluster::fast(20.0).await;
     deploy_web(&tc, "web:v1", 2, front).await;
+    // Users, some in the A/B group: comparisons judge what the versions served them.
+    let _load = traffic(&tc, &["50%:header:X-Variant=b"]);
     let events = Arc::new(Events::default());
     let path = file(&tc, name, head);
     let outcome = run(&tc, &request(&path, image), &events).await;
@@ -176,7 +178,7 @@ async fn shadow_mirrors_without_serving() {
 
 /// The bad images and the gate messages that may catch them.
 const BAD: [(&str, &str); 3] = [
-    ("v2-errors", "smoke|worse"),
+    ("v2-errors", "smoke|is worse"),
     ("v2-crash", "CrashLoopBackOff|restarted"),
     ("v2-never-ready", "not ready"),
 ];

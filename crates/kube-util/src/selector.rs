@@ -180,13 +180,13 @@ fn parse_requirement(term: &str) -> Result<Requirement, SelectorError> {
     if let Some((k, v)) = term.split_once("!=") {
         return Ok(Requirement::NotEquals(
             valid_key(k.trim(), term)?,
-            v.trim().to_string(),
+            valid_value(v.trim(), term)?,
         ));
     }
     if let Some((k, v)) = term.split_once("==").or_else(|| term.split_once('=')) {
         return Ok(Requirement::Equals(
             valid_key(k.trim(), term)?,
-            v.trim().to_string(),
+            valid_value(v.trim(), term)?,
         ));
     }
     let words: Vec<&str> = term
@@ -201,11 +201,12 @@ fn parse_requirement(term: &str) -> Result<Requirement, SelectorError> {
             .ok_or_else(|| {
                 SelectorError(format!("{term:?}: expected a parenthesised list of values"))
             })?;
-        let values: Vec<String> = inner
+        let values = inner
             .split(',')
-            .map(|v| v.trim().to_string())
+            .map(str::trim)
             .filter(|v| !v.is_empty())
-            .collect();
+            .map(|v| valid_value(v, term))
+            .collect::<Result<Vec<String>, _>>()?;
         let key = valid_key(words[0], term)?;
         return Ok(if words[1] == "in" {
             Requirement::In(key, values)
@@ -219,18 +220,23 @@ fn parse_requirement(term: &str) -> Result<Requirement, SelectorError> {
     Ok(Requirement::Exists(valid_key(term, term)?))
 }
 
+/// A label key by the API server's rules: a qualified name (`prefix/name`).
 fn valid_key(key: &str, term: &str) -> Result<String, SelectorError> {
-    let ok = !key.is_empty()
-        && key.len() <= 253
-        && key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c));
-    if ok {
-        Ok(key.to_string())
-    } else {
-        Err(SelectorError(format!(
-            "{term:?}: invalid label key {key:?}"
-        )))
+    match crate::names::is_qualified_name(key).first() {
+        None => Ok(key.to_string()),
+        Some(why) => Err(SelectorError(format!(
+            "{term:?}: invalid label key {key:?}: {why}"
+        ))),
+    }
+}
+
+/// A label value by the API server's rules (empty is allowed).
+fn valid_value(value: &str, term: &str) -> Result<String, SelectorError> {
+    match crate::names::is_valid_label_value(value).first() {
+        None => Ok(value.to_string()),
+        Some(why) => Err(SelectorError(format!(
+            "{term:?}: invalid label value {value:?}: {why}"
+        ))),
     }
 }
 
@@ -308,6 +314,24 @@ mod tests {
 
     fn labels(v: Value) -> Value {
         json!({"metadata": {"labels": v}})
+    }
+
+    /// Found by the property test: `in===` read as key `in`, value `=`, and written back as a
+    /// different selector.
+    #[test]
+    fn keys_and_values_follow_the_label_rules() {
+        for bad in [" in ===", "a==b=c", "a in (b,c=d)", "a!=(", "-a=b", "a=b c"] {
+            assert!(LabelSelector::parse(bad).is_err(), "{bad:?}");
+        }
+        for good in [
+            "a=",
+            "app.kubernetes.io/name=web",
+            "a in (b, c)",
+            "!x",
+            "tier!=front",
+        ] {
+            assert!(LabelSelector::parse(good).is_ok(), "{good:?}");
+        }
     }
 
     #[test]

@@ -139,6 +139,11 @@ pub fn have_kubectl() -> bool {
         .output()
         .is_ok_and(|o| o.status.success());
     if !ok {
+        // CI sets this: there a missing kubectl is a failure, not a reason to skip.
+        assert!(
+            std::env::var_os("ROLLOUT_REQUIRE_KUBECTL").is_none(),
+            "kubectl is not installed, and ROLLOUT_REQUIRE_KUBECTL says the kubectl tests must run"
+        );
         eprintln!("SKIPPED: kubectl is not installed on this machine");
     }
     ok

@@ -24,6 +24,19 @@ pub struct PlanInput {
     /// How per-version request metrics are read, or why they cannot be.
     #[serde(default)]
     pub metrics: crate::metrics::Access,
+    /// The HorizontalPodAutoscaler that sizes the app's Deployment, if one does: then the
+    /// app's replica count is the autoscaler's, never written by the rollout.
+    #[serde(default)]
+    pub autoscaler: Option<Autoscaler>,
+}
+
+/// The app's HorizontalPodAutoscaler (autoscaling/v2), as found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Autoscaler {
+    pub name: String,
+    pub min_replicas: i32,
+    pub max_replicas: i32,
 }
 
 /// The names of the objects a rollout works on and creates.
@@ -47,4 +60,8 @@ pub struct Names {
     pub new_service: Option<String>,
     /// The temporary canary Ingress (ingress-nginx).
     pub new_ingress: Option<String>,
+    /// The new version's autoscaler, a copy of the app's (`<hpa>-<role>`), when the app has
+    /// one.
+    #[serde(default)]
+    pub new_autoscaler: Option<String>,
 }

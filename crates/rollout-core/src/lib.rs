@@ -17,6 +17,7 @@
 //! Nothing here knows about the embedded cluster: it talks to any API server through `kube`.
 
 pub mod app;
+pub mod autoscaler;
 pub mod cluster;
 pub mod engine;
 pub mod error;

@@ -25,6 +25,18 @@ pub enum Update {
     Recreate,
 }
 
+/// How big the new version is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Size {
+    /// This many replicas.
+    Replicas(i32),
+    /// This share (percent) of the stable version's replicas *now* (an autoscaler sizes the
+    /// app), with a copy of the app's autoscaler aimed at the new version, its bounds scaled
+    /// to the share.
+    ShareOfStable(u8),
+}
+
 /// Which version the app's Service sends its traffic to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -51,10 +63,7 @@ pub enum Step {
         replicas: i32,
     },
     ScaleNew {
-        replicas: i32,
-    },
-    ScaleStable {
-        replicas: i32,
+        size: Size,
     },
     /// Wait until the new version's pods are all ready (probe gate).
     WaitNewReady,
@@ -94,10 +103,11 @@ pub enum Step {
         promote: Promote,
         on_inconclusive: OnInconclusive,
     },
-    /// The stable Deployment takes the new template (and its replica count back).
+    /// The stable Deployment takes the new template (and its replica count back, unless an
+    /// autoscaler sizes it: `None`).
     UpdateStable {
         update: Update,
-        replicas: i32,
+        replicas: Option<i32>,
     },
     /// All traffic back on the stable Deployment's pods: weights to 0, matches and mirrors
     /// removed, temporary Ingress removed, the Service unpinned.
@@ -119,8 +129,15 @@ impl fmt::Display for Step {
             Step::CreateNew { replicas } => {
                 write!(f, "create the new version ({})", replicas_text(*replicas))
             }
-            Step::ScaleNew { replicas } => write!(f, "scale the new version to {replicas}"),
-            Step::ScaleStable { replicas } => write!(f, "scale the stable version to {replicas}"),
+            Step::ScaleNew {
+                size: Size::Replicas(replicas),
+            } => write!(f, "scale the new version to {replicas}"),
+            Step::ScaleNew {
+                size: Size::ShareOfStable(share),
+            } => write!(
+                f,
+                "scale the new version to {share}% of the stable version's replicas, autoscaled in that share"
+            ),
             Step::WaitNewReady => write!(f, "wait until the new pods are ready"),
             Step::CreateNewService => write!(f, "create the Service of the new version"),
             Step::SetWeight { weight } => write!(f, "set weight {weight}%"),
@@ -147,7 +164,11 @@ impl fmt::Display for Step {
                 replicas,
             } => write!(
                 f,
-                "recreate: scale to 0, wait until no old pod runs, new template, {replicas} replicas"
+                "recreate: scale to 0, wait until no old pod runs, new template, {}",
+                match replicas {
+                    Some(n) => replicas_text(*n),
+                    None => "back to the size it had".to_owned(),
+                }
             ),
             Step::UpdateStable {
                 update:
@@ -160,7 +181,10 @@ impl fmt::Display for Step {
                 write!(
                     f,
                     "update the app's Deployment to the new template ({}",
-                    replicas_text(*replicas)
+                    match replicas {
+                        Some(n) => replicas_text(*n),
+                        None => "replicas left to its autoscaler".to_owned(),
+                    }
                 )?;
                 if let (Some(s), Some(u)) = (max_surge, max_unavailable) {
                     write!(f, ", maxSurge {s}, maxUnavailable {u}")?;
@@ -247,7 +271,7 @@ impl Plan {
             self.to_image,
             self.container
         );
-        let _ = writeln!(out, "strategy file: {}", self.origin);
+        let _ = writeln!(out, "from: {}", self.origin);
         let _ = writeln!(out, "traffic: {}", self.router.summary());
         if let Some(observer) = self.router.observer() {
             let _ = writeln!(

@@ -44,6 +44,16 @@ impl<K> Object for K where
 {
 }
 
+/// The name the orchestrator's writes are recorded under in `managedFields`.
+pub const FIELD_MANAGER: &str = "rollout";
+
+fn patch_params() -> PatchParams {
+    PatchParams {
+        field_manager: Some(FIELD_MANAGER.to_owned()),
+        ..PatchParams::default()
+    }
+}
+
 /// The plural name of `K`, as RBAC rules and messages name it.
 pub fn plural<K: Object>() -> String {
     K::plural(&()).into_owned()
@@ -198,7 +208,7 @@ impl Cluster {
     pub async fn merge<K: Object>(&self, name: &str, patch: &Value) -> Result<K> {
         self.may_write::<K>(Verb::Patch, name)?;
         let api = self.api::<K>();
-        let pp = PatchParams::default();
+        let pp = patch_params();
         retry(|| async {
             api.patch(name, &pp, &Patch::Merge(patch))
                 .await
@@ -211,7 +221,7 @@ impl Cluster {
     pub async fn json_patch<K: Object>(&self, name: &str, patch: &json_patch::Patch) -> Result<K> {
         self.may_write::<K>(Verb::Patch, name)?;
         let api = self.api::<K>();
-        let pp = PatchParams::default();
+        let pp = patch_params();
         retry(|| async {
             api.patch(name, &pp, &Patch::<()>::Json(patch.clone()))
                 .await
@@ -225,7 +235,10 @@ impl Cluster {
         let api = self.api::<K>();
         let name = object.meta().name.clone().unwrap_or_default();
         self.may_write::<K>(Verb::Create, &name)?;
-        let pp = PostParams::default();
+        let pp = PostParams {
+            field_manager: Some(FIELD_MANAGER.to_owned()),
+            ..PostParams::default()
+        };
         retry(|| async {
             match api.create(&pp, object).await {
                 Ok(created) => Ok(Some(created)),

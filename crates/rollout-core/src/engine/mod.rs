@@ -3,6 +3,7 @@
 //! gate, `rollout abort` or Ctrl-C rolls back — traffic back to the stable version first,
 //! then the temporary objects removed.
 
+mod autoscale;
 mod checks;
 mod gates;
 pub mod record;

@@ -229,6 +229,7 @@ mod tests {
                 ingress_is_nginx: false,
                 http_route: None,
                 metrics: crate::metrics::Access::default(),
+                autoscaler: None,
             },
             step: 3,
             phase: Phase::Running,

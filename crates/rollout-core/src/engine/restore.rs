@@ -38,6 +38,7 @@ impl Engine {
             .record
             .uid_of("deployments", &names.new_deployment)
             .map(str::to_owned);
+        self.remove_new_autoscaler().await?;
         if self.plan.creates_new()
             && let Some(uid) = &deployment_uid
         {
@@ -93,14 +94,19 @@ impl Engine {
         let spec = d.spec.clone().unwrap_or_default();
         let template = serde_json::to_value(&spec.template).unwrap_or(Value::Null);
         let strategy = serde_json::to_value(&spec.strategy).unwrap_or(Value::Null);
+        // An autoscaler's replica count is its own: not put back, only raised (below).
+        let autoscaled = self.record.input.autoscaler.is_some();
         let same = template == saved.template
-            && spec.replicas == Some(saved.replicas)
+            && (autoscaled || spec.replicas == Some(saved.replicas))
             && (strategy == saved.strategy || saved.strategy.is_null());
         if !same {
-            let mut ops = vec![
-                json!({"op": "replace", "path": "/spec/template", "value": saved.template}),
-                json!({"op": "replace", "path": "/spec/replicas", "value": saved.replicas}),
-            ];
+            let mut ops =
+                vec![json!({"op": "replace", "path": "/spec/template", "value": saved.template})];
+            if !autoscaled {
+                ops.push(
+                    json!({"op": "replace", "path": "/spec/replicas", "value": saved.replicas}),
+                );
+            }
             if !saved.strategy.is_null() {
                 ops.push(
                     json!({"op": "replace", "path": "/spec/strategy", "value": saved.strategy}),
@@ -108,6 +114,7 @@ impl Engine {
             }
             self.json_patch(&name, Value::Array(ops)).await?;
         }
+        self.stable_capacity_for_return().await?;
         self.cluster
             .wait_deployment_alone(
                 &name,

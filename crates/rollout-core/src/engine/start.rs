@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;
 use serde_json::{Value, json};
@@ -250,7 +251,11 @@ pub async fn prepare(
             .first()
             .and_then(|r| r.metadata.name.clone()),
         metrics: Access::default(),
+        autoscaler: None,
     };
+    // An autoscaler that sizes the app decides its replica count; the plan works with it.
+    let hpas = cluster.list::<HorizontalPodAutoscaler>(None).await?;
+    input.autoscaler = crate::autoscaler::targeting(&hpas, &input.app);
     input.metrics = metrics_access(cluster, opts, &spec, &input).await?;
     let plan = crate::strategy::plan(&spec, &input)?;
     names_are_free(cluster, &plan).await?;
@@ -298,6 +303,16 @@ async fn names_are_free(cluster: &Cluster, plan: &Plan) -> Result<(), StartError
         && let Some(i) = cluster.get_opt::<Ingress>(name).await?
     {
         return Err(taken("Ingress", name, &i.metadata, "delete or rename it"));
+    }
+    if let Some(name) = &names.new_autoscaler
+        && let Some(h) = cluster.get_opt::<HorizontalPodAutoscaler>(name).await?
+    {
+        return Err(taken(
+            "HorizontalPodAutoscaler",
+            name,
+            &h.metadata,
+            "delete or rename it",
+        ));
     }
     Ok(())
 }

@@ -66,12 +66,7 @@ impl Engine {
             Step::PinService => self.pin(Slot::Stable).await,
             Step::SwitchService { to } => self.pin(*to).await,
             Step::CreateNew { replicas } => self.create_new(*replicas).await,
-            Step::ScaleNew { replicas } => {
-                self.scale(&self.plan.names.new_deployment, *replicas).await
-            }
-            Step::ScaleStable { replicas } => {
-                self.scale(&self.plan.names.deployment, *replicas).await
-            }
+            Step::ScaleNew { size } => self.scale_new(*size).await,
             Step::WaitNewReady => {
                 let name = self.plan.names.new_deployment.clone();
                 Ok(self.wait_rolled_out(&name).await?)
@@ -207,7 +202,12 @@ impl Engine {
     }
 
     /// Notes an object this rollout made in its record, and saves the record.
-    async fn owns(&mut self, resource: &str, name: &str, uid: &str) -> Result<(), StepError> {
+    pub(crate) async fn owns(
+        &mut self,
+        resource: &str,
+        name: &str,
+        uid: &str,
+    ) -> Result<(), StepError> {
         self.record.own(resource, name, uid);
         self.save().await?;
         Ok(())
@@ -355,9 +355,13 @@ impl Engine {
         }
     }
 
-    async fn update_stable(&self, update: Update, replicas: i32) -> Result<(), StepError> {
+    /// The app's Deployment takes the new template; `replicas: None` when an autoscaler
+    /// sizes it (then its count is only ever raised, to the new version's, before requests
+    /// come back to it).
+    async fn update_stable(&self, update: Update, replicas: Option<i32>) -> Result<(), StepError> {
         let name = self.plan.names.deployment.clone();
         let d = self.cluster.deployment(&name).await?;
+        let had = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
         let index = container_index(&d, &self.plan.container)?;
         let image_op = json!({"op": "replace", "path": format!("/spec/template/spec/containers/{index}/image"), "value": self.plan.to_image});
         match update {
@@ -374,7 +378,7 @@ impl Engine {
                     .await?;
                 self.json_patch(
                     &name,
-                    json!([image_op, {"op": "replace", "path": "/spec/replicas", "value": replicas}]),
+                    json!([image_op, {"op": "replace", "path": "/spec/replicas", "value": replicas.unwrap_or(had)}]),
                 )
                 .await?;
             }
@@ -382,10 +386,10 @@ impl Engine {
                 max_surge,
                 max_unavailable,
             } => {
-                let mut ops = vec![
-                    image_op,
-                    json!({"op": "replace", "path": "/spec/replicas", "value": replicas}),
-                ];
+                let mut ops = vec![image_op];
+                if let Some(replicas) = replicas {
+                    ops.push(json!({"op": "replace", "path": "/spec/replicas", "value": replicas}));
+                }
                 if let (Some(s), Some(u)) = (max_surge, max_unavailable) {
                     ops.push(json!({"op": "replace", "path": "/spec/strategy", "value": {
                         "type": "RollingUpdate",
@@ -393,6 +397,7 @@ impl Engine {
                     }}));
                 }
                 self.json_patch(&name, Value::Array(ops)).await?;
+                self.stable_capacity_for_return().await?;
             }
         }
         Ok(self.wait_rolled_out(&name).await?)

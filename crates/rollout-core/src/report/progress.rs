@@ -466,7 +466,14 @@ fn redraw(
         out.push_str(&l);
         out.push('\n');
     }
-    let lines = render_lines(state, width);
+    // The final line below says how it ended: the block must not say it a second time.
+    let lines = if finished {
+        let mut last = state.clone();
+        last.status = None;
+        render_lines(&last, width)
+    } else {
+        render_lines(state, width)
+    };
     for (i, l) in lines.iter().enumerate() {
         out.push_str(&paint(l, i == 0));
         out.push('\n');
@@ -739,6 +746,7 @@ mod tests {
         );
         assert_eq!(drawn, 0, "the final block stays");
         assert!(out.ends_with("[  0.0s] done after 1m 15s\n"), "{out:?}");
+        assert_eq!(out.matches("done after").count(), 1, "said once: {out:?}");
     }
 
     #[test]

@@ -68,9 +68,10 @@ pub fn builtin_text(name: &str) -> Option<&'static str> {
         .map(|(_, text)| *text)
 }
 
-/// The path under which a built-in is reported in errors and in [`Spec::origin`].
+/// How a built-in is named in messages and in [`Spec::origin`]: it is built into the program
+/// (the same text as `strategies/NAME.yaml` in the project), not read from a file.
 fn builtin_origin(name: &str) -> String {
-    format!("strategies/{}.yaml", StrategyKind::canonical(name))
+    format!("built-in {}", StrategyKind::canonical(name))
 }
 
 /// Parses and validates the text of a strategy file. `origin` names it in errors (a path).

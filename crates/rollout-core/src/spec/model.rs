@@ -15,7 +15,7 @@ use super::values::{Duration, IntOrPercent, Percent, Weight};
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Spec {
-    /// Where it was read from (file path, or `strategies/NAME.yaml` for a built-in).
+    /// Where it was read from: a file's path, or `built-in NAME`.
     pub origin: String,
     pub description: Option<String>,
     /// Which traffic router to use.

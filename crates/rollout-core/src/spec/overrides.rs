@@ -22,15 +22,16 @@ pub struct Overrides {
     pub analysis_interval: Option<Duration>,
     /// Replaces `progressDeadline`.
     pub progress_deadline: Option<Duration>,
-    /// For CI: drop every pause that waits for `rollout promote` and promote blue-green
-    /// automatically, so that the rollout never waits for a person.
+    /// Skip every pause: timed ones, and those that wait for `rollout promote` (see
+    /// `auto_promote`). Checks still run.
     pub no_pause: bool,
+    /// Never wait for a person: drop the pauses that wait for `rollout promote` and promote
+    /// blue-green automatically; timed pauses still run.
+    pub auto_promote: bool,
     /// Shortens timed pauses to at most this; `0s` drops them.
     pub max_pause: Option<Duration>,
     /// Replaces `duration` (ab and shadow only).
     pub duration: Option<Duration>,
-    /// Replaces `autoPromotion` (blue-green only).
-    pub auto_promotion: Option<bool>,
 }
 
 fn error(key: &str, message: impl std::fmt::Display) -> SpecError {
@@ -66,12 +67,13 @@ impl Spec {
         if let Some(deadline) = o.progress_deadline {
             self.progress_deadline = positive("progressDeadline", deadline)?;
         }
-        if o.no_pause && o.auto_promotion == Some(false) {
-            return Err(error(
-                "autoPromotion",
-                "false asks to wait for `rollout promote`, which no-pause rules out",
-            ));
-        }
+        let auto_promote = o.auto_promote || o.no_pause;
+        // Skipping every pause is a maximum pause of nothing.
+        let max_pause = if o.no_pause {
+            Some(Duration::ZERO)
+        } else {
+            o.max_pause
+        };
         match &mut self.strategy {
             Strategy::Ab(ab) => {
                 if let Some(d) = o.duration {
@@ -91,35 +93,23 @@ impl Spec {
             }
             _ => {}
         }
-        match &mut self.strategy {
-            Strategy::BlueGreen(bg) => {
-                if let Some(auto) = o.auto_promotion {
-                    bg.auto_promotion = auto;
-                }
-                // The post-promotion window and the scale-down delay are waits too.
-                if let Some(max) = o.max_pause {
-                    bg.post_promotion_window = bg.post_promotion_window.min(max);
-                    bg.scale_down_delay = bg.scale_down_delay.min(max);
-                }
-                if o.no_pause {
-                    bg.auto_promotion = true;
-                }
+        if let Strategy::BlueGreen(bg) = &mut self.strategy {
+            // The post-promotion window and the scale-down delay are waits too.
+            if let Some(max) = max_pause {
+                bg.post_promotion_window = bg.post_promotion_window.min(max);
+                bg.scale_down_delay = bg.scale_down_delay.min(max);
             }
-            _ if o.auto_promotion.is_some() => {
-                return Err(error(
-                    "autoPromotion",
-                    format!("the {kind} strategy has no autoPromotion (only blue-green has)"),
-                ));
+            if auto_promote {
+                bg.auto_promotion = true;
             }
-            _ => {}
         }
         if let Strategy::Canary(canary) = &mut self.strategy {
             canary.steps.retain(|step| match step {
-                CanaryStep::Pause(Pause::UntilPromoted) => !o.no_pause,
-                CanaryStep::Pause(Pause::For(_)) => o.max_pause.is_none_or(|max| !max.is_zero()),
+                CanaryStep::Pause(Pause::UntilPromoted) => !auto_promote,
+                CanaryStep::Pause(Pause::For(_)) => max_pause.is_none_or(|max| !max.is_zero()),
                 _ => true,
             });
-            if let Some(max) = o.max_pause {
+            if let Some(max) = max_pause {
                 for step in &mut canary.steps {
                     if let CanaryStep::Pause(Pause::For(d)) = step {
                         *d = (*d).min(max);

@@ -41,7 +41,7 @@ fn every_builtin_parses_and_is_named_after_its_strategy() {
     for name in builtin_names() {
         let spec = load(name, None).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(spec.kind().as_str(), name);
-        assert_eq!(spec.origin, format!("strategies/{name}.yaml"));
+        assert_eq!(spec.origin, format!("built-in {name}"));
         assert!(
             spec.check("probes").is_some(),
             "{name} has the probes check"
@@ -61,7 +61,7 @@ fn builtin_aliases() {
     assert_eq!(builtin_text("nope"), None);
     let spec = load("ramped", None).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(spec.kind(), StrategyKind::Rolling);
-    assert_eq!(spec.origin, "strategies/rolling.yaml");
+    assert_eq!(spec.origin, "built-in rolling");
 }
 
 #[test]
@@ -140,7 +140,7 @@ fn load_reads_paths_and_prefers_the_strategies_dir() {
     assert_eq!(canary_steps(&spec).len(), 1);
     // A name not in the directory: the built-in.
     let spec = load("rolling", Some(dir.path())).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(spec.origin, "strategies/rolling.yaml");
+    assert_eq!(spec.origin, "built-in rolling");
     // Errors in a file carry its path.
     std::fs::write(&file, "strategy: canary\nsteps:\n  - setWeight: 150\n")
         .unwrap_or_else(|e| panic!("{e}"));
@@ -849,7 +849,7 @@ fn overrides_apply() {
         traffic: Some(Traffic::Router("gateway-api")),
         analysis_interval: Some(Duration::from_secs(2)),
         progress_deadline: Some(Duration::from_secs(60)),
-        no_pause: true,
+        auto_promote: true,
         max_pause: Some(Duration::from_secs(30)),
         ..Overrides::default()
     };
@@ -924,27 +924,33 @@ fn overrides_per_strategy() {
         e.to_string(),
         "command line: duration: the canary strategy has no duration (only ab and shadow have one)"
     );
-    let e = ok("strategy: recreate\n")
-        .with_overrides(&Overrides {
-            auto_promotion: Some(true),
+    // --auto-promote never waits for a person, and leaves timed pauses.
+    let canary = ok("strategy: canary\nsteps: [{setWeight: 5}, {pause: {}}, {pause: 30s}]\n");
+    let steps = |o: Overrides| {
+        let spec = canary
+            .clone()
+            .with_overrides(&o)
+            .unwrap_or_else(|e| panic!("{e}"));
+        canary_steps(&spec).to_vec()
+    };
+    assert_eq!(
+        steps(Overrides {
+            auto_promote: true,
             ..Overrides::default()
-        })
-        .map(|_| ())
-        .unwrap_err_or_panic();
-    assert!(
-        e.message
-            .starts_with("autoPromotion: the recreate strategy has no autoPromotion"),
-        "{e}"
+        }),
+        [
+            CanaryStep::SetWeight(Weight::new(5).expect("weight")),
+            CanaryStep::Pause(Pause::For(Duration::from_secs(30)))
+        ]
     );
-    let e = bg
-        .with_overrides(&Overrides {
+    // --no-pause skips every pause.
+    assert_eq!(
+        steps(Overrides {
             no_pause: true,
-            auto_promotion: Some(false),
             ..Overrides::default()
-        })
-        .map(|_| ())
-        .unwrap_err_or_panic();
-    assert!(e.message.contains("no-pause"), "{e}");
+        }),
+        [CanaryStep::SetWeight(Weight::new(5).expect("weight"))]
+    );
     let e = ok("strategy: recreate\n")
         .with_overrides(&Overrides {
             analysis_interval: Some(Duration::ZERO),

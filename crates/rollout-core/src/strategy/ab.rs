@@ -79,7 +79,7 @@ pub(crate) fn experiment_steps(
             on_inconclusive: e.on_inconclusive,
         },
         Step::ScaleNew {
-            replicas: ctx.input.replicas,
+            size: ctx.size_for(100),
         },
         Step::WaitNewReady,
         Step::SetWeight { weight: 100 },

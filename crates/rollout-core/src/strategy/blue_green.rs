@@ -9,7 +9,7 @@
 
 use super::Ctx;
 use crate::labels::HASH_LABEL;
-use crate::plan::Step;
+use crate::plan::{Size, Step};
 use crate::spec::{BlueGreen, SpecError};
 
 pub(crate) fn steps(ctx: &mut Ctx, s: &BlueGreen) -> Result<Vec<Step>, SpecError> {
@@ -22,14 +22,18 @@ pub(crate) fn steps(ctx: &mut Ctx, s: &BlueGreen) -> Result<Vec<Step>, SpecError
             ),
         ));
     }
-    let mut steps = vec![
-        Step::PinService,
-        Step::CreateNew {
-            replicas: ctx.input.replicas,
-        },
-        Step::WaitNewReady,
-        Step::CreateNewService,
-    ];
+    // Green starts at blue's size; when an autoscaler sizes blue, green starts at blue's
+    // replica count at that moment and gets an autoscaler of its own while it serves.
+    let mut steps = vec![Step::PinService];
+    match ctx.size_for(100) {
+        Size::Replicas(replicas) => steps.push(Step::CreateNew { replicas }),
+        size => {
+            steps.push(Step::CreateNew { replicas: 0 });
+            steps.push(Step::ScaleNew { size });
+        }
+    }
+    steps.push(Step::WaitNewReady);
+    steps.push(Step::CreateNewService);
     steps.extend(ctx.analysis("prePromotion", &s.pre_promotion));
     if !s.auto_promotion {
         steps.push(Step::WaitForPromotion);
@@ -53,7 +57,7 @@ pub(crate) fn steps(ctx: &mut Ctx, s: &BlueGreen) -> Result<Vec<Step>, SpecError
             max_surge: None,
             max_unavailable: None,
         },
-        replicas: ctx.input.replicas,
+        replicas: ctx.stable_replicas(),
     });
     steps.push(Step::RestoreTraffic);
     steps.push(Step::RemoveNew);

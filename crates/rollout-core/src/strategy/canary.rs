@@ -3,7 +3,7 @@
 //! sized to it; with only a Service the share is the ratio of pods (approximate).
 
 use super::Ctx;
-use crate::plan::Step;
+use crate::plan::{Size, Step};
 use crate::spec::{Canary, CanaryScale, CanaryStep, Pause, SpecError};
 use crate::traffic::Capability;
 
@@ -35,18 +35,19 @@ pub(crate) fn steps(ctx: &mut Ctx, s: &Canary) -> Result<Vec<Step>, SpecError> {
         steps.push(Step::CreateNew { replicas: 0 });
         steps.push(Step::CreateNewService);
     }
-    let mut fixed_scale: Option<i32> = None;
+    let mut fixed_scale: Option<Size> = None;
+    let mut current = Size::Replicas(current);
     let mut last_weight = 0u8;
     for (i, step) in s.steps.iter().enumerate() {
         match step {
             CanaryStep::SetWeight(w) => {
                 let weight = w.get();
                 if exact {
-                    let replicas = fixed_scale.unwrap_or_else(|| ctx.replicas_for(weight));
-                    if replicas != current {
-                        steps.push(Step::ScaleNew { replicas });
+                    let size = fixed_scale.unwrap_or_else(|| ctx.size_for(weight));
+                    if size != current {
+                        steps.push(Step::ScaleNew { size });
                         steps.push(Step::WaitNewReady);
-                        current = replicas;
+                        current = size;
                     }
                 }
                 steps.push(Step::SetWeight { weight });
@@ -68,24 +69,25 @@ pub(crate) fn steps(ctx: &mut Ctx, s: &Canary) -> Result<Vec<Step>, SpecError> {
                     ));
                 }
                 fixed_scale = match scale {
-                    CanaryScale::Replicas(n) => Some(i32::try_from(*n).unwrap_or(i32::MAX)),
-                    CanaryScale::Weight(w) => Some(ctx.replicas_for(w.get())),
+                    CanaryScale::Replicas(n) => {
+                        Some(Size::Replicas(i32::try_from(*n).unwrap_or(i32::MAX)))
+                    }
+                    CanaryScale::Weight(w) => Some(ctx.size_for(w.get())),
                     CanaryScale::MatchTrafficWeight => None,
                 };
-                let replicas = fixed_scale.unwrap_or_else(|| ctx.replicas_for(last_weight));
-                if replicas != current {
-                    steps.push(Step::ScaleNew { replicas });
+                let size = fixed_scale.unwrap_or_else(|| ctx.size_for(last_weight));
+                if size != current {
+                    steps.push(Step::ScaleNew { size });
                     steps.push(Step::WaitNewReady);
-                    current = replicas;
+                    current = size;
                 }
             }
         }
     }
     if last_weight < 100 {
-        if exact && current != ctx.input.replicas {
-            steps.push(Step::ScaleNew {
-                replicas: ctx.input.replicas,
-            });
+        let full = ctx.size_for(100);
+        if exact && current != full {
+            steps.push(Step::ScaleNew { size: full });
             steps.push(Step::WaitNewReady);
         }
         steps.push(Step::SetWeight { weight: 100 });

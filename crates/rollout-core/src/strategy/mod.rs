@@ -14,7 +14,7 @@ mod tests;
 
 use crate::app::Names;
 pub use crate::app::PlanInput;
-use crate::plan::{Plan, Slot, Step, Update};
+use crate::plan::{Plan, Size, Slot, Step, Update};
 use crate::spec::{CheckKind, Spec, SpecError, Strategy, Traffic};
 use crate::traffic::{self, Capability, Need, RouterRef};
 
@@ -36,7 +36,29 @@ pub fn plan(spec: &Spec, input: &PlanInput) -> Result<Plan, SpecError> {
         Strategy::Shadow(s) => shadow::steps(&mut ctx, s)?,
     };
     let background = ctx.background();
-    let names = names(input, router, spec);
+    let mut names = names(input, router, spec);
+    if let Some(a) = &input.autoscaler {
+        let copied = steps.iter().any(|s| {
+            matches!(
+                s,
+                Step::ScaleNew {
+                    size: Size::ShareOfStable(_)
+                }
+            )
+        });
+        if copied {
+            names.new_autoscaler = Some(format!("{}-{}", a.name, names.role));
+        }
+        let how = match (&names.new_autoscaler, &spec.strategy) {
+            (_, Strategy::Recreate(_)) => "recreate scales the app to 0 (where an autoscaler stays idle) and back to the count it had".to_owned(),
+            (Some(copy), _) => format!("the rollout never lowers the app's replica count, and the new version is sized by a copy of it, {copy:?}, with bounds scaled to its share"),
+            (None, _) => "the rollout never writes the app's replica count".to_owned(),
+        };
+        ctx.notes.push(format!(
+            "HorizontalPodAutoscaler {:?} ({}–{} replicas) sizes the app: {how}",
+            a.name, a.min_replicas, a.max_replicas,
+        ));
+    }
     Ok(Plan {
         namespace: input.namespace.clone(),
         strategy: spec.kind(),
@@ -86,6 +108,7 @@ fn names(input: &PlanInput, router: RouterRef, spec: &Spec) -> Names {
         new_deployment: format!("{}-{role}", input.app),
         new_service,
         new_ingress: router.temporary_front(input),
+        new_autoscaler: None,
     }
 }
 
@@ -202,6 +225,25 @@ impl Ctx<'_> {
         })
     }
 
+    /// The replica count the app's Deployment gets back: the one it had, unless an autoscaler
+    /// sizes it (then the rollout never writes it).
+    pub fn stable_replicas(&self) -> Option<i32> {
+        match self.input.autoscaler {
+            Some(_) => None,
+            None => Some(self.input.replicas),
+        }
+    }
+
+    /// The size of the new version for a weight: its share of the stable replica count
+    /// (rounded up, at least one), or, when an autoscaler sizes the app, that share of the
+    /// stable version's replicas at the time, autoscaled.
+    pub fn size_for(&self, weight: u8) -> Size {
+        match self.input.autoscaler {
+            Some(_) => Size::ShareOfStable(weight),
+            None => Size::Replicas(self.replicas_for(weight)),
+        }
+    }
+
     /// Replicas of the new version for a weight: its share of the stable replica count,
     /// rounded up, at least one.
     pub fn replicas_for(&self, weight: u8) -> i32 {
@@ -222,7 +264,7 @@ impl Ctx<'_> {
                 max_surge: None,
                 max_unavailable: None,
             },
-            replicas: self.input.replicas,
+            replicas: self.stable_replicas(),
         });
         steps.push(Step::RestoreTraffic);
         steps.push(Step::RemoveNew);

@@ -11,7 +11,7 @@ pub(crate) fn steps(ctx: &mut Ctx, s: &Rolling) -> Vec<Step> {
             max_surge: Some(s.max_surge),
             max_unavailable: Some(s.max_unavailable),
         },
-        replicas: ctx.input.replicas,
+        replicas: ctx.stable_replicas(),
     }];
     steps.extend(ctx.analysis("verify", &s.verify));
     steps

@@ -22,6 +22,7 @@ fn input(ingress: bool, route: bool, metrics: bool) -> PlanInput {
                 why: "no ingress controller pod found".into(),
             }
         },
+        autoscaler: None,
     }
 }
 
@@ -40,6 +41,36 @@ fn plans_of_the_builtin_strategies() {
         };
         let plan = plan(&builtin(name), &router_input).expect("plan");
         insta::assert_snapshot!(format!("plan_{name}"), plan.render());
+    }
+}
+
+/// With an autoscaler, every strategy leaves the app's replica count to it: sizes are shares
+/// of what the app runs at the time, and the new version gets a copy of the autoscaler.
+#[test]
+fn plans_of_an_autoscaled_app() {
+    for name in ["canary", "blue-green", "recreate", "rolling"] {
+        let mut i = input(true, false, true);
+        i.autoscaler = Some(crate::app::Autoscaler {
+            name: "web".into(),
+            min_replicas: 2,
+            max_replicas: 10,
+        });
+        let plan = plan(&builtin(name), &i).expect("plan");
+        for step in &plan.steps {
+            if let Step::UpdateStable { replicas, .. } = step {
+                assert_eq!(
+                    *replicas, None,
+                    "{name}: the app's count is its autoscaler's"
+                );
+            }
+        }
+        let copies = matches!(name, "canary" | "blue-green");
+        assert_eq!(
+            plan.names.new_autoscaler.is_some(),
+            copies,
+            "{name}: a copy of the autoscaler only for a new version"
+        );
+        insta::assert_snapshot!(format!("plan_{name}_autoscaled"), plan.render());
     }
 }
 
@@ -95,7 +126,9 @@ fn canary_sizes_follow_the_weights() {
         .steps
         .iter()
         .filter_map(|s| match s {
-            Step::ScaleNew { replicas } => Some(*replicas),
+            Step::ScaleNew {
+                size: Size::Replicas(replicas),
+            } => Some(*replicas),
             _ => None,
         })
         .collect();

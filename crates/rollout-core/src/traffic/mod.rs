@@ -297,6 +297,7 @@ mod tests {
             ingress_is_nginx: nginx,
             http_route: route.then(|| "web".into()),
             metrics: crate::metrics::Access::default(),
+            autoscaler: None,
         }
     }
 
