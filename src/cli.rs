@@ -97,6 +97,10 @@ pub struct OverrideArgs {
     /// How long A/B and shadow compare the versions.
     #[arg(long)]
     pub duration: Option<rollout_core::spec::Duration>,
+    /// Also post every event of the rollout to this URL (JSON with a `text` a chat webhook
+    /// shows); repeatable. Kept in the rollout's record: a resumed rollout notifies it too.
+    #[arg(long, value_name = "URL")]
+    pub notify: Vec<String>,
 }
 
 /// How checks reach the app and its metrics.
@@ -281,6 +285,11 @@ pub struct KubeArgs {
     /// Kubeconfig context (default: the current one).
     #[arg(long)]
     pub context: Option<String>,
+    /// How long the API server may take to answer one request (to connect, and between two
+    /// reads of its answer); past it the request fails, and a rollback that cannot finish
+    /// leaves its record for `rollout abort` or `rollout resume`.
+    #[arg(long, default_value = "3m", value_parser = humantime::parse_duration)]
+    pub api_timeout: std::time::Duration,
 }
 
 impl KubeArgs {
@@ -289,6 +298,7 @@ impl KubeArgs {
         rollout_core::cluster::connect::KubeSource {
             kubeconfig: self.kubeconfig.clone(),
             context: self.context.clone(),
+            api_timeout: Some(self.api_timeout),
         }
     }
 }
@@ -423,6 +433,9 @@ pub enum BenchCommand {
     Ingress(BenchIngressArgs),
     /// From a failing gate to all traffic back on the stable version, through the ingress.
     Reaction(BenchReactionArgs),
+    /// Canaries of hundreds to thousands of replicas at several speeds: time per phase, the
+    /// speed the cluster kept, its memory and the API server's latency.
+    Scale(crate::commands::bench_scale::BenchScaleArgs),
     /// The comparison judge on simulated traffic: false rollbacks of identical versions however
     /// often it looks, requests needed to catch a bad version, time to an answer at demo
     /// traffic.

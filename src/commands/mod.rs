@@ -5,6 +5,7 @@ pub mod bench_ingress;
 pub mod bench_judge;
 pub mod bench_pods;
 pub mod bench_reaction;
+pub mod bench_scale;
 pub mod bench_soak;
 pub mod compare;
 pub mod dashboard;
@@ -55,6 +56,7 @@ pub async fn run(command: &Command) -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Pods(args)) => bench_pods::run(args).await,
         Command::Bench(BenchCommand::Ingress(args)) => bench_ingress::run(args).await,
         Command::Bench(BenchCommand::Reaction(args)) => bench_reaction::run(args).await,
+        Command::Bench(BenchCommand::Scale(args)) => bench_scale::run(args).await,
         Command::Bench(BenchCommand::Judge(args)) => bench_judge::run(args),
         Command::Bench(BenchCommand::Soak(args)) => bench_soak::run(args).await,
         _ => anyhow::bail!("not handled here"),

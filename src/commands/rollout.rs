@@ -60,6 +60,7 @@ pub fn overrides(a: &OverrideArgs) -> Overrides {
         auto_promote: a.auto_promote,
         max_pause: a.max_pause,
         duration: a.duration,
+        notify: a.notify.clone(),
     }
 }
 

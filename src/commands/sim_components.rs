@@ -33,7 +33,7 @@ pub async fn node(args: &SimNodeArgs) -> anyhow::Result<()> {
     let client = client(&args.kube).await?;
     let mut opts = NodeOptions::new(&args.name);
     opts.host_ip = args.node_ip.clone();
-    opts.time_scale = args.speed;
+    opts.clock = kubesim::clock::SimClock::adaptive(args.speed);
     opts.profiles = Arc::new(kubesim::node::behaviour::LiveProfiles::new(
         super::sim_up::load_profiles(args.profile.as_deref())?,
     ));

@@ -4,6 +4,12 @@ use crate::cli::{SimImagesArgs, SimUpArgs};
 use kubesim::node::behaviour::Profiles;
 use kubesim::{SimCluster, SimOptions, kubeconfig};
 use std::path::Path;
+use std::time::Duration;
+
+/// After SIGTERM or SIGINT the cluster gets this long to stop in order; then the process
+/// exits anyway. Everything the cluster keeps on disk is written as it changes, so there is
+/// nothing an orderly stop would save that an exit loses.
+const STOP_WITHIN: Duration = Duration::from_secs(1);
 
 /// The built-in profiles, with a user's file on top.
 pub fn load_profiles(file: Option<&Path>) -> anyhow::Result<Profiles> {
@@ -37,6 +43,7 @@ pub async fn run(args: &SimUpArgs) -> anyhow::Result<()> {
         "--event-ttl must be longer than zero"
     );
     let profiles = load_profiles(args.profile.as_deref())?;
+    let signalled = on_signal()?;
     let cluster = SimCluster::start(SimOptions {
         port: args.port,
         data_dir: args.data_dir.clone(),
@@ -108,12 +115,70 @@ pub async fn run(args: &SimUpArgs) -> anyhow::Result<()> {
     );
     eprintln!();
     eprintln!("Ctrl-C stops it.");
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r?,
-        _ = term.recv() => {}
-    }
-    eprintln!("stopping");
+    // Whenever the cluster cannot keep the speed asked (or gets back to it), say so.
+    let mut pace = cluster.clock().pace();
+    let pace_lines = tokio::spawn(async move {
+        while pace.changed().await.is_ok() {
+            eprintln!("embedded cluster {}", *pace.borrow_and_update());
+        }
+    });
+    // An error means the signal thread is gone, which is no reason to run on.
+    let _ = signalled.await;
+    pace_lines.abort();
     cluster.stop().await;
     Ok(())
+}
+
+/// Waits for SIGTERM or SIGINT on a thread of its own with a runtime of its own: a cluster
+/// whose runtime is saturated still hears it at once. From then on the process has
+/// [`STOP_WITHIN`] to stop in order before it exits anyway; a second signal exits at once.
+fn on_signal() -> anyhow::Result<tokio::sync::oneshot::Receiver<()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (heard, signalled) = tokio::sync::oneshot::channel();
+    let (ready_tx, ready) = std::sync::mpsc::channel::<std::io::Result<()>>();
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                let handlers = signal(SignalKind::terminate())
+                    .and_then(|term| Ok((term, signal(SignalKind::interrupt())?)));
+                let (mut term, mut int) = match handlers {
+                    Ok(h) => h,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                let _ = ready_tx.send(Ok(()));
+                let name = tokio::select! {
+                    _ = term.recv() => "SIGTERM",
+                    _ = int.recv() => "SIGINT",
+                };
+                eprintln!("{name}: stopping");
+                let _ = heard.send(());
+                tokio::select! {
+                    _ = tokio::time::sleep(STOP_WITHIN) => {
+                        eprintln!("the cluster did not stop within {STOP_WITHIN:?}; exiting");
+                    }
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+                std::process::exit(0);
+            });
+        })?;
+    // Only once the handlers are installed may the caller say that Ctrl-C stops it.
+    ready
+        .recv()
+        .map_err(|_| anyhow::anyhow!("the signal thread ended before it was ready"))??;
+    Ok(signalled)
 }

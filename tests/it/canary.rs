@@ -135,3 +135,52 @@ async fn canary_with_errors_is_rolled_back_and_stable_keeps_serving() {
     assert!(stray_pods(&tc).await.is_empty());
     assert!(after.share_of("v1") > 0.5);
 }
+
+/// A canary whose comparison gets almost no traffic (1 request a second, 20 % of it to the
+/// canary): the analysis step never passes on an inconclusive comparison; at its `timeout`,
+/// `onInconclusive: fail` rolls back and says why, with how many requests each version had.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_little_traffic_to_conclude_rolls_back_and_says_why() {
+    const STARVED: &str = r#"
+strategy: canary
+steps:
+  - setWeight: 20
+  - analysis: { checks: [errors], timeout: 4s, onInconclusive: fail }
+  - setWeight: 100
+analysis:
+  interval: 200ms
+  background: [probes]
+  checks:
+    probes:
+      probe: { readinessDeadline: 10s }
+    errors:
+      compare: canary-vs-stable
+      metric: error-rate
+      test: sequential
+      confidence: 95%
+      maxErrorRateIncrease: 1%
+      minSamples: 50
+"#;
+    let tc = TestCluster::fast(20.0).await;
+    deploy_web(&tc, "web:v1", 2, Front::Nginx).await;
+    let mut spec = TrafficSpec::new(tc.cluster.ingress().expect("ingress").addr(), HOST);
+    spec.rate_per_second = 1.0;
+    spec.duration = Some(Duration::from_secs(60));
+    let _load = Traffic::start(spec).expect("traffic");
+    let events = Arc::new(Events::default());
+    let path = strategy_file(&tc, "starved", STARVED);
+    let outcome = run(&tc, &request(&path, "v2"), &events).await;
+    assert_eq!(outcome.finish, Finish::RolledBack, "{:?}", outcome.reason);
+    let reason = outcome.reason.unwrap_or_default();
+    assert!(
+        reason.contains("inconclusive") && reason.contains("onInconclusive: fail"),
+        "{reason}"
+    );
+    assert!(
+        reason.contains("requests"),
+        "says how many requests: {reason}"
+    );
+    let left = leftovers(&tc).await;
+    assert_eq!(left["image"], json!("web:v1"), "{left}");
+    assert_eq!(left["deployments"], json!(["web"]), "{left}");
+}

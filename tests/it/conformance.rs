@@ -193,7 +193,7 @@ impl Identity {
     async fn connect(&self) -> rollout_core::cluster::connect::Connection {
         rollout_core::cluster::connect::connect(&rollout_core::cluster::connect::KubeSource {
             kubeconfig: Some(self.kubeconfig.clone()),
-            context: None,
+            ..Default::default()
         })
         .await
         .expect("connect as the orchestrator")

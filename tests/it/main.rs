@@ -2,6 +2,7 @@
 //! real `rollout` binary and, where the environment names one, a real control plane (see
 //! `conformance`). The embedded cluster's own tests live with it (`crates/kubesim/tests`).
 
+mod api_timeout;
 mod autoscaler;
 mod canary;
 mod cli;
@@ -10,11 +11,16 @@ mod components;
 mod conformance;
 mod dashboard;
 mod differential;
+mod exec_webhook;
 mod gate_http;
 mod interruption;
 mod lab;
 mod lease;
+mod notify;
 mod prometheus_gate;
+mod receiver;
 mod robustness;
+mod sim_stop;
 mod status;
 mod strategies;
+mod walkthrough;

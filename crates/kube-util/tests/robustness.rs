@@ -30,9 +30,11 @@ proptest! {
     #[test]
     fn label_selectors_never_panic(text in selector_text()) {
         if let Ok(sel) = LabelSelector::parse(&text) {
-            // What parses can be written back, and the written form parses to the same.
-            let again = LabelSelector::parse(&sel.to_query());
-            prop_assert_eq!(again.as_ref().ok(), Some(&sel), "{:?} → {:?}", text, sel.to_query());
+            // What parses can be written back, and the written form (canonical: sorted)
+            // parses to the same selector.
+            let query = sel.to_query();
+            let again = LabelSelector::parse(&query).map(|s| s.to_query());
+            prop_assert_eq!(again.as_ref().ok(), Some(&query), "{:?} → {:?}", text, query);
             let labels = json!({"app": "web", "tier": "front"});
             let _ = sel.matches(labels.as_object());
         }

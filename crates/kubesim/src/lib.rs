@@ -17,12 +17,17 @@
 //!   and Gateway API HTTPRoutes, with per-version metrics;
 //! - [`traffic`]: a generator of users' requests, with per-version results.
 //!
+//! Simulated time runs on one [`clock::SimClock`] per cluster: `time_scale` times faster than
+//! real time, or slower when the cluster cannot keep that pace — which it then says, in a log
+//! line, an Event on its Node and [`SimCluster::achieved_speed`].
+//!
 //! It meets the orchestrator only at the Kubernetes API: nothing here knows about strategies,
 //! plans or gates, and the crate graph keeps it that way (this crate depends on `kube-util`
 //! alone among the project's crates).
 
 pub mod admission;
 pub mod api;
+pub mod clock;
 pub mod controllers;
 pub mod ingress;
 mod json;
@@ -59,8 +64,9 @@ pub struct SimOptions {
     pub controllers: bool,
     /// Run a node agent (node `sim-node-1`) that schedules pods and runs them as HTTP servers.
     pub node_agent: bool,
-    /// Divides every simulated duration (probe timings, back-off, grace periods, app
-    /// start-up); real HTTP still flows.
+    /// How many times faster than real time simulated time runs (probe timings, back-off,
+    /// grace periods, app start-up); real HTTP still flows. The cluster slows down from it
+    /// when it cannot keep up (see [`SimCluster::achieved_speed`]).
     pub time_scale: f64,
     /// Image behaviour profiles; the built-in ones when absent.
     pub profiles: Option<node::behaviour::Profiles>,
@@ -116,6 +122,9 @@ pub struct SimCluster {
     ingress: Option<ingress::proxy::IngressProxy>,
     /// What the node agent's apps do, by image; changeable while they run.
     profiles: Arc<node::behaviour::LiveProfiles>,
+    clock: Arc<clock::SimClock>,
+    /// Says when the clock slows down or catches up again, as an Event on the Node.
+    pace_events: tokio::task::JoinHandle<()>,
 }
 
 impl SimCluster {
@@ -184,6 +193,8 @@ impl SimCluster {
                 tracing::error!(error = %e, "embedded API server stopped");
             }
         });
+        let clock = clock::SimClock::adaptive(opts.time_scale);
+        let pace_events = tokio::spawn(record_pace(clock.pace(), store.clone()));
         // The API's own housekeeping: deletions cascade and Events expire whether or not the
         // workload controllers run.
         let gc = controllers::gc::GarbageCollector::start(store.clone());
@@ -206,11 +217,13 @@ impl SimCluster {
                     .clone()
                     .unwrap_or_else(node::behaviour::Profiles::builtin),
             )),
+            clock,
+            pace_events,
         };
         if opts.node_agent {
             let client = cluster.client().await?;
             let mut node_opts = node::kubelet::NodeOptions::new(node::kubelet::DEFAULT_NODE);
-            node_opts.time_scale = opts.time_scale;
+            node_opts.clock = cluster.clock.clone();
             node_opts.profiles = cluster.profiles.clone();
             let agent = node::kubelet::NodeAgent::start(client, node_opts)
                 .await
@@ -250,11 +263,10 @@ impl SimCluster {
                     });
                 f
             });
-            cluster.controllers = Some(controllers::Controllers::start(
-                cluster.store.clone(),
-                busy,
-                opts.time_scale,
-            ));
+            let controllers =
+                controllers::Controllers::start(cluster.store.clone(), busy, opts.time_scale);
+            controllers.report_lag_to(cluster.clock.clone());
+            cluster.controllers = Some(controllers);
         }
         Ok(cluster)
     }
@@ -310,7 +322,6 @@ impl SimCluster {
         self.profiles.change(extra);
     }
 
-    /// Stops serving: open watches end, connections close.
     /// The ingress proxy, when the cluster runs one.
     pub fn ingress(&self) -> Option<&ingress::proxy::IngressProxy> {
         self.ingress.as_ref()
@@ -321,20 +332,78 @@ impl SimCluster {
         self.node.as_ref()
     }
 
+    /// The speed simulated time runs at now: `time_scale`, or less while the cluster cannot
+    /// keep up with it.
+    pub fn achieved_speed(&self) -> f64 {
+        self.clock.speed()
+    }
+
+    /// The cluster's simulated clock: its speed, its changes ([`clock::SimClock::pace`]), and
+    /// simulated time itself, for averaging the speed over a run.
+    pub fn clock(&self) -> &Arc<clock::SimClock> {
+        &self.clock
+    }
+
+    /// Stops serving: open watches end, connections close. The parts stop side by side and
+    /// none is waited for long, so a cluster stops promptly however loaded it is.
     pub async fn stop(self) {
-        if let Some(i) = self.ingress {
-            i.stop().await;
-        }
-        if let Some(n) = self.node {
-            n.stop().await;
-        }
-        if let Some(c) = self.controllers {
-            c.stop().await;
-        }
-        self.gc.stop().await;
-        self.event_expiry.stop().await;
+        self.pace_events.abort();
+        let ingress = async {
+            if let Some(i) = self.ingress {
+                i.stop().await;
+            }
+        };
+        let node = async {
+            if let Some(n) = self.node {
+                n.stop().await;
+            }
+        };
+        let controllers = async {
+            if let Some(c) = self.controllers {
+                c.stop().await;
+            }
+        };
+        let housekeeping = async {
+            tokio::join!(self.gc.stop(), self.event_expiry.stop());
+        };
+        let parts = async { tokio::join!(ingress, node, controllers, housekeeping) };
+        let _ = tokio::time::timeout(Duration::from_millis(500), parts).await;
         let _ = self.stop.send(true);
-        self.handle.graceful_shutdown(Some(Duration::from_secs(2)));
-        let _ = self.server.await;
+        self.handle
+            .graceful_shutdown(Some(Duration::from_millis(200)));
+        let mut server = self.server;
+        if tokio::time::timeout(Duration::from_millis(300), &mut server)
+            .await
+            .is_err()
+        {
+            server.abort();
+        }
+    }
+}
+
+/// Records the clock's noticeable speed changes as Events on the node, where `kubectl get
+/// events` and `kubectl describe node` show them.
+async fn record_pace(mut pace: tokio::sync::watch::Receiver<clock::Pace>, store: Arc<Store>) {
+    let Some(nodes) = resources::find("", "v1", "nodes") else {
+        return;
+    };
+    while pace.changed().await.is_ok() {
+        let p = pace.borrow_and_update().clone();
+        let Ok(node) = store.get(nodes, "", node::kubelet::DEFAULT_NODE) else {
+            continue;
+        };
+        let (type_, reason) = if p.at_asked() {
+            ("Normal", "SimulatedTimeAtSpeed")
+        } else {
+            ("Warning", "SimulatedTimeSlowed")
+        };
+        controllers::events::record(
+            &store,
+            &node,
+            "kubesim-clock",
+            type_,
+            reason,
+            &format!("embedded cluster {p}"),
+        );
     }
 }

@@ -102,7 +102,7 @@ pub fn service_backend(store: &Store, ns: &str, target: &str) -> Result<String, 
             .flatten()
         {
             if let Some(ip) = a.get("ip").and_then(Value::as_str) {
-                candidates.push(format!("{ip}:{p}"));
+                candidates.push(pod_address(ip, &p.to_string()));
             }
         }
     }
@@ -150,7 +150,15 @@ pub fn pod_backend(store: &Store, ns: &str, target: &str) -> Result<String, ApiE
             .and_then(|cp| cp.get("containerPort").and_then(Value::as_i64))
             .unwrap_or(80),
     };
-    Ok(format!("{ip}:{number}"))
+    Ok(pod_address(ip, &number.to_string()))
+}
+
+/// `ip:port` of a pod as the node agent serves it (see [`crate::node::ports`]).
+fn pod_address(ip: &str, port: &str) -> String {
+    match format!("{ip}:{port}").parse::<std::net::SocketAddr>() {
+        Ok(declared) => crate::node::ports::dial(declared).to_string(),
+        Err(_) => format!("{ip}:{port}"),
+    }
 }
 
 /// Forwards the request to `backend` and streams the answer back.

@@ -97,7 +97,11 @@ fn controller_of(obj: &Value) -> Option<(String, String, String)> {
 pub struct Controllers {
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
+    lag: LagSink,
 }
+
+/// Where the runner reports how long changes waited to be synced, once someone listens.
+type LagSink = Arc<std::sync::OnceLock<Arc<crate::clock::SimClock>>>;
 
 impl Controllers {
     /// Starts the controllers; with `busy` (a node agent's per-pod busy time) the HPA
@@ -118,7 +122,9 @@ impl Controllers {
             });
         }
         let feed = store.subscribe();
+        let lag = LagSink::default();
         let runner = Runner {
+            lag: lag.clone(),
             store,
             opts: WriteOptions {
                 field_manager: "kube-controller-manager".into(),
@@ -126,7 +132,13 @@ impl Controllers {
             },
         };
         let task = tokio::spawn(runner.run(feed, stopping));
-        Self { stop, task }
+        Self { stop, task, lag }
+    }
+
+    /// Reports the queue lag (from a change to the sync it caused) to the cluster's clock,
+    /// which slows simulated time down when the controllers fall behind.
+    pub fn report_lag_to(&self, clock: Arc<crate::clock::SimClock>) {
+        let _ = self.lag.set(clock);
     }
 
     pub async fn stop(self) {
@@ -138,6 +150,7 @@ impl Controllers {
 struct Runner {
     store: Arc<Store>,
     opts: WriteOptions,
+    lag: LagSink,
 }
 
 impl Runner {
@@ -148,18 +161,36 @@ impl Runner {
     ) {
         let mut dirty: BTreeSet<Key> = BTreeSet::new();
         let mut timers: BinaryHeap<Reverse<(Instant, Key)>> = BinaryHeap::new();
+        // Since when the oldest unsynced change has waited.
+        let mut waiting_since: Option<Instant> = None;
         self.enqueue_everything(&mut dirty);
         loop {
+            let drain_began = Instant::now();
             while let Some(key) = dirty.pop_first() {
                 if let Some(after) = self.sync(&key) {
                     timers.push(Reverse((Instant::now() + after, key)));
                 }
+                // A sync does not wait on anything, and a queue of them can take seconds with
+                // thousands of pods: let the rest of the cluster (probes, the API server, a
+                // stop) have the thread between two.
+                tokio::task::yield_now().await;
+                if *stopping.borrow() {
+                    return;
+                }
+            }
+            if let (Some(since), Some(clock)) = (waiting_since.take(), self.lag.get()) {
+                clock.record_queue_lag(since.elapsed());
+            }
+            // Changes made while syncing have waited since then at most.
+            if !feed.is_empty() {
+                waiting_since = Some(drain_began);
             }
             let next_timer = timers.peek().map(|Reverse((at, _))| *at);
             tokio::select! {
                 _ = stopping.changed() => return,
                 received = feed.recv() => match received {
                     Ok(e) => {
+                        waiting_since.get_or_insert_with(Instant::now);
                         self.enqueue_for(&e, &mut dirty);
                         // Take everything already queued before syncing once.
                         while let Ok(e) = feed.try_recv() {

@@ -140,7 +140,13 @@ impl EndpointIndex {
                 let set = ports
                     .entry(port.name.clone().unwrap_or_default())
                     .or_default();
-                set.extend(ready.iter().map(|ip| SocketAddr::new(*ip, number)));
+                // Where the node agent really serves each pod's port (a restarted container
+                // is unready in between, so the index is rebuilt before it serves again).
+                set.extend(
+                    ready
+                        .iter()
+                        .map(|ip| crate::node::ports::dial(SocketAddr::new(*ip, number))),
+                );
             }
         }
         for (key, ports) in collected {

@@ -24,12 +24,14 @@
 //! accepting, finish what is in flight within the grace period, exit 0 — or be killed (137)
 //! when the grace period runs out.
 //!
-//! Time: every duration of the behaviour is divided by `time_scale`, so a sped-up cluster runs
-//! through startups, latencies and crashes faster. What the app *reports* is on the simulated
+//! Time: every duration of the behaviour is simulated time on the node's [`SimClock`], so a
+//! sped-up cluster runs through startups, latencies and crashes faster. What the app *reports* is on the simulated
 //! clock (latencies in `/metrics` are the sampled ones, memory grows per simulated minute), so
 //! gates written for real-world numbers judge a sped-up run the same way.
 
 use super::behaviour::{Behaviour, LiveProfiles};
+use super::ports;
+use crate::clock::{SimClock, SimInstant};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -46,7 +48,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 /// Upper bounds (seconds) of the `http_request_duration_seconds` buckets: the Prometheus
@@ -82,8 +84,8 @@ pub struct AppStats {
     /// Simulated time spent serving app requests, in microseconds: the sum of their latencies,
     /// a stand-in for CPU time.
     pub busy_micros: AtomicU64,
-    started: Instant,
-    time_scale: f64,
+    started: SimInstant,
+    clock: Arc<SimClock>,
     memory_growth_mib_per_min: f64,
     /// Non-cumulative counts per bucket of [`DURATION_BUCKETS`], the last one for `+Inf`.
     buckets: [AtomicU64; DURATION_BUCKETS.len() + 1],
@@ -93,14 +95,14 @@ pub struct AppStats {
 }
 
 impl AppStats {
-    fn new(time_scale: f64, memory_growth_mib_per_min: f64) -> AppStats {
+    fn new(clock: Arc<SimClock>, memory_growth_mib_per_min: f64) -> AppStats {
         AppStats {
             requests: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             in_flight: AtomicU64::new(0),
             busy_micros: AtomicU64::new(0),
-            started: Instant::now(),
-            time_scale,
+            started: clock.now(),
+            clock,
             memory_growth_mib_per_min,
             buckets: std::array::from_fn(|_| AtomicU64::new(0)),
             duration_sum_micros: AtomicU64::new(0),
@@ -110,7 +112,7 @@ impl AppStats {
 
     /// Time since the container started, on the simulated clock.
     pub fn uptime(&self) -> Duration {
-        self.started.elapsed().mul_f64(self.time_scale)
+        self.clock.since(self.started)
     }
 
     /// Resident memory now: [`BASE_MEMORY_BYTES`] plus the growth over the simulated uptime,
@@ -220,12 +222,21 @@ pub struct AppSpec {
     /// A declared containerPort; 0 picks a free one (tests), see [`RunningApp::addr`].
     pub port: u16,
     pub behaviour: Behaviour,
-    /// Durations in the behaviour are divided by this; anything not finite and positive is
-    /// taken as 1.
-    pub time_scale: f64,
+    /// The clock the behaviour's durations are simulated time on.
+    pub clock: Arc<SimClock>,
     /// Where to re-read the behaviour when the node's profiles change; `None` keeps
     /// `behaviour` for good.
     pub live: Option<Live>,
+    /// Where to send the exit code besides [`RunningApp::exit_watch`].
+    pub on_exit: Option<ExitNotice>,
+}
+
+/// A channel an app sends `(tag, exit code)` to when it exits: a kubelet hears of all its
+/// containers' exits on one channel instead of keeping a task per app to watch for them.
+#[derive(Debug, Clone)]
+pub struct ExitNotice {
+    pub tx: mpsc::UnboundedSender<(u64, i32)>,
+    pub tag: u64,
 }
 
 /// The node's changeable profiles and what, besides the image, picks a behaviour from them.
@@ -247,6 +258,8 @@ pub struct RunningApp {
     exit: watch::Receiver<Option<i32>>,
     stop: oneshot::Sender<Duration>,
     task: JoinHandle<()>,
+    /// Where a privileged declared port is really served, while the app lives.
+    _mapping: Option<ports::Mapping>,
 }
 
 impl RunningApp {
@@ -265,23 +278,29 @@ impl RunningApp {
                 spec.image
             )));
         }
-        let scale = if spec.time_scale.is_finite() && spec.time_scale > 0.0 {
-            spec.time_scale
-        } else {
-            1.0
+        let declared = SocketAddr::new(spec.ip, spec.port);
+        let (socket, mapping) = match listen_socket(declared) {
+            Ok(socket) => (socket, None),
+            // Not root: serve a privileged port on a free high port of the pod's address;
+            // every path into the cluster dials through the table (see `ports`).
+            Err(e) if ports::is_privileged_refusal(spec.port, &e) => {
+                let socket = listen_socket(SocketAddr::new(spec.ip, 0))?;
+                let actual = socket.local_addr()?;
+                (socket, Some(ports::map(declared, actual)))
+            }
+            Err(e) => return Err(e),
         };
-        let socket = match spec.ip {
-            IpAddr::V4(_) => TcpSocket::new_v4()?,
-            IpAddr::V6(_) => TcpSocket::new_v6()?,
-        };
-        // A restarted container rebinds its port while connections of the previous one may
-        // still be in TIME_WAIT.
-        socket.set_reuseaddr(true)?;
-        socket.bind(SocketAddr::new(spec.ip, spec.port))?;
         let addr = socket.local_addr()?;
 
-        let stats = Arc::new(AppStats::new(scale, b.memory_growth_mib_per_min));
-        let (ip, port) = (spec.ip.to_string(), addr.port().to_string());
+        let clock = spec.clock;
+        let stats = Arc::new(AppStats::new(clock.clone(), b.memory_growth_mib_per_min));
+        // The app knows the port its manifest declares, wherever it really listens.
+        let shown_port = if spec.port == 0 {
+            addr.port()
+        } else {
+            spec.port
+        };
+        let (ip, port) = (spec.ip.to_string(), shown_port.to_string());
         let body = render_body(
             b.body_template(),
             &[
@@ -296,17 +315,15 @@ impl RunningApp {
         let (kill_tx, kill_rx) = watch::channel(false);
         let (exit_tx, exit_rx) = watch::channel(None);
         let (stop_tx, stop_rx) = oneshot::channel();
-        let startup = scale_down(b.startup, scale);
-        let crash_at = b
-            .crash_after
-            .map(|d| tokio::time::Instant::now() + scale_down(d, scale));
+        let startup = b.startup;
+        let crash_at = b.crash_after.map(|d| clock.now() + d);
         let ctx = Arc::new(Ctx {
             x_pod: header_value(&spec.pod),
             x_version: header_value(&spec.version),
             pod: spec.pod,
             version: spec.version,
             body,
-            scale,
+            clock,
             stats: stats.clone(),
             kill: kill_rx,
             seen: AtomicU64::new(spec.live.as_ref().map_or(0, |l| l.profiles.generation())),
@@ -321,6 +338,7 @@ impl RunningApp {
             stop: stop_rx,
             kill: kill_tx,
             exit: exit_tx,
+            on_exit: spec.on_exit,
         }));
         Ok(RunningApp {
             addr,
@@ -328,6 +346,7 @@ impl RunningApp {
             exit: exit_rx,
             stop: stop_tx,
             task,
+            _mapping: mapping,
         })
     }
 
@@ -369,9 +388,17 @@ impl RunningApp {
     }
 }
 
-/// Divides a duration by the time scale.
-fn scale_down(d: Duration, scale: f64) -> Duration {
-    Duration::try_from_secs_f64(d.as_secs_f64() / scale).unwrap_or(Duration::MAX)
+/// A socket bound to `addr`, not yet listening.
+fn listen_socket(addr: SocketAddr) -> io::Result<TcpSocket> {
+    let socket = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    // A restarted container rebinds its port while connections of the previous one may
+    // still be in TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    Ok(socket)
 }
 
 /// A header value, with characters HTTP does not allow replaced.
@@ -445,7 +472,7 @@ struct Ctx {
     /// The profiles' generation `behaviour` was read at.
     seen: AtomicU64,
     live: Option<(Live, String)>,
-    scale: f64,
+    clock: Arc<SimClock>,
     stats: Arc<AppStats>,
     /// Becomes true when the process dies: in-flight requests are abandoned.
     kill: watch::Receiver<bool>,
@@ -538,14 +565,17 @@ async fn app_request(ctx: &Ctx, b: &Behaviour, route: &str, errors_here: bool) -
         let latency = b.latency.sample(&mut rng);
         (latency, errors_here && rng.random::<f64>() < b.error_ratio)
     };
-    let wait = scale_down(latency, ctx.scale);
-    let mut kill = ctx.kill.clone();
-    tokio::select! {
-        _ = tokio::time::sleep(wait) => {}
-        // The process died mid-request: nothing is counted, and whatever is returned here is
-        // never written, because the connection fails (see `KillableStream`).
-        _ = kill.wait_for(|killed| *killed) => {
-            return Response::new(Body::empty());
+    let wait = ctx.clock.scaled(latency);
+    // A timer rounds up to the next millisecond: an app that answers at once does not wait.
+    if !wait.is_zero() {
+        let mut kill = ctx.kill.clone();
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            // The process died mid-request: nothing is counted, and whatever is returned here
+            // is never written, because the connection fails (see `KillableStream`).
+            _ = kill.wait_for(|killed| *killed) => {
+                return Response::new(Body::empty());
+            }
         }
     }
     // Simulated time: the sampled latency plus the real overhead of serving.
@@ -571,14 +601,18 @@ async fn app_request(ctx: &Ctx, b: &Behaviour, route: &str, errors_here: bool) -
 struct Lifecycle {
     socket: TcpSocket,
     ctx: Arc<Ctx>,
+    /// Simulated time until the app listens.
     startup: Duration,
-    crash_at: Option<tokio::time::Instant>,
+    crash_at: Option<SimInstant>,
     stop: oneshot::Receiver<Duration>,
     kill: watch::Sender<bool>,
     exit: watch::Sender<Option<i32>>,
+    on_exit: Option<ExitNotice>,
 }
 
-/// Runs the app from start to exit and publishes the exit code once the port is free.
+/// Runs the app from start to exit and publishes the exit code once the port is free. The
+/// server runs inside this one task (connections get their own, as long as they are open),
+/// so an idle app costs one task, its socket and its counters.
 async fn supervise(lc: Lifecycle) {
     let Lifecycle {
         socket,
@@ -588,10 +622,12 @@ async fn supervise(lc: Lifecycle) {
         mut stop,
         kill,
         exit,
+        on_exit,
     } = lc;
-    let crash = async move {
+    let clock = ctx.clock.clone();
+    let crash = async {
         match crash_at {
-            Some(at) => tokio::time::sleep_until(at).await,
+            Some(at) => clock.sleep_until(at).await,
             None => std::future::pending().await,
         }
     };
@@ -599,7 +635,7 @@ async fn supervise(lc: Lifecycle) {
 
     let code = 'run: {
         tokio::select! {
-            _ = tokio::time::sleep(startup) => {}
+            _ = clock.sleep(startup) => {}
             _ = &mut crash => break 'run EXIT_CRASH,
             // Stopped (or dropped) before it listened: nothing to drain.
             _ = &mut stop => break 'run 0,
@@ -614,12 +650,15 @@ async fn supervise(lc: Lifecycle) {
         };
         let router = Router::new().fallback(handle).with_state(ctx);
         let (graceful_tx, graceful_rx) = oneshot::channel::<()>();
-        let server = axum::serve(listener, router).with_graceful_shutdown(async move {
-            // A send or a drop of the sender both mean "shut down".
-            let _ = graceful_rx.await;
-        });
-        let mut server = tokio::spawn(server.into_future());
+        let server = axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                // A send or a drop of the sender both mean "shut down".
+                let _ = graceful_rx.await;
+            })
+            .into_future();
+        tokio::pin!(server);
         let mut graceful = Some(graceful_tx);
+        let mut server_done = false;
         let code = tokio::select! {
             _ = &mut crash => {
                 kill.send_replace(true);
@@ -632,7 +671,10 @@ async fn supervise(lc: Lifecycle) {
                     let _ = tx.send(());
                 }
                 match tokio::time::timeout(grace, &mut server).await {
-                    Ok(_) => 0,
+                    Ok(_) => {
+                        server_done = true;
+                        0
+                    }
                     Err(_) => {
                         kill.send_replace(true);
                         EXIT_KILLED
@@ -640,22 +682,25 @@ async fn supervise(lc: Lifecycle) {
                 }
             }
             // The server cannot end by itself; if it does, the process is as good as dead.
-            _ = &mut server => EXIT_CRASH,
+            _ = &mut server => {
+                server_done = true;
+                EXIT_CRASH
+            }
         };
         drop(graceful);
-        // Killed connections fail on their next read or write, so this is quick.
-        if !server.is_finished()
-            && tokio::time::timeout(Duration::from_secs(1), &mut server)
-                .await
-                .is_err()
-        {
-            server.abort();
+        // Killed connections fail on their next read or write, so this is quick; what is
+        // left after that is dropped with the server.
+        if !server_done {
+            let _ = tokio::time::timeout(Duration::from_secs(1), &mut server).await;
         }
         code
     };
     // Nothing of a process survives it.
     kill.send_replace(true);
     exit.send_replace(Some(code));
+    if let Some(n) = on_exit {
+        let _ = n.tx.send((n.tag, code));
+    }
 }
 
 /// A listener whose connections all fail once the app is killed. axum runs every connection
@@ -803,8 +848,9 @@ mod tests {
             ip: IpAddr::from([127, 0, 0, 1]),
             port: 0,
             behaviour,
-            time_scale: 1.0,
+            clock: SimClock::fixed(1.0),
             live: None,
+            on_exit: None,
         }
     }
 
@@ -1090,7 +1136,7 @@ mod tests {
         };
         let began = Instant::now();
         let app = RunningApp::start(AppSpec {
-            time_scale: 10.0,
+            clock: SimClock::fixed(10.0),
             ..spec(b)
         })
         .await
@@ -1113,8 +1159,13 @@ mod tests {
             crash_after: Some(Duration::from_secs(3)),
             ..instant()
         };
+        let (notices, mut notice) = mpsc::unbounded_channel();
         let app = RunningApp::start(AppSpec {
-            time_scale: 10.0,
+            clock: SimClock::fixed(10.0),
+            on_exit: Some(ExitNotice {
+                tx: notices,
+                tag: 7,
+            }),
             ..spec(b)
         })
         .await
@@ -1127,6 +1178,7 @@ mod tests {
             .expect("crashes in time");
         assert_eq!(code, EXIT_CRASH);
         assert_eq!(*app.exit_watch().borrow(), Some(EXIT_CRASH));
+        assert_eq!(notice.recv().await, Some((7, EXIT_CRASH)));
         let mut buf = [0u8; 16];
         let read = tokio::time::timeout(Duration::from_secs(1), idle.read(&mut buf))
             .await
@@ -1211,7 +1263,7 @@ mod tests {
         };
         // 600× speed: 100ms of real time is a simulated minute.
         let app = RunningApp::start(AppSpec {
-            time_scale: 600.0,
+            clock: SimClock::fixed(600.0),
             ..spec(b)
         })
         .await

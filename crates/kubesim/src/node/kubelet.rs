@@ -5,12 +5,20 @@
 //!
 //! It talks to the API server only through a `kube::Client`, so it can join the embedded
 //! cluster or an external control plane alike.
+//!
+//! Load: a node with hundreds of pods probes thousands of times a second at high speeds. Each
+//! pod's first probe is put at a random point of its first period (second at most), so pods
+//! created together do not probe in step; probes run at most [`MAX_CONCURRENT_PROBES`] at a
+//! time and API calls at most [`MAX_CONCURRENT_API_CALLS`] (each concurrent call is a
+//! connection to the API server). How late probes start against their schedule goes to the
+//! node's [`SimClock`], which slows simulated time down when the node cannot keep up.
 
 use super::addresses::AddressPool;
-use super::app::{AppSpec, AppStats, Live, RunningApp};
+use super::app::{AppSpec, AppStats, ExitNotice, Live, RunningApp};
 use super::behaviour::{self, Behaviour, LiveProfiles, Profiles};
 use super::pod_status::{self, State};
 use super::probe::{self, ProbeState};
+use crate::clock::{SimClock, SimInstant};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Container, Event as CoreEvent, Node, Pod};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
@@ -21,8 +29,18 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
-use tokio::time::Instant;
+use tokio::sync::{Semaphore, mpsc, watch};
+
+/// Probes running at once on one node. Loopback probes take well under a millisecond each, so
+/// this is thousands a second; more at once would only queue inside the runtime.
+pub const MAX_CONCURRENT_PROBES: usize = 32;
+
+/// API calls (status writes, events, bindings) in flight at once from one node.
+pub const MAX_CONCURRENT_API_CALLS: usize = 8;
+
+/// The first probe of a container comes at a random point this long (or its period, when
+/// shorter) after its initial delay.
+const FIRST_PROBE_SPREAD: Duration = Duration::from_secs(1);
 
 /// How the node agent runs.
 #[derive(Clone)]
@@ -32,9 +50,9 @@ pub struct NodeOptions {
     pub host_ip: String,
     pub pool: Arc<AddressPool>,
     pub profiles: Arc<LiveProfiles>,
-    /// Every simulated duration (probe periods and delays, back-off, grace periods, app
-    /// start-up) is divided by this.
-    pub time_scale: f64,
+    /// Every probe period and delay, back-off, grace period and app start-up is simulated
+    /// time on this clock; probe lag is reported to it.
+    pub clock: Arc<SimClock>,
 }
 
 impl NodeOptions {
@@ -44,17 +62,8 @@ impl NodeOptions {
             host_ip: "127.0.0.1".into(),
             pool: Arc::new(AddressPool::loopback()),
             profiles: Arc::new(LiveProfiles::new(Profiles::builtin())),
-            time_scale: 1.0,
+            clock: SimClock::fixed(1.0),
         }
-    }
-
-    fn scaled(&self, d: Duration) -> Duration {
-        let s = if self.time_scale.is_finite() && self.time_scale > 0.0 {
-            self.time_scale
-        } else {
-            1.0
-        };
-        d.div_f64(s)
     }
 }
 
@@ -87,7 +96,13 @@ impl NodeAgent {
             })?;
         let (stop, stopping) = watch::channel(false);
         let stats: PodStats = Arc::default();
-        let task = tokio::spawn(run(client, opts, stopping, stats.clone()));
+        let node = Arc::new(Agent {
+            opts,
+            stats: stats.clone(),
+            probes: Semaphore::new(MAX_CONCURRENT_PROBES),
+            api: Semaphore::new(MAX_CONCURRENT_API_CALLS),
+        });
+        let task = tokio::spawn(run(client, node, stopping));
         Ok(Self { stop, task, stats })
     }
 
@@ -105,10 +120,37 @@ impl NodeAgent {
         self.stats.clone()
     }
 
-    /// Stops every pod's apps at once and the agent with them.
+    /// Stops every pod's apps at once and the agent with them. An agent caught in a call to
+    /// an API server that does not answer is not waited for.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
-        let _ = self.task.await;
+        let mut task = self.task;
+        if tokio::time::timeout(Duration::from_millis(300), &mut task)
+            .await
+            .is_err()
+        {
+            task.abort();
+        }
+    }
+}
+
+/// What the agent's pod workers share.
+struct Agent {
+    opts: NodeOptions,
+    stats: PodStats,
+    probes: Semaphore,
+    api: Semaphore,
+}
+
+impl Agent {
+    fn clock(&self) -> &SimClock {
+        &self.opts.clock
+    }
+
+    /// A turn to call the API server; held for the length of the call.
+    async fn api_turn(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        // The semaphore is never closed, so this is always a permit.
+        self.api.acquire().await.ok()
     }
 }
 
@@ -164,29 +206,18 @@ struct Worker {
     task: tokio::task::JoinHandle<()>,
 }
 
-async fn run(
-    client: kube::Client,
-    opts: NodeOptions,
-    mut stopping: watch::Receiver<bool>,
-    stats: PodStats,
-) {
+async fn run(client: kube::Client, node: Arc<Agent>, mut stopping: watch::Receiver<bool>) {
     let pods: Api<Pod> = Api::all(client.clone());
-    let nodes: Api<Node> = Api::all(client.clone());
     let mut stream = watcher(pods, watcher::Config::default())
         .default_backoff()
         .boxed();
+    let heartbeats = tokio::spawn(beat(Api::all(client.clone()), node.clone()));
     let mut workers: HashMap<String, Worker> = HashMap::new();
-    let mut beat = tokio::time::interval(Duration::from_secs(10));
     loop {
         tokio::select! {
             _ = stopping.changed() => break,
-            _ = beat.tick() => {
-                if let Err(e) = heartbeat(&nodes, &opts).await {
-                    tracing::warn!(error = %e, "node heartbeat failed");
-                }
-            }
             ev = stream.next() => match ev {
-                Some(Ok(watcher::Event::Apply(p) | watcher::Event::InitApply(p))) => on_pod(&client, &opts, &stats, &mut workers, p).await,
+                Some(Ok(watcher::Event::Apply(p) | watcher::Event::InitApply(p))) => on_pod(&client, &node, &mut workers, p),
                 Some(Ok(watcher::Event::Delete(p))) => {
                     if let Some(w) = p.metadata.uid.as_ref().and_then(|u| workers.remove(u)) {
                         w.task.abort();
@@ -199,36 +230,56 @@ async fn run(
         }
         workers.retain(|_, w| !w.task.is_finished());
     }
+    heartbeats.abort();
     for (_, w) in workers {
         w.task.abort();
     }
 }
 
-async fn on_pod(
+/// The node's heartbeat, apart from the pod loop so that a slow API server delays neither.
+async fn beat(nodes: Api<Node>, node: Arc<Agent>) {
+    let mut every = tokio::time::interval(Duration::from_secs(10));
+    every.tick().await;
+    loop {
+        every.tick().await;
+        if let Err(e) = heartbeat(&nodes, &node.opts).await {
+            tracing::warn!(error = %e, "node heartbeat failed");
+        }
+    }
+}
+
+/// Handles one pod event without waiting on the API server: what needs a call (binding, the
+/// final deletion) runs on its own, so one slow answer does not hold up every other pod.
+fn on_pod(
     client: &kube::Client,
-    opts: &NodeOptions,
-    stats: &PodStats,
+    node: &Arc<Agent>,
     workers: &mut HashMap<String, Worker>,
     pod: Pod,
 ) {
     let uid = pod.metadata.uid.clone().unwrap_or_default();
     let ns = pod.metadata.namespace.clone().unwrap_or_default();
     let name = pod.metadata.name.clone().unwrap_or_default();
-    let spec = pod.spec.clone().unwrap_or_default();
     let deleting = pod.metadata.deletion_timestamp.is_some();
-    let node = spec.node_name.clone().unwrap_or_default();
+    let Some(spec) = pod.spec.as_ref() else {
+        return;
+    };
+    let bound_to = spec.node_name.as_deref().unwrap_or_default();
     let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
-    if node.is_empty() {
+    if bound_to.is_empty() {
         let scheduler = spec
             .scheduler_name
             .as_deref()
             .unwrap_or("default-scheduler");
         if !deleting && scheduler == "default-scheduler" {
-            bind(&api, &name, &opts.node_name).await;
+            let node = node.clone();
+            tokio::spawn(async move {
+                let _turn = node.api_turn().await;
+                bind(&api, &name, &node.opts.node_name).await;
+            });
         }
         return;
     }
-    if node != opts.node_name {
+    if bound_to != node.opts.node_name {
         return;
     }
     if let Some(w) = workers.get(&uid) {
@@ -245,7 +296,11 @@ async fn on_pod(
         .unwrap_or("Pending");
     if deleting || matches!(phase, "Succeeded" | "Failed") {
         if deleting {
-            finish_deletion(&api, &name, &uid).await;
+            let node = node.clone();
+            tokio::spawn(async move {
+                let _turn = node.api_turn().await;
+                finish_deletion(&api, &name, &uid).await;
+            });
         }
         return;
     }
@@ -253,15 +308,16 @@ async fn on_pod(
     let worker = PodWorker {
         api,
         events: Api::namespaced(client.clone(), &ns),
-        pod,
-        opts: opts.clone(),
-        stats: stats.clone(),
+        node: node.clone(),
+        name,
+        namespace: ns,
+        uid: uid.clone(),
     };
     workers.insert(
         uid,
         Worker {
             deleting: tx,
-            task: tokio::spawn(worker.run(rx)),
+            task: tokio::spawn(worker.run(pod, rx)),
         },
     );
 }
@@ -301,21 +357,24 @@ struct Running {
     startup: Option<ProbeState>,
     readiness: Option<ProbeState>,
     liveness: Option<ProbeState>,
-    /// When each probe (startup, readiness, liveness) runs next.
-    due: [Option<Instant>; 3],
+    /// When each probe (startup, readiness, liveness) runs next, on the simulated clock.
+    due: [Option<SimInstant>; 3],
     /// A restart or image pull retry waiting for its back-off.
-    retry_at: Option<Instant>,
+    retry_at: Option<SimInstant>,
     pull_attempts: u32,
     /// Bumped on every (re)start so exit notices of older runs are ignored.
     generation: u64,
 }
 
+/// Runs one pod. It keeps only what it needs of the pod object (names, the containers),
+/// since a node holds one of these per pod for as long as the pod runs.
 struct PodWorker {
     api: Api<Pod>,
     events: Api<CoreEvent>,
-    pod: Pod,
-    opts: NodeOptions,
-    stats: PodStats,
+    node: Arc<Agent>,
+    name: String,
+    namespace: String,
+    uid: String,
 }
 
 /// Kubelet back-off: 10 s doubling to 5 minutes.
@@ -323,68 +382,89 @@ fn backoff(step: u32) -> Duration {
     Duration::from_secs(10u64.saturating_mul(1u64 << step.min(5))).min(Duration::from_secs(300))
 }
 
+/// Exit notices carry the container's index and run in one number.
+fn exit_tag(index: usize, generation: u64) -> u64 {
+    (generation << 16) | (index as u64 & 0xffff)
+}
+
+fn from_exit_tag(tag: u64) -> (usize, u64) {
+    ((tag & 0xffff) as usize, tag >> 16)
+}
+
+/// When the pod's `PodScheduled` condition was set, as written.
+fn scheduled_at(pod: &Pod) -> Option<String> {
+    pod.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == "PodScheduled")?
+        .last_transition_time
+        .as_ref()
+        .and_then(|t| serde_json::to_value(t).ok())
+        .and_then(|v| v.as_str().map(str::to_string))
+}
+
 impl PodWorker {
-    fn name(&self) -> String {
-        self.pod.metadata.name.clone().unwrap_or_default()
-    }
-
-    fn key(&self) -> (String, String) {
-        (
-            self.pod.metadata.namespace.clone().unwrap_or_default(),
-            self.name(),
-        )
-    }
-
     async fn event(&self, type_: &str, reason: &str, message: &str, field: Option<&str>) {
         let t = now();
-        let mut involved = json!({"kind": "Pod", "apiVersion": "v1", "namespace": self.key().0, "name": self.name(), "uid": self.pod.metadata.uid});
+        let node = &self.node.opts.node_name;
+        let mut involved = json!({"kind": "Pod", "apiVersion": "v1", "namespace": self.namespace, "name": self.name, "uid": self.uid});
         if let Some(f) = field {
             involved["fieldPath"] = json!(f);
         }
         let ev = json!({
             // Named like the real kubelet's events: `<pod>.<unique hex>` (a generateName ending
             // in '.' would not be a valid prefix).
-            "metadata": {"name": format!("{}.{:016x}", self.name(), rand::random::<u64>())},
+            "metadata": {"name": format!("{}.{:016x}", self.name, rand::random::<u64>())},
             "involvedObject": involved, "reason": reason, "message": message, "type": type_,
-            "source": {"component": "kubelet", "host": self.opts.node_name},
-            "firstTimestamp": t, "lastTimestamp": t, "count": 1, "reportingComponent": "kubelet", "reportingInstance": self.opts.node_name,
+            "source": {"component": "kubelet", "host": node},
+            "firstTimestamp": t, "lastTimestamp": t, "count": 1, "reportingComponent": "kubelet", "reportingInstance": node,
         });
-        if let Ok(ev) = serde_json::from_value::<CoreEvent>(ev)
-            && let Err(e) = self.events.create(&PostParams::default(), &ev).await
-        {
-            tracing::debug!(error = %e, reason, "could not record event");
+        if let Ok(ev) = serde_json::from_value::<CoreEvent>(ev) {
+            let _turn = self.node.api_turn().await;
+            // Boxed: the call's future is large, and this worker lives as long as the pod.
+            if let Err(e) = Box::pin(self.events.create(&PostParams::default(), &ev)).await {
+                tracing::debug!(error = %e, reason, "could not record event");
+            }
         }
     }
 
-    async fn run(self, mut deleting: watch::Receiver<Option<i64>>) {
-        let Some(ip) = self.free_address().await else {
+    /// Writes the pod's status (a 404 says the pod is gone).
+    async fn write_status(&self, status: Value) -> Result<(), kube::Error> {
+        let _turn = self.node.api_turn().await;
+        Box::pin(self.api.patch_status(
+            &self.name,
+            &PatchParams::default(),
+            &Patch::Merge(&json!({ "status": status })),
+        ))
+        .await
+        .map(|_| ())
+    }
+
+    async fn run(self, pod: Pod, mut deleting: watch::Receiver<Option<i64>>) {
+        let started = now();
+        let scheduled_at = scheduled_at(&pod).unwrap_or_else(|| started.clone());
+        let spec = pod.spec.unwrap_or_default();
+        let Some(ip) = Box::pin(self.free_address(&spec.containers)).await else {
             return;
         };
-        let started = now();
         let mut facts = pod_status::PodFacts {
             pod_ip: Some(ip.to_string()),
-            host_ip: self.opts.host_ip.clone(),
+            host_ip: self.node.opts.host_ip.clone(),
             start_time: started.clone(),
-            ready_since: started.clone(),
+            ready_since: started,
         };
-        let scheduled_at = self
-            .pod
-            .status
-            .as_ref()
-            .and_then(|s| s.conditions.as_ref())
-            .and_then(|cs| cs.iter().find(|c| c.type_ == "PodScheduled"))
-            .and_then(|c| c.last_transition_time.as_ref())
-            .and_then(|t| serde_json::to_value(t).ok())
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_else(|| started.clone());
-        let spec = self.pod.spec.clone().unwrap_or_default();
         let mut containers: Vec<Running> =
             spec.containers.iter().map(|c| self.prepare(c)).collect();
-        let (exit_tx, mut exit_rx) = mpsc::unbounded_channel::<(usize, u64, i32)>();
+        drop(spec);
+        let (exit_tx, mut exit_rx) = mpsc::unbounded_channel::<(u64, i32)>();
         for (i, c) in containers.iter_mut().enumerate() {
-            self.start_container(c, i, IpAddr::V4(ip), &exit_tx).await;
+            Box::pin(self.start_container(c, i, IpAddr::V4(ip), &exit_tx)).await;
         }
-        let mut last_written = Value::Null;
+        // What the last status written was made of: the status is rebuilt and sent only when
+        // that changes, not on every probe.
+        let mut last_written: Option<(Vec<pod_status::Container>, pod_status::PodFacts)> = None;
         let mut was_ready = false;
         loop {
             let ready = containers.iter().all(|c| c.status.ready);
@@ -394,18 +474,13 @@ impl PodWorker {
             }
             let statuses: Vec<pod_status::Container> =
                 containers.iter().map(|c| c.status.clone()).collect();
-            let status = pod_status::status(&statuses, &facts, &scheduled_at);
-            if status != last_written {
-                match self
-                    .api
-                    .patch_status(
-                        &self.name(),
-                        &PatchParams::default(),
-                        &Patch::Merge(&json!({"status": status})),
-                    )
-                    .await
-                {
-                    Ok(_) => last_written = status,
+            if last_written
+                .as_ref()
+                .is_none_or(|(s, f)| *s != statuses || *f != facts)
+            {
+                let status = pod_status::status(&statuses, &facts, &scheduled_at);
+                match self.write_status(status).await {
+                    Ok(()) => last_written = Some((statuses, facts.clone())),
                     Err(kube::Error::Api(e)) if e.code == 404 => break,
                     Err(e) => tracing::debug!(error = %e, "pod status write failed"),
                 }
@@ -418,43 +493,47 @@ impl PodWorker {
             tokio::select! {
                 changed = deleting.changed() => {
                     let grace = if changed.is_ok() { deleting.borrow().unwrap_or(30) } else { 0 };
-                    self.terminate(containers, &mut facts, &scheduled_at, grace).await;
+                    Box::pin(self.terminate(containers, &mut facts, &scheduled_at, grace)).await;
                     break;
                 }
-                Some((i, generation, code)) = exit_rx.recv() => {
+                Some((tag, code)) = exit_rx.recv() => {
+                    let (i, generation) = from_exit_tag(tag);
                     if let Some(c) = containers.get_mut(i)
                         && c.generation == generation
                     {
-                        self.container_exited(c, code, "Error").await;
+                        Box::pin(self.container_exited(c, code, "Error")).await;
                     }
                 }
-                _ = sleep_until(next) => {
-                    let now_i = Instant::now();
+                _ = sleep_until(self.node.clock(), next) => {
+                    let now_s = self.node.clock().now();
                     for (i, c) in containers.iter_mut().enumerate() {
-                        self.tick(c, i, IpAddr::V4(ip), now_i, &exit_tx).await;
+                        Box::pin(self.tick(c, i, IpAddr::V4(ip), now_s, &exit_tx)).await;
                     }
                 }
             }
         }
-        self.stats
+        self.node
+            .stats
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&self.key());
-        self.opts.pool.release(ip);
+        self.node.opts.pool.release(ip);
+    }
+
+    fn key(&self) -> (String, String) {
+        (self.namespace.clone(), self.name.clone())
     }
 
     /// An address whose declared ports are all free to bind (another process may hold some
     /// loopback ports; a taken address is left reserved in the pool and another is tried).
-    async fn free_address(&self) -> Option<Ipv4Addr> {
-        let spec = self.pod.spec.clone().unwrap_or_default();
-        let ports: Vec<u16> = spec
-            .containers
+    async fn free_address(&self, containers: &[Container]) -> Option<Ipv4Addr> {
+        let ports: Vec<u16> = containers
             .iter()
             .flat_map(|c| c.ports.iter().flatten())
             .filter_map(|p| u16::try_from(p.container_port).ok())
             .collect();
         for _ in 0..64 {
-            let ip = match self.opts.pool.allocate() {
+            let ip = match self.node.opts.pool.allocate() {
                 Ok(ip) => ip,
                 Err(e) => {
                     self.event("Warning", "FailedCreatePodSandBox", &e.to_string(), None)
@@ -462,9 +541,14 @@ impl PodWorker {
                     return None;
                 }
             };
+            // A privileged port a normal user may not bind is served on a high port instead
+            // (see `ports`): it does not make the address unusable.
             if ports
                 .iter()
-                .all(|p| std::net::TcpListener::bind((ip, *p)).is_ok())
+                .all(|p| match std::net::TcpListener::bind((ip, *p)) {
+                    Ok(_) => true,
+                    Err(e) => super::ports::is_privileged_refusal(*p, &e),
+                })
             {
                 return Some(ip);
             }
@@ -487,9 +571,9 @@ impl PodWorker {
             .flatten()
             .filter_map(|e| Some((e.name.clone(), e.value.clone()?)))
             .collect();
-        let (behaviour, env_error) = self.opts.profiles.resolve(&image, &env);
+        let (behaviour, env_error) = self.node.opts.profiles.resolve(&image, &env);
         if let Some(e) = env_error {
-            tracing::warn!(pod = self.name(), container = c.name, error = %e, "ignoring SIM_* settings");
+            tracing::warn!(pod = self.name, container = c.name, error = %e, "ignoring SIM_* settings");
         }
         Running {
             spec: c.clone(),
@@ -523,8 +607,9 @@ impl PodWorker {
         c: &mut Running,
         index: usize,
         ip: IpAddr,
-        exits: &mpsc::UnboundedSender<(usize, u64, i32)>,
+        exits: &mpsc::UnboundedSender<(u64, i32)>,
     ) {
+        let clock = self.node.clock();
         let field = format!("spec.containers{{{}}}", c.spec.name);
         c.retry_at = None;
         if c.behaviour.pull_error {
@@ -555,8 +640,7 @@ impl PodWorker {
                 self.event("Normal", "BackOff", &message, Some(&field))
                     .await;
             }
-            c.retry_at =
-                Some(Instant::now() + self.opts.scaled(backoff(c.pull_attempts.saturating_sub(1))));
+            c.retry_at = Some(clock.now() + backoff(c.pull_attempts.saturating_sub(1)));
             return;
         }
         if c.generation == 0 {
@@ -582,17 +666,21 @@ impl PodWorker {
         let mut apps = Vec::new();
         for port in ports {
             let spec = AppSpec {
-                pod: self.name(),
-                namespace: self.key().0,
+                pod: self.name.clone(),
+                namespace: self.namespace.clone(),
                 version: behaviour::version_of(&c.status.image),
                 image: c.status.image.clone(),
                 ip,
                 port,
                 behaviour: c.behaviour.clone(),
-                time_scale: self.opts.time_scale,
+                clock: self.node.opts.clock.clone(),
                 live: Some(Live {
-                    profiles: self.opts.profiles.clone(),
+                    profiles: self.node.opts.profiles.clone(),
                     env: c.env.clone(),
+                }),
+                on_exit: Some(ExitNotice {
+                    tx: exits.clone(),
+                    tag: exit_tag(index, c.generation),
                 }),
             };
             match RunningApp::start(spec).await {
@@ -608,18 +696,8 @@ impl PodWorker {
                 }
             }
         }
-        for app in &apps {
-            let mut rx = app.exit_watch();
-            let tx = exits.clone();
-            let generation = c.generation;
-            tokio::spawn(async move {
-                if let Ok(code) = rx.wait_for(Option::is_some).await {
-                    let _ = tx.send((index, generation, code.unwrap_or(1)));
-                }
-            });
-        }
         {
-            let mut registry = self.stats.lock().unwrap_or_else(|p| p.into_inner());
+            let mut registry = self.node.stats.lock().unwrap_or_else(|p| p.into_inner());
             let entry = registry.entry(self.key()).or_default();
             entry.extend(apps.iter().map(RunningApp::stats));
         }
@@ -645,7 +723,7 @@ impl PodWorker {
         // apps are up, or at once when it declares no ports.
         let unprobed = c.readiness.is_none() && c.startup.is_none();
         c.status.ready = unprobed && (!c.apps.is_empty() || c.spec.ports.is_none());
-        let start = Instant::now();
+        let start = clock.now();
         for (slot, p) in [&mut c.startup, &mut c.readiness, &mut c.liveness]
             .into_iter()
             .enumerate()
@@ -654,7 +732,13 @@ impl PodWorker {
                 p.successes = 0;
                 p.failures = 0;
                 p.passing = None;
-                c.due[slot] = Some(start + self.opts.scaled(p.initial_delay()));
+                // Pods started together would otherwise probe in step, all at once, every
+                // period; a real kubelet's probe workers are out of step the same way.
+                let spread = p
+                    .period()
+                    .min(FIRST_PROBE_SPREAD)
+                    .mul_f64(rand::random::<f64>());
+                c.due[slot] = Some(start + p.initial_delay() + spread);
             } else {
                 c.due[slot] = None;
             }
@@ -667,10 +751,11 @@ impl PodWorker {
         c: &mut Running,
         index: usize,
         ip: IpAddr,
-        now_i: Instant,
-        exits: &mpsc::UnboundedSender<(usize, u64, i32)>,
+        now_s: SimInstant,
+        exits: &mpsc::UnboundedSender<(u64, i32)>,
     ) {
-        if c.retry_at.is_some_and(|t| t <= now_i) {
+        let clock = self.node.clock();
+        if c.retry_at.is_some_and(|t| t <= now_s) {
             self.start_container(c, index, ip, exits).await;
             return;
         }
@@ -680,12 +765,12 @@ impl PodWorker {
         let field = format!("spec.containers{{{}}}", c.spec.name);
         let started = c.startup.as_ref().is_none_or(|p| p.passing == Some(true));
         for slot in 0..3 {
-            if c.due[slot].is_none_or(|t| t > now_i) {
+            let Some(due) = c.due[slot].filter(|t| *t <= now_s) else {
                 continue;
-            }
+            };
             // Liveness and readiness wait for the startup probe to pass.
             if slot > 0 && !started {
-                c.due[slot] = Some(now_i + self.opts.scaled(Duration::from_secs(1)));
+                c.due[slot] = Some(now_s + Duration::from_secs(1));
                 continue;
             }
             let Some(state) = (match slot {
@@ -695,14 +780,14 @@ impl PodWorker {
             }) else {
                 continue;
             };
-            let timeout = self
-                .opts
-                .scaled(state.timeout())
-                .max(Duration::from_millis(50));
-            let outcome = probe::run(&state.probe, &c.spec, ip, timeout).await;
-            let period = self.opts.scaled(state.period());
+            let outcome = {
+                let _turn = self.node.probes.acquire().await.ok();
+                clock.record_probe_start(due, state.period());
+                let timeout = clock.scaled(state.timeout()).max(Duration::from_millis(50));
+                probe::run(&state.probe, &c.spec, ip, timeout).await
+            };
             let changed = state.record(outcome.ok);
-            c.due[slot] = Some(Instant::now() + period);
+            c.due[slot] = Some(clock.now() + state.period());
             let kind = ["Startup", "Readiness", "Liveness"][slot];
             if !outcome.ok && state.failures == 1 {
                 self.event(
@@ -754,10 +839,14 @@ impl PodWorker {
             State::Running { started_at } => started_at.clone(),
             _ => now(),
         };
+        // The container's other apps stop with it; their exit notices are of this run, which
+        // is over.
+        c.generation += 1;
         for app in std::mem::take(&mut c.apps) {
             app.stop(Duration::ZERO).await;
         }
-        self.stats
+        self.node
+            .stats
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&self.key());
@@ -780,7 +869,7 @@ impl PodWorker {
             "back-off {} restarting failed container={} pod={}",
             humantime::format_duration(wait),
             c.spec.name,
-            self.name()
+            self.name
         );
         c.status.state = State::Waiting {
             reason: "CrashLoopBackOff".into(),
@@ -795,7 +884,7 @@ impl PodWorker {
             )
             .await;
         }
-        c.retry_at = Some(Instant::now() + self.opts.scaled(wait));
+        c.retry_at = Some(self.node.clock().now() + wait);
     }
 
     /// Graceful termination: the pod is already out of the endpoints (it is terminating), so
@@ -815,14 +904,7 @@ impl PodWorker {
         }
         facts.ready_since = now();
         let status = pod_status::status(&statuses, facts, scheduled_at);
-        let _ = self
-            .api
-            .patch_status(
-                &self.name(),
-                &PatchParams::default(),
-                &Patch::Merge(&json!({"status": status})),
-            )
-            .await;
+        let _ = self.write_status(status).await;
         for c in &containers {
             self.event(
                 "Normal",
@@ -832,7 +914,10 @@ impl PodWorker {
             )
             .await;
         }
-        let grace = self.opts.scaled(Duration::from_secs(grace.max(0) as u64));
+        let grace = self
+            .node
+            .clock()
+            .scaled(Duration::from_secs(grace.max(0) as u64));
         // The pod left the endpoints when it was marked for deletion; give proxies a moment to
         // see that before the apps stop accepting connections (what a preStop sleep does on a
         // real cluster), within the grace period.
@@ -842,18 +927,14 @@ impl PodWorker {
             .flat_map(|c| c.apps)
             .map(|app| app.stop(grace));
         futures::future::join_all(stops).await;
-        finish_deletion(
-            &self.api,
-            &self.name(),
-            self.pod.metadata.uid.as_deref().unwrap_or_default(),
-        )
-        .await;
+        let _turn = self.node.api_turn().await;
+        finish_deletion(&self.api, &self.name, &self.uid).await;
     }
 }
 
-async fn sleep_until(at: Option<Instant>) {
+async fn sleep_until(clock: &SimClock, at: Option<SimInstant>) {
     match at {
-        Some(at) => tokio::time::sleep_until(at).await,
+        Some(at) => clock.sleep_until(at).await,
         None => std::future::pending().await,
     }
 }

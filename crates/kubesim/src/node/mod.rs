@@ -7,4 +7,5 @@ pub mod app;
 pub mod behaviour;
 pub mod kubelet;
 pub mod pod_status;
+pub mod ports;
 pub mod probe;

@@ -97,7 +97,11 @@ pub async fn run(probe: &Probe, container: &Container, ip: IpAddr, timeout: Dura
             };
         };
         let path = h.path.clone().unwrap_or_else(|| "/".into());
-        return match tokio::time::timeout(timeout, http_status(SocketAddr::new(ip, p), &path)).await
+        return match tokio::time::timeout(
+            timeout,
+            http_status(super::ports::dial(SocketAddr::new(ip, p)), &path),
+        )
+        .await
         {
             Ok(Ok(code)) if (200..400).contains(&code) => Outcome {
                 ok: true,
@@ -131,7 +135,7 @@ pub async fn run(probe: &Probe, container: &Container, ip: IpAddr, timeout: Dura
         };
         return match tokio::time::timeout(
             timeout,
-            tokio::net::TcpStream::connect(SocketAddr::new(ip, p)),
+            tokio::net::TcpStream::connect(super::ports::dial(SocketAddr::new(ip, p))),
         )
         .await
         {

@@ -11,6 +11,9 @@ pub struct KubeSource {
     pub kubeconfig: Option<PathBuf>,
     /// Kubeconfig context; the current one when absent.
     pub context: Option<String>,
+    /// The longest the API server may take to answer one request; kube's defaults (no read
+    /// timeout) when absent.
+    pub api_timeout: Option<std::time::Duration>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +80,17 @@ pub async fn connect(args: &KubeSource) -> Result<Connection, ConnectError> {
             .map_err(ConnectError::Context)?,
         None => kube::Config::infer().await.map_err(ConnectError::Infer)?,
     };
+    let mut config = config;
+    if let Some(limit) = args.api_timeout {
+        // A server that accepts connections but never answers (stopped, or wedged) would
+        // otherwise hold a request, and the run waiting on it, for good. The read timeout
+        // counts from the request's last write, not from when its pooled connection went
+        // idle.
+        config.read_timeout = Some(limit);
+        config.write_timeout = Some(limit);
+        config.reset_reader_on_write = true;
+        config.connect_timeout = Some(config.connect_timeout.map_or(limit, |c| c.min(limit)));
+    }
     let default_namespace = config.default_namespace.clone();
     let server = config
         .cluster_url

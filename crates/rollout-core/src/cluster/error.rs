@@ -87,6 +87,15 @@ pub enum ClusterError {
         #[source]
         source: Box<kube::Error>,
     },
+    /// The server took longer than the run's `--api-timeout` to answer. Not retried: the
+    /// request already waited as long as the user allows for one answer, and retries would
+    /// multiply that bound.
+    #[error("{call}: the API server did not answer in time")]
+    Unanswered {
+        call: Call,
+        #[source]
+        source: Box<kube::Error>,
+    },
     #[error("{call}")]
     Api {
         call: Call,
@@ -156,6 +165,21 @@ impl ClusterError {
     }
 }
 
+/// Whether a request failed because the API server took too long (to accept the connection,
+/// or between two reads of its answer).
+fn timed_out(e: &kube::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
+}
+
 impl Call {
     pub fn new(verb: Verb, resource: &str, namespace: &str, name: &str) -> Self {
         Call {
@@ -175,6 +199,7 @@ impl Call {
                 ClusterError::Forbidden { call: self, source }
             }
             kube::Error::Api(status) if status.code == 404 => ClusterError::NotFound { call: self },
+            _ if timed_out(source.as_ref()) => ClusterError::Unanswered { call: self, source },
             kube::Error::Service(_) | kube::Error::HyperError(_) if !server.is_empty() => {
                 ClusterError::Unreachable {
                     call: self,

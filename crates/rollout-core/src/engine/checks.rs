@@ -60,6 +60,10 @@ pub(crate) struct Measurer {
     opts: super::Options,
     /// Headers that reach the new version through the router at any weight.
     new_headers: Vec<(String, String)>,
+    /// The plan step measuring (from 0); `None` in the background.
+    step: Option<usize>,
+    /// The weight and phase of the rollout as they change.
+    live: tokio::sync::watch::Receiver<super::Live>,
 }
 
 impl Measurer {
@@ -250,6 +254,40 @@ impl Measurer {
         })
     }
 
+    /// The rollout as exec and webhook checks describe it. The new version's address is the
+    /// app's front when the router sends requests there to the new version by header, or
+    /// does not split traffic at all (the way the HTTP check's `via: auto` goes).
+    async fn describe(&self) -> gate::Rollout {
+        let live = *self.live.borrow();
+        let routed = !self.new_headers.is_empty();
+        let splits = !self.plan.router.capabilities().is_empty();
+        let front = if routed || !splits {
+            self.ingress_front().await.ok().flatten()
+        } else {
+            None
+        };
+        let (new_url, new_host) = match front {
+            Some(Front::Plain { base, host }) => (Some(base), host),
+            Some(Front::Tls { base, .. }) => (Some(base), None),
+            None => (None, None),
+        };
+        gate::Rollout {
+            app: self.plan.names.deployment.clone(),
+            namespace: self.plan.namespace.clone(),
+            strategy: self.plan.strategy.to_string(),
+            old_image: self.plan.from_image.clone(),
+            new_image: self.plan.to_image.clone(),
+            step: self.step.map(|s| s + 1),
+            weight: live.weight,
+            phase: live.phase,
+            new_header: new_url
+                .as_ref()
+                .and_then(|_| self.new_headers.first().cloned()),
+            new_url,
+            new_host,
+        }
+    }
+
     fn make_comparer(&self) -> Option<Comparer> {
         let source = crate::metrics::source::open(&self.plan.metrics, &self.cluster.client)?;
         Some(Comparer::new(
@@ -302,6 +340,10 @@ impl Context for Measurer {
     fn comparer(&self) -> Option<Comparer> {
         self.make_comparer()
     }
+
+    fn rollout(&self) -> BoxFuture<'_, gate::Rollout> {
+        Box::pin(self.describe())
+    }
 }
 
 impl Engine {
@@ -315,6 +357,8 @@ impl Engine {
             plan: self.plan.clone(),
             opts: self.opts.clone(),
             new_headers,
+            step: None,
+            live: self.live.subscribe(),
         }
     }
 
@@ -328,7 +372,10 @@ impl Engine {
         timeout: Duration,
         on_inconclusive: OnInconclusive,
     ) -> Result<(), StepError> {
-        let measurer = self.measurer();
+        let measurer = Measurer {
+            step: Some(step),
+            ..self.measurer()
+        };
         let deadline = tokio::time::Instant::now() + timeout;
         let me: &Engine = self;
         let runs = checks

@@ -91,6 +91,17 @@ impl Options {
     }
 }
 
+/// The reason of a rollback asked for with `rollout abort`.
+pub const ABORTED: &str = "aborted with `rollout abort`";
+
+/// What checks see of a running rollout as it changes: they describe it to other programs
+/// (see [`crate::gate::Rollout`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Live {
+    pub weight: u8,
+    pub phase: Phase,
+}
+
 /// Why a rollout stops before its last step.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Stop {
@@ -109,7 +120,7 @@ impl Stop {
     fn reason(&self) -> String {
         match self {
             Stop::Failed(r) => r.clone(),
-            Stop::Aborted => "aborted with `rollout abort`".into(),
+            Stop::Aborted => ABORTED.into(),
             Stop::Interrupted(signal) => format!("interrupted ({signal})"),
             Stop::Lost(why) => format!("lost the lease: {why}"),
         }
@@ -149,6 +160,10 @@ pub struct Engine {
     /// `rollout promote --full`: pauses and analyses left are skipped.
     pub(crate) skip_to_end: bool,
     started: Instant,
+    /// The weight and phase, for checks running beside the steps.
+    pub(crate) live: watch::Sender<Live>,
+    /// Posts the events to the receivers the strategy file and `--notify` name.
+    notifier: Option<Arc<crate::report::notify::Notifier>>,
 }
 
 /// The outcome of a run.
@@ -169,6 +184,16 @@ impl Engine {
         lease: Arc<Holder>,
     ) -> Engine {
         let (stop_tx, stop_rx) = watch::channel(None);
+        let notifier =
+            crate::report::notify::Notifier::start(&spec.notify, &plan, sink.clone(), &opts.http);
+        let sink: Arc<dyn Sink> = match &notifier {
+            Some(n) => Arc::new(crate::report::event::Tee(vec![sink, n.clone()])),
+            None => sink,
+        };
+        let (live, _) = watch::channel(Live {
+            weight: record.routing.weight,
+            phase: record.phase,
+        });
         // Every write of the rollout is refused once its Lease is lost; every wait says how it
         // goes.
         let told = sink.clone();
@@ -202,6 +227,8 @@ impl Engine {
             stop_rx,
             skip_to_end: false,
             started: Instant::now(),
+            live,
+            notifier,
         }
     }
 
@@ -210,6 +237,13 @@ impl Engine {
     }
 
     pub(crate) fn emit(&self, e: Event) {
+        // Every change of weight or phase is followed by an event: checks see it from then on.
+        let now = Live {
+            weight: self.record.routing.weight,
+            phase: self.record.phase,
+        };
+        self.live
+            .send_if_modified(|live| std::mem::replace(live, now) != now);
         self.sink.emit(&e);
     }
 
@@ -229,7 +263,18 @@ impl Engine {
     }
 
     /// Runs the plan from the record's step to the end, or rolls back.
-    pub async fn run(mut self) -> RunEnd {
+    pub async fn run(self) -> RunEnd {
+        let notifier = self.notifier.clone();
+        let end = self.run_steps().await;
+        // The last notifications go out before the caller (maybe about to exit) hears the
+        // end; for a bounded time, so that a receiver that is down delays nothing much.
+        if let Some(n) = notifier {
+            n.flush().await;
+        }
+        end
+    }
+
+    async fn run_steps(mut self) -> RunEnd {
         let renew = self.lease.keep_renewed();
         let mut tasks = vec![renew];
         if self.opts.handle_signals {

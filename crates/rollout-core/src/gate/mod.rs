@@ -1,12 +1,13 @@
 //! Gates: the checks that decide whether a rollout step may go on — pod probes, HTTP checks,
-//! Prometheus queries, the comparison of the new version with the stable one — and the
-//! statistics they share.
+//! Prometheus queries, the comparison of the new version with the stable one, commands and
+//! webhooks — and the statistics they share.
 //!
 //! Every kind of check is one module behind the [`Gate`] trait, and [`gate`] is the one place
 //! that names them all. A gate produces [`Measurement`]s; a [`tally::Tally`] turns a check's
 //! measurements into its verdict with the check's failure and consecutive-error limits.
 
 pub mod compare;
+pub mod exec;
 mod format;
 pub mod http;
 pub mod probe;
@@ -15,6 +16,7 @@ pub mod sequential;
 pub mod simulate;
 pub mod stats;
 pub mod tally;
+pub mod webhook;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -67,6 +69,52 @@ pub trait Context: Send + Sync {
 
     /// A comparer of the two versions' request metrics, when they can be read.
     fn comparer(&self) -> Option<compare::Comparer>;
+
+    /// The rollout as it is now, for checks that tell another program about it (exec,
+    /// webhook).
+    fn rollout(&self) -> BoxFuture<'_, Rollout>;
+}
+
+/// The rollout a check guards, as exec and webhook checks pass it on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rollout {
+    pub app: String,
+    pub namespace: String,
+    pub strategy: String,
+    pub old_image: String,
+    pub new_image: String,
+    /// The plan step running the check, from 1; `None` in the background.
+    pub step: Option<usize>,
+    /// The share of requests the new version gets now.
+    pub weight: u8,
+    pub phase: crate::engine::record::Phase,
+    /// Where a request reaches the new version (the app's front, with `new_header`), when
+    /// there is such a place.
+    pub new_url: Option<String>,
+    /// The Host header `new_url` expects (the Ingress rule's host), if any.
+    pub new_host: Option<String>,
+    /// The header (name, value) that sends a request at `new_url` to the new version.
+    pub new_header: Option<(String, String)>,
+}
+
+impl Rollout {
+    /// `running`, `waiting-for-promotion` or `rolling-back`.
+    pub fn phase_name(&self) -> &'static str {
+        use crate::engine::record::Phase;
+        match self.phase {
+            Phase::Running => "running",
+            Phase::WaitingForPromotion => "waiting-for-promotion",
+            Phase::RollingBack => "rolling-back",
+        }
+    }
+
+    /// The new version's header as `Name: value`.
+    pub fn new_header_line(&self) -> Option<String> {
+        self.new_header
+            .as_ref()
+            .map(|(name, value)| format!("{name}: {value}"))
+    }
 }
 
 /// One check of a strategy file, ready to measure. A gate may keep state between
@@ -91,6 +139,8 @@ pub fn gate(check: &Check) -> Box<dyn Gate> {
             Box::new(prometheus::PrometheusGate::new(check.clone(), p.clone()))
         }
         CheckKind::Compare(c) => Box::new(compare::CompareGate::new(name, c.clone())),
+        CheckKind::Exec(e) => Box::new(exec::ExecGate::new(name, e.clone())),
+        CheckKind::Webhook(w) => Box::new(webhook::WebhookGate::new(name, w.clone())),
     }
 }
 

@@ -8,6 +8,7 @@ pub mod event;
 pub mod html;
 pub mod json;
 pub mod live;
+pub mod notify;
 pub mod progress;
 pub mod run;
 pub mod summary;

@@ -27,6 +27,9 @@ pub struct Spec {
     pub progress_deadline: Duration,
     pub strategy: Strategy,
     pub analysis: Analysis,
+    /// Where events of the rollout are posted (the file's `notify`, then `--notify`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notify: Vec<Notify>,
     #[serde(skip)]
     pub(crate) source: SourceIndex,
 }
@@ -507,6 +510,8 @@ pub enum CheckKind {
     Http(Box<HttpCheck>),
     Prometheus(PrometheusCheck),
     Compare(Compare),
+    Exec(ExecCheck),
+    Webhook(WebhookCheck),
 }
 
 impl CheckKind {
@@ -516,7 +521,88 @@ impl CheckKind {
             CheckKind::Http(_) => "http",
             CheckKind::Prometheus(_) => "prometheus",
             CheckKind::Compare(_) => "compare",
+            CheckKind::Exec(_) => "exec",
+            CheckKind::Webhook(_) => "webhook",
         }
+    }
+}
+
+/// A command run where `rollout` runs (no shell), with the rollout in its environment; exit
+/// status 0 passes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecCheck {
+    /// The program, then its arguments.
+    pub command: Vec<String>,
+    /// A measurement fails when the command has not exited by then (its process group is
+    /// killed).
+    pub timeout: Duration,
+}
+
+/// A JSON POST describing the rollout; a 2xx answer passes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookCheck {
+    pub url: String,
+    /// A measurement without an answer by then fails (is inconclusive with `confirm`).
+    pub timeout: Duration,
+    /// A promotion gate held by someone else: anything but a 2xx answer is inconclusive
+    /// (ask again), not a failure.
+    pub confirm: bool,
+}
+
+/// A receiver of notifications: the events of the rollout posted to it as JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Notify {
+    pub url: String,
+    pub events: Vec<NotifyEvent>,
+}
+
+/// What a notification is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NotifyEvent {
+    /// The rollout begins (or resumes).
+    Started,
+    /// A step is done.
+    Step,
+    /// A measurement of a check failed.
+    GateFailed,
+    /// Rolling back, because a check failed (or a step could not be done).
+    RollingBack,
+    /// The app is back on the stable version.
+    RolledBack,
+    /// The new version is rolled out.
+    Done,
+    /// The rollout ended without rolling back cleanly (rolling back failed, lease lost).
+    Failed,
+    /// `rollout abort` asked to roll back.
+    Abort,
+}
+
+impl NotifyEvent {
+    pub const NAMES: [(&'static str, NotifyEvent); 8] = [
+        ("started", NotifyEvent::Started),
+        ("step", NotifyEvent::Step),
+        ("gate-failed", NotifyEvent::GateFailed),
+        ("rolling-back", NotifyEvent::RollingBack),
+        ("rolled-back", NotifyEvent::RolledBack),
+        ("done", NotifyEvent::Done),
+        ("failed", NotifyEvent::Failed),
+        ("abort", NotifyEvent::Abort),
+    ];
+
+    /// Every event, the default of a receiver.
+    pub fn all() -> Vec<NotifyEvent> {
+        Self::NAMES.iter().map(|(_, e)| *e).collect()
+    }
+
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES
+            .iter()
+            .find(|(_, e)| *e == self)
+            .map_or("?", |(n, _)| n)
     }
 }
 

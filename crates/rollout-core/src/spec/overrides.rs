@@ -5,7 +5,7 @@
 //! and editing it.
 
 use super::error::SpecError;
-use super::model::{CanaryStep, Pause, Spec, Strategy, Traffic};
+use super::model::{CanaryStep, Notify, NotifyEvent, Pause, Spec, Strategy, Traffic};
 use super::values::Duration;
 
 /// Origin of override errors.
@@ -32,6 +32,10 @@ pub struct Overrides {
     pub max_pause: Option<Duration>,
     /// Replaces `duration` (ab and shadow only).
     pub duration: Option<Duration>,
+    /// More receivers of notifications (`--notify`), each of every event; kept in the record
+    /// so that a resumed rollout notifies them too.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notify: Vec<String>,
 }
 
 fn error(key: &str, message: impl std::fmt::Display) -> SpecError {
@@ -63,6 +67,22 @@ impl Spec {
             for check in &mut self.analysis.checks {
                 check.interval = interval;
             }
+        }
+        for url in &o.notify {
+            if !super::validate::is_http_url(url) {
+                return Err(error(
+                    "notify",
+                    format!(
+                        "expected an absolute URL starting with http:// or https://, got `{url}`"
+                    ),
+                ));
+            }
+            // Every event for this URL, even when the file names it for fewer.
+            self.notify.retain(|n| &n.url != url);
+            self.notify.push(Notify {
+                url: url.clone(),
+                events: NotifyEvent::all(),
+            });
         }
         if let Some(deadline) = o.progress_deadline {
             self.progress_deadline = positive("progressDeadline", deadline)?;

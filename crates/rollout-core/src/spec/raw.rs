@@ -186,6 +186,16 @@ pub struct RawSpec {
     pub on_inconclusive: Option<Node>,
     // shadow.
     pub mirror: Option<Node>,
+    // Every strategy: where to post what happens.
+    pub notify: Option<Spanned<Vec<Spanned<RawNotify>>>>,
+}
+
+/// One notification target: a URL and the events posted to it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawNotify {
+    pub url: Option<Node>,
+    pub events: Option<Node>,
 }
 
 /// One canary step: a mapping with exactly one of these keys (checked in stage 2).
@@ -242,8 +252,8 @@ pub struct RawAnalysis {
     pub checks: Option<Spanned<RawMap<RawCheck>>>,
 }
 
-/// One named check: exactly one kind key (`probe`, `http`, `prometheus`, `compare`), the
-/// common measurement keys, and the condition keys of its kind.
+/// One named check: exactly one kind key (`probe`, `http`, `prometheus`, `compare`, `exec`,
+/// `webhook`), the common measurement keys, and the condition keys of its kind.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawCheck {
@@ -253,6 +263,8 @@ pub struct RawCheck {
     pub http: Option<Spanned<RawHttp>>,
     pub prometheus: Option<Spanned<RawPrometheus>>,
     pub compare: Option<Node>,
+    pub exec: Option<Spanned<RawExec>>,
+    pub webhook: Option<Spanned<RawWebhook>>,
     // Every kind.
     pub interval: Option<Node>,
     pub count: Option<Node>,
@@ -305,4 +317,19 @@ pub struct RawHttp {
 pub struct RawPrometheus {
     pub address: Option<Node>,
     pub query: Option<Node>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawExec {
+    pub command: Option<Node>,
+    pub timeout: Option<Node>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawWebhook {
+    pub url: Option<Node>,
+    pub timeout: Option<Node>,
+    pub confirm: Option<Node>,
 }

@@ -378,7 +378,7 @@ const ERRORS: &[(&str, &str)] = &[
     // Checks.
     (
         "strategy: recreate\nanalysis:\n  checks:\n    smoke:\n      interval: 5s\n",
-        "t.yaml:5:7: analysis.checks.smoke: expected one of the keys probe, http, prometheus or compare (the kind of check)",
+        "t.yaml:5:7: analysis.checks.smoke: expected one of the keys probe, http, prometheus, compare, exec or webhook (the kind of check)",
     ),
     (
         "strategy: recreate\nanalysis:\n  checks:\n    smoke:\n      http: {path: /}\n      compare: canary-vs-stable\n",
@@ -1014,4 +1014,225 @@ fn inconclusive_settings_of_steps_and_experiments() {
         Duration::from_secs(180),
         "three times duration when not written"
     );
+}
+
+// ----- exec and webhook checks, notifications ----------------------------------------------
+
+#[test]
+fn exec_and_webhook_checks() {
+    let spec = ok(&format!(
+        "{CHECKS}    it:\n      exec: {{command: [./smoke.sh, --fast, 3, \"\"], timeout: 2m}}\n      failureLimit: 1\n    hook:\n      webhook: {{url: \"http://tester:8080/check\"}}\n    gate:\n      webhook: {{url: \"https://approve.example/x\", timeout: 1s, confirm: true}}\n      interval: 30s\n"
+    ));
+    let Some(CheckKind::Exec(exec)) = spec.check("it").map(|c| &c.kind) else {
+        panic!("it is an exec check");
+    };
+    assert_eq!(exec.command, ["./smoke.sh", "--fast", "3", ""]);
+    assert_eq!(exec.timeout, Duration::from_secs(120));
+    assert_eq!(spec.check("it").map(|c| c.failure_limit), Some(1));
+    let Some(CheckKind::Webhook(hook)) = spec.check("hook").map(|c| &c.kind) else {
+        panic!("hook is a webhook check");
+    };
+    assert_eq!(
+        hook,
+        &WebhookCheck {
+            url: "http://tester:8080/check".into(),
+            timeout: Duration::from_secs(10),
+            confirm: false,
+        }
+    );
+    let Some(CheckKind::Webhook(gate)) = spec.check("gate").map(|c| &c.kind) else {
+        panic!("gate is a webhook check");
+    };
+    assert!(gate.confirm);
+    assert_eq!(gate.timeout, Duration::from_secs(1));
+    // Exec defaults.
+    let spec = ok(&format!(
+        "{CHECKS}    it:\n      exec: {{command: [true]}}\n"
+    ));
+    let Some(CheckKind::Exec(exec)) = spec.check("it").map(|c| &c.kind) else {
+        panic!("it is an exec check");
+    };
+    assert_eq!(exec.timeout, Duration::from_secs(60));
+    // Usable in steps and in the background.
+    ok(
+        "strategy: canary\nsteps:\n  - analysis: it\nanalysis:\n  background: [probes, hook]\n  checks:\n    it: {exec: {command: [./it.sh]}}\n    hook: {webhook: {url: \"http://h/\"}}\n",
+    );
+}
+
+#[test]
+fn notify_receivers() {
+    let spec = ok(
+        "strategy: recreate\nnotify:\n  - url: https://hooks.example/T/B/x\n  - url: http://ci:8080/events\n    events: [started, done, rolled-back]\n  - url: http://one/\n    events: abort\n",
+    );
+    assert_eq!(
+        spec.notify,
+        [
+            Notify {
+                url: "https://hooks.example/T/B/x".into(),
+                events: NotifyEvent::all(),
+            },
+            Notify {
+                url: "http://ci:8080/events".into(),
+                events: vec![
+                    NotifyEvent::Started,
+                    NotifyEvent::Done,
+                    NotifyEvent::RolledBack
+                ],
+            },
+            Notify {
+                url: "http://one/".into(),
+                events: vec![NotifyEvent::Abort],
+            },
+        ]
+    );
+    assert_eq!(NotifyEvent::all().len(), 8);
+    assert_eq!(NotifyEvent::GateFailed.as_str(), "gate-failed");
+    assert!(ok("strategy: recreate\n").notify.is_empty());
+}
+
+#[test]
+fn notify_from_the_command_line() {
+    let spec = ok("strategy: recreate\nnotify:\n  - url: http://a/\n    events: [done]\n  - url: http://b/\n    events: [done]\n")
+        .with_overrides(&Overrides {
+            notify: vec!["http://b/".into(), "http://c/".into()],
+            ..Overrides::default()
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    let urls: Vec<(&str, usize)> = spec
+        .notify
+        .iter()
+        .map(|n| (n.url.as_str(), n.events.len()))
+        .collect();
+    // The flag's receivers get every event, even one the file names for fewer.
+    assert_eq!(urls, [("http://a/", 1), ("http://b/", 8), ("http://c/", 8)]);
+    let e = ok("strategy: recreate\n")
+        .with_overrides(&Overrides {
+            notify: vec!["hooks.example/x".into()],
+            ..Overrides::default()
+        })
+        .map(|_| ())
+        .unwrap_err_or_panic();
+    assert_eq!(
+        e.to_string(),
+        "command line: notify: expected an absolute URL starting with http:// or https://, got `hooks.example/x`"
+    );
+    // Kept in the record as a list, and absent from old records.
+    let json = serde_json::to_value(Overrides {
+        notify: vec!["http://c/".into()],
+        ..Overrides::default()
+    })
+    .unwrap_or_default();
+    assert_eq!(json["notify"], serde_json::json!(["http://c/"]));
+    let old: Overrides = serde_json::from_str("{\"noPause\": true}").unwrap_or_default();
+    assert!(old.no_pause && old.notify.is_empty());
+}
+
+/// Errors of the exec, webhook and notify keys, each at the offending node.
+const NEW_KEY_ERRORS: &[(&str, &str)] = &[
+    (
+        "strategy: recreate\nanalysis:\n  checks:\n    it:\n      exec: {comand: [x]}\n",
+        "t.yaml:5:14: analysis.checks.it.exec: unknown key `comand`; did you mean `command`?",
+    ),
+    (
+        "strategy: recreate\nanalysis:\n  checks:\n    it:\n      exec: {command: []}\n",
+        "t.yaml:5:23: analysis.checks.it.exec.command: expected the program and its arguments, like [\"./smoke.sh\", \"--fast\"], got an empty list",
+    ),
+    (
+        "strategy: recreate\nanalysis:\n  checks:\n    it:\n      exec: {command: ./smoke.sh --fast}\n",
+        "t.yaml:5:23: analysis.checks.it.exec.command: expected a list of the program and its arguments, like [\"./smoke.sh\", \"--fast\"] (it runs without a shell), got `./smoke.sh --fast`",
+    ),
+    (
+        "strategy: recreate\nanalysis:\n  checks:\n    it:\n      exec: {command: [\"\", a]}\n",
+        "t.yaml:5:24: analysis.checks.it.exec.command[0]: expected the program to run (a name or a path), got ``",
+    ),
+    (
+        "strategy: recreate\nanalysis:\n  checks:\n    it:\n      exec: {command: [a, {b: c}]}\n",
+        "t.yaml:5:27: analysis.checks.it.exec.command[1]: expected an argument (one word of text), got a mapping",
+    ),
+    (
+        "strategy: recreate\nanalysis:\n  checks:\n    it:\n      exec: {timeout: 5s}\n",
+        "t.yaml:5:13: analysis.checks.it.exec: missing key `command`: the program and its arguments, like [\"./smoke.sh\", \"--fast\"]",
+    ),
+    (
+        "strategy: recreate\nanalysis:\n  checks:\n    it:\n      exec: {command: [a], timeout: 0s}\n",
+        "t.yaml:5:37: analysis.checks.it.exec.timeout: expected a duration above zero, like 30s, got `0s`",
+    ),
+    (
+        "strategy: recreate\nanalysis:\n  checks:\n    it:\n      exec: {command: [a], timeout: -5s}\n",
+        "t.yaml:5:37: analysis.checks.it.exec.timeout: expected a duration with a unit, like 30s, 2m or 500ms, got `-5s` (durations cannot be negative)",
+    ),
+    (
+        "strategy: recreate\nanalysis:\n  checks:\n    it:\n      exec: {command: [a]}\n      status: 200\n",
+        "t.yaml:6:7: analysis.checks.it.status: only http checks have `status`; this is an exec check",
+    ),
+    (
+        "strategy: recreate\nanalysis:\n  checks:\n    it:\n      exec: {command: [a]}\n      webhook: {url: \"http://x/\"}\n",
+        "t.yaml:6:7: analysis.checks.it.webhook: a check has one kind, and this one is already an exec check; define another check",
+    ),
+    (
+        "strategy: recreate\nanalysis:\n  checks:\n    h:\n      webhook: {url: tester:8080/check}\n",
+        "t.yaml:5:22: analysis.checks.h.webhook.url: expected an absolute URL starting with http:// or https://, got `tester:8080/check`",
+    ),
+    (
+        "strategy: recreate\nanalysis:\n  checks:\n    h:\n      webhook: {timeout: 1s}\n",
+        "t.yaml:5:16: analysis.checks.h.webhook: missing key `url`: where to POST, like http://tester:8080/check",
+    ),
+    (
+        "strategy: recreate\nanalysis:\n  checks:\n    h:\n      webhook: {url: \"http://x/\", timeout: 0s}\n",
+        "t.yaml:5:44: analysis.checks.h.webhook.timeout: expected a duration above zero, like 30s, got `0s`",
+    ),
+    (
+        "strategy: recreate\nanalysis:\n  checks:\n    h:\n      webhook: {url: \"http://x/\", confrim: true}\n",
+        "t.yaml:5:35: analysis.checks.h.webhook: unknown key `confrim`; did you mean `confirm`?",
+    ),
+    (
+        "strategy: recreate\nanalysis:\n  checks:\n    h:\n      webhook: {url: \"http://x/\", confirm: yes}\n",
+        "t.yaml:5:44: analysis.checks.h.webhook.confirm: expected true or false, got yes",
+    ),
+    (
+        "strategy: recreate\nnotify:\n  - url: http://x/\n    events: [started, rolledback]\n",
+        "t.yaml:4:23: notify[0].events[1]: unknown event `rolledback`; did you mean `rolled-back`?",
+    ),
+    (
+        "strategy: recreate\nnotify:\n  - url: http://x/\n    events: []\n",
+        "t.yaml:4:13: notify[0].events: expected at least one event; leave `events` out to send all of them",
+    ),
+    (
+        "strategy: recreate\nnotify:\n  - url: http://x/\n    events: [done, done]\n",
+        "t.yaml:4:20: notify[0].events[1]: `done` is listed twice",
+    ),
+    (
+        "strategy: recreate\nnotify:\n  - events: [done]\n",
+        "t.yaml:3:5: notify[0]: missing key `url`: where to POST the events, like https://hooks.slack.com/services/...",
+    ),
+    (
+        "strategy: recreate\nnotify:\n  - url: slack\n",
+        "t.yaml:3:10: notify[0].url: expected an absolute URL starting with http:// or https://, got `slack`",
+    ),
+    (
+        "strategy: recreate\nnotify:\n  - url: http://x/\n  - url: http://x/\n",
+        "t.yaml:4:10: notify[1].url: `http://x/` is listed twice; give all its events in one item",
+    ),
+    (
+        "strategy: recreate\nnotify:\n  - url: http://x/\n    event: [done]\n",
+        "t.yaml:4:5: notify[0]: unknown key `event`; did you mean `events`?",
+    ),
+    (
+        "strategy: recreate\nnotify:\n  url: http://x/\n",
+        "t.yaml:3:3: notify: expected a list, got a mapping",
+    ),
+];
+
+#[test]
+fn errors_of_exec_webhook_and_notify_keys() {
+    let mut failures = Vec::new();
+    for (input, expected) in NEW_KEY_ERRORS {
+        let got = err(input);
+        if got != *expected {
+            failures.push(format!(
+                "for {input:?}\n  got      {got}\n  expected {expected}"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -4,7 +4,7 @@
 use serde_saphyr::Spanned;
 
 use super::super::condition::{Condition, JsonPath, QuantityKind};
-use super::super::locate::join;
+use super::super::locate::{index, join};
 use super::super::model::*;
 use super::super::raw::*;
 use super::super::values::Duration;
@@ -169,6 +169,8 @@ impl Cx<'_> {
             ("http", c.http.is_some()),
             ("prometheus", c.prometheus.is_some()),
             ("compare", c.compare.is_some()),
+            ("exec", c.exec.is_some()),
+            ("webhook", c.webhook.is_some()),
         ];
         let written: Vec<&str> = kinds.iter().filter(|(_, p)| *p).map(|(k, _)| *k).collect();
         let kind = match written.as_slice() {
@@ -177,7 +179,7 @@ impl Cx<'_> {
                 return Err(self.missing(
                     raw,
                     &path,
-                    "expected one of the keys probe, http, prometheus or compare (the kind of check)",
+                    "expected one of the keys probe, http, prometheus, compare, exec or webhook (the kind of check)",
                 ));
             }
             [first, second, ..] => {
@@ -213,6 +215,8 @@ impl Cx<'_> {
             "probe" => CheckKind::Probe(self.probe(c.probe.as_ref(), &join(&path, "probe"), d)?),
             "http" => CheckKind::Http(Box::new(self.http(raw, &path)?)),
             "prometheus" => CheckKind::Prometheus(self.prometheus(raw, &path)?),
+            "exec" => CheckKind::Exec(self.exec(raw, &path)?),
+            "webhook" => CheckKind::Webhook(self.webhook(raw, &path)?),
             _ => {
                 if let Some(n) = &c.compare {
                     self.choice(
@@ -308,23 +312,97 @@ impl Cx<'_> {
 
     pub(super) fn url(&self, node: &Node, path: &str) -> R<String> {
         let url = self.string(node, path, "an absolute URL")?;
-        let rest = url
-            .strip_prefix("http://")
-            .or_else(|| url.strip_prefix("https://"));
-        match rest {
-            Some(host)
-                if !host.is_empty()
-                    && !host.starts_with('/')
-                    && !url.contains(char::is_whitespace) =>
-            {
-                Ok(url)
-            }
-            _ => Err(self.expected(
+        if is_http_url(&url) {
+            Ok(url)
+        } else {
+            Err(self.expected(
                 node,
                 path,
                 "an absolute URL starting with http:// or https://",
-            )),
+            ))
         }
+    }
+
+    pub(super) fn exec(&self, check: &Spanned<RawCheck>, path: &str) -> R<ExecCheck> {
+        const EXAMPLE: &str = r#"["./smoke.sh", "--fast"]"#;
+        let Some(raw) = &check.value.exec else {
+            return Err(self.missing(check, path, "missing key `exec`"));
+        };
+        let ep = join(path, "exec");
+        let Some(node) = &raw.value.command else {
+            return Err(self.missing(
+                raw,
+                &ep,
+                format!("missing key `command`: the program and its arguments, like {EXAMPLE}"),
+            ));
+        };
+        let cp = join(&ep, "command");
+        let Value::Seq(items) = &node.value else {
+            return Err(self.expected(
+                node,
+                &cp,
+                &format!(
+                    "a list of the program and its arguments, like {EXAMPLE} (it runs without a shell)"
+                ),
+            ));
+        };
+        if items.is_empty() {
+            return Err(self.err(
+                node,
+                &cp,
+                format!(
+                    "expected the program and its arguments, like {EXAMPLE}, got an empty list"
+                ),
+            ));
+        }
+        let mut command = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let ip = index(&cp, i);
+            let word = match self.text(item) {
+                // The program needs a name; an argument may be empty.
+                Some(w) if i == 0 && w.trim().is_empty() => None,
+                Some(w) if w.contains('\0') => None,
+                other => other,
+            };
+            let Some(word) = word else {
+                let what = if i == 0 {
+                    "the program to run (a name or a path)"
+                } else {
+                    "an argument (one word of text)"
+                };
+                return Err(self.expected(item, &ip, what));
+            };
+            command.push(word);
+        }
+        let timeout = self.positive_duration(
+            raw.value.timeout.as_ref(),
+            &join(&ep, "timeout"),
+            defaults::EXEC_TIMEOUT,
+        )?;
+        Ok(ExecCheck { command, timeout })
+    }
+
+    pub(super) fn webhook(&self, check: &Spanned<RawCheck>, path: &str) -> R<WebhookCheck> {
+        let Some(raw) = &check.value.webhook else {
+            return Err(self.missing(check, path, "missing key `webhook`"));
+        };
+        let wp = join(path, "webhook");
+        let Some(url) = &raw.value.url else {
+            return Err(self.missing(
+                raw,
+                &wp,
+                "missing key `url`: where to POST, like http://tester:8080/check",
+            ));
+        };
+        Ok(WebhookCheck {
+            url: self.url(url, &join(&wp, "url"))?,
+            timeout: self.positive_duration(
+                raw.value.timeout.as_ref(),
+                &join(&wp, "timeout"),
+                defaults::WEBHOOK_TIMEOUT,
+            )?,
+            confirm: self.boolean(raw.value.confirm.as_ref(), &join(&wp, "confirm"), false)?,
+        })
     }
 
     pub(super) fn http(&self, check: &Spanned<RawCheck>, path: &str) -> R<HttpCheck> {

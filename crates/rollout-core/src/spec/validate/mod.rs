@@ -15,6 +15,7 @@ use super::raw::*;
 use super::values::{DURATION_EXPECTED, Duration, Percent};
 
 mod checks;
+mod notify;
 mod strategies;
 
 type R<T> = Result<T, SpecError>;
@@ -52,6 +53,8 @@ pub(crate) mod defaults {
     pub const MAX_ERROR_RATE_INCREASE: Percent = Percent::new_const(1.0);
     pub const MAX_LATENCY_INCREASE: Percent = Percent::new_const(10.0);
     pub const MIN_SAMPLES: u32 = 50;
+    pub const EXEC_TIMEOUT: Duration = Duration::from_secs(60);
+    pub const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
     pub const MATCH_VALUE: &str = "always";
 }
 
@@ -486,6 +489,7 @@ impl Cx<'_> {
             StrategyKind::Shadow => Strategy::Shadow(self.shadow(raw)?),
         };
         self.resolve(&refs, &analysis)?;
+        let notify = self.notify(raw.notify.as_ref())?;
         Ok(Spec {
             origin: self.origin.to_owned(),
             description,
@@ -494,6 +498,7 @@ impl Cx<'_> {
             progress_deadline,
             strategy,
             analysis,
+            notify,
             source: self.index.clone(),
         })
     }
@@ -557,6 +562,16 @@ impl Cx<'_> {
             Err(self.expected(node, path, "a header name (letters, digits and - only)"))
         }
     }
+}
+
+/// An absolute `http://` or `https://` URL with a host, on one line.
+pub(crate) fn is_http_url(url: &str) -> bool {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
+    rest.is_some_and(|host| {
+        !host.is_empty() && !host.starts_with('/') && !url.contains(char::is_whitespace)
+    })
 }
 
 fn article(word: &str) -> &'static str {
