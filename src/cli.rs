@@ -144,6 +144,13 @@ pub struct DemoArgs {
     /// Where to write the report (default: rollout-report/demo-STRATEGY-TIME).
     #[arg(long)]
     pub report_dir: Option<PathBuf>,
+    /// Serve the live web view of the rollout (`rollout dashboard`) on 127.0.0.1 while it
+    /// runs; the URL is printed.
+    #[arg(long)]
+    pub ui: bool,
+    /// With --ui: open the page in a browser too.
+    #[arg(long, requires = "ui")]
+    pub open: bool,
 }
 
 #[derive(Debug, Args)]
@@ -175,6 +182,13 @@ pub struct ExperimentArgs {
     /// Where to write the report (default: rollout-report/experiment-NAME-TIME).
     #[arg(long)]
     pub report_dir: Option<PathBuf>,
+    /// Serve the live web view of the rollout (`rollout dashboard`) on 127.0.0.1 while it
+    /// runs; the URL is printed.
+    #[arg(long)]
+    pub ui: bool,
+    /// With --ui: open the page in a browser too.
+    #[arg(long, requires = "ui")]
+    pub open: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -188,11 +202,13 @@ pub enum Command {
     Experiment(ExperimentArgs),
     /// Print the plan of a rollout; changes nothing.
     Plan(RunArgs),
-    /// Show the app's rollout: step, weight, last result.
+    /// A web page showing the namespace's rollouts live, with promote, abort and resume.
+    Dashboard(DashboardArgs),
+    /// Show the app's rollout: versions and their pods, routes, steps, gates, holder.
     Status {
         #[command(flatten)]
         app: AppArgs,
-        /// Keep showing changes until the rollout ends.
+        /// Keep showing changes until the rollout ends; exit with the rollout's exit code.
         #[arg(long, short = 'w')]
         watch: bool,
     },
@@ -415,6 +431,31 @@ pub struct SimUpArgs {
     /// 409, drops watch streams, or adds latency; see the README's "Faults".
     #[arg(long)]
     pub faults: Option<PathBuf>,
+    /// Serve the live web view of every namespace's rollouts (`rollout dashboard -A`) on
+    /// 127.0.0.1; the URL is printed.
+    #[arg(long)]
+    pub ui: bool,
+    /// With --ui: open the page in a browser too.
+    #[arg(long, requires = "ui")]
+    pub open: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DashboardArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Show the rollouts of every namespace the credentials may read.
+    #[arg(long, short = 'A')]
+    pub all_namespaces: bool,
+    /// Address to serve the page on. Keep it on loopback: whoever loads the page can
+    /// promote and abort with this dashboard's credentials.
+    #[arg(long, default_value = "127.0.0.1:7077")]
+    pub listen: std::net::SocketAddr,
+    /// Open the page in a browser.
+    #[arg(long)]
+    pub open: bool,
+    #[command(flatten)]
+    pub endpoints: EndpointArgs,
 }
 
 #[derive(Debug, Subcommand)]

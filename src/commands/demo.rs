@@ -95,8 +95,9 @@ pub fn closing(r: &RunReport, dir: &Path) -> String {
         ));
     }
     out.push_str(&format!(
-        "\n  report: {} (charts: traffic-share.svg, error-rate.svg, ready-pods.svg)\n",
-        dir.join("report.md").display()
+        "\n  report: {} and {} (charts: traffic-share.svg, error-rate.svg, latency.svg, ready-pods.svg)\n",
+        dir.join("report.md").display(),
+        dir.join("report.html").display()
     ));
     out
 }
@@ -112,6 +113,22 @@ pub async fn run(args: &DemoArgs) -> Result<ExitCode, Exit> {
         "starting the embedded cluster and Microblog (manifests/microblog), users at 50 requests/s..."
     );
     let lab = microblog(args.speed).await?;
+    let dashboard = if args.ui {
+        let d = crate::commands::dashboard::start(
+            crate::commands::dashboard::Setup {
+                client: lab.client.clone(),
+                scope: crate::commands::dashboard::Scope::Namespace(NAMESPACE.into()),
+                options: lab.options()?,
+            },
+            ([127, 0, 0, 1], 0).into(),
+        )
+        .await
+        .map_err(|e| Exit::failed(format!("{e:#}")))?;
+        crate::commands::dashboard::announce(&d, args.open);
+        Some(d)
+    } else {
+        None
+    };
     let req = quick(&args.strategy, &args.image);
     let progress: Arc<dyn rollout_core::report::Sink> = Arc::new(Progress::for_stderr());
     let run = lab::run(
@@ -128,6 +145,11 @@ pub async fn run(args: &DemoArgs) -> Result<ExitCode, Exit> {
     rollout_core::report::run::write(&dir, &run.report)
         .map_err(|e| Exit::failed(format!("cannot write the report in {}: {e}", dir.display())))?;
     eprint!("{}", closing(&run.report, &dir));
+    if let Some(d) = &dashboard {
+        // The page shows how the run ended for as long as the person wants to look.
+        eprintln!("the dashboard stays at {} until Ctrl-C", d.url());
+        let _ = tokio::signal::ctrl_c().await;
+    }
     lab.cluster.stop().await;
     Ok(run.outcome.finish.exit_code())
 }

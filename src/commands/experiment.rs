@@ -44,8 +44,15 @@ pub struct Result_ {
     pub checks: Vec<(Expectation, String, bool)>,
 }
 
+/// Whether to serve the live web view during a run, and open it in a browser.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Ui {
+    pub serve: bool,
+    pub open: bool,
+}
+
 /// Runs the experiment in `file`; progress goes to `progress` when given.
-pub async fn execute(file: &Path, progress: bool) -> Result<Result_, Exit> {
+pub async fn execute(file: &Path, progress: bool, ui: Ui) -> Result<Result_, Exit> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| bad(format!("cannot read {}: {e}", file.display())))?;
     let origin = file.display().to_string();
@@ -64,6 +71,22 @@ pub async fn execute(file: &Path, progress: bool) -> Result<Result_, Exit> {
     apply(&lab, &e.manifests, base).await?;
     lab.wait_ready(&e.namespace, Duration::from_secs(60))
         .await?;
+    let _dashboard = if ui.serve {
+        let d = crate::commands::dashboard::start(
+            crate::commands::dashboard::Setup {
+                client: lab.client.clone(),
+                scope: crate::commands::dashboard::Scope::Namespace(e.namespace.clone()),
+                options: lab.options()?,
+            },
+            ([127, 0, 0, 1], 0).into(),
+        )
+        .await
+        .map_err(|e| failed(format!("{e:#}")))?;
+        crate::commands::dashboard::announce(&d, ui.open);
+        Some(d)
+    } else {
+        None
+    };
     let load = Load {
         host: e.traffic.host.clone(),
         path: e.traffic.path.clone(),
@@ -167,7 +190,15 @@ pub async fn execute(file: &Path, progress: bool) -> Result<Result_, Exit> {
 }
 
 pub async fn run(args: &ExperimentArgs) -> Result<ExitCode, Exit> {
-    let result = execute(&args.file, true).await?;
+    let result = execute(
+        &args.file,
+        true,
+        Ui {
+            serve: args.ui,
+            open: args.open,
+        },
+    )
+    .await?;
     let name = args
         .file
         .file_stem()

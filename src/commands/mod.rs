@@ -8,6 +8,7 @@ pub mod bench_reaction;
 pub mod bench_scale;
 pub mod bench_soak;
 pub mod compare;
+pub mod dashboard;
 pub mod demo;
 pub mod exit;
 pub mod experiment;
@@ -46,6 +47,7 @@ pub async fn main(cli: &crate::cli::Cli) -> Result<ExitCode, Exit> {
 pub async fn run(command: &Command) -> anyhow::Result<()> {
     match command {
         Command::Sim(SimCommand::Up(args)) => sim_up::run(args).await,
+        Command::Dashboard(args) => dashboard::run(args).await,
         Command::Sim(SimCommand::Images(args)) => sim_up::images(args),
         Command::Sim(SimCommand::Traffic(args)) => sim_traffic::run(args).await,
         Command::Sim(SimCommand::Node(args)) => sim_components::node(args).await,

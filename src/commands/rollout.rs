@@ -12,6 +12,7 @@ use rollout_core::cluster::Cluster;
 use rollout_core::engine::record;
 use rollout_core::engine::start::{self, Request};
 use rollout_core::engine::{Options, RunEnd};
+use rollout_core::report::live;
 use rollout_core::report::{JsonLines, Progress, Sink};
 use rollout_core::spec::Overrides;
 
@@ -151,64 +152,96 @@ pub async fn promote(a: &AppArgs, full: bool) -> Result<ExitCode, Exit> {
     Ok(ExitCode::Done)
 }
 
-fn status_value(d: &Deployment) -> serde_json::Value {
-    let last = rollout_core::cluster::api::annotation(&d.metadata, record::LAST)
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok());
-    let image = d
-        .spec
-        .as_ref()
-        .and_then(|s| s.template.spec.as_ref())
-        .and_then(|s| s.containers.first())
-        .and_then(|c| c.image.clone());
-    let running = record::of(d).and_then(Result::ok).map(|r| {
-        json!({"strategy": r.strategy_origin,
-               "to": r.input.to_image, "from": r.input.from_image, "step": r.step + 1,
-               "phase": r.phase, "weight": r.routing.weight, "startedAt": r.started_at, "reason": r.reason})
-    });
-    json!({"app": d.metadata.name, "image": image, "rollout": running, "last": last})
+/// Whether stdout takes cursor movement: a terminal, not dumb, and no NO_COLOR.
+fn stdout_redraws() -> bool {
+    use std::io::IsTerminal;
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let dumb = std::env::var("TERM").is_ok_and(|t| t == "dumb");
+    std::io::stdout().is_terminal() && !no_color && !dumb
 }
 
+/// The terminal's width from `COLUMNS`, else 80: a line wider than the terminal would wrap and
+/// throw the redraw's cursor movement off.
+fn stdout_width() -> usize {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|w| *w > 0)
+        .unwrap_or(80)
+}
+
+/// The view without what changes every second by itself (ages, time since the last renewal),
+/// to tell whether anything happened.
+fn settled(v: &live::AppView) -> live::AppView {
+    let mut v = v.clone();
+    for ver in &mut v.versions {
+        for p in &mut ver.pods {
+            p.age_seconds = 0.0;
+        }
+    }
+    if let Some(h) = &mut v.holder {
+        h.since_renewal_seconds = 0.0;
+        h.remaining_seconds = 0.0;
+    }
+    v
+}
+
+/// `rollout status APP [--watch]`: the app's versions with their pods, the routes, the steps,
+/// the gates' last measurements and who holds the rollout — redrawn in place on a terminal,
+/// a block of plain lines on each change otherwise, one JSON object per change with
+/// `--output json`. `--watch` ends when the rollout does, with the rollout's exit code.
 pub async fn status(a: &AppArgs, watch: bool) -> Result<ExitCode, Exit> {
     let (c, _) = cluster(&a.target).await?;
     let app = app_name(&c, a).await?;
-    let mut previous = String::new();
+    let json = a.target.output == "json";
+    let redraw = !json && watch && stdout_redraws();
+    let mut drawn = 0usize;
+    let mut previous: Option<live::AppView> = None;
+    let mut seen_running = false;
     loop {
-        let d = c.deployment(&app).await.map_err(|e| failed(&e))?;
-        let v = status_value(&d);
-        let text = if a.target.output == "json" {
-            v.to_string()
-        } else {
-            match &v["rollout"] {
-                serde_json::Value::Null => format!(
-                    "{app}: {} — no rollout running; last: {}",
-                    v["image"].as_str().unwrap_or("?"),
-                    v["last"]
-                        .get("result")
-                        .map(|r| format!(
-                            "{} {} ({})",
-                            r.as_str().unwrap_or("?"),
-                            v["last"]["image"].as_str().unwrap_or("?"),
-                            v["last"]["strategy"].as_str().unwrap_or("?")
-                        ))
-                        .unwrap_or_else(|| "none".into())
-                ),
-                r => format!(
-                    "{app}: {} → {} with {}, step {}, {}, weight {}%",
-                    r["from"].as_str().unwrap_or("?"),
-                    r["to"].as_str().unwrap_or("?"),
-                    r["strategy"].as_str().unwrap_or("?"),
-                    r["step"],
-                    r["phase"].as_str().unwrap_or("?"),
-                    r["weight"]
-                ),
+        let v = live::gather(&c, &app).await.map_err(|e| failed(&e))?;
+        let changed = previous.as_ref() != Some(&settled(&v));
+        if json {
+            if changed {
+                crate::outln!("{}", serde_json::to_string(&v).unwrap_or_default());
             }
-        };
-        if text != previous {
-            crate::outln!("{text}");
-            previous = text;
+        } else if redraw {
+            // Redrawn every time: ages and the holder's last renewal move on by themselves.
+            let lines = live::render_lines(&v, stdout_width());
+            let mut out = String::new();
+            if drawn > 0 {
+                out.push_str(&format!("\x1b[{drawn}A"));
+            }
+            out.push_str("\r\x1b[J");
+            for l in &lines {
+                out.push_str(l);
+                out.push('\n');
+            }
+            crate::out!("{out}");
+            drawn = lines.len();
+        } else if changed {
+            if previous.is_some() {
+                crate::outln!("--- {}", jiff::Timestamp::now().strftime("%H:%M:%S"));
+            }
+            for l in live::render_lines(&v, usize::MAX) {
+                crate::outln!("{l}");
+            }
         }
-        if !watch || v["rollout"].is_null() {
+        previous = Some(settled(&v));
+        let running = v.rollout.is_some();
+        seen_running |= running;
+        if !watch {
             return Ok(ExitCode::Done);
+        }
+        if !running {
+            // The rollout closed: its outcome is in the `last` annotation it wrote.
+            let code = v
+                .last
+                .as_ref()
+                .filter(|_| seen_running)
+                .and_then(|l| rollout_core::report::Finish::from_name(&l.result))
+                .map_or(ExitCode::Done, |f| f.exit_code());
+            return Ok(code);
         }
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }

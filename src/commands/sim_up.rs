@@ -119,6 +119,27 @@ pub async fn run(args: &SimUpArgs) -> anyhow::Result<()> {
     } else {
         eprintln!("objects are kept in memory only (use --data-dir DIR to keep them)");
     }
+    let _dashboard = if args.ui {
+        let client = cluster.client().await?;
+        let mut options = rollout_core::engine::Options::new()?;
+        if let Some(i) = cluster.ingress() {
+            options.ingress_url = Some(format!("http://{}", i.addr()));
+            options.metrics_url = Some(format!("http://{}/metrics", i.metrics_addr()));
+        }
+        let d = crate::commands::dashboard::start(
+            crate::commands::dashboard::Setup {
+                client,
+                scope: crate::commands::dashboard::Scope::All,
+                options,
+            },
+            ([127, 0, 0, 1], 0).into(),
+        )
+        .await?;
+        crate::commands::dashboard::announce(&d, args.open);
+        Some(d)
+    } else {
+        None
+    };
     eprintln!();
     eprintln!("try:");
     eprintln!("  export KUBECONFIG={}", kc.display());

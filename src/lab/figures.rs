@@ -24,6 +24,18 @@ pub struct Inputs<'a> {
 /// Length of the windows in which "no request was served by a pod" counts as downtime.
 const DOWNTIME_WINDOW_MS: u64 = 100;
 
+/// The timeline's time step for a run of `span` seconds: a short run's steps come within a
+/// second of each other, and whole seconds would blur them into one point.
+pub fn bin_seconds(span: f64) -> f64 {
+    if span <= 20.0 {
+        0.25
+    } else if span <= 60.0 {
+        0.5
+    } else {
+        1.0
+    }
+}
+
 pub fn report(i: Inputs) -> RunReport {
     let at = |t: Instant| t.saturating_duration_since(i.t0).as_secs_f64();
     let offset = i
@@ -79,6 +91,15 @@ pub fn report(i: Inputs) -> RunReport {
         figures.seconds = f - s;
     }
     let new_version = kubesim::node::behaviour::version_of(&figures.to_image);
+    let span = i
+        .outcomes
+        .iter()
+        .map(|o| offset + o.at_ms as f64 / 1000.0)
+        .chain(i.samples.iter().map(|s| s.t))
+        .fold(0.0f64, f64::max);
+    let bin = bin_seconds(span);
+    let bin_of = |t: f64| (t.max(0.0) / bin).floor() as u64;
+    let mut latencies: BTreeMap<(u64, String), Vec<f64>> = BTreeMap::new();
     let mut timeline: BTreeMap<u64, SecondSample> = BTreeMap::new();
     let mut windows: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
     let mut first_new: Option<f64> = None;
@@ -97,13 +118,17 @@ pub fn report(i: Inputs) -> RunReport {
         if unserved {
             w.1 += 1;
         }
-        let second = t.max(0.0).floor() as u64;
+        let second = bin_of(t);
         let sample = timeline.entry(second).or_insert_with(|| SecondSample {
-            t: second as f64,
+            t: second as f64 * bin,
             ..Default::default()
         });
         match (&o.version, o.status) {
             (Some(v), Some(_)) => {
+                latencies
+                    .entry((second, v.clone()))
+                    .or_default()
+                    .push(o.latency.as_secs_f64() * 1000.0);
                 let cell = sample.by_version.entry(v.clone()).or_default();
                 cell.requests += 1;
                 if failed {
@@ -121,10 +146,20 @@ pub fn report(i: Inputs) -> RunReport {
         * DOWNTIME_WINDOW_MS as f64
         / 1000.0;
     figures.peak_pods = i.samples.iter().map(|s| s.pods).max().unwrap_or(0);
+    for ((second, v), mut ms) in latencies {
+        ms.sort_by(f64::total_cmp);
+        if let Some(cell) = timeline
+            .get_mut(&second)
+            .and_then(|s| s.by_version.get_mut(&v))
+        {
+            cell.latency_ms = rollout_core::gate::stats::percentile(&ms, 0.95);
+        }
+    }
+    let mut sampled = std::collections::BTreeSet::new();
     for s in i.samples {
-        let second = s.t.max(0.0).floor() as u64;
+        let second = bin_of(s.t);
         let sample = timeline.entry(second).or_insert_with(|| SecondSample {
-            t: second as f64,
+            t: second as f64 * bin,
             ..Default::default()
         });
         // The last sample of each second stands for it.
@@ -133,6 +168,25 @@ pub fn report(i: Inputs) -> RunReport {
         }
         for (v, n) in &s.ready {
             sample.by_version.entry(v.clone()).or_default().ready_pods = *n;
+        }
+        sampled.insert(second);
+    }
+    // A bin no pod sample fell in has the pods of the last sample before it: pods do not
+    // vanish between two samples.
+    let mut last: Option<BTreeMap<String, u32>> = None;
+    for (bin, sample) in timeline.iter_mut() {
+        if sampled.contains(bin) {
+            last = Some(
+                sample
+                    .by_version
+                    .iter()
+                    .map(|(v, c)| (v.clone(), c.ready_pods))
+                    .collect(),
+            );
+        } else if let Some(ready) = &last {
+            for (v, n) in ready {
+                sample.by_version.entry(v.clone()).or_default().ready_pods = *n;
+            }
         }
     }
     let detected = failed_gate.or(rolling_back);
@@ -258,10 +312,28 @@ mod tests {
         assert!((f.seconds - 2.0).abs() < 1e-9);
         assert!((f.detect_seconds.unwrap_or(0.0) - 0.5).abs() < 1e-9);
         assert!((f.rollback_seconds.unwrap_or(0.0) - 0.5).abs() < 1e-9);
-        assert_eq!(r.timeline.len(), 3);
-        assert_eq!(r.timeline[1].by_version["v2"].requests, 20);
-        assert_eq!(r.timeline[1].by_version["v2"].failed, 10);
-        assert_eq!(r.timeline[1].by_version["v2"].ready_pods, 1);
+        // A 3-second run is drawn in quarter seconds.
+        assert_eq!(bin_seconds(3.0), 0.25);
+        assert_eq!(r.timeline.len(), 12);
+        let second = |t0: f64| {
+            r.timeline
+                .iter()
+                .filter(|s| s.t >= t0 && s.t < t0 + 1.0)
+                .collect::<Vec<_>>()
+        };
+        let v2 = |f: &dyn Fn(&rollout_core::report::data::VersionSecond) -> u64| {
+            second(1.0)
+                .iter()
+                .filter_map(|s| s.by_version.get("v2"))
+                .map(f)
+                .sum::<u64>()
+        };
+        assert_eq!(v2(&|x| x.requests), 20);
+        assert_eq!(v2(&|x| x.failed), 10);
+        // The pod sample at 1.2s stands for its quarter second.
+        assert_eq!(r.timeline[4].by_version["v2"].ready_pods, 1);
+        assert_eq!(r.timeline[4].by_version["v2"].latency_ms, Some(2.0));
+        assert!((r.timeline[1].t - 0.25).abs() < 1e-9);
         assert_eq!(
             r.markers.last().map(|m| m.label.as_str()),
             Some("rolling back")

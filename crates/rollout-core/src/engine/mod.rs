@@ -5,6 +5,7 @@
 
 mod autoscale;
 mod checks;
+mod gates;
 pub mod record;
 mod restore;
 pub mod start;
@@ -152,6 +153,8 @@ pub struct Engine {
     pub(crate) sink: Arc<dyn Sink>,
     pub(crate) opts: Options,
     pub(crate) lease: Arc<Holder>,
+    /// The gates' last measurements, written into the record with it.
+    gates: Arc<gates::GateLog>,
     stop_tx: watch::Sender<Option<Stop>>,
     pub(crate) stop_rx: watch::Receiver<Option<Stop>>,
     /// `rollout promote --full`: pauses and analyses left are skipped.
@@ -202,7 +205,17 @@ impl Engine {
                 })
             },
         ));
+        let gates = Arc::new(gates::GateLog::new(
+            cluster.clone(),
+            plan.names.deployment.clone(),
+            record.gates.clone(),
+        ));
+        let sink: Arc<dyn Sink> = Arc::new(gates::Noting {
+            inner: sink,
+            log: gates.clone(),
+        });
         Engine {
+            gates,
             cluster,
             spec,
             plan,
@@ -240,12 +253,9 @@ impl Engine {
         });
     }
 
-    /// Writes the record on the app's Deployment.
+    /// Writes the record on the app's Deployment, with the gates' last measurements.
     pub(crate) async fn save(&self) -> Result<(), ClusterError> {
-        self.cluster
-            .merge::<Deployment>(&self.plan.names.deployment, &self.record.patch())
-            .await
-            .map(|_| ())
+        self.gates.save(&self.record).await
     }
 
     pub(crate) fn routing(&self) -> &Routing {
@@ -422,6 +432,7 @@ impl Engine {
             "reason": reason,
             "at": jiff::Timestamp::now().to_string(),
         });
+        self.gates.close().await;
         if let Err(e) = self
             .cluster
             .merge::<Deployment>(&self.plan.names.deployment, &record::clear_patch(&last))

@@ -65,6 +65,75 @@ pub struct Record {
     /// The objects this rollout made, with their uids: the only ones it deletes.
     #[serde(default)]
     pub owned: Vec<Owned>,
+    /// The last measurement of every gate, so that `rollout status` and `rollout dashboard`
+    /// show them from the cluster alone. Bounded ([`Gates::MAX`] entries, summaries cut).
+    #[serde(default, skip_serializing_if = "Gates::is_empty")]
+    pub gates: Gates,
+}
+
+/// The last measurement of each gate, by check name.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Gates(pub BTreeMap<String, GateReading>);
+
+/// One gate's last measurement, as the record keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GateReading {
+    pub outcome: crate::gate::Outcome,
+    pub summary: String,
+    #[serde(default)]
+    pub figures: BTreeMap<String, f64>,
+    /// The plan step that took it; `None` for a background check.
+    #[serde(default)]
+    pub step: Option<usize>,
+    /// When it was taken (RFC 3339).
+    pub at: String,
+}
+
+impl Gates {
+    /// Gates kept: a strategy names a handful; the bound keeps the annotation small whatever
+    /// a strategy file says.
+    pub const MAX: usize = 32;
+    /// Characters of a summary kept.
+    const SUMMARY_CHARS: usize = 400;
+    /// Figures kept per gate.
+    const FIGURES: usize = 24;
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Keeps `m` as its gate's last measurement; a new gate past [`Gates::MAX`] is left out.
+    pub fn note(&mut self, step: Option<usize>, m: &crate::gate::Measurement, at: String) {
+        if !self.0.contains_key(&m.check) && self.0.len() >= Self::MAX {
+            return;
+        }
+        let summary = if m.summary.chars().count() > Self::SUMMARY_CHARS {
+            let mut s: String = m.summary.chars().take(Self::SUMMARY_CHARS - 1).collect();
+            s.push('…');
+            s
+        } else {
+            m.summary.clone()
+        };
+        let figures = m
+            .figures
+            .iter()
+            .filter(|(_, v)| v.is_finite())
+            .take(Self::FIGURES)
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        self.0.insert(
+            m.check.clone(),
+            GateReading {
+                outcome: m.outcome,
+                summary,
+                figures,
+                step,
+                at,
+            },
+        );
+    }
 }
 
 /// An object a rollout made.
@@ -178,12 +247,58 @@ mod tests {
                 name: "web-canary".into(),
                 uid: "u1".into(),
             }],
+            gates: Gates::default(),
         };
+        let mut with_gates = r.clone();
+        with_gates.gates.note(
+            Some(2),
+            &crate::gate::Measurement::new("smoke", crate::gate::Outcome::Pass, "50/50 ok")
+                .figure("requests", 50.0),
+            "2026-01-01T00:00:00Z".into(),
+        );
+        let text = with_gates.patch()["metadata"]["annotations"][STATE]
+            .as_str()
+            .expect("text")
+            .to_owned();
+        assert_eq!(Record::parse(&text).expect("parse"), with_gates);
+        // A record written before gates were kept still reads.
+        assert!(!serde_json::to_string(&r).expect("json").contains("gates"));
         let patch = r.patch();
         let text = patch["metadata"]["annotations"][STATE]
             .as_str()
             .expect("text");
         assert_eq!(Record::parse(text).expect("parse"), r);
         assert!(Record::parse("{}").is_err());
+    }
+
+    #[test]
+    fn gates_are_bounded() {
+        let mut g = Gates::default();
+        let long = "x".repeat(2000);
+        for i in 0..(Gates::MAX + 5) {
+            let mut m = crate::gate::Measurement::new(
+                format!("check-{i}"),
+                crate::gate::Outcome::Fail,
+                long.clone(),
+            );
+            for f in 0..100 {
+                m = m.figure(&format!("f{f}"), f64::from(f));
+            }
+            m.figures.insert("nan".into(), f64::NAN);
+            g.note(None, &m, "t".into());
+        }
+        assert_eq!(g.0.len(), Gates::MAX);
+        for r in g.0.values() {
+            assert!(r.summary.chars().count() <= 400);
+            assert!(r.figures.len() <= 24);
+            assert!(r.figures.values().all(|v| v.is_finite()));
+        }
+        // A gate already kept is updated even when full.
+        g.note(
+            None,
+            &crate::gate::Measurement::new("check-0", crate::gate::Outcome::Pass, "ok"),
+            "t2".into(),
+        );
+        assert_eq!(g.0["check-0"].outcome, crate::gate::Outcome::Pass);
     }
 }

@@ -418,6 +418,7 @@ pub async fn begin(
         },
         reason: None,
         owned: Vec::new(),
+        gates: Default::default(),
     };
     let engine = Engine::new(cluster, spec, plan, record, sink, opts, Arc::new(holder));
     engine.save().await?;

@@ -23,7 +23,7 @@ use std::fmt;
 
 use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::Pod;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::spec::{Check, CheckKind, VersionRef, Via};
 
@@ -157,7 +157,7 @@ pub struct Measurement {
     pub figures: BTreeMap<String, f64>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
     /// The figures meet the check's conditions.

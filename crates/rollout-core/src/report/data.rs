@@ -14,12 +14,16 @@ pub struct VersionSecond {
     /// Of those, the ones it failed (5xx).
     pub failed: u64,
     pub ready_pods: u32,
+    /// 95th percentile of the time to answer, milliseconds, when measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<f64>,
 }
 
-/// One second of a run.
+/// One moment of a run: a second, or less for a short run (see [`SecondSample::t`]).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct SecondSample {
-    /// Seconds since the start.
+    /// Seconds since the start, at the beginning of this sample's time bin (one second, or
+    /// a fraction of one for a short run).
     pub t: f64,
     pub by_version: BTreeMap<String, VersionSecond>,
     /// Requests that got no answer (connection refused, timeout).

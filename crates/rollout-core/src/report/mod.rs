@@ -5,7 +5,9 @@
 pub mod charts;
 pub mod data;
 pub mod event;
+pub mod html;
 pub mod json;
+pub mod live;
 pub mod notify;
 pub mod progress;
 pub mod run;

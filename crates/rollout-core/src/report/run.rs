@@ -1,5 +1,5 @@
-//! The files a rollout run leaves behind: `report.md` for people, `report.json` for tools, and
-//! the charts of [`super::charts`], all in one directory.
+//! The files a rollout run leaves behind: `report.md` and `report.html` for people,
+//! `report.json` for tools, and the charts of [`super::charts`], all in one directory.
 
 use std::fmt::Write as _;
 use std::io;
@@ -88,14 +88,21 @@ pub fn markdown(r: &RunReport) -> String {
     }
 
     out.push_str("\n## Charts\n\n");
-    for (alt, file) in [
+    let mut files = vec![
         (
             "share of answered requests by version",
             charts::TRAFFIC_SHARE,
         ),
         ("failed requests by version", charts::ERROR_RATE),
-        ("ready pods by version", charts::READY_PODS),
-    ] {
+    ];
+    if r.timeline
+        .iter()
+        .any(|s| s.by_version.values().any(|v| v.latency_ms.is_some()))
+    {
+        files.push(("95th percentile latency by version", charts::LATENCY));
+    }
+    files.push(("ready pods by version", charts::READY_PODS));
+    for (alt, file) in files {
         let _ = writeln!(out, "![{alt}]({file})\n");
     }
 
@@ -120,17 +127,22 @@ pub fn markdown(r: &RunReport) -> String {
     out
 }
 
-/// Writes `report.md`, `report.json` and the three charts into `dir` (created if missing) and
-/// returns the paths written, in that order.
+/// Writes `report.md`, `report.json`, `report.html` and the charts into `dir` (created if
+/// missing) and returns the paths written, in that order.
 pub fn write(dir: &Path, r: &RunReport) -> io::Result<Vec<PathBuf>> {
     // Everything is rendered before anything is written, so a failure leaves no half report
     // behind that could be taken for a whole one.
     let charts = charts::render(r).map_err(io::Error::other)?;
     let json = serde_json::to_string_pretty(r).map_err(io::Error::other)?;
     let md = markdown(r);
+    let page = super::html::html(r, &charts);
 
     std::fs::create_dir_all(dir)?;
-    let mut files: Vec<(&str, &str)> = vec![(MARKDOWN_FILE, &md), (JSON_FILE, &json)];
+    let mut files: Vec<(&str, &str)> = vec![
+        (MARKDOWN_FILE, &md),
+        (JSON_FILE, &json),
+        (super::html::HTML_FILE, &page),
+    ];
     files.extend(charts.iter().map(|c| (c.file, c.svg.as_str())));
     let mut written = Vec::with_capacity(files.len());
     for (name, text) in files {
@@ -187,7 +199,7 @@ mod tests {
     }
 
     #[test]
-    fn write_leaves_five_files_and_json_that_reads_back() {
+    fn write_leaves_six_files_and_json_that_reads_back() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("runs").join("1");
         let r = canary_report();
@@ -201,6 +213,7 @@ mod tests {
             [
                 "report.md",
                 "report.json",
+                "report.html",
                 "traffic-share.svg",
                 "error-rate.svg",
                 "ready-pods.svg"
@@ -215,7 +228,7 @@ mod tests {
                 .unwrap();
         assert_eq!(back, r);
         let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
-        for p in &paths[2..] {
+        for p in &paths[3..] {
             let name = p.file_name().unwrap().to_str().unwrap();
             assert!(md.contains(&format!("({name})")), "{name} not linked");
         }
