@@ -39,6 +39,25 @@ need_packages() {
   fi
 }
 
+# The machine's main Debian archive and suite ("URI SUITE"): the first binary entry of its APT
+# sources (deb822 `.sources` files or one-line `.list` files) that is not the security archive,
+# with its first suite that is not an -updates, -security or -backports one.
+apt_source() {
+  {
+    cat /etc/apt/sources.list.d/*.sources 2>/dev/null
+    echo
+    grep -hE '^[[:space:]]*deb[[:space:]]' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null \
+      | sed -E 's/\[[^]]*\]//' | awk '{ printf "Types: deb\nURIs: %s\nSuites: %s\n\n", $2, $3 }'
+  } | awk '
+    /^[[:space:]]*$/ { if (types ~ /(^| )deb( |$)/ && uri != "" && uri !~ /security/ && suite != "") { print uri, suite; exit }
+                       types = ""; uri = ""; suite = ""; next }
+    /^Types:/ { $1 = ""; types = $0 " " }
+    /^URIs:/ { uri = $2 }
+    /^Suites:/ { for (i = 2; i <= NF; i++) if ($i !~ /-(updates|security|backports)$/) { suite = $i; break } }
+    END { if (types ~ /(^| )deb( |$)/ && uri != "" && uri !~ /security/ && suite != "") print uri, suite }
+  ' | head -1
+}
+
 build() {
   if [ -x "$CACHE/$BUILD/kube-apiserver" ] && [ -x "$CACHE/$BUILD/kube-controller-manager" ]; then
     return 0
@@ -48,11 +67,14 @@ build() {
   trap 'rm -rf "$work"' RETURN
   mkdir -p "$work/lists/partial"
   chmod -R a+rwX "$work"
-  # A deb-src entry for the machine's own Debian suite, used only for this download.
+  # A deb-src entry for the machine's own Debian archive and suite (read from its APT
+  # sources, so a mirror or proxy the machine uses is used here too), only for this download.
+  local uri suite
+  read -r uri suite < <(apt_source) || { echo "no Debian archive found in the APT sources" >&2; exit 1; }
   cat > "$work/sources.sources" <<SRC
 Types: deb-src
-URIs: http://deb.debian.org/debian
-Suites: bookworm
+URIs: $uri
+Suites: $suite
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
@@ -161,6 +183,7 @@ test_real() {
 case "${1:-}" in
   build) build ;;
   test) shift; test_real "$@" ;;
+  apt-source) apt_source ;;
   __inside) shift; inside "$@" ;;
   *) echo "usage: $0 build | test [cargo test args]" >&2; exit 2 ;;
 esac

@@ -87,6 +87,7 @@ pub async fn execute(file: &Path, progress: bool, ui: Ui) -> Result<Result_, Exi
     } else {
         None
     };
+    let autoscalers_before = autoscalers(&lab.client, &e.namespace).await?;
     let load = Load {
         host: e.traffic.host.clone(),
         path: e.traffic.path.clone(),
@@ -171,8 +172,11 @@ pub async fn execute(file: &Path, progress: bool, ui: Ui) -> Result<Result_, Exi
     if let Some((task, _, _)) = running.take() {
         let _ = tokio::time::timeout(Duration::from_secs(600), task).await;
     }
+    let autoscalers_after = autoscalers(&lab.client, &e.namespace).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let report = session.finish().await;
+    let mut report = session.finish().await;
+    report.figures.autoscalers_unchanged =
+        (!autoscalers_before.is_empty()).then(|| autoscalers_before == autoscalers_after);
     if let Some(injected) = lab.cluster.faults_injected() {
         eprintln!("API server faults met by the orchestrator: {injected}");
     }
@@ -187,6 +191,29 @@ pub async fn execute(file: &Path, progress: bool, ui: Ui) -> Result<Result_, Exi
         })
         .collect();
     Ok(Result_ { report, checks })
+}
+
+/// The namespace's HorizontalPodAutoscalers as a user would compare them: which objects
+/// (name, uid), their labels and annotations, and their spec.
+async fn autoscalers(client: &kube::Client, ns: &str) -> Result<Vec<serde_json::Value>, Exit> {
+    use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+    let list = Api::<HorizontalPodAutoscaler>::namespaced(client.clone(), ns)
+        .list(&Default::default())
+        .await
+        .map_err(|e| failed(format!("list autoscalers in {ns}: {e}")))?;
+    let mut out: Vec<serde_json::Value> = list
+        .items
+        .into_iter()
+        .map(|h| {
+            serde_json::json!({
+                "name": h.metadata.name, "uid": h.metadata.uid,
+                "labels": h.metadata.labels, "annotations": h.metadata.annotations,
+                "spec": h.spec,
+            })
+        })
+        .collect();
+    out.sort_by_key(|v| v["name"].as_str().unwrap_or_default().to_owned());
+    Ok(out)
 }
 
 pub async fn run(args: &ExperimentArgs) -> Result<ExitCode, Exit> {

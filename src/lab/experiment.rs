@@ -194,7 +194,7 @@ pub struct Expectation {
 }
 
 /// What an expectation can be about.
-pub const NAMES: [&str; 11] = [
+pub const NAMES: [&str; 12] = [
     "requests",
     "failed_requests",
     "failed_percent",
@@ -206,7 +206,11 @@ pub const NAMES: [&str; 11] = [
     "rollback_seconds",
     "outcome",
     "rolled_back",
+    "autoscalers_unchanged",
 ];
+
+/// `peak_ready:VERSION`: the most ready pods of that version at once.
+const PEAK_READY: &str = "peak_ready:";
 
 const OPS: [&str; 6] = ["<=", ">=", "==", "!=", "<", ">"];
 
@@ -225,9 +229,10 @@ impl Expectation {
             })?;
         let name = text[..pos].trim().trim_end_matches(':').to_owned();
         let value = text[pos + op.len()..].trim().to_owned();
-        if !NAMES.contains(&name.as_str()) {
+        let per_version = name.strip_prefix(PEAK_READY).is_some_and(|v| !v.is_empty());
+        if !NAMES.contains(&name.as_str()) && !per_version {
             return Err(format!(
-                "unknown figure {name:?} (known: {})",
+                "unknown figure {name:?} (known: {}, {PEAK_READY}VERSION)",
                 NAMES.join(", ")
             ));
         }
@@ -242,7 +247,15 @@ impl Expectation {
     pub fn check(&self, f: &RunFigures) -> (String, bool) {
         let number = |x: f64| -> (String, bool) {
             let want = self.value.trim_end_matches('%').trim();
-            let shown = format!("{}", (x * 100.0).round() / 100.0);
+            // The measured value in the unit the expectation is written in.
+            let unit = if self.value.ends_with('%') {
+                "%"
+            } else if self.name.ends_with("seconds") || self.name == "seconds" {
+                "s"
+            } else {
+                ""
+            };
+            let shown = format!("{}{unit}", (x * 100.0).round() / 100.0);
             match want.parse::<f64>() {
                 Ok(w) => (
                     shown,
@@ -285,6 +298,16 @@ impl Expectation {
                 None => ("none".into(), false),
             },
             "outcome" => text(&f.outcome),
+            "autoscalers_unchanged" => match f.autoscalers_unchanged {
+                Some(same) => text(if same { "true" } else { "false" }),
+                None => ("no autoscaler".into(), false),
+            },
+            name if name.starts_with(PEAK_READY) => {
+                let version = &name[PEAK_READY.len()..];
+                number(f64::from(
+                    f.peak_ready.get(version).copied().unwrap_or_default(),
+                ))
+            }
             _ => text(
                 if f.outcome == "rolled-back" || f.outcome == "interrupted" {
                     "true"
@@ -328,6 +351,31 @@ mod tests {
             assert_eq!(e.check(&f).1, holds, "{text}");
         }
         assert!(Expectation::parse("nope < 1").is_err_and(|e| e.contains("unknown figure")));
+        assert!(Expectation::parse("peak_ready: >= 1").is_err());
+        let share = Expectation::parse("failed_requests < 1%").expect("parse");
+        assert_eq!(
+            share.check(&f).0,
+            "0.5%",
+            "the measured share keeps its unit"
+        );
+        let took = Expectation::parse("seconds < 60").expect("parse");
+        assert_eq!(took.check(&f).0, "0s");
+        let scaled = RunFigures {
+            peak_ready: [("v1".to_owned(), 4), ("v2".to_owned(), 2)].into(),
+            autoscalers_unchanged: Some(true),
+            ..Default::default()
+        };
+        for (text, holds) in [
+            ("peak_ready:v1 >= 4", true),
+            ("peak_ready:v2 > 2", false),
+            ("peak_ready:v3 > 0", false),
+            ("autoscalers_unchanged == true", true),
+        ] {
+            let e = Expectation::parse(text).expect(text);
+            assert_eq!(e.check(&scaled).1, holds, "{text}");
+        }
+        let e = Expectation::parse("autoscalers_unchanged == true").expect("parse");
+        assert!(!e.check(&f).1, "no autoscaler is not a pass");
         assert!(Expectation::parse("failed").is_err());
     }
 

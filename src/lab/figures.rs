@@ -146,6 +146,12 @@ pub fn report(i: Inputs) -> RunReport {
         * DOWNTIME_WINDOW_MS as f64
         / 1000.0;
     figures.peak_pods = i.samples.iter().map(|s| s.pods).max().unwrap_or(0);
+    for s in i.samples {
+        for (v, n) in &s.ready {
+            let peak = figures.peak_ready.entry(v.clone()).or_default();
+            *peak = (*peak).max(*n);
+        }
+    }
     for ((second, v), mut ms) in latencies {
         ms.sort_by(f64::total_cmp);
         if let Some(cell) = timeline

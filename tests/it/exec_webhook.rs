@@ -107,7 +107,8 @@ async fn exec_check_passes_with_the_rollout_in_its_environment() {
     assert_eq!(outcome.finish, Finish::Done, "{:?}", outcome.reason);
 
     let env = read_env(&tc.dir.path().join("step.env"));
-    let ingress = options(&tc).ingress_url.expect("the test ingress");
+    // The Ingress's status says where the ingress listens.
+    let ingress = format!("http://{}", tc.cluster.ingress().expect("ingress").addr());
     let step = step_number(&events, "analysis:").to_string();
     let expected: BTreeMap<String, String> = [
         ("ROLLOUT_APP", "web"),

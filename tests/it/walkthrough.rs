@@ -148,11 +148,30 @@ async fn the_walkthrough_works_as_a_normal_user() {
     let body = answer.text().await.expect("body");
     assert!(body.contains("Version: 1.27"), "{body}");
 
-    // And a rollout by hand, as the README writes it.
+    // Users, then a rollout by hand, as the README writes them: no flag says where the
+    // ingress or its metrics are.
+    let mut users = as_user(&bin, &home);
+    users
+        .args([
+            "sim",
+            "traffic",
+            "--target",
+            &format!("127.0.0.1:{ingress}"),
+        ])
+        .args([
+            "--host",
+            "web.example.local",
+            "--rate",
+            "50",
+            "--duration",
+            "10m",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let _users = Killed(users.spawn().expect("rollout sim traffic"));
     let out = as_user(&bin, &home)
         .args(["--strategy", "canary", "--image", "1.28", "--app", "web"])
         .args(["--max-pause", "5s"])
-        .args(["--ingress-url", &format!("http://127.0.0.1:{ingress}")])
         .output()
         .expect("rollout");
     let text = ok("rollout --strategy canary", &out);

@@ -260,6 +260,7 @@ pub struct RunningApp {
     task: JoinHandle<()>,
     /// Where a privileged declared port is really served, while the app lives.
     _mapping: Option<ports::Mapping>,
+    ctx: Arc<Ctx>,
 }
 
 impl RunningApp {
@@ -330,6 +331,7 @@ impl RunningApp {
             behaviour: arc_swap::ArcSwap::from_pointee(spec.behaviour),
             live: spec.live.map(|l| (l, spec.image)),
         });
+        let shared = ctx.clone();
         let task = tokio::spawn(supervise(Lifecycle {
             socket,
             ctx,
@@ -347,12 +349,19 @@ impl RunningApp {
             stop: stop_tx,
             task,
             _mapping: mapping,
+            ctx: shared,
         })
     }
 
     /// The address the app is bound to, with the actual port when 0 was asked for.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Whether the app, as its behaviour is now, never becomes ready: its readiness probes
+    /// fail whatever path or port they name, as a real app that cannot serve fails them.
+    pub fn never_ready(&self) -> bool {
+        self.ctx.behaviour().never_ready
     }
 
     /// The app's counters, shared: they stay readable after the app has exited.
@@ -461,6 +470,15 @@ fn route_for<'a>(paths: &'a [String], path: &str) -> Option<&'a str> {
 }
 
 /// What the request handler needs.
+impl std::fmt::Debug for Ctx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ctx")
+            .field("pod", &self.pod)
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
+}
+
 struct Ctx {
     pod: String,
     version: String,

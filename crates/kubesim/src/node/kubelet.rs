@@ -786,6 +786,16 @@ impl PodWorker {
                 let timeout = clock.scaled(state.timeout()).max(Duration::from_millis(50));
                 probe::run(&state.probe, &c.spec, ip, timeout).await
             };
+            let outcome = if slot == 1 && outcome.ok && c.apps.iter().any(RunningApp::never_ready) {
+                // A never-ready app does not become ready because its probe names another
+                // path than the one that reports it unready.
+                probe::Outcome {
+                    ok: false,
+                    message: "HTTP probe failed with statuscode: 503".into(),
+                }
+            } else {
+                outcome
+            };
             let changed = state.record(outcome.ok);
             c.due[slot] = Some(clock.now() + state.period());
             let kind = ["Startup", "Readiness", "Liveness"][slot];

@@ -397,3 +397,77 @@ async fn hpa_scales_on_load_served_by_the_pods() {
     let out = tc.kubectl_ok(&["describe", "hpa", "busy"]);
     assert!(out.contains("SuccessfulRescale"), "{out}");
 }
+
+/// A never-ready app fails its readiness probe whatever path the probe names: probed at `/`
+/// (which it serves), it still never becomes ready.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_never_ready_app_fails_readiness_on_any_path() {
+    let tc = TestCluster::fast(10.0).await;
+    let deploys: Api<Deployment> = Api::default_namespaced(tc.client.clone());
+    let probed_at_root = json!({"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "example/app:never-ready",
+        "ports": [{"name": "http", "containerPort": 8080}],
+        "readinessProbe": {"httpGet": {"path": "/", "port": "http"}, "periodSeconds": 1}}]}}}});
+    deploys
+        .create(
+            &PostParams::default(),
+            &deployment("elsewhere", "example/app:never-ready", 1, probed_at_root),
+        )
+        .await
+        .expect("create");
+    let pods: Api<Pod> = Api::default_namespaced(tc.client.clone());
+    let ip = eventually("the pod to run", Duration::from_secs(20), || async {
+        let p = pods_of(&pods, "elsewhere").await.into_iter().next()?;
+        let s = p.status?;
+        (s.phase.as_deref() == Some("Running")).then_some(s.pod_ip?)
+    })
+    .await;
+    // The app does answer `/` (once it listens): only its readiness is refused.
+    eventually("the app to answer /", Duration::from_secs(20), || async {
+        let mut s = tokio::net::TcpStream::connect((ip.as_str(), 8080))
+            .await
+            .ok()?;
+        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .ok()?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.ok()?;
+        out.starts_with("HTTP/1.1 200").then_some(())
+    })
+    .await;
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::default_namespaced(tc.client.clone());
+    eventually(
+        "a failed readiness probe",
+        Duration::from_secs(20),
+        || async {
+            events
+                .list(&ListParams::default())
+                .await
+                .ok()?
+                .items
+                .into_iter()
+                .find(|e| {
+                    e.involved_object
+                        .name
+                        .as_deref()
+                        .is_some_and(|n| n.starts_with("elsewhere-"))
+                        && e.message
+                            .as_deref()
+                            .is_some_and(|m| m.contains("Readiness probe failed"))
+                })
+        },
+    )
+    .await;
+    let p = pods_of(&pods, "elsewhere")
+        .await
+        .into_iter()
+        .next()
+        .expect("pod");
+    let ready = p
+        .status
+        .and_then(|s| s.conditions)
+        .into_iter()
+        .flatten()
+        .find(|c| c.type_ == "Ready")
+        .map(|c| c.status);
+    assert_eq!(ready.as_deref(), Some("False"));
+}

@@ -31,7 +31,7 @@ pub enum MetricsError {
     Pods {
         namespace: String,
         #[source]
-        source: Box<kube::Error>,
+        source: Box<crate::cluster::ClusterError>,
     },
     #[error("cannot read the metrics of pod {pod} through the API server's pod proxy")]
     Proxy {

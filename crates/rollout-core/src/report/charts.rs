@@ -854,6 +854,7 @@ pub(crate) mod tests {
                 peak_pods: 4,
                 detect_seconds: None,
                 rollback_seconds: None,
+                ..Default::default()
             },
             timeline,
             markers: vec![

@@ -63,6 +63,13 @@ pub struct RunFigures {
     pub detect_seconds: Option<f64>,
     /// From the failing gate to the end of the rollback.
     pub rollback_seconds: Option<f64>,
+    /// Most ready pods of each version at once (how far each one scaled).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub peak_ready: BTreeMap<String, u32>,
+    /// Whether every HorizontalPodAutoscaler of the namespace was, after the run, the same
+    /// object with the same spec as before it (none when there was none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscalers_unchanged: Option<bool>,
 }
 
 impl RunFigures {

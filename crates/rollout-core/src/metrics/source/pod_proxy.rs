@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, ListParams};
 
 use super::{Access, Counters, MetricsError, Observer, Source, from_samples};
 use crate::metrics::exposition;
@@ -23,18 +22,27 @@ pub struct PodProxy {
     pub path: String,
 }
 
+/// The controller's pods, listed with the orchestrator's retry policy: a passing server error
+/// is not a reason to call a version worse or to give up on its metrics.
+async fn controller_pods(
+    client: &kube::Client,
+    namespace: &str,
+    selector: &str,
+) -> Result<Vec<Pod>, crate::cluster::ClusterError> {
+    crate::cluster::Cluster::new(client.clone(), namespace)
+        .list::<Pod>(Some(selector))
+        .await
+}
+
 impl PodProxy {
     async fn pods(&self) -> Result<Vec<String>, MetricsError> {
-        let api: Api<Pod> = Api::namespaced(self.client.clone(), &self.namespace);
-        let pods = api
-            .list(&ListParams::default().labels(&self.selector))
+        let pods = controller_pods(&self.client, &self.namespace, &self.selector)
             .await
             .map_err(|source| MetricsError::Pods {
                 namespace: self.namespace.clone(),
                 source: Box::new(source),
             })?;
         Ok(pods
-            .items
             .into_iter()
             .filter(|p| p.status.as_ref().and_then(|s| s.pod_ip.as_ref()).is_some())
             .filter_map(|p| p.metadata.name)
@@ -112,9 +120,8 @@ impl Source for PodProxy {
 /// its metrics can be read through the pod proxy; says why not when they cannot.
 pub async fn discover(client: &kube::Client, observer: &dyn Observer) -> Access {
     let c = observer.controller();
-    let api: Api<Pod> = Api::namespaced(client.clone(), c.namespace);
-    let pods = match api.list(&ListParams::default().labels(c.selector)).await {
-        Ok(l) => l.items,
+    let pods = match controller_pods(client, c.namespace, c.selector).await {
+        Ok(pods) => pods,
         Err(e) => {
             return Access::None {
                 why: format!(
