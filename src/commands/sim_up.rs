@@ -74,7 +74,25 @@ pub async fn run(args: &SimUpArgs) -> anyhow::Result<()> {
         faults,
         ..Default::default()
     })
-    .await?;
+    .await
+    .map_err(|e| {
+        // A taken port is the usual reason: say which option moves it.
+        let hint = match &e {
+            kubesim::SimError::Listen { .. } => {
+                "is another `rollout sim up` running? Choose another port with --port N (0 picks a free one)"
+            }
+            kubesim::SimError::Ingress(_) => {
+                "is another `rollout sim up` (or something else) on that port? Choose others with --ingress-port N and --ingress-tls-port N (0 picks a free one)"
+            }
+            _ => "",
+        };
+        let what = rollout_core::error::chain(&e);
+        if hint.is_empty() {
+            anyhow::anyhow!(what)
+        } else {
+            anyhow::anyhow!("{what}; {hint}")
+        }
+    })?;
     cluster.write_kubeconfig(&args.kubeconfig).map_err(|e| {
         anyhow::anyhow!(
             "cannot write the kubeconfig to {}: {e}",

@@ -145,3 +145,29 @@ async fn the_kubeconfig_is_readable_by_its_owner_only() {
         .mode();
     assert_eq!(mode & 0o777, 0o600, "{}: mode {:o}", path.display(), mode);
 }
+
+/// `sim up` on a taken port says so once and names the option that moves it.
+#[test]
+fn sim_up_on_a_busy_port_names_the_option_that_moves_it() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port().to_string();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir.path().join("kc").display().to_string();
+    for (args, option) in [
+        (vec!["--port", port.as_str()], "--port N"),
+        (
+            vec!["--port", "0", "--ingress-port", port.as_str()],
+            "--ingress-port N",
+        ),
+    ] {
+        let mut all = vec!["sim", "up", "--kubeconfig", kubeconfig.as_str()];
+        all.extend(args);
+        let (code, _, err) = rollout_code(&all);
+        assert_eq!(code, Some(1), "{err}");
+        assert!(
+            err.contains(option) && err.contains("0 picks a free one"),
+            "{err}"
+        );
+        assert_eq!(err.matches("in use").count(), 1, "the cause once: {err}");
+    }
+}

@@ -105,8 +105,14 @@ impl Default for SimOptions {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
-    #[error("cannot listen on 127.0.0.1:{port}: {source}")]
-    Listen { port: u16, source: std::io::Error },
+    #[error("cannot listen on 127.0.0.1:{port}")]
+    Listen {
+        port: u16,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the ingress cannot start")]
+    Ingress(#[source] ingress::proxy::IngressError),
     #[error("cannot make the cluster's TLS certificates: {0}")]
     Certificates(#[source] rcgen::Error),
     #[error("cannot load the TLS configuration: {0}")]
@@ -265,10 +271,7 @@ impl SimCluster {
                 },
             )
             .await
-            .map_err(|e| SimError::Listen {
-                port,
-                source: std::io::Error::other(e.to_string()),
-            })?;
+            .map_err(SimError::Ingress)?;
             cluster.ingress = Some(proxy);
         }
         if opts.controllers {
