@@ -444,9 +444,19 @@ async fn the_rbac_role_is_enough_and_each_verb_is_needed() {
             "{run:?} with the whole Roles dropped a check: {stderr}"
         );
     }
+    // Kubernetes before 1.23 (the real suite's 1.20) does not serve autoscaling/v2: there the
+    // autoscaler rule cannot be exercised and is left out of the check; it is checked wherever
+    // autoscaling/v2 is served.
+    let autoscaling_served = autoscaling_v2_served(&t).await;
+    if !autoscaling_served {
+        eprintln!("autoscaling/v2 is not served: the autoscaler rule is not checked here");
+    }
     let mut unneeded = Vec::new();
     for role in &roles {
-        for (what, variant) in without_each_verb(role) {
+        for (what, variant) in without_each_verb(role)
+            .into_iter()
+            .filter(|(what, _)| autoscaling_served || !what.contains("horizontalpodautoscalers"))
+        {
             let what = format!("{what} in {}", role["metadata"]["namespace"]);
             let mut refused = false;
             for run in full {
@@ -565,8 +575,19 @@ impl RbacRun {
 
 const CANARY_TWO_WEIGHTS: &str = "strategy: canary\nsteps:\n  - setWeight: 25\n  - pause: 1s\n  - setWeight: 50\n  - pause: 1s\n  - analysis: smoke-new";
 
-/// An autoscaler (1–4 replicas) for `web`.
+async fn autoscaling_v2_served(t: &Platform) -> bool {
+    use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+    Api::<HorizontalPodAutoscaler>::all(t.client.clone())
+        .list(&kube::api::ListParams::default().limit(1))
+        .await
+        .is_ok()
+}
+
+/// An autoscaler (1–4 replicas) for `web`, where autoscaling/v2 is served.
 async fn autoscaler_for_web(t: &Platform, ns: &str) {
+    if !autoscaling_v2_served(t).await {
+        return;
+    }
     use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
     let hpa: HorizontalPodAutoscaler = serde_json::from_value(json!({
         "metadata": {"name": "web"},

@@ -254,7 +254,16 @@ pub async fn prepare(
         autoscaler: None,
     };
     // An autoscaler that sizes the app decides its replica count; the plan works with it.
-    let hpas = cluster.list::<HorizontalPodAutoscaler>(None).await?;
+    // A server that does not serve autoscaling/v2 (Kubernetes before 1.23) answers 404 for
+    // the whole collection: there is no v2 autoscaler to work with.
+    let hpas = match cluster.list::<HorizontalPodAutoscaler>(None).await {
+        Ok(hpas) => hpas,
+        Err(e) if e.is_not_found() => {
+            tracing::debug!("autoscaling/v2 is not served: no autoscaler is looked at");
+            Vec::new()
+        }
+        Err(e) => return Err(e.into()),
+    };
     input.autoscaler = crate::autoscaler::targeting(&hpas, &input.app);
     input.metrics = metrics_access(cluster, opts, &spec, &input).await?;
     let plan = crate::strategy::plan(&spec, &input)?;
