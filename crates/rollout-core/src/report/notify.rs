@@ -345,13 +345,19 @@ async fn deliver(
     }
 }
 
+/// Why a notification was not delivered: the receiver's answer, or why there was none
+/// (never the URL, which may hold a secret).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct NotDelivered(String);
+
 /// One post, tried up to `attempts` times; a refusal (a 4xx other than 429) is not retried.
 async fn post(
     http: &reqwest::Client,
     url: &str,
     body: &Value,
     attempts: u32,
-) -> Result<(), String> {
+) -> Result<(), NotDelivered> {
     let mut wait = BACKOFF;
     let mut why = String::new();
     for attempt in 1..=attempts {
@@ -372,7 +378,7 @@ async fn post(
             wait *= 4;
         }
     }
-    Err(why)
+    Err(NotDelivered(why))
 }
 
 #[cfg(test)]
