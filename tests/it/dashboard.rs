@@ -401,10 +401,19 @@ async fn the_page_follows_the_demo_canary_to_its_end() {
 
     // During the run: the name, a share for each version, the gates' verdicts, the step moving.
     let app = "microblog";
-    let (browser, during) = watch_page(browser, app, Duration::from_secs(90), |v| {
+    // Read until the step has moved on from the first one the page showed (on a loaded
+    // machine the page may open late in the run).
+    let first_step = std::sync::Mutex::new(None::<u64>);
+    let (browser, during) = watch_page(browser, app, Duration::from_secs(90), move |v| {
         let gates = v["gates"].as_array().map_or(0, Vec::len);
         let shares = v["shares"].as_array().map_or(0, Vec::len);
-        gates >= 2 && shares == 2 && v["step"].as_u64().unwrap_or(0) >= 5
+        let step = v["step"].as_u64();
+        let mut first = first_step.lock().unwrap_or_else(|p| p.into_inner());
+        if first.is_none() {
+            *first = step;
+        }
+        let advanced = step.zip(*first).is_some_and(|(now, was)| now > was);
+        gates >= 2 && shares == 2 && step.unwrap_or(0) >= 5 && advanced
     })
     .await;
     let live: Vec<&Value> = during.iter().filter(|v| !v.is_null()).collect();

@@ -46,11 +46,14 @@ fn script(tc: &TestCluster, name: &str, body: &str) -> String {
 }
 
 /// `NAME=value` lines as a map.
+/// The `ROLLOUT_*` variables a check's command saw, without those it inherited from the
+/// test's own environment (CI sets some).
 fn read_env(path: &std::path::Path) -> BTreeMap<String, String> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
         .lines()
         .filter_map(|l| l.split_once('='))
+        .filter(|(k, _)| std::env::var_os(k).is_none())
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect()
 }
