@@ -3,6 +3,7 @@
 //! control plane.
 
 use crate::common;
+use crate::common::Killed;
 use crate::common::{
     TestCluster, app_deployment, app_service, eventually, http_client, via_ingress,
 };
@@ -13,16 +14,8 @@ use kube::api::{Api, PostParams};
 use kubesim::SimOptions;
 use serde_json::json;
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
-
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn standalone_node_agent_and_ingress_join_an_api_server() {

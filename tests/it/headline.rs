@@ -7,23 +7,14 @@
 //! the built-in canary runs. A good image completes (exit 0); a bad one is rolled back (exit
 //! 3) by a check that measured it failing.
 
+use crate::common::Killed;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::common::{eventually, have_kubectl};
-
-/// A child process, killed when dropped.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// `rollout sim up` running, and what it printed.
 struct SimUp {

@@ -4,17 +4,10 @@
 //! it on a high port of the pod's address and every path into the cluster follows. Run as root
 //! (as in CI), the commands run as `nobody` through `setpriv`.
 
+use crate::common::Killed;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn is_root() -> bool {
     Command::new("id")
