@@ -37,6 +37,11 @@ const CALM: f64 = 0.3;
 /// How far an adaptive clock may slow down, as a share of `min(asked, 1)`.
 const FLOOR_SHARE: f64 = 0.1;
 
+/// At most one report of the pace per this much real time: a cluster near its limit slows
+/// and recovers every few seconds, and a line for each swing would bury everything else it
+/// prints. The latest pace is reported once the gap has passed, so none is lost for long.
+const REPORT_GAP: Duration = Duration::from_secs(10);
+
 /// A point on the simulated clock: simulated time since the clock started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SimInstant(Duration);
@@ -291,6 +296,7 @@ impl SimClock {
             speed
         };
         if next == speed {
+            self.report_pace(g);
             return;
         }
         let cause = if probe_pressure >= queue_pressure {
@@ -303,10 +309,49 @@ impl SimClock {
                 )
             })
         };
-        self.set_speed(next, cause);
+        self.set_speed(next);
+        if next < self.asked {
+            g.cause = cause;
+        }
+        self.report_pace(g);
     }
 
-    fn set_speed(&self, speed: f64, cause: Option<String>) {
+    /// Publishes the current pace when it differs noticeably from the last one published
+    /// and the last report is at least the governor's gap old.
+    fn report_pace(&self, g: &mut Governor) {
+        let speed = self.speed();
+        let reported = self.pace.borrow().speed;
+        // Small steps are not worth a line; getting back to the asked speed always is.
+        let noticeable = (speed - reported).abs() > reported * 0.15
+            || (speed >= self.asked && reported < self.asked);
+        if !noticeable {
+            return;
+        }
+        let now = Instant::now();
+        if g.last_report
+            .is_some_and(|at| now.saturating_duration_since(at) < g.report_gap)
+        {
+            return;
+        }
+        g.last_report = Some(now);
+        let pace = Pace {
+            speed,
+            asked: self.asked,
+            cause: if speed < self.asked {
+                g.cause.clone()
+            } else {
+                None
+            },
+        };
+        if pace.at_asked() {
+            tracing::info!("embedded cluster {pace}");
+        } else {
+            tracing::warn!("embedded cluster {pace}");
+        }
+        self.pace.send_replace(pace);
+    }
+
+    fn set_speed(&self, speed: f64) {
         {
             let mut a = self.anchor.lock().unwrap_or_else(|p| p.into_inner());
             let now = Instant::now();
@@ -319,29 +364,18 @@ impl SimClock {
             self.speed_bits.store(speed.to_bits(), Ordering::Relaxed);
         }
         self.changed.send_modify(|n| *n += 1);
-        let reported = self.pace.borrow().speed;
-        // Small steps are not worth a line; getting back to the asked speed always is.
-        let noticeable = (speed - reported).abs() > reported * 0.15
-            || (speed >= self.asked && reported < self.asked);
-        if noticeable {
-            let pace = Pace {
-                speed,
-                asked: self.asked,
-                cause: (speed < self.asked).then_some(cause).flatten(),
-            };
-            if pace.at_asked() {
-                tracing::info!("embedded cluster {pace}");
-            } else {
-                tracing::warn!("embedded cluster {pace}");
-            }
-            self.pace.send_replace(pace);
-        }
     }
 }
 
 /// What the governor remembers from one round to the next.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Governor {
+    /// The least real time between two reports of the pace.
+    report_gap: Duration,
+    /// When the pace was last reported.
+    last_report: Option<Instant>,
+    /// What made the clock slow down last.
+    cause: Option<String>,
     /// Rounds in a row with the lag well within its budget.
     calm_rounds: u32,
     /// The last round's lags as measured: probes' in shares of a period, the controllers'
@@ -350,10 +384,23 @@ struct Governor {
     last_queue: Option<f64>,
 }
 
+impl Governor {
+    fn reporting_every(report_gap: Duration) -> Governor {
+        Governor {
+            report_gap,
+            last_report: None,
+            cause: None,
+            calm_rounds: 0,
+            last_probe: None,
+            last_queue: None,
+        }
+    }
+}
+
 async fn govern(clock: Weak<SimClock>) {
     let mut tick = tokio::time::interval(GOVERN_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut g = Governor::default();
+    let mut g = Governor::reporting_every(REPORT_GAP);
     loop {
         tick.tick().await;
         let Some(clock) = clock.upgrade() else { return };
@@ -432,7 +479,7 @@ mod tests {
     #[test]
     fn lagging_probes_slow_the_clock_and_calm_speeds_it_back_up() {
         let clock = SimClock::new(10.0, 0.1);
-        let mut g = Governor::default();
+        let mut g = Governor::reporting_every(Duration::ZERO);
         let due = clock.now();
         // Half a period late, over the quarter allowed.
         for _ in 0..10 {
@@ -463,9 +510,37 @@ mod tests {
     }
 
     #[test]
+    fn swings_of_pace_are_reported_at_most_once_per_gap() {
+        let gap = Duration::from_secs(10);
+        let clock = SimClock::new(10.0, 0.1);
+        let mut g = Governor::reporting_every(gap);
+        let reports = clock.pace();
+        // Slows: reported at once.
+        clock.probe_lag.record(4000);
+        clock.govern(&mut g);
+        let first = reports.borrow().clone();
+        assert!(!first.at_asked(), "{first}");
+        // Slows further within the gap: not reported yet.
+        for _ in 0..3 {
+            clock.probe_lag.record(8000);
+            clock.govern(&mut g);
+        }
+        assert!(clock.speed() < first.speed * 0.85, "{}", clock.speed());
+        assert_eq!(*reports.borrow(), first);
+        // Once the gap has passed, the next round reports where the clock is now.
+        g.last_report = g.last_report.map(|at| at - gap);
+        clock.probe_lag.record(500);
+        clock.govern(&mut g);
+        let second = reports.borrow().clone();
+        assert_eq!(second.speed, clock.speed());
+        assert!(second.speed < first.speed, "{second}");
+        assert!(second.cause.is_some(), "{second:?}");
+    }
+
+    #[test]
     fn a_backlog_being_worked_off_holds_the_speed() {
         let clock = SimClock::new(10.0, 0.1);
-        let mut g = Governor::default();
+        let mut g = Governor::reporting_every(Duration::ZERO);
         // Four periods late: slow down.
         clock.probe_lag.record(4000);
         clock.govern(&mut g);
@@ -484,7 +559,7 @@ mod tests {
     #[test]
     fn slow_controllers_slow_the_clock_until_their_lag_fits() {
         let clock = SimClock::new(10.0, 0.1);
-        let mut g = Governor::default();
+        let mut g = Governor::reporting_every(Duration::ZERO);
         // Five real seconds late: a second of simulated time at 0.2×.
         for _ in 0..50 {
             clock.record_queue_lag(Duration::from_secs(5));
@@ -513,7 +588,7 @@ mod tests {
     #[test]
     fn a_fixed_clock_keeps_its_speed() {
         let clock = SimClock::fixed(4.0);
-        let mut g = Governor::default();
+        let mut g = Governor::reporting_every(Duration::ZERO);
         clock.probe_lag.record(10_000);
         clock.govern(&mut g);
         assert_eq!(clock.speed(), 4.0);
@@ -527,7 +602,7 @@ mod tests {
     fn simulated_time_is_continuous_across_speed_changes() {
         let clock = SimClock::new(100.0, 1.0);
         let before = clock.now();
-        clock.set_speed(1.0, None);
+        clock.set_speed(1.0);
         let after = clock.now();
         assert!(after >= before);
         // At 1× a millisecond of real time is a millisecond of simulated time, give or take
@@ -546,7 +621,7 @@ mod tests {
             tokio::spawn(async move { clock.sleep(Duration::from_secs(10)).await })
         };
         tokio::task::yield_now().await;
-        clock.set_speed(1e6, None);
+        clock.set_speed(1e6);
         tokio::time::timeout(Duration::from_secs(5), sleeper)
             .await
             .expect("woke by the new speed")
