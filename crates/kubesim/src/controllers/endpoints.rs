@@ -37,6 +37,10 @@ pub fn desired_endpoints(service: &Value, pods: &[Arc<Value>]) -> Option<Value> 
     {
         metadata["labels"] = labels.clone();
     }
+    let mut subsets = subsets;
+    if truncate(&mut subsets, MAX_ENDPOINTS_ADDRESSES) {
+        metadata["annotations"] = json!({OVER_CAPACITY: "truncated"});
+    }
     let mut ep = json!({"apiVersion": "v1", "kind": "Endpoints", "metadata": metadata});
     if !subsets.is_empty() {
         ep["subsets"] = Value::Array(subsets);
@@ -44,7 +48,38 @@ pub fn desired_endpoints(service: &Value, pods: &[Arc<Value>]) -> Option<Value> 
     Some(ep)
 }
 
-/// The content (`endpoints` and `ports`) of the Service's EndpointSlice.
+/// Most addresses an Endpoints object lists: beyond them the controller truncates and says
+/// so in [`OVER_CAPACITY`] (Kubernetes 1.22+); EndpointSlices carry every endpoint.
+pub const MAX_ENDPOINTS_ADDRESSES: usize = 1000;
+
+/// The annotation on an Endpoints object whose addresses were truncated.
+pub const OVER_CAPACITY: &str = "endpoints.kubernetes.io/over-capacity";
+
+/// Keeps at most `max` addresses over all subsets, ready ones first; true when any were left
+/// out.
+fn truncate(subsets: &mut [Value], max: usize) -> bool {
+    let mut left = max;
+    let mut cut = false;
+    for field in ["addresses", "notReadyAddresses"] {
+        for subset in subsets.iter_mut() {
+            if let Some(list) = subset.get_mut(field).and_then(Value::as_array_mut) {
+                if list.len() > left {
+                    list.truncate(left);
+                    cut = true;
+                }
+                left -= list.len();
+            }
+        }
+    }
+    for subset in subsets.iter_mut() {
+        if let Some(map) = subset.as_object_mut() {
+            map.retain(|k, v| k == "ports" || v.as_array().is_none_or(|a| !a.is_empty()));
+        }
+    }
+    cut
+}
+
+/// The content (`endpoints` and `ports`) of the Service's EndpointSlices.
 pub fn desired_slice_content(service: &Value, pods: &[Arc<Value>]) -> Option<(Value, Value)> {
     let (_, addresses) = compute(service, pods)?;
     let ports = service_ports_for_slice(service, pods);
@@ -265,6 +300,32 @@ mod tests {
         assert_eq!(eps.as_array().map(Vec::len), Some(2));
         assert_eq!(eps[1]["conditions"]["ready"], false);
         assert_eq!(ports[0]["port"], 8080);
+    }
+
+    #[test]
+    fn endpoints_beyond_a_thousand_addresses_are_truncated_ready_first() {
+        let pods: Vec<Arc<Value>> = (0..1200)
+            .map(|i| {
+                pod(
+                    &format!("p{i:04}"),
+                    &format!("127.1.{}.{}", i / 250, i % 250 + 1),
+                    i >= 300,
+                    json!({"app": "web"}),
+                )
+            })
+            .collect();
+        let ep = desired_endpoints(&service(), &pods).expect("endpoints");
+        let subset = &ep["subsets"][0];
+        assert_eq!(subset["addresses"].as_array().map(Vec::len), Some(900));
+        assert_eq!(
+            subset["notReadyAddresses"].as_array().map(Vec::len),
+            Some(100)
+        );
+        assert_eq!(ep["metadata"]["annotations"][OVER_CAPACITY], "truncated");
+        let (eps, _) = desired_slice_content(&service(), &pods).expect("slices");
+        assert_eq!(eps.as_array().map(Vec::len), Some(1200), "slices carry all");
+        let small = desired_endpoints(&service(), &pods[..10]).expect("endpoints");
+        assert!(small["metadata"].get("annotations").is_none());
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod gc;
 pub mod hash;
 pub mod hpa;
 pub mod replicaset;
+pub mod slices;
 
 use crate::resources::{self, ResourceType};
 use crate::store::{
@@ -579,6 +580,8 @@ impl Runner {
         Ok(())
     }
 
+    /// Writes the Service's EndpointSlices: endpoints spread over slices of at most a
+    /// hundred, each endpoint kept in the slice that has it ([`slices::plan`]).
     fn sync_slice(
         &self,
         svc: &Value,
@@ -587,56 +590,83 @@ impl Runner {
         eps: Value,
         ports: Value,
     ) -> Result<(), StoreError> {
-        let existing = self.store.all(slices_rt(), Some(ns)).into_iter().find(|s| {
-            s.pointer("/metadata/labels/kubernetes.io~1service-name")
-                .and_then(Value::as_str)
-                == Some(name)
-        });
-        match existing {
-            None => {
-                let body = json!({
-                    "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-                    "metadata": {
-                        "generateName": format!("{name}-"),
-                        "labels": {"kubernetes.io/service-name": name, "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"},
-                        "ownerReferences": [{"apiVersion": "v1", "kind": "Service", "name": name,
-                                             "uid": svc.pointer("/metadata/uid").cloned().unwrap_or(Value::Null),
-                                             "controller": true, "blockOwnerDeletion": true}]
-                    },
-                    "addressType": "IPv4", "endpoints": eps, "ports": ports
-                });
-                self.store.create(slices_rt(), ns, body, &self.opts)?;
-            }
-            Some(current)
-                if current.get("endpoints") != Some(&eps)
-                    || current.get("ports") != Some(&ports) =>
-            {
-                let slice_name = current
-                    .pointer("/metadata/name")
+        let mut existing: Vec<Arc<Value>> = self
+            .store
+            .all(slices_rt(), Some(ns))
+            .into_iter()
+            .filter(|s| {
+                s.pointer("/metadata/labels/kubernetes.io~1service-name")
                     .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string();
-                self.store.modify(
-                    slices_rt(),
-                    ns,
-                    &slice_name,
-                    Part::Main,
-                    &self.opts,
-                    |cur| {
-                        let Some(cur) = cur else {
-                            return Err(crate::store::not_found(slices_rt(), &slice_name));
-                        };
-                        let mut next = cur.clone();
-                        next["endpoints"] = eps.clone();
-                        next["ports"] = ports.clone();
-                        Ok(next)
-                    },
-                )?;
+                    == Some(name)
+            })
+            .collect();
+        existing.sort_by(|a, b| slice_name(a).cmp(slice_name(b)));
+        let current: Vec<(String, Vec<Value>)> = existing
+            .iter()
+            .map(|s| {
+                let endpoints = s
+                    .get("endpoints")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                (slice_name(s).to_string(), endpoints)
+            })
+            .collect();
+        let desired = eps.as_array().map(Vec::as_slice).unwrap_or_default();
+        let plan = slices::plan(&current, desired);
+        for (slice, endpoints) in plan.keep {
+            let endpoints = Value::Array(endpoints);
+            let unchanged = existing.iter().any(|s| {
+                slice_name(s) == slice
+                    && s.get("endpoints").unwrap_or(&Value::Null) == &endpoints
+                    && s.get("ports") == Some(&ports)
+            });
+            if unchanged {
+                continue;
             }
-            Some(_) => {}
+            self.store
+                .modify(slices_rt(), ns, &slice, Part::Main, &self.opts, |cur| {
+                    let Some(cur) = cur else {
+                        return Err(crate::store::not_found(slices_rt(), &slice));
+                    };
+                    let mut next = cur.clone();
+                    next["endpoints"] = endpoints.clone();
+                    next["ports"] = ports.clone();
+                    Ok(next)
+                })?;
+        }
+        for endpoints in plan.create {
+            let body = json!({
+                "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                "metadata": {
+                    "generateName": format!("{name}-"),
+                    "labels": {"kubernetes.io/service-name": name, "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"},
+                    "ownerReferences": [{"apiVersion": "v1", "kind": "Service", "name": name,
+                                         "uid": svc.pointer("/metadata/uid").cloned().unwrap_or(Value::Null),
+                                         "controller": true, "blockOwnerDeletion": true}]
+                },
+                "addressType": "IPv4", "endpoints": endpoints, "ports": ports
+            });
+            self.store.create(slices_rt(), ns, body, &self.opts)?;
+        }
+        for slice in plan.delete {
+            match self
+                .store
+                .delete(slices_rt(), ns, &slice, &DeleteOptions::default())
+            {
+                Ok(_) | Err(StoreError::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
         }
         Ok(())
     }
+}
+
+fn slice_name(slice: &Value) -> &str {
+    slice
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
 }
 
 async fn sleep_until_opt(at: Option<Instant>) {
