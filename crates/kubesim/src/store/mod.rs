@@ -21,6 +21,7 @@ pub mod managed_fields;
 pub mod merge_keys;
 mod meta;
 mod persist;
+mod size;
 mod state;
 #[cfg(test)]
 mod tests;
@@ -42,10 +43,16 @@ use write::Txn;
 
 /// How many committed changes a watch can resume from.
 pub const HISTORY: usize = 10_000;
+/// How much memory (as [`size::approx_bytes`] counts it) the history's objects may hold: a
+/// burst of changes to large objects (EndpointSlices of a 1,000-pod Service, each a new version
+/// of the whole object) would otherwise pin hundreds of MB that no watcher asks for. Like the
+/// real API server's watch cache, the history covers a window of recent changes, not a count.
+pub const HISTORY_BYTES: usize = 32 << 20;
 /// How many changes the live feed holds for its slowest reader. A watcher further behind is
 /// told to relist (410 Expired), as after compaction; the bound keeps a stalled client from
-/// pinning old objects in memory.
-const FANOUT_CAPACITY: usize = 16_384;
+/// pinning old objects in memory (the feed's ring holds its last changes whether or not anyone
+/// reads them, so it is kept well under the history).
+const FANOUT_CAPACITY: usize = 4_096;
 /// How long Events live unless told otherwise: kube-apiserver's `--event-ttl` default.
 pub const EVENT_TTL: Duration = Duration::from_secs(3600);
 /// Events removed per write when many expire at once, so the writer lock is never held long.
@@ -79,6 +86,8 @@ pub struct WatchEvent {
     /// The object before this change (for MODIFIED and DELETED), so a filtered watch can tell
     /// an object entering or leaving its selector.
     pub previous: Option<Arc<Value>>,
+    /// What the object holds in memory, approximately (counted against [`HISTORY_BYTES`]).
+    pub bytes: usize,
     /// The watch line for this event in plain JSON, encoded once by the first watcher that
     /// needs it and shared by all others (fan-out to many watchers then costs one encoding).
     pub encoded: std::sync::OnceLock<bytes::Bytes>,
@@ -156,6 +165,8 @@ pub struct ListPage {
 pub struct StoreOptions {
     /// How many changes a watch can resume from before it gets 410 Expired.
     pub history: usize,
+    /// How much memory the history's objects may hold (the newest change always stays).
+    pub history_bytes: usize,
     /// How long an Event lives after its last write.
     pub event_ttl: Duration,
     /// The clock Event expiry follows.
@@ -166,6 +177,7 @@ impl Default for StoreOptions {
     fn default() -> Self {
         Self {
             history: HISTORY,
+            history_bytes: HISTORY_BYTES,
             event_ttl: EVENT_TTL,
             clock: Clock::System,
         }
@@ -319,7 +331,7 @@ impl Store {
             let mut txn = Txn::new(
                 (*self.snapshot()).clone(),
                 self.persist.is_some(),
-                self.options.history,
+                (self.options.history, self.options.history_bytes),
                 self.options.event_ttl,
                 self.options.clock.now(),
             );
@@ -636,6 +648,7 @@ impl Store {
                             namespace: n.to_string(),
                             object: obj.clone(),
                             previous: None,
+                            bytes: 0,
                             encoded: Default::default(),
                         })
                     })

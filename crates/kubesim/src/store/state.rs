@@ -69,6 +69,8 @@ pub(super) struct State {
     pub history: Vector<Arc<WatchEvent>>,
     /// The newest resource version no longer in `history`: watches from before it get 410.
     pub history_floor: u64,
+    /// What the objects of `history` hold, as its events count it.
+    pub history_bytes: usize,
     pub cluster_ips: HashSet<Ipv4Addr>,
     pub next_ip: u32,
     /// When each Event expires, in order (and by Event, to move it when the Event is written).
@@ -85,6 +87,7 @@ impl State {
             dependents: HashMap::new(),
             history: Vector::new(),
             history_floor: 0,
+            history_bytes: 0,
             cluster_ips: HashSet::new(),
             next_ip: 2,
             expiry: OrdSet::new(),

@@ -414,6 +414,59 @@ fn watch_history_is_bounded() {
     assert_eq!(versions, ((now - 9)..=now).collect::<Vec<_>>());
 }
 
+/// Large objects leave the history by its byte budget long before its count: a watch from
+/// before them gets 410 Expired, one from the newest changes resumes; the newest change stays
+/// even when it alone is over the budget.
+#[test]
+fn watch_history_is_bounded_by_bytes() {
+    let store = Store::with_options(StoreOptions {
+        history: 1_000,
+        history_bytes: 64 << 10,
+        ..Default::default()
+    });
+    let cms = rt("", "configmaps");
+    let opts = WriteOptions::system();
+    let start = store.resource_version();
+    let big = "x".repeat(8 << 10);
+    for i in 0..40 {
+        store
+            .create(
+                cms,
+                "default",
+                json!({"metadata": {"name": format!("c{i}")}, "data": {"big": big}}),
+                &opts,
+            )
+            .expect("create");
+    }
+    let snap = store.snapshot();
+    assert!(snap.history.len() < 10, "{} kept", snap.history.len());
+    assert!(snap.history_bytes <= 64 << 10);
+    let held: usize = snap.history.iter().map(|e| e.bytes).sum();
+    assert_eq!(held, snap.history_bytes);
+    assert!(matches!(
+        store.watch(cms, None, Since::After(start)),
+        Err(StoreError::Expired { .. })
+    ));
+    let now = store.resource_version();
+    let (backlog, _, _) = store
+        .watch(cms, Some("default"), Since::After(now - 2))
+        .expect("watch");
+    assert_eq!(backlog.len(), 2);
+    let huge = "x".repeat(128 << 10);
+    store
+        .create(
+            cms,
+            "default",
+            json!({"metadata": {"name": "huge"}, "data": {"big": huge}}),
+            &opts,
+        )
+        .expect("create");
+    let (backlog, _, _) = store
+        .watch(cms, Some("default"), Since::After(now))
+        .expect("the newest change stays");
+    assert_eq!(backlog.len(), 1);
+}
+
 /// A write the disk refuses changes nothing in memory: no object, no resource version, no
 /// event; the same write succeeds once the disk works again.
 #[test]

@@ -20,7 +20,8 @@ pub(super) struct Txn {
     pub disk: Vec<Change>,
     pub outbox: Vec<Arc<WatchEvent>>,
     persistent: bool,
-    history_limit: usize,
+    /// How many changes, and how many bytes of objects, the history keeps.
+    history_limit: (usize, usize),
     event_ttl: Duration,
     now: Instant,
 }
@@ -37,7 +38,7 @@ impl Txn {
     pub fn new(
         state: State,
         persistent: bool,
-        history_limit: usize,
+        history_limit: (usize, usize),
         event_ttl: Duration,
         now: Instant,
     ) -> Self {
@@ -101,12 +102,19 @@ impl Txn {
             namespace: ns,
             object: obj.clone(),
             previous,
+            bytes: super::size::approx_bytes(&obj),
             encoded: Default::default(),
         });
+        self.state.history_bytes += event.bytes;
         self.state.history.push_back(event.clone());
-        while self.state.history.len() > self.history_limit {
+        // The newest change always stays, however large: a watch from just before it resumes.
+        let (count, bytes) = self.history_limit;
+        while self.state.history.len() > count
+            || (self.state.history_bytes > bytes && self.state.history.len() > 1)
+        {
             if let Some(old) = self.state.history.pop_front() {
                 self.state.history_floor = old.resource_version;
+                self.state.history_bytes -= old.bytes;
             }
         }
         self.outbox.push(event);
