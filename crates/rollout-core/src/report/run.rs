@@ -119,6 +119,22 @@ pub fn markdown(r: &RunReport) -> String {
         out.push('\n');
     }
 
+    let loads: Vec<String> = r
+        .events
+        .iter()
+        .filter(|e| e.get("event").and_then(|v| v.as_str()) == Some("load"))
+        .filter_map(|e| serde_json::from_value::<super::LoadSummary>(e.clone()).ok())
+        .map(|l| format!("step {}: {}", l.step + 1, l.line()))
+        .collect();
+    if !loads.is_empty() {
+        // Apart from the users' requests counted above.
+        out.push_str("## Synthetic load\n\n");
+        for line in loads {
+            let _ = writeln!(out, "- {}", line.replace('\n', " "));
+        }
+        out.push('\n');
+    }
+
     let _ = writeln!(
         out,
         "Every second of the run and the engine's events ({}) are in [{JSON_FILE}]({JSON_FILE}).",

@@ -76,6 +76,7 @@ fn builtin_canary_matches_the_issue() {
     assert_eq!(steps.last(), Some(&CanaryStep::SetWeight(Weight::FULL)));
     assert!(steps.contains(&CanaryStep::Analysis(AnalysisStep {
         checks: vec!["smoke".into()],
+        load: None,
         timeout: None,
         on_inconclusive: None,
     })));
@@ -673,6 +674,7 @@ fn other_canary_steps() {
             w(7),
             CanaryStep::Analysis(AnalysisStep {
                 checks: vec!["smoke".into(), "probes".into()],
+                load: None,
                 timeout: None,
                 on_inconclusive: None,
             }),
@@ -996,6 +998,7 @@ fn inconclusive_settings_of_steps_and_experiments() {
         c.steps[1],
         CanaryStep::Analysis(AnalysisStep {
             checks: vec!["smoke".into()],
+            load: None,
             timeout: Some(Duration::from_secs(120)),
             on_inconclusive: Some(OnInconclusive::Pause),
         })
