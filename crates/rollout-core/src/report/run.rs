@@ -215,6 +215,28 @@ mod tests {
     }
 
     #[test]
+    fn synthetic_load_is_listed_apart_from_users_requests() {
+        let mut r = canary_report();
+        let users = r.figures.requests;
+        let load = crate::report::Event::Load(crate::report::LoadSummary {
+            step: 1,
+            rate: 20.0,
+            target: crate::spec::LoadTarget::Both,
+            requests: 600,
+            failed: 0,
+            to_new: Some(61),
+            compared: Some(640),
+        });
+        r.events.push(serde_json::to_value(&load).unwrap());
+        let md = markdown(&r);
+        assert!(md.contains(&format!("| requests | {users} |")), "{md}");
+        assert!(
+            md.contains("## Synthetic load\n\n- step 2: synthetic load: 600 requests (61 to new); at most 600 of the 640 requests compared were synthetic\n"),
+            "{md}"
+        );
+    }
+
+    #[test]
     fn write_leaves_six_files_and_json_that_reads_back() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("runs").join("1");
