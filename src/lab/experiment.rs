@@ -478,7 +478,10 @@ mod tests {
             "x.yaml",
         );
         assert!(bad_url.is_err_and(|e| e.contains("receivers.hook.replaces")));
-        let unknown = parse(&format!("{head}expect: [\"received:nobody > 0\"]\n"), "x.yaml");
+        let unknown = parse(
+            &format!("{head}expect: [\"received:nobody > 0\"]\n"),
+            "x.yaml",
+        );
         assert!(unknown.is_err_and(|e| e.contains("no receiver named \"nobody\"")));
         let f = RunFigures {
             received: [("hook".to_owned(), 3)].into(),

@@ -174,7 +174,10 @@ mod tests {
             .expect("pointed");
         let text = std::fs::read_to_string(&copy).expect("copy");
         let url = text.trim().strip_prefix("url: ").expect("url").to_owned();
-        assert!(url.starts_with("http://127.0.0.1:") && url.ends_with("/check"), "{url}");
+        assert!(
+            url.starts_with("http://127.0.0.1:") && url.ends_with("/check"),
+            "{url}"
+        );
         kube_util::tls::install_crypto_provider();
         let http = rollout_core::engine::Options::new().expect("client").http;
         let answer = http.post(&url).send().await.expect("post");

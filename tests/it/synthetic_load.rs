@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::common::TestCluster;
-use crate::common::rollouts::{Events, Front, HOST, deploy_web, leftovers, request, run};
 use crate::common::rollouts::strategy_file;
+use crate::common::rollouts::{Events, Front, HOST, deploy_web, leftovers, request, run};
 use kubesim::traffic::{Traffic, TrafficSpec};
 use rollout_core::gate::Outcome;
 use rollout_core::report::{Event, Finish, LoadSummary};
@@ -142,6 +142,9 @@ async fn low_traffic_canary_is_judged_conclusively_only_with_synthetic_load() {
     assert_eq!(json_events[0]["target"], json!("both"));
     let all: Vec<Event> = events.all().into_iter().map(|(_, e)| e).collect();
     let summary = rollout_core::report::summary(&all);
-    let line = format!("synthetic load: {} requests ({to_new} to new)", load.requests);
+    let line = format!(
+        "synthetic load: {} requests ({to_new} to new)",
+        load.requests
+    );
     assert!(summary.contains(&line), "{summary}");
 }

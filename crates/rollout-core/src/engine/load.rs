@@ -54,10 +54,7 @@ impl Engine {
         let headers = match load.target {
             LoadTarget::Both => Vec::new(),
             LoadTarget::New => {
-                let h = self
-                    .plan
-                    .router
-                    .new_version_headers(routing, canary_header);
+                let h = self.plan.router.new_version_headers(routing, canary_header);
                 if h.is_empty() {
                     return Err(fail(format!(
                         "target: new needs a router that sends a request to the new version by header, and {} does not",
@@ -139,10 +136,7 @@ impl Engine {
                     .per_version
                     .keys()
                     .any(|v| v != loadgen::UNKNOWN_VERSION);
-                to_new += report
-                    .per_version
-                    .get(new_label)
-                    .map_or(0, |v| v.requests);
+                to_new += report.per_version.get(new_label).map_or(0, |v| v.requests);
             }
         }
         summary.to_new = versions_known.then_some(to_new);
@@ -179,9 +173,12 @@ async fn front_target(
             ca,
         } => {
             let ca = ca.ok_or_else(|| {
-                format!("{base}: the Ingress's TLS Secret has no ca.crt to trust its certificate by")
+                format!(
+                    "{base}: the Ingress's TLS Secret has no ca.crt to trust its certificate by"
+                )
             })?;
-            let ca = String::from_utf8(ca).map_err(|_| "the ingress's ca.crt is not PEM".to_owned())?;
+            let ca =
+                String::from_utf8(ca).map_err(|_| "the ingress's ca.crt is not PEM".to_owned())?;
             Ok((address, Some(host), Some(ca), base))
         }
     }

@@ -136,15 +136,16 @@ impl Engine {
                 load,
             } => {
                 let load = self.start_load(index, load.as_ref()).await?;
-                let result = self.experiment(
-                    index,
-                    duration.std(),
-                    max_duration.std(),
-                    compare,
-                    *promote,
-                    *on_inconclusive,
-                )
-                .await;
+                let result = self
+                    .experiment(
+                        index,
+                        duration.std(),
+                        max_duration.std(),
+                        compare,
+                        *promote,
+                        *on_inconclusive,
+                    )
+                    .await;
                 self.stop_load(index, load).await;
                 result
             }
@@ -441,7 +442,10 @@ impl Engine {
 
     /// Emits a gate measurement.
     pub(crate) fn measured(&self, step: Option<usize>, m: &crate::gate::Measurement) {
-        let counts = (m.figures.get("new_requests"), m.figures.get("stable_requests"));
+        let counts = (
+            m.figures.get("new_requests"),
+            m.figures.get("stable_requests"),
+        );
         if let (Some(step), (Some(new), Some(stable))) = (step, counts) {
             let total = (new + stable).max(0.0) as u64;
             let mut compared = self.compared.lock().unwrap_or_else(|e| e.into_inner());

@@ -1273,17 +1273,25 @@ fn load_in_the_section_and_in_a_step() {
     let CanaryStep::Analysis(plain) = &steps[2] else {
         panic!("{steps:?}")
     };
-    assert_eq!(plain.load, None, "the section's default is applied by the plan");
+    assert_eq!(
+        plain.load, None,
+        "the section's default is applied by the plan"
+    );
 }
 
 #[test]
 fn load_errors_say_where() {
-    let with = |load: &str| format!("strategy: canary\nsteps:\n  - setWeight: 10\nanalysis:\n  load: {load}\n");
+    let with = |load: &str| {
+        format!("strategy: canary\nsteps:\n  - setWeight: 10\nanalysis:\n  load: {load}\n")
+    };
     let e = err(&with("{ rate: 20/x }"));
     assert!(e.starts_with("t.yaml:5:17: analysis.load.rate:"), "{e}");
     assert!(e.contains("the unit is /s, /m or /h"), "{e}");
     let e = err(&with("{ rate: 20 }"));
-    assert!(e.contains("analysis.load.rate") && e.contains("20/s"), "{e}");
+    assert!(
+        e.contains("analysis.load.rate") && e.contains("20/s"),
+        "{e}"
+    );
     let e = err(&with("{ rate: 0/s }"));
     assert!(e.contains("above zero"), "{e}");
     let e = err(&with("{ rate: 20/s, paths: [] }"));
@@ -1300,10 +1308,12 @@ fn load_errors_say_where() {
     assert!(e.contains("missing key `rate`"), "{e}");
     let e = err(&with("{ rate: 20/s, rpm: 3 }"));
     assert!(e.contains("rpm"), "{e}");
-    let e = err(
-        "strategy: canary\nsteps:\n  - analysis: { checks: [probes], load: { rate: 1/q } }\n",
+    let e =
+        err("strategy: canary\nsteps:\n  - analysis: { checks: [probes], load: { rate: 1/q } }\n");
+    assert!(
+        e.starts_with("t.yaml:3:49: steps[0].analysis.load.rate:"),
+        "{e}"
     );
-    assert!(e.starts_with("t.yaml:3:49: steps[0].analysis.load.rate:"), "{e}");
 }
 
 #[test]
@@ -1324,5 +1334,8 @@ fn every_example_file_parses() {
     assert!(seen >= 2, "found {seen} examples");
     let low = std::fs::read_to_string(dir.join("low-traffic-canary.yaml")).expect("read");
     let spec = ok(&low);
-    assert!(spec.analysis.load.is_some(), "the low-traffic example sends load");
+    assert!(
+        spec.analysis.load.is_some(),
+        "the low-traffic example sends load"
+    );
 }

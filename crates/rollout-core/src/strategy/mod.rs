@@ -223,7 +223,10 @@ impl Ctx<'_> {
             on_inconclusive: step
                 .on_inconclusive
                 .unwrap_or(self.spec.analysis.on_inconclusive),
-            load: step.load.clone().or_else(|| self.spec.analysis.load.clone()),
+            load: step
+                .load
+                .clone()
+                .or_else(|| self.spec.analysis.load.clone()),
         })
     }
 

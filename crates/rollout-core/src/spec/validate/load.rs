@@ -30,11 +30,7 @@ impl Cx<'_> {
             }
         }
         let Some(rate) = rate else {
-            return Err(self.missing(
-                node,
-                path,
-                format!("missing key `rate`: {RATE_EXPECTED}"),
-            ));
+            return Err(self.missing(node, path, format!("missing key `rate`: {RATE_EXPECTED}")));
         };
         Ok(Load {
             rate,
@@ -49,11 +45,7 @@ impl Cx<'_> {
         let what = "a path like /, or a list of them";
         let items: Vec<(&Node, String)> = match &node.value {
             Value::Seq(items) if items.is_empty() => {
-                return Err(self.err(
-                    node,
-                    path,
-                    "expected at least one path, like [/, /explore]",
-                ));
+                return Err(self.err(node, path, "expected at least one path, like [/, /explore]"));
             }
             Value::Seq(items) => items
                 .iter()
@@ -68,9 +60,15 @@ impl Cx<'_> {
             .map(|(n, p)| {
                 let text = self.string(n, &p, "a path starting with /")?;
                 let text = text.trim();
-                if !text.starts_with('/') || text.contains(char::is_whitespace) || text.contains('#')
+                if !text.starts_with('/')
+                    || text.contains(char::is_whitespace)
+                    || text.contains('#')
                 {
-                    return Err(self.expected(n, &p, "a path starting with /, without spaces or #"));
+                    return Err(self.expected(
+                        n,
+                        &p,
+                        "a path starting with /, without spaces or #",
+                    ));
                 }
                 Ok(text.to_owned())
             })
