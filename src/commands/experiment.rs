@@ -87,6 +87,11 @@ pub async fn execute(file: &Path, progress: bool, ui: Ui) -> Result<Result_, Exi
     } else {
         None
     };
+    let receivers = crate::lab::receivers::Receivers::start(&e.receivers)
+        .await
+        .map_err(|m| bad(format!("{origin}: {m}")))?;
+    // Strategy files pointed at the receivers live here for the run.
+    let scratch = ScratchDir::new().map_err(|e| failed(format!("a scratch directory: {e}")))?;
     let autoscalers_before = autoscalers(&lab.client, &e.namespace).await?;
     let load = Load {
         host: e.traffic.host.clone(),
@@ -104,8 +109,11 @@ pub async fn execute(file: &Path, progress: bool, ui: Ui) -> Result<Result_, Exi
     for (i, action) in e.actions.iter().enumerate() {
         match action {
             Action::Rollout(r) => {
+                let strategy = receivers
+                    .point_at_receivers(&r.strategy, base, &scratch.0, i)
+                    .map_err(|m| bad(format!("{origin}: actions[{i}].rollout: {m}")))?;
                 let req = Request {
-                    strategy: r.strategy.clone(),
+                    strategy,
                     image: r.image.clone(),
                     app: Some(r.app.clone()),
                     overrides: r.overrides(),
@@ -177,6 +185,7 @@ pub async fn execute(file: &Path, progress: bool, ui: Ui) -> Result<Result_, Exi
     let mut report = session.finish().await;
     report.figures.autoscalers_unchanged =
         (!autoscalers_before.is_empty()).then(|| autoscalers_before == autoscalers_after);
+    report.figures.received = receivers.counts();
     if let Some(injected) = lab.cluster.faults_injected() {
         eprintln!("API server faults met by the orchestrator: {injected}");
     }
@@ -191,6 +200,23 @@ pub async fn execute(file: &Path, progress: bool, ui: Ui) -> Result<Result_, Exi
         })
         .collect();
     Ok(Result_ { report, checks })
+}
+
+/// A directory of the run's own files, removed when the run ends.
+struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    fn new() -> std::io::Result<ScratchDir> {
+        let dir = std::env::temp_dir().join(format!("rollout-experiment-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir)?;
+        Ok(ScratchDir(dir))
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// The namespace's HorizontalPodAutoscalers as a user would compare them: which objects

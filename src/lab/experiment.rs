@@ -35,6 +35,10 @@ pub struct Experiment {
     pub manifests: Vec<String>,
     pub namespace: String,
     pub traffic: TrafficSpec,
+    /// Webhook receivers started on loopback for the run, by name (see
+    /// [`super::receivers`]).
+    #[serde(default)]
+    pub receivers: std::collections::BTreeMap<String, super::receivers::ReceiverSpec>,
     pub actions: Vec<Action>,
     #[serde(default)]
     pub expect: Vec<String>,
@@ -153,8 +157,29 @@ pub fn parse(text: &str, origin: &str) -> Result<Experiment, String> {
         kubesim::api::faults::FaultProfile::from_yaml(text, &format!("{origin}: cluster.faults"))
             .map_err(|e| e.to_string())?;
     }
+    for (name, r) in &e.receivers {
+        if !(100..=599).contains(&r.answer) {
+            return Err(format!(
+                "{origin}: receivers.{name}.answer: expected an HTTP status (100-599), got {}",
+                r.answer
+            ));
+        }
+        if !(r.replaces.starts_with("http://") || r.replaces.starts_with("https://")) {
+            return Err(format!(
+                "{origin}: receivers.{name}.replaces: expected the http(s) URL the strategy file names, got {:?}",
+                r.replaces
+            ));
+        }
+    }
     for (i, x) in e.expect.iter().enumerate() {
-        Expectation::parse(x).map_err(|m| format!("{origin}: expect[{i}]: {m}"))?;
+        let x = Expectation::parse(x).map_err(|m| format!("{origin}: expect[{i}]: {m}"))?;
+        if let Some(name) = x.name.strip_prefix(RECEIVED)
+            && !e.receivers.contains_key(name)
+        {
+            return Err(format!(
+                "{origin}: expect[{i}]: no receiver named {name:?} under `receivers`"
+            ));
+        }
     }
     for (i, a) in e.actions.iter().enumerate() {
         match a {
@@ -209,6 +234,9 @@ pub const NAMES: [&str; 12] = [
     "autoscalers_unchanged",
 ];
 
+/// `received:NAME`: requests the receiver of that name got.
+const RECEIVED: &str = "received:";
+
 /// `peak_ready:VERSION`: the most ready pods of that version at once.
 const PEAK_READY: &str = "peak_ready:";
 
@@ -230,9 +258,10 @@ impl Expectation {
         let name = text[..pos].trim().trim_end_matches(':').to_owned();
         let value = text[pos + op.len()..].trim().to_owned();
         let per_version = name.strip_prefix(PEAK_READY).is_some_and(|v| !v.is_empty());
-        if !NAMES.contains(&name.as_str()) && !per_version {
+        let per_receiver = name.strip_prefix(RECEIVED).is_some_and(|v| !v.is_empty());
+        if !NAMES.contains(&name.as_str()) && !per_version && !per_receiver {
             return Err(format!(
-                "unknown figure {name:?} (known: {}, {PEAK_READY}VERSION)",
+                "unknown figure {name:?} (known: {}, {PEAK_READY}VERSION, {RECEIVED}RECEIVER)",
                 NAMES.join(", ")
             ));
         }
@@ -302,6 +331,13 @@ impl Expectation {
                 Some(same) => text(if same { "true" } else { "false" }),
                 None => ("no autoscaler".into(), false),
             },
+            name if name.starts_with(RECEIVED) => {
+                let receiver = &name[RECEIVED.len()..];
+                match f.received.get(receiver) {
+                    Some(n) => number(*n as f64),
+                    None => ("no such receiver".into(), false),
+                }
+            }
             name if name.starts_with(PEAK_READY) => {
                 let version = &name[PEAK_READY.len()..];
                 number(f64::from(
@@ -421,5 +457,39 @@ mod tests {
             bad.is_err_and(|e| e.starts_with("x.yaml: cluster.faults:2:")),
             "a bad rule names the key and its line"
         );
+    }
+
+    #[test]
+    fn receivers_are_checked() {
+        let head = "manifests: []\nnamespace: n\ntraffic: {host: h}\nactions: [{wait: 1s}]\n";
+        let e = parse(
+            &format!("{head}receivers:\n  hook: {{replaces: \"http://hook.example/x\"}}\nexpect: [\"received:hook >= 1\"]\n"),
+            "x.yaml",
+        )
+        .expect("valid");
+        assert_eq!(e.receivers["hook"].answer, 200);
+        let bad_status = parse(
+            &format!("{head}receivers:\n  hook: {{replaces: \"http://h/x\", answer: 999}}\n"),
+            "x.yaml",
+        );
+        assert!(bad_status.is_err_and(|e| e.contains("receivers.hook.answer")));
+        let bad_url = parse(
+            &format!("{head}receivers:\n  hook: {{replaces: hook.example}}\n"),
+            "x.yaml",
+        );
+        assert!(bad_url.is_err_and(|e| e.contains("receivers.hook.replaces")));
+        let unknown = parse(
+            &format!("{head}expect: [\"received:nobody > 0\"]\n"),
+            "x.yaml",
+        );
+        assert!(unknown.is_err_and(|e| e.contains("no receiver named \"nobody\"")));
+        let f = RunFigures {
+            received: [("hook".to_owned(), 3)].into(),
+            ..Default::default()
+        };
+        let x = Expectation::parse("received:hook >= 3").expect("parse");
+        assert_eq!(x.check(&f), ("3".to_owned(), true));
+        let x = Expectation::parse("received:other == 0").expect("parse");
+        assert!(!x.check(&f).1, "a receiver that did not run is not a zero");
     }
 }

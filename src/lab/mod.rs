@@ -8,6 +8,7 @@
 pub mod apply;
 pub mod experiment;
 pub mod figures;
+pub mod receivers;
 pub mod sampler;
 pub mod table;
 

@@ -39,7 +39,11 @@ pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod tls;
-pub mod traffic;
+/// The traffic generator, at the path the cluster's users know it by; it lives in its own
+/// crate so the orchestrator can send synthetic load without depending on the cluster.
+pub mod traffic {
+    pub use loadgen::*;
+}
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 pub use crate::app::Names;
 use crate::spec::{
-    Compare, Duration, IntOrPercent, OnInconclusive, Promote, RequestMatch, StrategyKind,
+    Compare, Duration, IntOrPercent, Load, OnInconclusive, Promote, RequestMatch, StrategyKind,
 };
 use crate::traffic::RouterRef;
 
@@ -93,6 +93,9 @@ pub enum Step {
         checks: Vec<String>,
         timeout: Duration,
         on_inconclusive: OnInconclusive,
+        /// Synthetic load sent while the checks run.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        load: Option<Load>,
     },
     /// Compare the new version with the stable one for `duration` (on to `max_duration`
     /// while inconclusive), then decide per `promote`.
@@ -102,6 +105,9 @@ pub enum Step {
         compare: Compare,
         promote: Promote,
         on_inconclusive: OnInconclusive,
+        /// Synthetic load sent while the versions are compared.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        load: Option<Load>,
     },
     /// The stable Deployment takes the new template (and its replica count back, unless an
     /// autoscaler sizes it: `None`).

@@ -31,7 +31,7 @@ enum Conclusion {
 const ENDPOINTS_SETTLE: Duration = Duration::from_secs(30);
 
 /// Where users reach the app through its Ingress.
-enum Front {
+pub(crate) enum Front {
     /// `http://address:port` (or `--ingress-url`), with the rule's host as the Host header.
     Plain { base: String, host: Option<String> },
     /// `https://host:port`, connecting to `address`.
@@ -80,7 +80,7 @@ impl Measurer {
     /// Where users reach the app: the Ingress's status address and ports, the host of its
     /// first rule, and HTTPS when its `tls` covers that host (`--ingress-url` overrides the
     /// address). `None` while the Ingress has no address.
-    async fn ingress_front(&self) -> Result<Option<Front>, GateError> {
+    pub(crate) async fn ingress_front(&self) -> Result<Option<Front>, GateError> {
         let Some(ingress_name) = self.plan.names.ingress.as_deref() else {
             return Ok(None);
         };

@@ -6,6 +6,7 @@
 mod autoscale;
 mod checks;
 mod gates;
+mod load;
 pub mod record;
 mod restore;
 pub mod start;
@@ -164,6 +165,9 @@ pub struct Engine {
     pub(crate) live: watch::Sender<Live>,
     /// Posts the events to the receivers the strategy file and `--notify` name.
     notifier: Option<Arc<crate::report::notify::Notifier>>,
+    /// Per plan step, the most requests a comparison counted (both versions), so synthetic
+    /// load can say what share of them it sent.
+    compared: std::sync::Mutex<std::collections::BTreeMap<usize, u64>>,
 }
 
 /// The outcome of a run.
@@ -229,6 +233,7 @@ impl Engine {
             started: Instant::now(),
             live,
             notifier,
+            compared: Default::default(),
         }
     }
 

@@ -118,9 +118,14 @@ impl Engine {
                 checks,
                 timeout,
                 on_inconclusive,
+                load,
             } => {
-                self.analysis(index, checks, timeout.std(), *on_inconclusive)
-                    .await
+                let load = self.start_load(index, load.as_ref()).await?;
+                let result = self
+                    .analysis(index, checks, timeout.std(), *on_inconclusive)
+                    .await;
+                self.stop_load(index, load).await;
+                result
             }
             Step::Experiment {
                 duration,
@@ -128,16 +133,21 @@ impl Engine {
                 compare,
                 promote,
                 on_inconclusive,
+                load,
             } => {
-                self.experiment(
-                    index,
-                    duration.std(),
-                    max_duration.std(),
-                    compare,
-                    *promote,
-                    *on_inconclusive,
-                )
-                .await
+                let load = self.start_load(index, load.as_ref()).await?;
+                let result = self
+                    .experiment(
+                        index,
+                        duration.std(),
+                        max_duration.std(),
+                        compare,
+                        *promote,
+                        *on_inconclusive,
+                    )
+                    .await;
+                self.stop_load(index, load).await;
+                result
             }
             Step::UpdateStable { update, replicas } => self.update_stable(*update, *replicas).await,
             Step::RestoreTraffic => self.restore_traffic().await,
@@ -432,10 +442,28 @@ impl Engine {
 
     /// Emits a gate measurement.
     pub(crate) fn measured(&self, step: Option<usize>, m: &crate::gate::Measurement) {
+        let counts = (
+            m.figures.get("new_requests"),
+            m.figures.get("stable_requests"),
+        );
+        if let (Some(step), (Some(new), Some(stable))) = (step, counts) {
+            let total = (new + stable).max(0.0) as u64;
+            let mut compared = self.compared.lock().unwrap_or_else(|e| e.into_inner());
+            let most = compared.entry(step).or_default();
+            *most = (*most).max(total);
+        }
         self.emit(Event::Gate {
             step,
             measurement: m.clone(),
         });
+    }
+}
+
+impl Engine {
+    /// The most requests a comparison of `step` counted, if one ran.
+    pub(crate) fn compared_in(&self, step: usize) -> Option<u64> {
+        let compared = self.compared.lock().unwrap_or_else(|e| e.into_inner());
+        compared.get(&step).copied()
     }
 }
 

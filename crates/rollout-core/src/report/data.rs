@@ -70,6 +70,9 @@ pub struct RunFigures {
     /// object with the same spec as before it (none when there was none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub autoscalers_unchanged: Option<bool>,
+    /// Requests each webhook receiver of an experiment got, by the receiver's name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub received: BTreeMap<String, u64>,
 }
 
 impl RunFigures {

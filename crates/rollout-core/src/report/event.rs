@@ -111,6 +111,8 @@ pub enum Event {
         until_promoted: bool,
         seconds: Option<f64>,
     },
+    /// What the synthetic load of a step sent, once it stopped.
+    Load(LoadSummary),
     /// Something the user should know that is not a step (a retry, a note from the plan).
     Note { message: String },
     /// A wait that has not ended yet: what it waits for and what it sees now, said when that
@@ -125,6 +127,49 @@ pub enum Event {
         reason: Option<String>,
         elapsed_seconds: f64,
     },
+}
+
+/// The requests a step's synthetic load sent, apart from users' traffic.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoadSummary {
+    /// Plan step (from 0).
+    pub step: usize,
+    /// Requests per second asked for.
+    pub rate: f64,
+    pub target: crate::spec::LoadTarget,
+    /// Requests sent (answered, failed or dropped).
+    pub requests: u64,
+    /// Of those, failed (an error status, no answer, or dropped).
+    pub failed: u64,
+    /// Of those, answered by the new version; `None` when the answers do not say which
+    /// version gave them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to_new: Option<u64>,
+    /// The most requests a comparison of this step counted, users' and synthetic together.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compared: Option<u64>,
+}
+
+impl LoadSummary {
+    /// `synthetic load: 600 requests (300 to new), 600 of the 640 compared`.
+    pub fn line(&self) -> String {
+        let mut line = format!("synthetic load: {} requests", self.requests);
+        match self.to_new {
+            Some(n) => line.push_str(&format!(" ({n} to new)")),
+            None => line.push_str(" (version not reported by the app)"),
+        }
+        if self.failed > 0 {
+            line.push_str(&format!(", {} failed", self.failed));
+        }
+        if let Some(compared) = self.compared {
+            let synthetic = self.requests.min(compared);
+            line.push_str(&format!(
+                "; at most {synthetic} of the {compared} requests compared were synthetic"
+            ));
+        }
+        line
+    }
 }
 
 /// Where the engine sends its events.

@@ -13,7 +13,7 @@ pub mod progress;
 pub mod run;
 pub mod summary;
 
-pub use event::{Event, Finish, Sink, StepState};
+pub use event::{Event, Finish, LoadSummary, Sink, StepState};
 pub use json::JsonLines;
 pub use progress::Progress;
 pub use summary::summary;

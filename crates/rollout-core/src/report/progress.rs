@@ -207,7 +207,7 @@ impl ProgressState {
             Event::Waiting { what, seconds } => {
                 self.status = Some(format!("waiting {:.0}s for {what}", seconds))
             }
-            Event::Note { .. } => {}
+            Event::Note { .. } | Event::Load(_) => {}
             Event::RollingBack { reason } => self.status = Some(format!("rolling back: {reason}")),
             Event::Finished { .. } => self.status = Some(describe_finish(event)),
         }
@@ -336,6 +336,7 @@ pub fn plain_line(event: &Event, state: &ProgressState, elapsed: Duration) -> Op
         Event::Paused { .. } => describe_pause(event),
         Event::Waiting { what, seconds } => format!("waiting {seconds:.0}s for {what}"),
         Event::Note { message } => message.clone(),
+        Event::Load(load) => format!("step {}: {}", load.step + 1, load.line()),
         Event::RollingBack { reason } => format!("rolling back: {reason}"),
         Event::Finished { .. } => describe_finish(event),
     };
@@ -434,7 +435,10 @@ fn paint(line: &str, first: bool) -> String {
 /// a steady check would push everything else out of view.
 fn scrolls(event: &Event) -> bool {
     match event {
-        Event::Note { .. } | Event::RollingBack { .. } | Event::Finished { .. } => true,
+        Event::Note { .. }
+        | Event::Load(_)
+        | Event::RollingBack { .. }
+        | Event::Finished { .. } => true,
         Event::Gate { measurement, .. } => measurement.outcome != Outcome::Pass,
         _ => false,
     }

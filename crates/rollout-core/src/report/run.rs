@@ -119,6 +119,22 @@ pub fn markdown(r: &RunReport) -> String {
         out.push('\n');
     }
 
+    let loads: Vec<String> = r
+        .events
+        .iter()
+        .filter(|e| e.get("event").and_then(|v| v.as_str()) == Some("load"))
+        .filter_map(|e| serde_json::from_value::<super::LoadSummary>(e.clone()).ok())
+        .map(|l| format!("step {}: {}", l.step + 1, l.line()))
+        .collect();
+    if !loads.is_empty() {
+        // Apart from the users' requests counted above.
+        out.push_str("## Synthetic load\n\n");
+        for line in loads {
+            let _ = writeln!(out, "- {}", line.replace('\n', " "));
+        }
+        out.push('\n');
+    }
+
     let _ = writeln!(
         out,
         "Every second of the run and the engine's events ({}) are in [{JSON_FILE}]({JSON_FILE}).",
@@ -196,6 +212,28 @@ mod tests {
             label: "rolling back".into(),
         });
         insta::assert_snapshot!(markdown(&r));
+    }
+
+    #[test]
+    fn synthetic_load_is_listed_apart_from_users_requests() {
+        let mut r = canary_report();
+        let users = r.figures.requests;
+        let load = crate::report::Event::Load(crate::report::LoadSummary {
+            step: 1,
+            rate: 20.0,
+            target: crate::spec::LoadTarget::Both,
+            requests: 600,
+            failed: 0,
+            to_new: Some(61),
+            compared: Some(640),
+        });
+        r.events.push(serde_json::to_value(&load).unwrap());
+        let md = markdown(&r);
+        assert!(md.contains(&format!("| requests | {users} |")), "{md}");
+        assert!(
+            md.contains("## Synthetic load\n\n- step 2: synthetic load: 600 requests (61 to new); at most 600 of the 640 requests compared were synthetic\n"),
+            "{md}"
+        );
     }
 
     #[test]

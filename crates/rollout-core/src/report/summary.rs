@@ -41,6 +41,7 @@ pub fn summary(events: &[Event]) -> String {
     let mut checks: Vec<CheckTally> = Vec::new();
     let mut finished = None;
     let mut rollback_reason = None;
+    let mut loads = Vec::new();
 
     for e in events {
         match e {
@@ -101,6 +102,7 @@ pub fn summary(events: &[Event]) -> String {
             }
             Event::RollingBack { reason } => rollback_reason = Some(reason.clone()),
             Event::Finished { .. } => finished = Some(e),
+            Event::Load(load) => loads.push(load),
             Event::Weight { .. }
             | Event::Paused { .. }
             | Event::Note { .. }
@@ -209,6 +211,10 @@ pub fn summary(events: &[Event]) -> String {
             }
             out.push('\n');
         }
+    }
+    for (i, load) in loads.iter().enumerate() {
+        let label = if i == 0 { "load" } else { "" };
+        let _ = writeln!(out, "  {label:<8}  step {}: {}", load.step + 1, load.line());
     }
     out
 }

@@ -33,7 +33,7 @@ pub use condition::{Condition, JsonPath, JsonStep, Op, Quantity, QuantityKind};
 pub use error::SpecError;
 pub use model::*;
 pub use overrides::{OVERRIDE_ORIGIN, Overrides};
-pub use values::{Duration, IntOrPercent, Percent, Weight};
+pub use values::{Duration, IntOrPercent, Percent, Rate, Weight};
 
 /// The built-in strategies, by name, with the text of their file.
 const BUILTINS: [(&str, &str); 6] = [

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::condition::{Condition, JsonPath};
 use super::error::SpecError;
 use super::locate::SourceIndex;
-use super::values::{Duration, IntOrPercent, Percent, Weight};
+use super::values::{Duration, IntOrPercent, Percent, Rate, Weight};
 
 /// A validated strategy.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -298,6 +298,9 @@ pub enum CanaryStep {
 #[serde(rename_all = "camelCase")]
 pub struct AnalysisStep {
     pub checks: Vec<String>,
+    /// Synthetic load sent while the step runs (the section's `load` when not written here).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub load: Option<Load>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Duration>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -476,6 +479,10 @@ pub struct Analysis {
     pub timeout: Duration,
     /// What an analysis step does when a check is still inconclusive at its timeout.
     pub on_inconclusive: OnInconclusive,
+    /// Synthetic load sent during every analysis step (and an A/B or shadow comparison)
+    /// that does not say otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub load: Option<Load>,
     /// Every check, in file order; `probes` is always there (defaults if not written).
     pub checks: Vec<Check>,
 }
@@ -484,6 +491,42 @@ impl Analysis {
     pub fn check(&self, name: &str) -> Option<&Check> {
         self.checks.iter().find(|c| c.name == name)
     }
+}
+
+/// Requests the rollout sends itself while it analyses, through the route users take, so an
+/// app with little traffic of its own still gives the checks enough requests to judge.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Load {
+    /// Requests per second.
+    pub rate: Rate,
+    /// Paths requested in turn.
+    pub paths: Vec<String>,
+    /// How long it sends from the start of the step; `None`: as long as the step runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration: Option<Duration>,
+    pub target: LoadTarget,
+}
+
+/// Which version the synthetic requests are meant for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LoadTarget {
+    /// Plain requests, split between the versions by the router like users' requests (at
+    /// the current weight).
+    Both,
+    /// Requests carrying what routes to the new version (the canary header).
+    New,
+    /// Plain requests where the router sends them to the stable version only.
+    Stable,
+}
+
+impl LoadTarget {
+    pub const NAMES: [(&'static str, LoadTarget); 3] = [
+        ("both", LoadTarget::Both),
+        ("new", LoadTarget::New),
+        ("stable", LoadTarget::Stable),
+    ];
 }
 
 /// A named check.

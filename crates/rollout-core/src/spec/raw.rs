@@ -249,6 +249,7 @@ pub struct RawAnalysis {
     pub background: Option<Node>,
     pub timeout: Option<Node>,
     pub on_inconclusive: Option<Node>,
+    pub load: Option<Node>,
     pub checks: Option<Spanned<RawMap<RawCheck>>>,
 }
 

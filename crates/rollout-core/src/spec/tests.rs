@@ -76,6 +76,7 @@ fn builtin_canary_matches_the_issue() {
     assert_eq!(steps.last(), Some(&CanaryStep::SetWeight(Weight::FULL)));
     assert!(steps.contains(&CanaryStep::Analysis(AnalysisStep {
         checks: vec!["smoke".into()],
+        load: None,
         timeout: None,
         on_inconclusive: None,
     })));
@@ -673,6 +674,7 @@ fn other_canary_steps() {
             w(7),
             CanaryStep::Analysis(AnalysisStep {
                 checks: vec!["smoke".into(), "probes".into()],
+                load: None,
                 timeout: None,
                 on_inconclusive: None,
             }),
@@ -996,6 +998,7 @@ fn inconclusive_settings_of_steps_and_experiments() {
         c.steps[1],
         CanaryStep::Analysis(AnalysisStep {
             checks: vec!["smoke".into()],
+            load: None,
             timeout: Some(Duration::from_secs(120)),
             on_inconclusive: Some(OnInconclusive::Pause),
         })
@@ -1235,4 +1238,104 @@ fn errors_of_exec_webhook_and_notify_keys() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+// ----- synthetic load ---------------------------------------------------------------------
+
+const LOADED: &str = "strategy: canary
+steps:
+  - setWeight: 10
+  - analysis: { checks: [probes], load: { rate: 5/m, target: new, duration: 30s } }
+  - analysis: probes
+analysis:
+  load:
+    rate: 20/s
+    paths: [/, /explore]
+";
+
+#[test]
+fn load_in_the_section_and_in_a_step() {
+    let spec = ok(LOADED);
+    let section = spec.analysis.load.clone().expect("section load");
+    assert_eq!(section.rate, Rate(20.0));
+    assert_eq!(section.paths, ["/", "/explore"]);
+    assert_eq!(section.duration, None);
+    assert_eq!(section.target, LoadTarget::Both);
+    let steps = canary_steps(&spec);
+    let CanaryStep::Analysis(step) = &steps[1] else {
+        panic!("{steps:?}")
+    };
+    let load = step.load.clone().expect("step load");
+    assert!((load.rate.per_second() - 5.0 / 60.0).abs() < 1e-12);
+    assert_eq!(load.paths, ["/"]);
+    assert_eq!(load.duration, Some(Duration::from_secs(30)));
+    assert_eq!(load.target, LoadTarget::New);
+    let CanaryStep::Analysis(plain) = &steps[2] else {
+        panic!("{steps:?}")
+    };
+    assert_eq!(
+        plain.load, None,
+        "the section's default is applied by the plan"
+    );
+}
+
+#[test]
+fn load_errors_say_where() {
+    let with = |load: &str| {
+        format!("strategy: canary\nsteps:\n  - setWeight: 10\nanalysis:\n  load: {load}\n")
+    };
+    let e = err(&with("{ rate: 20/x }"));
+    assert!(e.starts_with("t.yaml:5:17: analysis.load.rate:"), "{e}");
+    assert!(e.contains("the unit is /s, /m or /h"), "{e}");
+    let e = err(&with("{ rate: 20 }"));
+    assert!(
+        e.contains("analysis.load.rate") && e.contains("20/s"),
+        "{e}"
+    );
+    let e = err(&with("{ rate: 0/s }"));
+    assert!(e.contains("above zero"), "{e}");
+    let e = err(&with("{ rate: 20/s, paths: [] }"));
+    assert!(e.starts_with("t.yaml:5:30: analysis.load.paths:"), "{e}");
+    let e = err(&with("{ rate: 20/s, paths: [explore] }"));
+    assert!(e.starts_with("t.yaml:5:31: analysis.load.paths[0]:"), "{e}");
+    let e = err(&with("{ rate: 20/s, target: sideways }"));
+    assert!(e.starts_with("t.yaml:5:31: analysis.load.target:"), "{e}");
+    assert!(e.contains("both") && e.contains("stable"), "{e}");
+    let e = err(&with("{ rate: 20/s, duration: 0s }"));
+    assert!(e.starts_with("t.yaml:5:33: analysis.load.duration:"), "{e}");
+    assert!(e.contains("above zero"), "{e}");
+    let e = err(&with("{ paths: [/] }"));
+    assert!(e.contains("missing key `rate`"), "{e}");
+    let e = err(&with("{ rate: 20/s, rpm: 3 }"));
+    assert!(e.contains("rpm"), "{e}");
+    let e =
+        err("strategy: canary\nsteps:\n  - analysis: { checks: [probes], load: { rate: 1/q } }\n");
+    assert!(
+        e.starts_with("t.yaml:3:49: steps[0].analysis.load.rate:"),
+        "{e}"
+    );
+}
+
+#[test]
+fn every_example_file_parses() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../strategies/examples");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).expect("strategies/examples") {
+        let path = entry.expect("entry").path();
+        if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("read");
+        if let Err(e) = parse(&text, &path.display().to_string()) {
+            panic!("{e}");
+        }
+        seen += 1;
+    }
+    assert!(seen >= 2, "found {seen} examples");
+    let low = std::fs::read_to_string(dir.join("low-traffic-canary.yaml")).expect("read");
+    let spec = ok(&low);
+    assert!(
+        spec.analysis.load.is_some(),
+        "the low-traffic example sends load"
+    );
 }

@@ -12,6 +12,61 @@ use serde::{Serialize, Serializer};
 
 use super::error::ValueError;
 
+/// A request rate written with its unit: `20/s`, `300/m` (or `/min`), `3600/h`. Stored per
+/// second; displays as `N/s`.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+pub struct Rate(pub f64);
+
+impl Rate {
+    pub fn per_second(self) -> f64 {
+        self.0
+    }
+}
+
+pub(crate) const RATE_EXPECTED: &str = "a rate like 20/s, 300/m or 3600/h";
+
+impl FromStr for Rate {
+    type Err = ValueError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = s.trim();
+        let bad = |why: &str| ValueError(format!("expected {RATE_EXPECTED}, got `{t}`{why}"));
+        let Some((count, unit)) = t.split_once('/') else {
+            return Err(bad(" (add a unit: /s, /m or /h)"));
+        };
+        let seconds = match unit.trim() {
+            "s" | "sec" => 1.0,
+            "m" | "min" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(bad(" (the unit is /s, /m or /h)")),
+        };
+        let count: f64 = count.trim().parse().map_err(|_| bad(""))?;
+        if !(count.is_finite() && count > 0.0) {
+            return Err(bad(" (a rate is above zero)"));
+        }
+        let per_second = count / seconds;
+        if per_second > loadgen::MAX_RATE_PER_SECOND {
+            return Err(bad(&format!(
+                " (at most {}/s)",
+                loadgen::MAX_RATE_PER_SECOND
+            )));
+        }
+        Ok(Rate(per_second))
+    }
+}
+
+impl fmt::Display for Rate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/s", self.0)
+    }
+}
+
+impl Serialize for Rate {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 /// A span of time written with a unit: `30s`, `2m`, `500ms`, `1h30m`, `1.5s`.
 ///
 /// `0` (without a unit) is accepted as zero. Displays in a compact form (`1m30s`, `500ms`)

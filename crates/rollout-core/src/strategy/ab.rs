@@ -77,6 +77,7 @@ pub(crate) fn experiment_steps(
             compare: e.compare.clone(),
             promote: e.promote,
             on_inconclusive: e.on_inconclusive,
+            load: ctx.spec.analysis.load.clone(),
         },
         Step::ScaleNew {
             size: ctx.size_for(100),

@@ -197,6 +197,7 @@ impl Ctx<'_> {
             path,
             &crate::spec::AnalysisStep {
                 checks: checks.to_vec(),
+                load: None,
                 timeout: None,
                 on_inconclusive: None,
             },
@@ -222,6 +223,10 @@ impl Ctx<'_> {
             on_inconclusive: step
                 .on_inconclusive
                 .unwrap_or(self.spec.analysis.on_inconclusive),
+            load: step
+                .load
+                .clone()
+                .or_else(|| self.spec.analysis.load.clone()),
         })
     }
 

@@ -58,6 +58,20 @@ impl Router for IngressNginx {
         vec![ab.unwrap_or_else(|| (canary_header.to_owned(), "always".to_owned()))]
     }
 
+    /// ingress-nginx's `never` on the canary header; with an A/B match the plain request is
+    /// already the stable version's.
+    fn stable_version_headers(
+        &self,
+        routing: &Routing,
+        canary_header: &str,
+    ) -> Vec<(String, String)> {
+        if routing.matches.is_empty() {
+            vec![(canary_header.to_owned(), "never".to_owned())]
+        } else {
+            Vec::new()
+        }
+    }
+
     fn observer(&self) -> Option<&'static dyn Observer> {
         Some(&observer::IngressNginx)
     }

@@ -177,6 +177,16 @@ pub trait Router: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// Headers that keep a request on the stable version whatever the weight; empty when the
+    /// router has no such thing (plain requests then follow the weight).
+    fn stable_version_headers(
+        &self,
+        _routing: &Routing,
+        _canary_header: &str,
+    ) -> Vec<(String, String)> {
+        Vec::new()
+    }
+
     /// Where its per-version request metrics come from.
     fn observer(&self) -> Option<&'static dyn Observer> {
         None

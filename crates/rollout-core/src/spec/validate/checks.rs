@@ -82,6 +82,10 @@ impl Cx<'_> {
             "analysis.onInconclusive",
             OnInconclusive::Fail,
         )?;
+        let load = a
+            .and_then(|a| a.load.as_ref())
+            .map(|n| self.load(n, "analysis.load"))
+            .transpose()?;
         let analysis = Analysis {
             interval,
             count,
@@ -90,6 +94,7 @@ impl Cx<'_> {
             background,
             timeout,
             on_inconclusive,
+            load,
             checks,
         };
         Ok((analysis, refs))

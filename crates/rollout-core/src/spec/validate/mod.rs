@@ -15,6 +15,7 @@ use super::raw::*;
 use super::values::{DURATION_EXPECTED, Duration, Percent};
 
 mod checks;
+mod load;
 mod notify;
 mod strategies;
 

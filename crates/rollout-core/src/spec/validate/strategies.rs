@@ -177,9 +177,10 @@ impl Cx<'_> {
         path: &str,
         refs: &mut Vec<NameRef>,
     ) -> R<AnalysisStep> {
-        let what = "a check name, a list of them, or {checks, timeout, onInconclusive}";
+        let what = "a check name, a list of them, or {checks, timeout, onInconclusive, load}";
         let mut step = AnalysisStep {
             checks: Vec::new(),
+            load: None,
             timeout: None,
             on_inconclusive: None,
         };
@@ -187,7 +188,7 @@ impl Cx<'_> {
             Value::Map(_) => {
                 let mut checks = None;
                 for (key, value) in
-                    self.entries(node, path, &["checks", "timeout", "onInconclusive"])?
+                    self.entries(node, path, &["checks", "timeout", "onInconclusive", "load"])?
                 {
                     let kp = join(path, &key.value);
                     match key.value.as_str() {
@@ -196,6 +197,7 @@ impl Cx<'_> {
                             step.timeout =
                                 Some(self.positive_duration(Some(value), &kp, Duration::ZERO)?)
                         }
+                        "load" => step.load = Some(self.load(value, &kp)?),
                         _ => {
                             step.on_inconclusive = Some(self.on_inconclusive(
                                 Some(value),

@@ -192,11 +192,15 @@ pub struct TrafficSpec {
     pub duration: Option<Duration>,
     /// Stop after this many requests (dropped ones included: they were due).
     pub max_requests: Option<u64>,
-    /// How many individual [`super::Outcome`]s to keep; later ones are only aggregated.
+    /// How many individual [`crate::Outcome`]s to keep; later ones are only aggregated.
     pub keep_outcomes: usize,
     /// Send HTTPS (to a target that terminates TLS), naming `host` (SNI) and trusting only
     /// this CA (PEM); `None`: plain HTTP.
     pub tls_ca: Option<String>,
+    /// Accept a target that is not loopback. Only for load its owner asked for against their
+    /// own app (a strategy's `load:` through the app's ingress); experiments and `rollout sim
+    /// traffic` keep to this machine.
+    pub allow_remote: bool,
 }
 
 impl TrafficSpec {
@@ -215,10 +219,11 @@ impl TrafficSpec {
             max_requests: None,
             keep_outcomes: DEFAULT_KEEP_OUTCOMES,
             tls_ca: None,
+            allow_remote: false,
         }
     }
 
-    /// Checks the spec without sending anything (what [`super::Traffic::start`] checks first).
+    /// Checks the spec without sending anything (what [`crate::Traffic::start`] checks first).
     pub fn validate(&self) -> Result<(), TrafficError> {
         self.prepare().map(|_| ())
     }
@@ -227,7 +232,7 @@ impl TrafficSpec {
         let invalid = |s: String| Err(TrafficError::InvalidSpec(s));
         // Canonical form so an IPv4-mapped IPv6 loopback (::ffff:127.0.0.1) is accepted as the
         // loopback it is, and nothing else slips through.
-        if !self.target.ip().to_canonical().is_loopback() {
+        if !self.allow_remote && !self.target.ip().to_canonical().is_loopback() {
             return Err(TrafficError::NotLoopback(self.target));
         }
         if self.target.port() == 0 {

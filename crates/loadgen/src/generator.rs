@@ -5,9 +5,9 @@
 //! from the environment, no redirects followed — so a request goes to the loopback target and
 //! nowhere else, whatever the environment or the answers say.
 
-use super::record::{ErrorKind, Outcome, Recorder};
-use super::report::{Data, End, GroupMeta, Report};
-use super::spec::{MAX_DURATION, Prepared, TrafficError, TrafficSpec};
+use crate::record::{ErrorKind, Outcome, Recorder};
+use crate::report::{Data, End, GroupMeta, Report};
+use crate::spec::{MAX_DURATION, Prepared, TrafficError, TrafficSpec};
 use hyper::body::{Body as _, Incoming};
 use hyper::header::{HOST, HeaderMap, HeaderValue, USER_AGENT};
 use hyper::{Request, Response};

@@ -1,9 +1,9 @@
 //! Tests against a small axum server on 127.0.0.1:0, and of the report arithmetic on
 //! hand-made outcomes. Every run is bounded by `max_requests` or `duration` and a few seconds.
 
-use super::record::Recorder;
-use super::report::{Data, GroupMeta};
-use super::*;
+use crate::record::Recorder;
+use crate::report::{Data, GroupMeta};
+use crate::*;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};

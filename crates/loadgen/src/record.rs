@@ -5,15 +5,15 @@
 //! bucket is an `Arc`, so a snapshot copies pointers, and a late outcome for a bucket a snapshot
 //! still holds copies just that one bucket.
 
-use super::histogram::Histogram;
-use super::spec::MAX_DURATION;
+use crate::histogram::Histogram;
+use crate::spec::MAX_DURATION;
 use serde::{Serialize, Serializer};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// Width of the internal buckets, in milliseconds: the precision of downtime and of
-/// [`super::Report::between`].
+/// [`crate::Report::between`].
 pub const BUCKET_MS: u64 = 100;
 
 /// Version of answers without an `X-Version` header (the ingress's own 503 or 404) and of

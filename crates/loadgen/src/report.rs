@@ -4,8 +4,8 @@
 //! answer "which versions served the users, and did they fail" for each step of a rollout
 //! without the generator keeping every request.
 
-use super::histogram::Histogram;
-use super::record::{
+use crate::histogram::Histogram;
+use crate::record::{
     BUCKET_MS, Bucket, GroupCell, StatusKey, UNKNOWN_VERSION, VersionCell, serialize_ms,
 };
 use serde::{Serialize, Serializer};
@@ -23,9 +23,9 @@ pub enum End {
     Duration,
     /// The spec's `max_requests` were sent.
     MaxRequests,
-    /// No duration was given and [`super::MAX_DURATION`] passed.
+    /// No duration was given and [`crate::MAX_DURATION`] passed.
     HardCap,
-    /// [`super::Traffic::stop`] was called.
+    /// [`crate::Traffic::stop`] was called.
     Stopped,
 }
 

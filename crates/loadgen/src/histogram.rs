@@ -1,7 +1,7 @@
 //! Latency histogram: log-linear bins over microseconds, stored sparsely.
 //!
 //! Why not a sorted sample: percentiles are needed for any sub-window of a run
-//! ([`super::Report::between`]), so every 100 ms bucket carries its own histogram, and merging
+//! ([`crate::Report::between`]), so every 100 ms bucket carries its own histogram, and merging
 //! histograms is cheap and exact where merging samples is neither. Exact below 128 µs, within
 //! 0.8 % above, which is far finer than latency gates are written.
 

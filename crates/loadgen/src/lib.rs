@@ -6,8 +6,8 @@
 //! It reads the `X-Version` and `X-Pod` headers every simulated app sets.
 //!
 //! ```no_run
-//! # async fn demo(ingress: std::net::SocketAddr) -> Result<(), kubesim::traffic::TrafficError> {
-//! use kubesim::traffic::{Traffic, TrafficSpec, parse_group};
+//! # async fn demo(ingress: std::net::SocketAddr) -> Result<(), loadgen::TrafficError> {
+//! use loadgen::{Traffic, TrafficSpec, parse_group};
 //! let mut spec = TrafficSpec::new(ingress, "web.example.com");
 //! spec.rate_per_second = 100.0;
 //! spec.groups.push(parse_group("10%:header:X-Canary=always")?);
@@ -19,7 +19,8 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Only loopback targets are accepted: this is load, and load goes to this machine only.
+//! Only loopback targets are accepted unless [`TrafficSpec::allow_remote`] says otherwise: this
+//! is load, and load goes to this machine unless its owner asked for it elsewhere.
 
 mod generator;
 mod histogram;
