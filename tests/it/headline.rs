@@ -1,11 +1,12 @@
-//! The headline, as a user types it: `rollout sim up`, `kubectl apply -f` an app (Deployment,
+//! The headline, as a user types it: `rollout sim up`, `kubectl apply -f` apps (Deployment,
 //! Service, and an nginx Ingress — with or without TLS — or an HTTPRoute), users' traffic
-//! beside it (`rollout sim traffic`), and `rollout --strategy canary --image v2 --app web`
-//! with no other flag than the kubeconfig: the orchestrator finds the ingress in the
+//! beside each (`rollout sim traffic`, with the A/B header for a group of them), and
+//! `rollout --strategy S --image v2 --app APP` with no other flag than the kubeconfig (and
+//! the README's flags that shorten waits): the orchestrator finds the ingress in the
 //! Ingress's status (HTTPS with SNI and the Secret's CA when it has TLS) and the per-version
 //! metrics through the controller pods the embedded ingress registers, and every check of
-//! the built-in canary runs. A good image completes (exit 0); a bad one is rolled back (exit
-//! 3) by a check that measured it failing.
+//! the built-in strategies runs. A good image completes (exit 0); a bad one is rolled back
+//! (exit 3) by a check that measured it failing.
 
 use crate::common::Killed;
 use std::io::{BufRead, BufReader};
@@ -128,33 +129,64 @@ impl SimUp {
             .expect("rollout")
     }
 
-    async fn wait_rolled_out(&self) {
+    /// `kubectl rollout status` of each app's Deployment, off the test's runtime threads.
+    async fn wait_rolled_out(&self, apps: &[&str]) {
         let kubeconfig = self.kubeconfig.clone();
+        let deployments: Vec<String> = apps.iter().map(|a| format!("deployment/{a}")).collect();
         tokio::task::spawn_blocking(move || {
-            let out = Command::new("kubectl")
-                .env("KUBECONFIG", &kubeconfig)
-                .args(["rollout", "status", "deployment/web", "--timeout=120s"])
-                .output()
-                .expect("kubectl rollout status");
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            for deployment in deployments {
+                let out = Command::new("kubectl")
+                    .env("KUBECONFIG", &kubeconfig)
+                    .args(["rollout", "status", &deployment, "--timeout=120s"])
+                    .output()
+                    .expect("kubectl rollout status");
+                assert!(
+                    out.status.success(),
+                    "{deployment}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
         })
         .await
         .expect("join");
     }
 
-    /// Users: `rollout sim traffic` through the ingress (over HTTPS, trusting `ca`, when
-    /// given), until dropped.
-    fn users(&self, ca: Option<&Path>) -> Killed {
+    /// The Secret `APP-tls` for `host`, as `rollout sim tls-secret` prints it, applied; returns
+    /// the path of its CA (what users trust).
+    fn tls_secret(&self, app: &str, host: &str) -> PathBuf {
+        let name = format!("{app}-tls");
+        let secret = self.rollout(&["sim", "tls-secret", "--name", &name, "--host", host]);
+        assert!(secret.status.success(), "{secret:?}");
+        self.kubectl(
+            &["apply", "-f", "-"],
+            Some(&String::from_utf8_lossy(&secret.stdout)),
+        );
+        let ca_b64 = self.kubectl(
+            &["get", "secret", &name, "-o", "jsonpath={.data.ca\\.crt}"],
+            None,
+        );
+        use base64::Engine as _;
+        let pem = base64::engine::general_purpose::STANDARD
+            .decode(ca_b64.trim())
+            .expect("ca.crt");
+        let ca = self.dir.path().join(format!("{app}-ca.crt"));
+        std::fs::write(&ca, pem).expect("write ca.crt");
+        ca
+    }
+
+    /// Users of `app`: `rollout sim traffic` through the ingress at `rate` requests/s (over
+    /// HTTPS, trusting `ca`, when given; `groups` as its `--group`), until dropped.
+    fn users(&self, app: &str, ca: Option<&Path>, rate: u32, groups: &[&str]) -> Killed {
         let target = if ca.is_some() { self.https } else { self.http };
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_rollout"));
-        cmd.args(["sim", "traffic", "--host", HOST, "--rate", "100"])
+        cmd.args(["sim", "traffic", "--host", &host(app)])
+            .args(["--rate", &rate.to_string()])
             .args(["--duration", "20m", "--target", &target.to_string()]);
         if let Some(ca) = ca {
             cmd.arg("--tls-ca").arg(ca);
+        }
+        for group in groups {
+            cmd.args(["--group", group]);
         }
         Killed(
             cmd.stdout(Stdio::null())
@@ -165,42 +197,52 @@ impl SimUp {
     }
 }
 
-const HOST: &str = "web.example.local";
+/// The host of `app`'s Ingress rule or HTTPRoute.
+fn host(app: &str) -> String {
+    format!("{app}.example.local")
+}
 
-const APP: &str = r#"apiVersion: apps/v1
+/// `app`'s Deployment and Service, as a user writes them.
+fn app(name: &str) -> String {
+    format!(
+        r#"apiVersion: apps/v1
 kind: Deployment
 metadata:
-  name: web
-  labels: {app: web}
+  name: {name}
+  labels: {{app: {name}}}
 spec:
   replicas: 2
   selector:
-    matchLabels: {app: web}
+    matchLabels: {{app: {name}}}
   template:
     metadata:
-      labels: {app: web}
+      labels: {{app: {name}}}
     spec:
       containers:
         - name: app
-          image: web:v1
-          ports: [{name: http, containerPort: 8080}]
+          image: {name}:v1
+          ports: [{{name: http, containerPort: 8080}}]
           readinessProbe:
-            httpGet: {path: /healthz, port: http}
+            httpGet: {{path: /healthz, port: http}}
             periodSeconds: 2
 ---
 apiVersion: v1
 kind: Service
 metadata:
-  name: web
-  labels: {app: web}
+  name: {name}
+  labels: {{app: {name}}}
 spec:
-  selector: {app: web}
-  ports: [{name: http, port: 80, targetPort: http}]
-"#;
+  selector: {{app: {name}}}
+  ports: [{{name: http, port: 80, targetPort: http}}]
+"#
+    )
+}
 
-fn ingress(tls: bool) -> String {
+/// `app`'s nginx Ingress, with TLS from the Secret `APP-tls` when `tls`.
+fn ingress(app: &str, tls: bool) -> String {
+    let host = host(app);
     let tls = if tls {
-        format!("  tls:\n    - hosts: [{HOST}]\n      secretName: web-tls\n")
+        format!("  tls:\n    - hosts: [{host}]\n      secretName: {app}-tls\n")
     } else {
         String::new()
     };
@@ -208,162 +250,178 @@ fn ingress(tls: bool) -> String {
         r#"apiVersion: networking.k8s.io/v1
 kind: Ingress
 metadata:
-  name: web
-  labels: {{app: web}}
+  name: {app}
+  labels: {{app: {app}}}
 spec:
   ingressClassName: nginx
 {tls}  rules:
-    - host: {HOST}
+    - host: {host}
       http:
         paths:
           - path: /
             pathType: Prefix
             backend:
               service:
-                name: web
+                name: {app}
                 port: {{name: http}}
 "#
     )
 }
 
-const ROUTE: &str = r#"apiVersion: gateway.networking.k8s.io/v1
+/// `app`'s HTTPRoute.
+fn route(app: &str) -> String {
+    format!(
+        r#"apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata:
-  name: web
-  labels: {app: web}
+  name: {app}
+  labels: {{app: {app}}}
 spec:
-  hostnames: [web.example.local]
+  hostnames: [{host}]
   rules:
-    - matches: [{path: {type: PathPrefix, value: /}}]
-      backendRefs: [{name: web, port: 80}]
-"#;
-
-/// The exit code and stderr of the headline command with `image`: the kubeconfig is all it
-/// is told.
-async fn canary(sim: &SimUp, image: &str) -> (Option<i32>, String) {
-    let kubeconfig = sim.kubeconfig.clone();
-    let image = image.to_string();
-    // It runs for minutes: off the test's runtime threads.
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_rollout"))
-            .args(["--strategy", "canary", "--image", &image, "--app", "web"])
-            .env("KUBECONFIG", &kubeconfig)
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .output()
-            .expect("rollout")
-    })
-    .await
-    .expect("join");
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+    - matches: [{{path: {{type: PathPrefix, value: /}}}}]
+      backendRefs: [{{name: {app}, port: 80}}]
+"#,
+        host = host(app)
     )
 }
 
-/// A good image completes with every check planned; a bad one is rolled back by a check
-/// that measured it.
-async fn good_then_bad(sim: &SimUp) {
-    let (code, stderr) = canary(sim, "v2").await;
-    assert_eq!(code, Some(0), "v2:\n{stderr}");
-    assert!(
-        !stderr.contains("will not run"),
-        "every check runs with no flags:\n{stderr}"
-    );
-    let image = sim.kubectl(
-        &[
-            "get",
-            "deployment/web",
-            "-o",
-            "jsonpath={.spec.template.spec.containers[0].image}",
-        ],
-        None,
-    );
-    assert_eq!(image, "web:v2");
+/// The A/B strategy's group: users carrying its header (strategies/ab.yaml's `match`).
+const AB_GROUP: &str = "50%:header:X-Variant=b";
 
-    let (code, stderr) = canary(sim, "v2-errors").await;
-    assert_eq!(code, Some(3), "v2-errors:\n{stderr}");
+/// One headline command: `rollout --strategy S --image IMAGE --app APP` with only the
+/// kubeconfig and the flags a README user gives to shorten waits.
+struct Case {
+    strategy: &'static str,
+    app: &'static str,
+    image: &'static str,
+}
+
+impl Case {
+    /// The README's flags that shorten a run (the strategy files' pauses and A/B or shadow
+    /// durations are minutes long); none of them says where the ingress or metrics are.
+    fn shortening(&self) -> &'static [&'static str] {
+        match self.strategy {
+            "canary" | "blue-green" => &["--max-pause", "5s"],
+            "ab" | "shadow" => &["--duration", "1m"],
+            _ => &[],
+        }
+    }
+}
+
+/// Runs every case at once (they are different apps, so they do not share a lease or
+/// objects) and checks each: `v2` completes with the Deployment on the new image; `v2-errors`
+/// is rolled back by a check that measured the new version failing.
+async fn run_all(sim: &SimUp, cases: &[Case]) {
+    let kubeconfig = sim.kubeconfig.clone();
+    let args: Vec<Vec<String>> = cases
+        .iter()
+        .map(|c| {
+            ["--strategy", c.strategy, "--image", c.image, "--app", c.app]
+                .iter()
+                .chain(c.shortening())
+                .map(|s| s.to_string())
+                .collect()
+        })
+        .collect();
+    // They run for minutes: off the test's runtime threads, one thread each.
+    let outputs = tokio::task::spawn_blocking(move || {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = args
+                .iter()
+                .map(|args| {
+                    let kubeconfig = &kubeconfig;
+                    scope.spawn(move || {
+                        Command::new(env!("CARGO_BIN_EXE_rollout"))
+                            .args(args)
+                            .env("KUBECONFIG", kubeconfig)
+                            .env("NO_COLOR", "1")
+                            .stdin(Stdio::null())
+                            .output()
+                            .expect("rollout")
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("rollout thread"))
+                .collect::<Vec<_>>()
+        })
+    })
+    .await
+    .expect("join");
+    for (case, out) in cases.iter().zip(outputs) {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let what = format!("{} {} of {}", case.strategy, case.image, case.app);
+        assert!(
+            !stderr.contains("will not run"),
+            "{what}: every check runs with no flags:\n{stderr}"
+        );
+        if case.image == "v2" {
+            assert_eq!(out.status.code(), Some(0), "{what}:\n{stderr}");
+            let image = sim.kubectl(
+                &[
+                    "get",
+                    &format!("deployment/{}", case.app),
+                    "-o",
+                    "jsonpath={.spec.template.spec.containers[0].image}",
+                ],
+                None,
+            );
+            assert_eq!(image, format!("{}:v2", case.app), "{what}");
+        } else {
+            assert_eq!(out.status.code(), Some(3), "{what}:\n{stderr}");
+            assert_rolled_back_by_a_measurement(&what, &stderr);
+        }
+    }
+}
+
+/// The reason for the rollback names what a check measured of the new version — its
+/// success rate over the smoke check's requests (with the 500s it got), or its error rate
+/// against stable's — not something that could not be reached.
+fn assert_rolled_back_by_a_measurement(what: &str, stderr: &str) {
+    let reason = stderr
+        .lines()
+        .find(|l| l.contains("rolled back after"))
+        .unwrap_or_else(|| panic!("{what}: no rollback line:\n{stderr}"));
+    let smoke = reason.contains("success ") && reason.contains("status 500");
+    let compared = reason.contains("worse: error rate new");
     assert!(
-        !stderr.contains("will not run"),
-        "every check runs with no flags:\n{stderr}"
+        smoke || compared,
+        "{what}: the reason names what was measured:\n{stderr}"
     );
-    // Rolled back because a check measured the new version's errors: its success rate
-    // through the ingress, or its error rate against stable's — not because something could
-    // not be reached.
-    let measured = ["success rate", "error rate", "errors"];
-    assert!(
-        measured.iter().any(|m| stderr.contains(m)),
-        "the reason names what was measured:\n{stderr}"
-    );
-    for unreachable in ["connection", "cannot reach", "no answer", "timed out"] {
+    for unreachable in [
+        "connection",
+        "cannot reach",
+        "could not send",
+        "no answer",
+        "timed out",
+    ] {
         assert!(
             !stderr.to_lowercase().contains(unreachable),
-            "rolled back for {unreachable:?}, not for what the new version did:\n{stderr}"
+            "{what}: rolled back for {unreachable:?}, not for what the new version did:\n{stderr}"
         );
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn canary_through_an_nginx_ingress_with_no_flags() {
-    if !have_kubectl() {
-        return;
-    }
-    let sim = sim_up();
-    sim.apply("app.yaml", APP);
-    sim.apply("ingress.yaml", &ingress(false));
-    sim.wait_rolled_out().await;
-    let _users = sim.users(None);
-    good_then_bad(&sim).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn canary_through_a_tls_ingress_with_no_flags() {
-    if !have_kubectl() {
-        return;
-    }
-    let sim = sim_up();
-    // The Secret the Ingress names, as `rollout sim tls-secret` prints it.
-    let secret = sim.rollout(&["sim", "tls-secret", "--name", "web-tls", "--host", HOST]);
-    assert!(secret.status.success(), "{secret:?}");
-    sim.kubectl(
-        &["apply", "-f", "-"],
-        Some(&String::from_utf8_lossy(&secret.stdout)),
-    );
-    sim.apply("app.yaml", APP);
-    sim.apply("ingress.yaml", &ingress(true));
-    sim.wait_rolled_out().await;
-    // Users come over HTTPS, trusting the Secret's CA; plain HTTP is redirected there.
-    let ca = sim.dir.path().join("ca.crt");
-    let ca_b64 = sim.kubectl(
-        &[
-            "get",
-            "secret",
-            "web-tls",
-            "-o",
-            "jsonpath={.data.ca\\.crt}",
-        ],
-        None,
-    );
-    use base64::Engine as _;
-    let pem = base64::engine::general_purpose::STANDARD
-        .decode(ca_b64.trim())
-        .expect("ca.crt");
-    std::fs::write(&ca, pem).expect("write ca.crt");
-    // A client that shows the redirect rather than following it.
+/// Plain HTTP to a TLS host is answered as ingress-nginx does (`ssl-redirect`): a 308 to
+/// the HTTPS listener, which a smoke check must not count as the app's answer.
+async fn assert_redirected_to_https(sim: &SimUp, app: &str) {
     kube_util::tls::install_crypto_provider();
+    // A client that shows the redirect rather than following it.
     let http = reqwest::Client::builder()
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(5))
         .build()
         .expect("http client");
-    let sim_http = sim.http;
+    let (sim_http, app_host) = (sim.http, host(app));
     let redirect = eventually("a redirect to HTTPS", Duration::from_secs(30), || {
-        let http = http.clone();
+        let (http, host) = (http.clone(), app_host.clone());
         async move {
             let r = http
                 .get(format!("http://{sim_http}/"))
-                .header("Host", HOST)
+                .header("Host", host)
                 .send()
                 .await
                 .ok()?;
@@ -376,20 +434,126 @@ async fn canary_through_a_tls_ingress_with_no_flags() {
         }
     })
     .await;
-    assert_eq!(redirect, format!("https://{HOST}:{}/", sim.https.port()));
-    let _users = sim.users(Some(&ca));
-    good_then_bad(&sim).await;
+    assert_eq!(
+        redirect,
+        format!("https://{}:{}/", app_host, sim.https.port())
+    );
 }
 
+/// Requests per second of each app's users. A/B's comparison of a good version has to show
+/// it no worse on latency as well as errors, which takes a few thousand requests in its group
+/// (half the users); the canary's and shadow's comparisons need a few hundred on the new
+/// version. A bad version is caught on a few dozen, and the smoke checks of the others send
+/// their own requests: their users only need to be there, so they stay light on a small
+/// machine where ten rollouts share two cores.
+fn rate(case: &Case) -> u32 {
+    match (case.strategy, case.image) {
+        ("ab", "v2") => 100,
+        ("canary" | "shadow", "v2") => 50,
+        ("ab", _) => 20,
+        _ => 5,
+    }
+}
+
+/// Recreate, rolling, blue-green, canary and A/B through nginx Ingresses, all at once on
+/// one embedded cluster, each strategy on two apps: one with TLS, one without. Which of the
+/// two gets the good image alternates, so both a promotion and a rollback go through TLS
+/// somewhere, and every strategy goes through TLS once, at the cost of one app per run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn canary_through_an_httproute_with_no_flags() {
+async fn every_strategy_through_nginx_ingresses_with_no_flags() {
     if !have_kubectl() {
         return;
     }
     let sim = sim_up();
-    sim.apply("app.yaml", APP);
-    sim.apply("route.yaml", ROUTE);
-    sim.wait_rolled_out().await;
-    let _users = sim.users(None);
-    good_then_bad(&sim).await;
+    // (strategy, app with TLS, app without): the TLS app gets v2 for recreate, blue-green
+    // and ab, v2-errors for rolling and canary.
+    let plan = [
+        ("recreate", "recreate-tls", "recreate-plain", "v2"),
+        ("rolling", "rolling-tls", "rolling-plain", "v2-errors"),
+        ("blue-green", "bluegreen-tls", "bluegreen-plain", "v2"),
+        ("canary", "canary-tls", "canary-plain", "v2-errors"),
+        ("ab", "ab-tls", "ab-plain", "v2"),
+    ];
+    let mut cases = Vec::new();
+    let mut tls_apps = Vec::new();
+    for (strategy, tls, plain, tls_image) in plan {
+        let plain_image = if tls_image == "v2" { "v2-errors" } else { "v2" };
+        cases.push(Case {
+            strategy,
+            app: tls,
+            image: tls_image,
+        });
+        cases.push(Case {
+            strategy,
+            app: plain,
+            image: plain_image,
+        });
+        tls_apps.push(tls);
+    }
+    let mut cas = std::collections::HashMap::new();
+    for case in &cases {
+        let tls = tls_apps.contains(&case.app);
+        if tls {
+            cas.insert(case.app, sim.tls_secret(case.app, &host(case.app)));
+        }
+        sim.apply(&format!("{}.yaml", case.app), &app(case.app));
+        sim.apply(
+            &format!("{}-ingress.yaml", case.app),
+            &ingress(case.app, tls),
+        );
+    }
+    let apps: Vec<&str> = cases.iter().map(|c| c.app).collect();
+    sim.wait_rolled_out(&apps).await;
+    assert_redirected_to_https(&sim, "canary-tls").await;
+    let _users: Vec<Killed> = cases
+        .iter()
+        .map(|c| {
+            let groups: &[&str] = if c.strategy == "ab" { &[AB_GROUP] } else { &[] };
+            sim.users(c.app, cas.get(c.app).map(PathBuf::as_path), rate(c), groups)
+        })
+        .collect();
+    run_all(&sim, &cases).await;
+}
+
+/// Canary, A/B and shadow through an HTTPRoute (Gateway API; metrics as Contour's Envoy
+/// publishes them), each with a good image and a bad one on two apps, all at once. Shadow
+/// mirrors the requests to the new version: users never see its errors, but the mirrored
+/// answers are counted, so a failing version is caught and never promoted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn canary_ab_and_shadow_through_httproutes_with_no_flags() {
+    if !have_kubectl() {
+        return;
+    }
+    let sim = sim_up();
+    let mut cases = Vec::new();
+    for (strategy, good, bad) in [
+        ("canary", "canary-good", "canary-bad"),
+        ("ab", "ab-good", "ab-bad"),
+        ("shadow", "shadow-good", "shadow-bad"),
+    ] {
+        cases.push(Case {
+            strategy,
+            app: good,
+            image: "v2",
+        });
+        cases.push(Case {
+            strategy,
+            app: bad,
+            image: "v2-errors",
+        });
+    }
+    for case in &cases {
+        sim.apply(&format!("{}.yaml", case.app), &app(case.app));
+        sim.apply(&format!("{}-route.yaml", case.app), &route(case.app));
+    }
+    let apps: Vec<&str> = cases.iter().map(|c| c.app).collect();
+    sim.wait_rolled_out(&apps).await;
+    let _users: Vec<Killed> = cases
+        .iter()
+        .map(|c| {
+            let groups: &[&str] = if c.strategy == "ab" { &[AB_GROUP] } else { &[] };
+            sim.users(c.app, None, rate(c), groups)
+        })
+        .collect();
+    run_all(&sim, &cases).await;
 }
