@@ -26,4 +26,5 @@ mod robustness;
 mod sim_stop;
 mod status;
 mod strategies;
+mod waits;
 mod walkthrough;

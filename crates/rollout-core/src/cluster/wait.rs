@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::runtime::{WatchStreamExt, watcher};
 use tokio::time::Instant;
 
@@ -18,13 +18,25 @@ use super::error::{ClusterError, Verb};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stuck(pub String);
 
+/// The last probe failure per pod name.
+pub type ProbeFailures = std::collections::BTreeMap<String, String>;
+
+/// How often a wait for pods re-reads their probes' events (they are not watched: the
+/// orchestrator's Role does not grant it).
+const PROBE_LOOK: Duration = Duration::from_secs(2);
+
 /// How often a wait re-reads what it does not watch.
 pub(super) const RECHECK: Duration = Duration::from_millis(200);
 
 pub(super) type Wakeups = futures::stream::BoxStream<'static, Result<()>>;
 
-/// How often a wait that has not ended says so.
+/// How often a wait that has not ended says so, in wall time (what the person watching it
+/// lives in, whatever the time scale of an embedded cluster).
 pub const REMIND_EVERY: Duration = Duration::from_secs(10);
+
+/// A wait that lasts this long says what it waits for, even when nothing changed: only what
+/// lasts is worth a line, and a reader should not sit through [`REMIND_EVERY`] to learn it.
+const FIRST_WORD: Duration = Duration::from_secs(1);
 
 /// Told what a wait waits for and how long it has: `(what, seconds)`.
 pub type Progress = std::sync::Arc<dyn Fn(&str, Duration) + Send + Sync>;
@@ -80,7 +92,7 @@ impl Changes {
             .as_ref()
             .is_none_or(|(_, at)| now.duration_since(*at) >= REMIND_EVERY);
         // A wait that ends at once says nothing: only what lasts is worth a line.
-        let lasting = now.duration_since(self.began) >= Duration::from_secs(1);
+        let lasting = now.duration_since(self.began) >= FIRST_WORD;
         if lasting && (changed || (reminder && due)) {
             progress(&self.what, now.duration_since(self.began));
             self.said = Some((self.what.clone(), now));
@@ -104,7 +116,12 @@ impl Changes {
     /// what it still waits for at least every [`REMIND_EVERY`].
     pub(super) async fn next(&mut self) -> Result<()> {
         loop {
-            let remind = Instant::now() + REMIND_EVERY;
+            // The first word once the wait has lasted, then a reminder after each silence.
+            let remind = match (&self.progress, &self.said) {
+                (None, _) => self.stop,
+                (Some(_), None) => (self.began + FIRST_WORD).max(Instant::now()),
+                (Some(_), Some((_, at))) => (*at + REMIND_EVERY).max(Instant::now()),
+            };
             let until = remind.min(self.stop);
             match tokio::time::timeout_at(until, self.streams.next()).await {
                 Err(_) if until >= self.stop => {
@@ -227,26 +244,82 @@ impl Cluster {
         )
     }
 
+    /// The last probe failure of each pod named in `pods` that has one, from the pods'
+    /// `Unhealthy` events (`Readiness probe failed: HTTP probe failed with statuscode: 500`,
+    /// with how many times). Only for what a wait says: an identity that may not list
+    /// Events (the orchestrator's Role does not need them) gets none, and the wait goes on.
+    pub async fn probe_failures(&self, pods: &[&str]) -> ProbeFailures {
+        let mut out = ProbeFailures::new();
+        if pods.is_empty() {
+            return out;
+        }
+        let lp =
+            kube::api::ListParams::default().fields("involvedObject.kind=Pod,reason=Unhealthy");
+        let Ok(events) = self.api::<Event>().list(&lp).await else {
+            return out;
+        };
+        let mut latest: std::collections::BTreeMap<String, (String, String)> = Default::default();
+        for e in events.items {
+            let Some(pod) = e.involved_object.name.as_deref() else {
+                continue;
+            };
+            if !pods.contains(&pod) {
+                continue;
+            }
+            let when = e
+                .last_timestamp
+                .as_ref()
+                .map(|t| t.0.to_string())
+                .or_else(|| e.event_time.as_ref().map(|t| t.0.to_string()))
+                .unwrap_or_default();
+            let message = match e.count {
+                Some(n) if n > 1 => format!("{} ({n} times)", e.message.unwrap_or_default()),
+                _ => e.message.unwrap_or_default(),
+            };
+            let newer = latest.get(pod).is_none_or(|(at, _)| *at <= when);
+            if newer {
+                latest.insert(pod.to_owned(), (when, message));
+            }
+        }
+        for (pod, (_, message)) in latest {
+            out.insert(pod, message);
+        }
+        out
+    }
+
     /// Waits until `done` holds for the Deployment, re-checking on every change of it or of
     /// its pods. `done` returns `Err` to stop the wait with a failure (a crash-looping pod);
-    /// `explain` says what is seen while it does not hold (said as it changes).
+    /// `explain` says what is seen while it does not hold (said as it changes), given the
+    /// last probe failure of each pod that is not ready.
     pub async fn wait_deployment<T>(
         &self,
         name: &str,
         deadline: Duration,
         what: &str,
         mut done: impl FnMut(&Deployment, &[Pod]) -> std::result::Result<Option<T>, Stuck>,
-        explain: impl Fn(&Deployment, &[Pod]) -> String,
+        explain: impl Fn(&Deployment, &[Pod], &ProbeFailures) -> String,
     ) -> Result<T> {
         let mut changes = self.changes(what, deadline);
         changes.add(self.deployment_watch(name));
         changes.add(self.watch::<Pod>(watcher::Config::default()));
+        // A probe that keeps failing changes no pod: its events are read again this often.
+        changes.every(PROBE_LOOK);
         loop {
             let d = self.deployment(name).await?;
             let pods = self.pods_of(&d).await?;
             match done(&d, &pods) {
                 Ok(Some(t)) => return Ok(t),
-                Ok(None) => changes.describe(&format!("{what}: {}", explain(&d, &pods))),
+                Ok(None) => {
+                    // Probes fail without changing the pod (a flapping readiness probe), so
+                    // their events are read again whenever the wait looks.
+                    let unready: Vec<&str> = pods
+                        .iter()
+                        .filter(|p| !kube_util::pod::is_ready(p))
+                        .filter_map(|p| p.metadata.name.as_deref())
+                        .collect();
+                    let failures = self.probe_failures(&unready).await;
+                    changes.describe(&format!("{what}: {}", explain(&d, &pods, &failures)));
+                }
                 Err(Stuck(reason)) => {
                     return Err(ClusterError::Stuck {
                         what: what.to_owned(),
