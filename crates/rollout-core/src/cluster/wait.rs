@@ -112,17 +112,38 @@ impl Changes {
         self.streams.push(stream);
     }
 
+    /// When the wait next has something to say even if nothing changed: the first word once
+    /// it has lasted, then a reminder after each silence; `None` when nobody is told.
+    fn remind_at(&self) -> Option<Instant> {
+        let at = match (&self.progress, &self.said) {
+            (None, _) => return None,
+            (Some(_), None) => self.began + FIRST_WORD,
+            (Some(_), Some((_, at))) => *at + REMIND_EVERY,
+        };
+        Some(at.max(Instant::now()))
+    }
+
+    /// Runs `read` (a read of what the wait looks at), still saying on the wait's schedule
+    /// that it goes on: a server that does not answer holds a read up to `--api-timeout`,
+    /// and the person watching hears meanwhile what the run waits for and since when.
+    pub(super) async fn during<T>(&mut self, read: impl std::future::Future<Output = T>) -> T {
+        tokio::pin!(read);
+        loop {
+            let Some(remind) = self.remind_at() else {
+                return read.await;
+            };
+            match tokio::time::timeout_at(remind, &mut read).await {
+                Ok(t) => return t,
+                Err(_) => self.tell(true),
+            }
+        }
+    }
+
     /// Returns at the next change; `Err` at the deadline or when a watch is refused. Says
     /// what it still waits for at least every [`REMIND_EVERY`].
     pub(super) async fn next(&mut self) -> Result<()> {
         loop {
-            // The first word once the wait has lasted, then a reminder after each silence.
-            let remind = match (&self.progress, &self.said) {
-                (None, _) => self.stop,
-                (Some(_), None) => (self.began + FIRST_WORD).max(Instant::now()),
-                (Some(_), Some((_, at))) => (*at + REMIND_EVERY).max(Instant::now()),
-            };
-            let until = remind.min(self.stop);
+            let until = self.remind_at().map_or(self.stop, |r| r.min(self.stop));
             match tokio::time::timeout_at(until, self.streams.next()).await {
                 Err(_) if until >= self.stop => {
                     return Err(ClusterError::Timeout {
@@ -194,8 +215,8 @@ impl Cluster {
         // without a watch on ReplicaSets (one verb less in the Role).
         changes.every(RECHECK);
         loop {
-            let d = self.deployment(deployment).await?;
-            let sets = self.replica_sets_of(&d).await?;
+            let d = changes.during(self.deployment(deployment)).await?;
+            let sets = changes.during(self.replica_sets_of(&d)).await?;
             if let Some(t) = f(&d, &sets) {
                 return Ok(t);
             }
@@ -248,15 +269,23 @@ impl Cluster {
     /// `Unhealthy` events (`Readiness probe failed: HTTP probe failed with statuscode: 500`,
     /// with how many times). Only for what a wait says: an identity that may not list
     /// Events (the orchestrator's Role does not need them) gets none, and the wait goes on.
-    pub async fn probe_failures(&self, pods: &[&str]) -> ProbeFailures {
+    /// A server that did not answer in time fails it: the wait could read nothing else
+    /// either, and reading on would hold the run for another `--api-timeout`.
+    pub async fn probe_failures(&self, pods: &[&str]) -> Result<ProbeFailures> {
         let mut out = ProbeFailures::new();
         if pods.is_empty() {
-            return out;
+            return Ok(out);
         }
         let lp =
             kube::api::ListParams::default().fields("involvedObject.kind=Pod,reason=Unhealthy");
-        let Ok(events) = self.api::<Event>().list(&lp).await else {
-            return out;
+        let events = match self.api::<Event>().list(&lp).await {
+            Ok(events) => events,
+            Err(e) => {
+                return match self.error::<Event>(Verb::List, "", e) {
+                    e @ ClusterError::Unanswered { .. } => Err(e),
+                    _ => Ok(out),
+                };
+            }
         };
         let mut latest: std::collections::BTreeMap<String, (String, String)> = Default::default();
         for e in events.items {
@@ -284,7 +313,7 @@ impl Cluster {
         for (pod, (_, message)) in latest {
             out.insert(pod, message);
         }
-        out
+        Ok(out)
     }
 
     /// Waits until `done` holds for the Deployment, re-checking on every change of it or of
@@ -305,8 +334,8 @@ impl Cluster {
         // A probe that keeps failing changes no pod: its events are read again this often.
         changes.every(PROBE_LOOK);
         loop {
-            let d = self.deployment(name).await?;
-            let pods = self.pods_of(&d).await?;
+            let d = changes.during(self.deployment(name)).await?;
+            let pods = changes.during(self.pods_of(&d)).await?;
             match done(&d, &pods) {
                 Ok(Some(t)) => return Ok(t),
                 Ok(None) => {
@@ -317,7 +346,7 @@ impl Cluster {
                         .filter(|p| !kube_util::pod::is_ready(p))
                         .filter_map(|p| p.metadata.name.as_deref())
                         .collect();
-                    let failures = self.probe_failures(&unready).await;
+                    let failures = changes.during(self.probe_failures(&unready)).await?;
                     changes.describe(&format!("{what}: {}", explain(&d, &pods, &failures)));
                 }
                 Err(Stuck(reason)) => {
@@ -343,7 +372,7 @@ impl Cluster {
         let mut changes = self.changes(what, deadline);
         changes.add(self.deployment_watch(name));
         loop {
-            let d = self.deployment(name).await?;
+            let d = changes.during(self.deployment(name)).await?;
             match done(&d) {
                 Ok(Some(t)) => return Ok(t),
                 Ok(None) => {}
@@ -363,7 +392,11 @@ impl Cluster {
     pub async fn wait_deployment_gone(&self, name: &str, deadline: Duration) -> Result<()> {
         let mut changes = self.changes(&format!("Deployment {name:?} to be deleted"), deadline);
         changes.add(self.deployment_watch(name));
-        while self.get_opt::<Deployment>(name).await?.is_some() {
+        while changes
+            .during(self.get_opt::<Deployment>(name))
+            .await?
+            .is_some()
+        {
             changes.next().await?;
         }
         Ok(())
@@ -379,7 +412,7 @@ impl Cluster {
     ) -> Result<()> {
         let mut changes = self.changes(what, deadline);
         changes.add(self.watch::<Deployment>(watcher::Config::default()));
-        while !done(&self.list::<Deployment>(None).await?) {
+        while !done(&changes.during(self.list::<Deployment>(None)).await?) {
             changes.next().await?;
         }
         Ok(())
@@ -389,7 +422,11 @@ impl Cluster {
     pub async fn wait_no_pods(&self, selector: &str, deadline: Duration, what: &str) -> Result<()> {
         let mut changes = self.changes(what, deadline);
         changes.add(self.watch::<Pod>(watcher::Config::default().labels(selector)));
-        while !self.list::<Pod>(Some(selector)).await?.is_empty() {
+        while !changes
+            .during(self.list::<Pod>(Some(selector)))
+            .await?
+            .is_empty()
+        {
             changes.next().await?;
         }
         Ok(())
