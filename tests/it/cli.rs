@@ -223,3 +223,33 @@ fn no_color_turns_the_colour_off_on_a_terminal() {
         );
     }
 }
+
+/// What runs leave in the working directory is ignored by git: the embedded cluster's
+/// kubeconfig (it holds a bearer token) and the reports `demo` and `experiment` write.
+#[test]
+fn what_runs_leave_in_the_working_directory_is_ignored_by_git() {
+    let left = [
+        "rollout-sim.kubeconfig",
+        "rollout-report/demo-20261205-023000/report.md",
+        "rollout-report/experiment-canary-20261205-023000/report.json",
+    ];
+    let out = Command::new("git")
+        .args([
+            "-C",
+            env!("CARGO_MANIFEST_DIR"),
+            "check-ignore",
+            "--no-index",
+            "--",
+        ])
+        .args(left)
+        .output()
+        .expect("git");
+    let ignored = String::from_utf8_lossy(&out.stdout);
+    for path in left {
+        assert!(
+            ignored.lines().any(|l| l == path),
+            "{path} is not ignored: {ignored}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
