@@ -28,14 +28,16 @@ analysis:
       probe: { readinessDeadline: 3s }
 ";
 
-/// Longer than the reminder interval, so that the unanswered wait has to say it goes on.
-const API_TIMEOUT: Duration = Duration::from_secs(12);
+/// Longer than the reminder interval, so that the unanswered wait has to say it goes on
+/// while a read of it is held (a read begun just after a reminder would otherwise leave the
+/// next word to the request's own, up to 10 s after the read began).
+const API_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// From the server stopping to the run's exit. A wait that is not reading learns of the
 /// silence only when its watch has heard nothing for [`API_TIMEOUT`]; its next read then
 /// waits [`API_TIMEOUT`] for an answer and fails. Room on top for a loaded machine; far below
 /// the ten-minute progress deadline that bounds a rollback's waits otherwise.
-const EXIT_WITHIN: Duration = Duration::from_secs(2 * 12 + 12);
+const EXIT_WITHIN: Duration = Duration::from_secs(2 * 15 + 12);
 
 /// The reminder interval (10 s), and what a loaded machine may add to it.
 const REMIND_WITHIN: Duration = Duration::from_millis(11_500);
