@@ -101,6 +101,8 @@ async fn the_walkthrough_works_as_a_normal_user() {
     ])
     .args(["--port", &api.to_string()])
     .args(["--ingress-port", &ingress.to_string()])
+    // Not the README's, so that other tests' clusters may run beside this one.
+    .args(["--ingress-tls-port", "0"])
     .stdout(Stdio::null())
     .stderr(Stdio::null());
     let _cluster = Killed(up.spawn().expect("rollout sim up"));
