@@ -438,6 +438,14 @@ pub struct SimUpArgs {
     /// With --ui: open the page in a browser too.
     #[arg(long, requires = "ui")]
     pub open: bool,
+    /// Users: send requests with this Host header (an Ingress rule's host, e.g.
+    /// web.example.local) through the embedded ingress for as long as the cluster runs, as
+    /// `rollout sim traffic` does, so rollouts by hand have live traffic to compare.
+    #[arg(long, value_name = "HOST")]
+    pub traffic: Option<String>,
+    /// With --traffic: requests per second.
+    #[arg(long, default_value_t = 50.0, requires = "traffic")]
+    pub traffic_rate: f64,
 }
 
 #[derive(Debug, Args)]

@@ -8,8 +8,10 @@ fn main() -> ExitCode {
     kube_util::tls::install_crypto_provider();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cli.log));
-    // Colour only for a person at a terminal who has not asked for none.
-    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    // Colour only for a person at a terminal who has not asked for none: NO_COLOR counts
+    // when set to anything but the empty string (no-color.org), as for the live progress.
+    let no_colour = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let colour = std::io::stderr().is_terminal() && !no_colour;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

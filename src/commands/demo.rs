@@ -71,6 +71,19 @@ fn report_dir(given: &Option<PathBuf>, name: &str) -> PathBuf {
     })
 }
 
+/// Why a strategy's pod count peaks where it does, when that is more than its name says.
+fn pod_cost(strategy: &str) -> &'static str {
+    match strategy {
+        // Green is the new version at full size beside blue; handing the app back to its own
+        // Deployment rolls that to the new template while green still serves, so for a moment
+        // there is a third set.
+        "blue-green" => {
+            " (blue and green at full size, and while the app's own Deployment takes the new template from green, its new pods as well)"
+        }
+        _ => "",
+    }
+}
+
 /// The closing lines: what happened, users affected, time taken, where the report is.
 pub fn closing(r: &RunReport, dir: &Path) -> String {
     let f = &r.figures;
@@ -99,6 +112,11 @@ pub fn closing(r: &RunReport, dir: &Path) -> String {
             ", bad version detected {d:.1}s after it first answered"
         ));
     }
+    out.push_str(&format!(
+        "\n  most pods at once: {}{}",
+        f.peak_pods,
+        pod_cost(&f.strategy)
+    ));
     out.push_str(&format!(
         "\n  report: {} and {} (charts: traffic-share.svg, error-rate.svg, latency.svg, ready-pods.svg)\n",
         dir.join("report.md").display(),
@@ -157,4 +175,31 @@ pub async fn run(args: &DemoArgs) -> Result<ExitCode, Exit> {
     }
     lab.cluster.stop().await;
     Ok(run.outcome.finish.exit_code())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rollout_core::report::data::RunFigures;
+
+    /// The blue-green summary says what its hand-over costs in pods, and why.
+    #[test]
+    fn the_closing_lines_say_what_blue_green_costs_in_pods() {
+        let report = |strategy: &str| RunReport {
+            figures: RunFigures {
+                strategy: strategy.into(),
+                outcome: "done".into(),
+                peak_pods: 6,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let text = closing(&report("blue-green"), Path::new("r"));
+        assert!(
+            text.contains("most pods at once: 6 (blue and green at full size, and while the app's own Deployment takes the new template from green, its new pods as well)"),
+            "{text}"
+        );
+        let text = closing(&report("canary"), Path::new("r"));
+        assert!(text.contains("most pods at once: 6\n"), "{text}");
+    }
 }

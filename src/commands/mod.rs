@@ -16,6 +16,7 @@ pub mod rollout;
 pub mod sim_components;
 pub mod sim_traffic;
 pub mod sim_up;
+pub mod sim_users;
 pub mod strategies;
 
 use crate::cli::{BenchCommand, Command, SimCommand};

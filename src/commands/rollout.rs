@@ -356,3 +356,25 @@ pub async fn undo(a: &AppArgs, to_revision: Option<i64>) -> Result<ExitCode, Exi
     eprintln!("{app}: rolled back to revision {}", wanted.0);
     Ok(ExitCode::Done)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::describe_last;
+
+    /// `rollout history` ends with the last rollout in words, never the raw annotation.
+    #[test]
+    fn the_last_rollout_reads_as_words() {
+        let annotation = r#"{"result":"interrupted","strategy":"canary","image":"web:v2","from":"web:v1","reason":"Ctrl-C","at":"2026-12-05T02:30:00Z"}"#;
+        assert_eq!(
+            describe_last(annotation),
+            "interrupted: canary to web:v2 (from web:v1), at 2026-12-05T02:30:00Z: Ctrl-C"
+        );
+        let done = r#"{"result":"done","strategy":"rolling","image":"web:v3","from":"web:v2","reason":null,"at":"2026-12-05T02:31:00Z"}"#;
+        let line = describe_last(done);
+        assert_eq!(
+            line,
+            "done: rolling to web:v3 (from web:v2), at 2026-12-05T02:31:00Z"
+        );
+        assert!(!line.contains('{') && !line.contains('"'), "{line}");
+    }
+}

@@ -158,6 +158,19 @@ pub async fn run(args: &SimUpArgs) -> anyhow::Result<()> {
     } else {
         None
     };
+    let users = match (&args.traffic, cluster.ingress()) {
+        (Some(host), Some(ing)) => {
+            let users =
+                crate::commands::sim_users::start(ing.addr(), host.clone(), args.traffic_rate)?;
+            eprintln!(
+                "users: {} requests/s to http://{}/ with Host: {host} until the cluster stops (a line every 10s)",
+                args.traffic_rate,
+                ing.addr()
+            );
+            Some(users)
+        }
+        _ => None,
+    };
     eprintln!();
     eprintln!("try:");
     eprintln!("  export KUBECONFIG={}", kc.display());
@@ -188,6 +201,9 @@ pub async fn run(args: &SimUpArgs) -> anyhow::Result<()> {
     // An error means the signal thread is gone, which is no reason to run on.
     let _ = signalled.await;
     pace_lines.abort();
+    if let Some(users) = users {
+        users.abort();
+    }
     cluster.stop().await;
     Ok(())
 }

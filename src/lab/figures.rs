@@ -223,6 +223,7 @@ pub fn report(i: Inputs) -> RunReport {
         timeline: timeline.into_values().collect(),
         markers,
         events,
+        started: started.unwrap_or(0.0),
     }
 }
 

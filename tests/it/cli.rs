@@ -80,15 +80,13 @@ fn a_good_strategy_file_is_ok_in_one_line() {
     assert_eq!(shown["strategy"]["steps"][0]["setWeight"], 10);
 }
 
-#[test]
-fn a_cluster_that_is_not_there_is_named_with_its_address_and_no_colour() {
-    // A port nothing listens on.
+/// A kubeconfig in `dir` naming a server on a port nothing listens on, and that port.
+fn unreachable_kubeconfig(dir: &std::path::Path) -> (std::path::PathBuf, u16) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")
         .port();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kubeconfig = dir.path().join("kubeconfig");
+    let kubeconfig = dir.join("kubeconfig");
     std::fs::write(
         &kubeconfig,
         format!(
@@ -96,6 +94,13 @@ fn a_cluster_that_is_not_there_is_named_with_its_address_and_no_colour() {
         ),
     )
     .expect("write kubeconfig");
+    (kubeconfig, port)
+}
+
+#[test]
+fn a_cluster_that_is_not_there_is_named_with_its_address_and_no_colour() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (kubeconfig, port) = unreachable_kubeconfig(dir.path());
     let (code, _, err) = rollout_code(&[
         "--strategy",
         "canary",
@@ -169,5 +174,82 @@ fn sim_up_on_a_busy_port_names_the_option_that_moves_it() {
             "{err}"
         );
         assert_eq!(err.matches("in use").count(), 1, "the cause once: {err}");
+    }
+}
+
+/// On a terminal the log is coloured, unless `NO_COLOR` (set and not empty, as no-color.org
+/// says) asks for none. `script` (util-linux) gives the command its pseudo-terminal.
+#[test]
+fn no_color_turns_the_colour_off_on_a_terminal() {
+    let have_script = Command::new("script")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have_script {
+        eprintln!("SKIPPED: `script` (util-linux) is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (kubeconfig, _) = unreachable_kubeconfig(dir.path());
+    // At debug level the client logs its attempts: lines that get a coloured level.
+    let line = format!(
+        "'{}' --log debug --strategy canary --image v2 --kubeconfig '{}'",
+        env!("CARGO_BIN_EXE_rollout"),
+        kubeconfig.display()
+    );
+    let screen = |no_color: Option<&str>| {
+        let mut c = Command::new("script");
+        c.args(["-qfec", &line, "/dev/null"])
+            .env("TERM", "xterm")
+            .env_remove("ROLLOUT_LOG")
+            .env_remove("RUST_LOG");
+        match no_color {
+            Some(v) => c.env("NO_COLOR", v),
+            None => c.env_remove("NO_COLOR"),
+        };
+        let out = c.output().expect("script");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    for (no_color, coloured) in [(None, true), (Some(""), true), (Some("1"), false)] {
+        let shown = screen(no_color);
+        assert!(
+            shown.contains("cannot reach the API server at 127.0.0.1:"),
+            "NO_COLOR={no_color:?}: {shown}"
+        );
+        assert_eq!(
+            shown.contains('\u{1b}'),
+            coloured,
+            "NO_COLOR={no_color:?}: {shown:?}"
+        );
+    }
+}
+
+/// What runs leave in the working directory is ignored by git: the embedded cluster's
+/// kubeconfig (it holds a bearer token) and the reports `demo` and `experiment` write.
+#[test]
+fn what_runs_leave_in_the_working_directory_is_ignored_by_git() {
+    let left = [
+        "rollout-sim.kubeconfig",
+        "rollout-report/demo-20261205-023000/report.md",
+        "rollout-report/experiment-canary-20261205-023000/report.json",
+    ];
+    let out = Command::new("git")
+        .args([
+            "-C",
+            env!("CARGO_MANIFEST_DIR"),
+            "check-ignore",
+            "--no-index",
+            "--",
+        ])
+        .args(left)
+        .output()
+        .expect("git");
+    let ignored = String::from_utf8_lossy(&out.stdout);
+    for path in left {
+        assert!(
+            ignored.lines().any(|l| l == path),
+            "{path} is not ignored: {ignored}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }

@@ -63,6 +63,37 @@ fn demo_completes_a_canary_and_writes_the_report_with_its_charts() {
             .expect("report.json");
     assert_eq!(json["figures"]["outcome"], "done");
     assert!(json["timeline"].as_array().is_some_and(|t| t.len() >= 5));
+
+    // The report's step times are the live progress's: `- 4.5s — set weight 10%` in the
+    // report for `[  4.5s] step 8/22 ▶ set weight 10%` on stderr, step by step.
+    let md = std::fs::read_to_string(report.join("report.md")).expect("report.md");
+    let in_report: Vec<(f64, &str)> = md
+        .lines()
+        .filter_map(|l| {
+            let (t, label) = l.strip_prefix("- ")?.split_once("s — ")?;
+            Some((t.parse().ok()?, label))
+        })
+        .collect();
+    let live: Vec<(f64, &str)> = stderr
+        .lines()
+        .filter_map(|l| {
+            let (stamp, rest) = l.strip_prefix('[')?.split_once("s] step ")?;
+            let (_, label) = rest.split_once(" ▶ ")?;
+            Some((stamp.trim().parse().ok()?, label))
+        })
+        .collect();
+    assert!(in_report.len() >= 3, "{md}");
+    assert_eq!(
+        in_report.iter().map(|(_, l)| *l).collect::<Vec<_>>(),
+        live.iter().map(|(_, l)| *l).collect::<Vec<_>>(),
+        "the same steps in report.md and the live progress"
+    );
+    for ((t, label), (at, _)) in in_report.iter().zip(&live) {
+        assert!(
+            (t - at).abs() <= 0.11,
+            "{label:?}: {t}s in report.md, {at}s in the live progress"
+        );
+    }
 }
 
 #[test]

@@ -27,4 +27,5 @@ mod sim_stop;
 mod status;
 mod strategies;
 mod synthetic_load;
+mod waits;
 mod walkthrough;

@@ -43,6 +43,9 @@ pub(crate) fn sim_up(speed: &str) -> SimUp {
             "0",
             "--ingress-port",
             "0",
+            // Every port free, so that the tests that start one run side by side.
+            "--ingress-tls-port",
+            "0",
             "--speed",
             speed,
         ])

@@ -90,11 +90,21 @@ async fn the_walkthrough_works_as_a_normal_user() {
     let kubectl = PathBuf::from("kubectl");
     let (api, ingress) = (free_port(), free_port());
     let mut up = as_user(&bin, &home);
-    up.args(["sim", "up", "--speed", "10"])
-        .args(["--port", &api.to_string()])
-        .args(["--ingress-port", &ingress.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+    // Users come with the cluster, as the README's rollout by hand starts them.
+    up.args([
+        "sim",
+        "up",
+        "--speed",
+        "10",
+        "--traffic",
+        "web.example.local",
+    ])
+    .args(["--port", &api.to_string()])
+    .args(["--ingress-port", &ingress.to_string()])
+    // Not the README's, so that other tests' clusters may run beside this one.
+    .args(["--ingress-tls-port", "0"])
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
     let _cluster = Killed(up.spawn().expect("rollout sim up"));
 
     // `sim up` is serving once kubectl gets an answer.
@@ -141,27 +151,8 @@ async fn the_walkthrough_works_as_a_normal_user() {
     let body = answer.text().await.expect("body");
     assert!(body.contains("Version: 1.27"), "{body}");
 
-    // Users, then a rollout by hand, as the README writes them: no flag says where the
-    // ingress or its metrics are.
-    let mut users = as_user(&bin, &home);
-    users
-        .args([
-            "sim",
-            "traffic",
-            "--target",
-            &format!("127.0.0.1:{ingress}"),
-        ])
-        .args([
-            "--host",
-            "web.example.local",
-            "--rate",
-            "50",
-            "--duration",
-            "10m",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let _users = Killed(users.spawn().expect("rollout sim traffic"));
+    // A rollout by hand, as the README writes it: no flag says where the ingress or its
+    // metrics are, and the users `sim up --traffic` started give the comparison its data.
     let out = as_user(&bin, &home)
         .args(["--strategy", "canary", "--image", "1.28", "--app", "web"])
         .args(["--max-pause", "5s"])
@@ -169,6 +160,12 @@ async fn the_walkthrough_works_as_a_normal_user() {
         .expect("rollout");
     let text = ok("rollout --strategy canary", &out);
     assert!(text.contains("done after"), "{text}");
+    // The comparison of live traffic concluded: it passed on data, it was not skipped.
+    assert!(
+        text.lines()
+            .any(|l| l.contains("gate errors") && l.contains("pass") && l.contains("not worse")),
+        "no concluded comparison: {text}"
+    );
     let image = ok(
         "kubectl get",
         &as_user(&kubectl, &home)

@@ -799,7 +799,7 @@ impl PodWorker {
             let changed = state.record(outcome.ok);
             c.due[slot] = Some(clock.now() + state.period());
             let kind = ["Startup", "Readiness", "Liveness"][slot];
-            if !outcome.ok && state.failures == 1 {
+            if !outcome.ok && state.tell_failure(&outcome.message) {
                 self.event(
                     "Warning",
                     "Unhealthy",

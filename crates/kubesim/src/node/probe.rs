@@ -16,6 +16,8 @@ pub struct ProbeState {
     pub failures: i32,
     /// The thresholded result: None until a threshold is first reached.
     pub passing: Option<bool>,
+    /// The failure message of the last Unhealthy event of this run of failures.
+    pub said: Option<String>,
 }
 
 /// What a probe run said, with a message for the Unhealthy event.
@@ -32,6 +34,7 @@ impl ProbeState {
             successes: 0,
             failures: 0,
             passing: None,
+            said: None,
         }
     }
 
@@ -47,11 +50,25 @@ impl ProbeState {
         Duration::from_secs(self.probe.timeout_seconds.unwrap_or(1).max(1) as u64)
     }
 
+    /// Whether a failure with `message` is worth an Unhealthy event: the first of a run of
+    /// failures, and each one whose message differs from the last event's (a probe that
+    /// was refused while the app started, then answers 503), so the last event says why the
+    /// probe fails now. (The kubelet records every failure; repeating the same message
+    /// would add nothing but events.)
+    pub fn tell_failure(&mut self, message: &str) -> bool {
+        if self.said.as_deref() == Some(message) {
+            return false;
+        }
+        self.said = Some(message.to_owned());
+        true
+    }
+
     /// Counts one result; returns the new thresholded state when it changed.
     pub fn record(&mut self, ok: bool) -> Option<bool> {
         if ok {
             self.successes += 1;
             self.failures = 0;
+            self.said = None;
         } else {
             self.failures += 1;
             self.successes = 0;

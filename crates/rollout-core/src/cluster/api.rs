@@ -209,6 +209,31 @@ where
 }
 
 impl Cluster {
+    /// [`retry`], saying at least every [`super::wait::REMIND_EVERY`] while the API server
+    /// has not answered `call` (a stopped or overloaded server holds a request up to
+    /// `--api-timeout`): a run never waits on the server in silence.
+    pub(super) async fn retry<T, F, Fut>(&self, call: Call, f: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, Failed>>,
+    {
+        let attempts = retry(f);
+        let Some(progress) = self.progress.clone() else {
+            return attempts.await;
+        };
+        tokio::pin!(attempts);
+        let began = tokio::time::Instant::now();
+        loop {
+            match tokio::time::timeout(super::wait::REMIND_EVERY, &mut attempts).await {
+                Ok(r) => return r,
+                Err(_) => progress(
+                    &format!("the API server at {} to answer: {call}", self.server),
+                    began.elapsed(),
+                ),
+            }
+        }
+    }
+
     pub fn new(client: kube::Client, namespace: impl Into<String>) -> Self {
         Cluster {
             fence: None,
@@ -223,6 +248,13 @@ impl Cluster {
     /// This cluster, telling `progress` what its waits wait for while they last.
     pub fn told(mut self, progress: super::wait::Progress) -> Self {
         self.progress = Some(progress);
+        self
+    }
+
+    /// This cluster, its waits saying nothing: for a wait nothing is blocked on (a watch for
+    /// `rollout abort` beside the run).
+    pub fn untold(mut self) -> Self {
+        self.progress = None;
         self
     }
 
@@ -264,7 +296,7 @@ impl Cluster {
     /// An object, `None` when absent.
     pub async fn get_opt<K: Object>(&self, name: &str) -> Result<Option<K>> {
         let api = self.api::<K>();
-        retry(|| async {
+        self.retry(self.call::<K>(Verb::Get, name), || async {
             api.get_opt(name)
                 .await
                 .map_err(|e| Failed::judged(self.error::<K>(Verb::Get, name, e)))
@@ -292,7 +324,7 @@ impl Cluster {
             Some(s) => ListParams::default().labels(s),
             None => ListParams::default(),
         };
-        retry(|| async {
+        self.retry(self.call::<K>(Verb::List, ""), || async {
             api.list(&lp)
                 .await
                 .map(|l| l.items)
@@ -322,7 +354,7 @@ impl Cluster {
         let pp = patch_params();
         let versioned = !patch["metadata"]["resourceVersion"].is_null();
         let uid = patch["metadata"]["uid"].as_str();
-        retry(|| async {
+        self.retry(self.call::<K>(Verb::Patch, name), || async {
             match api.patch(name, &pp, &Patch::Merge(patch)).await {
                 Ok(k) => Ok(k),
                 Err(e) if is_conflict(&e) && !versioned => {
@@ -364,7 +396,7 @@ impl Cluster {
             .0
             .iter()
             .any(|op| matches!(op, json_patch::PatchOperation::Test(_)));
-        retry(|| async {
+        self.retry(self.call::<K>(Verb::Patch, name), || async {
             match api
                 .patch(name, &pp, &Patch::<()>::Json(patch.clone()))
                 .await
@@ -390,7 +422,7 @@ impl Cluster {
             field_manager: Some(FIELD_MANAGER.to_owned()),
             ..PostParams::default()
         };
-        retry(|| async {
+        self.retry(self.call::<K>(Verb::Create, &name), || async {
             match api.create(&pp, object).await {
                 Ok(created) => Ok(Some(created)),
                 Err(kube::Error::Api(s)) if s.code == 409 && s.reason == "AlreadyExists" => {
@@ -452,7 +484,7 @@ impl Cluster {
             });
         }
         let api = self.api::<K>();
-        retry(|| async {
+        self.retry(self.call::<K>(Verb::Delete, name), || async {
             match api.delete(name, &dp).await {
                 Ok(_) => Ok(()),
                 Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),

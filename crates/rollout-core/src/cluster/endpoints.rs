@@ -15,7 +15,7 @@ use kube_util::endpoints::{
     serving_pod_addresses, slice_as_v1,
 };
 
-use super::api::{Cluster, Failed, Result, retry};
+use super::api::{Cluster, Failed, Result};
 use super::error::Verb;
 use super::wait::RECHECK;
 
@@ -68,24 +68,34 @@ impl Cluster {
         changes.every(RECHECK);
         let by_name = format!("metadata.name={name}");
         loop {
-            let pods: Vec<Pod> = self.list(Some(&selector)).await?;
+            let pods: Vec<Pod> = changes.during(self.list(Some(&selector))).await?;
             // The API server's service proxy reads the Endpoints object; kube-proxy and
             // ingress controllers read the slices. Each has its own controller; either can lag.
-            let endpoints: Vec<Endpoints> = retry(|| async {
-                self.api::<Endpoints>()
-                    .list(&ListParams::default().fields(&by_name))
-                    .await
-                    .map_err(|e| Failed::judged(self.error::<Endpoints>(Verb::List, name, e)))
-            })
-            .await?
-            .items;
-            let listed = retry(|| async {
-                slices
-                    .list(&ListParams::default().labels(&of_service))
-                    .await
-                    .map_err(|e| Failed::judged(self.error::<EndpointSlice>(Verb::List, "", e)))
-            })
-            .await?;
+            let endpoints: Vec<Endpoints> = changes
+                .during(
+                    self.retry(self.call::<Endpoints>(Verb::List, name), || async {
+                        self.api::<Endpoints>()
+                            .list(&ListParams::default().fields(&by_name))
+                            .await
+                            .map_err(|e| {
+                                Failed::judged(self.error::<Endpoints>(Verb::List, name, e))
+                            })
+                    }),
+                )
+                .await?
+                .items;
+            let listed = changes
+                .during(
+                    self.retry(self.call::<EndpointSlice>(Verb::List, ""), || async {
+                        slices
+                            .list(&ListParams::default().labels(&of_service))
+                            .await
+                            .map_err(|e| {
+                                Failed::judged(self.error::<EndpointSlice>(Verb::List, "", e))
+                            })
+                    }),
+                )
+                .await?;
             let listed: Vec<EndpointSlice> = listed.items.iter().filter_map(slice_as_v1).collect();
             let have = ready_addresses(&listed);
             let want = serving_pod_addresses(&pods, publish_not_ready);

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use futures::future::BoxFuture;
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::runtime::watcher;
@@ -67,14 +68,48 @@ pub(crate) struct Measurer {
 }
 
 impl Measurer {
-    async fn pods_of_new(&self) -> Result<Vec<Pod>, ClusterError> {
+    async fn pods_of_new(&self) -> Result<crate::gate::probe::NewPods, ClusterError> {
         let d = self.cluster.deployment(&self.plan.names.deployment).await?;
         let selector = crate::cluster::api::selector_query(&d);
         let pods: Vec<Pod> = self.cluster.list(Some(&selector)).await?;
-        Ok(pods
-            .into_iter()
-            .filter(|p| super::steps::runs_image(p, &self.plan.container, &self.plan.to_image))
-            .collect())
+        let (container, image) = (&self.plan.container, &self.plan.to_image);
+        // The rollout's own Deployments and the app's: whichever runs the new template.
+        let names = [
+            Some(self.plan.names.new_deployment.as_str()),
+            Some(self.plan.names.deployment.as_str()),
+        ];
+        let mut desired = Vec::new();
+        for name in names.into_iter().flatten() {
+            if desired.iter().any(|(n, _): &(String, i32)| n == name) {
+                continue;
+            }
+            let Some(d) = self.cluster.get_opt::<Deployment>(name).await? else {
+                continue;
+            };
+            let runs_new = d
+                .spec
+                .as_ref()
+                .and_then(|s| s.template.spec.as_ref())
+                .is_some_and(|s| {
+                    s.containers
+                        .iter()
+                        .any(|c| &c.name == container && c.image.as_deref() == Some(image))
+                });
+            if runs_new {
+                desired.push((
+                    name.to_owned(),
+                    d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
+                ));
+            }
+        }
+        Ok(crate::gate::probe::NewPods {
+            pods: pods
+                .into_iter()
+                .filter(|p| super::steps::runs_image(p, container, image))
+                .collect(),
+            version: crate::gate::probe::version_of(image).to_owned(),
+            desired,
+        })
     }
 
     /// Where users reach the app: the Ingress's status address and ports, the host of its
@@ -301,7 +336,7 @@ impl Measurer {
 }
 
 impl Context for Measurer {
-    fn new_pods(&self) -> BoxFuture<'_, Result<Vec<Pod>, ClusterError>> {
+    fn new_pods(&self) -> BoxFuture<'_, Result<crate::gate::probe::NewPods, ClusterError>> {
         Box::pin(self.pods_of_new())
     }
 

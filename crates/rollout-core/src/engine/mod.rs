@@ -504,7 +504,9 @@ impl Engine {
 
     /// Watches the app's Deployment for `rollout abort` (the abort annotation).
     fn watch_abort(&self) -> tokio::task::JoinHandle<()> {
-        let cluster = self.cluster.clone();
+        // It watches beside the run for as long as the run lasts: nothing waits on it, so it
+        // has nothing to say.
+        let cluster = self.cluster.clone().untold();
         let name = self.plan.names.deployment.clone();
         let stopper = self.stopper();
         tokio::spawn(async move {

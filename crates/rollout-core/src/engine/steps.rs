@@ -311,30 +311,36 @@ impl Engine {
         let probe = probe_settings(&self.spec);
         let to_image = self.plan.to_image.clone();
         let container = self.plan.container.clone();
+        let version = probe::version_of(&to_image).to_owned();
+        let new_pods = |d: &Deployment, pods: &[Pod]| probe::NewPods {
+            pods: pods
+                .iter()
+                .filter(|p| runs_image(p, &container, &to_image))
+                .cloned()
+                .collect(),
+            version: version.clone(),
+            desired: vec![(
+                name.to_owned(),
+                d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
+            )],
+        };
         self.cluster
             .wait_deployment(
                 name,
                 self.deadline(),
                 &format!("Deployment {name:?} to roll out"),
                 |d, pods| {
-                    let new: Vec<Pod> = pods
-                        .iter()
-                        .filter(|p| runs_image(p, &container, &to_image))
-                        .cloned()
-                        .collect();
-                    if let Some(why) = probe::stuck(&probe, &new, jiff::Timestamp::now()) {
+                    if let Some(why) =
+                        probe::stuck(&probe, &new_pods(d, pods), jiff::Timestamp::now())
+                    {
                         return Err(Stuck(why));
                     }
                     Ok(rolled_out(d)?.then_some(()))
                 },
-                |d, pods| {
-                    let new: Vec<Pod> = pods
-                        .iter()
-                        .filter(|p| runs_image(p, &container, &to_image))
-                        .cloned()
-                        .collect();
-                    let wanted = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-                    probe::explain(&new, wanted)
+                |d, pods, failures| {
+                    let new = new_pods(d, pods);
+                    let wanted = new.desired.first().map_or(1, |(_, n)| *n);
+                    probe::explain(name, &new.pods, &new.version, wanted, failures)
                 },
             )
             .await
@@ -357,9 +363,17 @@ impl Engine {
     /// limit is a failure.
     async fn wait_promotion(&mut self, limit: Duration, required: bool) -> Result<(), StepError> {
         let name = self.plan.names.deployment.clone();
+        let what = if required {
+            "`rollout promote` (or `rollout abort`)".to_owned()
+        } else {
+            format!(
+                "the pause of {} to end (or `rollout promote`)",
+                humantime::format_duration(limit)
+            )
+        };
         let r = self
             .cluster
-            .wait_deployment_alone(&name, limit, "rollout promote", |d| {
+            .wait_deployment_alone(&name, limit, &what, |d| {
                 Ok(annotation(&d.metadata, record::PROMOTE).map(str::to_owned))
             })
             .await;
@@ -400,7 +414,7 @@ impl Engine {
                         self.deadline(),
                         &format!("the old pods of {name:?} to stop"),
                         |_, pods| Ok(pods.is_empty().then_some(())),
-                        |_, pods| format!("{} still running", pods.len()),
+                        |_, pods, _| format!("{} still running", pods.len()),
                     )
                     .await?;
                 self.json_patch(

@@ -22,7 +22,6 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use futures::future::BoxFuture;
-use k8s_openapi::api::core::v1::Pod;
 use serde::{Deserialize, Serialize};
 
 use crate::spec::{Check, CheckKind, VersionRef, Via};
@@ -48,8 +47,8 @@ pub enum GateError {
 
 /// What a gate needs from the rollout it guards.
 pub trait Context: Send + Sync {
-    /// The new version's pods, as they are now.
-    fn new_pods(&self) -> BoxFuture<'_, Result<Vec<Pod>, crate::cluster::ClusterError>>;
+    /// The new version's pods as they are now, with the Deployments that want them.
+    fn new_pods(&self) -> BoxFuture<'_, Result<probe::NewPods, crate::cluster::ClusterError>>;
 
     /// Where requests to one version go, the way `via` says.
     fn endpoint(

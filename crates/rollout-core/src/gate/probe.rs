@@ -27,11 +27,72 @@ impl Gate for ProbeGate {
     fn measure<'a>(&'a mut self, cx: &'a dyn Context) -> BoxFuture<'a, Measurement> {
         Box::pin(async move {
             match cx.new_pods().await {
-                Ok(pods) => evaluate(&self.name, &self.check, &pods, jiff::Timestamp::now()),
+                Ok(new) => evaluate(&self.name, &self.check, &new, jiff::Timestamp::now()),
                 Err(e) => Measurement::error(&self.name, crate::error::chain(&e)),
             }
         })
     }
+}
+
+/// The new version's pods, and which Deployments run them with how many replicas each wants,
+/// so counts say which pods they are (a canary's and, once promoted, the app's own).
+#[derive(Debug, Clone, Default)]
+pub struct NewPods {
+    pub pods: Vec<Pod>,
+    /// The new version as people name it: its image's tag.
+    pub version: String,
+    /// Each Deployment whose template runs the new version, with its desired replicas.
+    pub desired: Vec<(String, i32)>,
+}
+
+/// The tag of an image reference (`nginx:1.29` → `1.29`), or the reference when it has none.
+pub fn version_of(image: &str) -> &str {
+    let name = image.split('@').next().unwrap_or(image);
+    match name.rsplit_once(':') {
+        Some((_, tag)) if !tag.contains('/') => tag,
+        _ => image,
+    }
+}
+
+/// The Deployment a pod belongs to: its ReplicaSet's name without the template hash.
+fn deployment_of(p: &Pod) -> Option<String> {
+    let hash = p.metadata.labels.as_ref()?.get("pod-template-hash")?;
+    let rs = p
+        .metadata
+        .owner_references
+        .as_ref()?
+        .iter()
+        .find(|o| o.kind == "ReplicaSet")?;
+    rs.name.strip_suffix(&format!("-{hash}")).map(str::to_owned)
+}
+
+/// `2/3 new pods (v2) ready, desired 3`, naming each Deployment when there are several:
+/// `5/6 new pods (v2) ready, desired 6: web-canary 3/3, web 2/3`.
+pub fn count(pods: &[&Pod], version: &str, desired: &[(String, i32)]) -> String {
+    let ready = pods.iter().filter(|p| is_ready(p)).count();
+    let want: i32 = desired.iter().map(|(_, n)| n).sum();
+    if pods.is_empty() && want == 0 {
+        return format!("no new pods ({version}) yet");
+    }
+    let mut out = format!(
+        "{ready}/{} new pods ({version}) ready, desired {want}",
+        pods.len()
+    );
+    if desired.len() > 1 {
+        let each: Vec<String> = desired
+            .iter()
+            .map(|(name, n)| {
+                let mine: Vec<&&Pod> = pods
+                    .iter()
+                    .filter(|p| deployment_of(p).as_deref() == Some(name.as_str()))
+                    .collect();
+                let ready = mine.iter().filter(|p| is_ready(p)).count();
+                format!("{name} {ready}/{n}")
+            })
+            .collect();
+        out.push_str(&format!(": {}", each.join(", ")));
+    }
+    out
 }
 
 /// Waiting reasons that mean the pod will not become ready by waiting.
@@ -55,8 +116,14 @@ fn age(p: &Pod, now: jiff::Timestamp) -> std::time::Duration {
 }
 
 /// One evaluation of `check` over the new version's pods.
-pub fn evaluate(name: &str, check: &ProbeCheck, pods: &[Pod], now: jiff::Timestamp) -> Measurement {
-    let pods: Vec<&Pod> = pods
+pub fn evaluate(
+    name: &str,
+    check: &ProbeCheck,
+    new: &NewPods,
+    now: jiff::Timestamp,
+) -> Measurement {
+    let pods: Vec<&Pod> = new
+        .pods
         .iter()
         .filter(|p| p.metadata.deletion_timestamp.is_none())
         .collect();
@@ -115,29 +182,37 @@ pub fn evaluate(name: &str, check: &ProbeCheck, pods: &[Pod], now: jiff::Timesta
             );
         }
     }
+    let desired: i32 = new.desired.iter().map(|(_, n)| n).sum();
     Measurement::new(
         name,
         Outcome::Pass,
         format!(
-            "{ready} of {} pods of the new version ready, {restarts} restarts",
-            pods.len()
+            "{}, {restarts} restarts",
+            count(&pods, &new.version, &new.desired)
         ),
     )
     .figure("ready", f64::from(ready))
     .figure("pods", pods.len() as f64)
+    .figure("desired", f64::from(desired))
     .figure("restarts", f64::from(restarts))
 }
 
-/// What a wait for the new version's pods sees: how many are ready of how many wanted, and
-/// for each pod that is not, why — its container's waiting reason and message, its last
-/// exit, its restarts, its Ready condition.
-pub fn explain(pods: &[Pod], wanted: i32) -> String {
+/// What a wait for one Deployment's new pods sees: how many are ready of how many it wants,
+/// and for each pod that is not, why — its container's waiting reason and message, its last
+/// exit, its restarts, its Ready condition, and its probe's last failure (from its events,
+/// `unhealthy`).
+pub fn explain(
+    deployment: &str,
+    pods: &[Pod],
+    version: &str,
+    wanted: i32,
+    unhealthy: &std::collections::BTreeMap<String, String>,
+) -> String {
     let pods: Vec<&Pod> = pods
         .iter()
         .filter(|p| p.metadata.deletion_timestamp.is_none())
         .collect();
-    let ready = pods.iter().filter(|p| is_ready(p)).count();
-    let mut out = format!("{ready} of {wanted} pods of the new version ready");
+    let mut out = count(&pods, version, &[(deployment.to_owned(), wanted)]);
     for p in pods.iter().filter(|p| !is_ready(p)) {
         let name = p.metadata.name.as_deref().unwrap_or("?");
         let status = p.status.as_ref();
@@ -161,9 +236,7 @@ pub fn explain(pods: &[Pod], wanted: i32) -> String {
                     t.reason.as_deref().unwrap_or("terminated")
                 ));
             }
-            if cs.restart_count > 0 {
-                why.push(format!("{} restarts", cs.restart_count));
-            }
+            why.push(format!("restarts {}", cs.restart_count));
         }
         if let Some(c) = status
             .and_then(|s| s.conditions.as_ref())
@@ -175,6 +248,9 @@ pub fn explain(pods: &[Pod], wanted: i32) -> String {
                 None => "not ready".to_owned(),
             });
         }
+        if let Some(probe) = unhealthy.get(name) {
+            why.push(format!("last probe: {probe}"));
+        }
         if why.is_empty() {
             let phase = status.and_then(|s| s.phase.as_deref()).unwrap_or("Pending");
             why.push(phase.to_owned());
@@ -185,8 +261,8 @@ pub fn explain(pods: &[Pod], wanted: i32) -> String {
 }
 
 /// The first problem with the pods that waiting will not fix, if any.
-pub fn stuck(check: &ProbeCheck, pods: &[Pod], now: jiff::Timestamp) -> Option<String> {
-    let m = evaluate("probes", check, pods, now);
+pub fn stuck(check: &ProbeCheck, new: &NewPods, now: jiff::Timestamp) -> Option<String> {
+    let m = evaluate("probes", check, new, now);
     (m.outcome == Outcome::Fail).then_some(m.summary)
 }
 
@@ -215,6 +291,14 @@ mod tests {
         .expect("pod")
     }
 
+    fn new(pods: Vec<Pod>) -> NewPods {
+        NewPods {
+            desired: vec![("web-canary".into(), pods.len() as i32)],
+            pods,
+            version: "v2".into(),
+        }
+    }
+
     fn at(secs: i64) -> jiff::Timestamp {
         jiff::Timestamp::from_second(1_767_225_600 + secs).expect("time")
     }
@@ -224,13 +308,57 @@ mod tests {
         let m = evaluate(
             "probes",
             &check(),
-            &[pod(true, 0, None), pod(false, 0, None)],
+            &new(vec![pod(true, 0, None), pod(false, 0, None)]),
             at(5),
         );
         assert_eq!(m.outcome, Outcome::Pass);
+        assert_eq!(m.summary, "1/2 new pods (v2) ready, desired 2, 0 restarts");
+    }
+
+    fn pod_of(deployment: &str, hash: &str, ready: bool) -> Pod {
+        let mut p = pod(ready, 0, None);
+        p.metadata.labels = Some([("pod-template-hash".to_owned(), hash.to_owned())].into());
+        p.metadata.owner_references = Some(vec![serde_json::from_value(json!({
+            "apiVersion": "apps/v1", "kind": "ReplicaSet", "name": format!("{deployment}-{hash}"), "uid": "u"
+        })).expect("owner")]);
+        p
+    }
+
+    #[test]
+    fn counts_say_which_pods_of_which_version_and_how_many_are_wanted() {
+        let canary = [
+            pod_of("web-canary", "a1", true),
+            pod_of("web-canary", "a1", true),
+        ];
+        let app = [pod_of("web", "b2", true), pod_of("web", "b2", false)];
+        let pods: Vec<&Pod> = canary.iter().chain(&app).collect();
         assert_eq!(
-            m.summary,
-            "1 of 2 pods of the new version ready, 0 restarts"
+            count(&pods, "v2", &[("web-canary".into(), 2), ("web".into(), 3)]),
+            "3/4 new pods (v2) ready, desired 5: web-canary 2/2, web 1/3"
+        );
+        assert_eq!(count(&[], "v2", &[]), "no new pods (v2) yet");
+        assert_eq!(version_of("nginx:1.29-errors"), "1.29-errors");
+        assert_eq!(version_of("registry:5000/app"), "registry:5000/app");
+    }
+
+    #[test]
+    fn a_wait_names_each_unready_pods_probe_failure_and_restarts() {
+        let failures = [(
+            "web-canary-1".to_owned(),
+            "Readiness probe failed: HTTP probe failed with statuscode: 503".to_owned(),
+        )]
+        .into();
+        let text = explain("web-canary", &[pod(false, 2, None)], "v2", 1, &failures);
+        assert!(
+            text.starts_with("0/1 new pods (v2) ready, desired 1; web-canary-1: "),
+            "{text}"
+        );
+        assert!(text.contains("restarts 2"), "{text}");
+        assert!(
+            text.contains(
+                "last probe: Readiness probe failed: HTTP probe failed with statuscode: 503"
+            ),
+            "{text}"
         );
     }
 
@@ -239,7 +367,7 @@ mod tests {
         let m = evaluate(
             "probes",
             &check(),
-            &[pod(false, 2, Some("CrashLoopBackOff"))],
+            &new(vec![pod(false, 2, Some("CrashLoopBackOff"))]),
             at(5),
         );
         assert_eq!(m.outcome, Outcome::Fail);
@@ -247,17 +375,17 @@ mod tests {
         let m = evaluate(
             "probes",
             &check(),
-            &[pod(false, 0, Some("ErrImagePull"))],
+            &new(vec![pod(false, 0, Some("ErrImagePull"))]),
             at(5),
         );
         assert!(m.summary.contains("ErrImagePull"));
-        let m = evaluate("probes", &check(), &[pod(true, 1, None)], at(5));
+        let m = evaluate("probes", &check(), &new(vec![pod(true, 1, None)]), at(5));
         assert!(
             m.summary.contains("restarted 1 time(s) (max 0)"),
             "{}",
             m.summary
         );
-        let m = evaluate("probes", &check(), &[pod(false, 0, None)], at(61));
+        let m = evaluate("probes", &check(), &new(vec![pod(false, 0, None)]), at(61));
         assert!(m.summary.contains("not ready after 1m"), "{}", m.summary);
     }
 }

@@ -868,6 +868,7 @@ pub(crate) mod tests {
                 },
             ],
             events: vec![serde_json::json!({"event": "finished", "outcome": "done"})],
+            started: 0.5,
         }
     }
 

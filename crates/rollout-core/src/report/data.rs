@@ -92,6 +92,18 @@ pub struct RunReport {
     pub markers: Vec<Marker>,
     /// The engine's events as JSON values.
     pub events: Vec<serde_json::Value>,
+    /// Seconds from the timeline's start to the rollout's: the timeline begins with a moment
+    /// of traffic before it, while the live progress counts from the rollout's start.
+    #[serde(default)]
+    pub started: f64,
+}
+
+impl RunReport {
+    /// When a step began, as the live progress stamped it: seconds since the rollout
+    /// started, to a tenth, so that the report and the log of one run read the same.
+    pub fn step_time(&self, m: &Marker) -> String {
+        format!("{:.1}s", (m.t - self.started).max(0.0))
+    }
 }
 
 /// `part` as a percentage of `whole` (0 when there is no whole).

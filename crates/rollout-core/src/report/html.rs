@@ -63,12 +63,7 @@ pub fn html(r: &RunReport, charts: &[Chart]) -> String {
     if !r.markers.is_empty() {
         out.push_str("<h2>Steps</h2>\n<ol>\n");
         for m in &r.markers {
-            let _ = writeln!(
-                out,
-                "<li>{} — {}</li>",
-                esc(&human_seconds(m.t)),
-                esc(&m.label)
-            );
+            let _ = writeln!(out, "<li>{} — {}</li>", esc(&r.step_time(m)), esc(&m.label));
         }
         out.push_str("</ol>\n");
     }
@@ -96,7 +91,10 @@ mod tests {
         assert_eq!(page.matches("<svg").count(), charts.len());
         assert!(page.contains("&lt;b&gt;bad&lt;/b&gt; &amp; worse"));
         assert!(!page.contains("<b>bad"));
-        assert!(page.contains("<li>5s — set weight 50%</li>"));
+        assert!(
+            page.contains("<li>4.5s — set weight 50%</li>"),
+            "since the rollout started"
+        );
         // Nothing is fetched from elsewhere (an XML namespace is a name, not a fetch).
         let fetched = page
             .replace("xmlns=\"http://www.w3.org/2000/svg\"", "")

@@ -334,7 +334,12 @@ pub fn plain_line(event: &Event, state: &ProgressState, elapsed: Duration) -> Op
             )
         }
         Event::Paused { .. } => describe_pause(event),
-        Event::Waiting { what, seconds } => format!("waiting {seconds:.0}s for {what}"),
+        // Since when, on the run's own clock as the line's stamp: a reader matches it with
+        // the step that began the wait.
+        Event::Waiting { what, seconds } => format!(
+            "waiting since {} ({seconds:.0}s) for {what}",
+            stamp(elapsed.saturating_sub(Duration::from_secs_f64(seconds.max(0.0))))
+        ),
         Event::Note { message } => message.clone(),
         Event::Load(load) => format!("step {}: {}", load.step + 1, load.line()),
         Event::RollingBack { reason } => format!("rolling back: {reason}"),

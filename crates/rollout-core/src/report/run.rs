@@ -107,14 +107,9 @@ pub fn markdown(r: &RunReport) -> String {
     }
 
     if !r.markers.is_empty() {
-        out.push_str("## Steps\n\n");
+        out.push_str("## Steps\n\nSince the rollout started, as the live progress says.\n\n");
         for m in &r.markers {
-            let _ = writeln!(
-                out,
-                "- {} — {}",
-                human_seconds(m.t),
-                m.label.replace('\n', " ")
-            );
+            let _ = writeln!(out, "- {} — {}", r.step_time(m), m.label.replace('\n', " "));
         }
         out.push('\n');
     }
