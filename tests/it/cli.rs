@@ -181,12 +181,7 @@ fn sim_up_on_a_busy_port_names_the_option_that_moves_it() {
 /// says) asks for none. `script` (util-linux) gives the command its pseudo-terminal.
 #[test]
 fn no_color_turns_the_colour_off_on_a_terminal() {
-    let have_script = Command::new("script")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !have_script {
-        eprintln!("SKIPPED: `script` (util-linux) is not installed");
+    if !crate::common::have_script() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");

@@ -207,12 +207,7 @@ async fn watch_prints_plain_blocks_when_piped_and_exits_with_the_rollouts_code()
 
 #[tokio::test]
 async fn watch_redraws_in_place_in_a_terminal() {
-    let have_script = Command::new("script")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !have_script {
-        eprintln!("SKIPPED: `script` (util-linux) is not installed");
+    if !crate::common::have_script() {
         return;
     }
     let tc = TestCluster::fast(20.0).await;

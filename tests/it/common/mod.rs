@@ -15,3 +15,16 @@ impl Drop for Killed {
         let _ = self.0.wait();
     }
 }
+
+/// Whether util-linux's `script` is there to give a command a pseudo-terminal; when it is
+/// not, the caller's test says it skipped.
+pub fn have_script() -> bool {
+    let found = std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        eprintln!("SKIPPED: `script` (util-linux) is not installed");
+    }
+    found
+}
