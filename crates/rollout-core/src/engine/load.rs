@@ -113,7 +113,12 @@ impl Engine {
         let Some(running) = running else {
             return;
         };
-        let new_label = image_tag(&self.plan.to_image);
+        // The version label an app answers in its `X-Version` header: its image's tag,
+        // `latest` without one.
+        let new_label = crate::image::ImageRef::parse(&self.plan.to_image)
+            .ok()
+            .and_then(|image| image.tag)
+            .unwrap_or_else(|| "latest".to_owned());
         let mut summary = LoadSummary {
             step,
             rate: running.load.rate.per_second(),
@@ -136,7 +141,7 @@ impl Engine {
                     .per_version
                     .keys()
                     .any(|v| v != loadgen::UNKNOWN_VERSION);
-                to_new += report.per_version.get(new_label).map_or(0, |v| v.requests);
+                to_new += report.per_version.get(&new_label).map_or(0, |v| v.requests);
             }
         }
         summary.to_new = versions_known.then_some(to_new);
@@ -192,32 +197,9 @@ async fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("{host} has no address"))
 }
 
-/// `web:v2` → `v2`: the version label an app answers in its `X-Version` header (its image
-/// tag; `latest` without one).
-fn image_tag(image: &str) -> &str {
-    let name = image.split('@').next().unwrap_or(image);
-    match name.rsplit_once(':') {
-        Some((repo, tag)) if !tag.contains('/') && !repo.is_empty() => tag,
-        _ => "latest",
-    }
-}
-
 pub(crate) fn target_name(target: LoadTarget) -> &'static str {
     LoadTarget::NAMES
         .iter()
         .find(|(_, t)| *t == target)
         .map_or("?", |(n, _)| n)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::image_tag;
-
-    #[test]
-    fn image_tags() {
-        assert_eq!(image_tag("web:v2"), "v2");
-        assert_eq!(image_tag("registry:5000/web:v2"), "v2");
-        assert_eq!(image_tag("registry:5000/web"), "latest");
-        assert_eq!(image_tag("web:v2@sha256:abc"), "v2");
-    }
 }
